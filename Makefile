@@ -1,0 +1,42 @@
+# pigweight: `make run` to set up and start the server, `make test` to set up and test.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+BIN := target/release/pigweight
+DATA := data
+SAMPLE := $(DATA)/videos/sample.mp4
+BIND ?= 127.0.0.1:8080
+
+.PHONY: help setup build run sample test lint fmt bench clean-data
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+setup: ## Install system packages (apt) if any are missing
+	@scripts/setup.sh
+
+build: setup ## Build everything in release mode
+	cargo build --release --locked
+
+sample: build ## Make the sample video (1 min, 1280x720, 25 fps) if it is missing
+	@if [ ! -f $(SAMPLE) ]; then $(BIN) synth video $(SAMPLE) --seed 1 --duration 60; fi
+
+run: sample ## Set up, build, make the sample video and serve on http://127.0.0.1:8080
+	$(BIN) serve --videos $(DATA)/videos --bind $(BIND)
+
+test: setup lint ## Set up, lint, and run every test
+	cargo build --workspace --bins --locked
+	cargo test --workspace --locked
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt --all
+
+bench: setup ## Run the benchmarks (figures go into bench/RESULTS.md by hand)
+	bench/run.sh
+
+clean-data: ## Remove generated sample data
+	rm -rf $(DATA)

@@ -1,0 +1,199 @@
+//! The front door for many callers and many videos: a bounded pool of open sources, the facts
+//! of each file probed once, and a byte-bounded cache of decoded frames.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DecodeError;
+use crate::frame::{Frame, Mode, Read, Size, Target};
+use crate::pool::{FileKey, Lease, SourcePool};
+use crate::source::{FrameSource, Probed, SourceConfig, VideoFile};
+
+/// Bounds and tuning of a [`Decoder`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecoderConfig {
+    /// Most pipelines open at once, over all videos; the least recently used idle one closes.
+    pub max_open_sources: usize,
+    /// How long a caller waits for a source when all are busy, in milliseconds.
+    pub busy_wait_ms: u64,
+    /// Budget of the decoded-frame cache, in bytes.
+    pub frame_cache_bytes: u64,
+    /// Per-source tuning.
+    pub source: SourceConfig,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        Self {
+            max_open_sources: 8,
+            busy_wait_ms: 30_000,
+            frame_cache_bytes: 256 * 1024 * 1024,
+            source: SourceConfig::default(),
+        }
+    }
+}
+
+/// Counters of a [`Decoder`], for stats pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DecoderStats {
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_entries: u64,
+    pub cache_bytes: u64,
+    pub cache_budget_bytes: u64,
+    pub sources_open: u64,
+    pub sources_idle: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FrameKey {
+    file: FileKey,
+    index: u64,
+    width: u32,
+    height: u32,
+}
+
+/// Frames of many videos for many callers, decoded once and cached.
+///
+/// All methods block (decoding does); call them from blocking threads, not async tasks.
+#[derive(Debug)]
+pub struct Decoder {
+    config: DecoderConfig,
+    pool: SourcePool,
+    probed: moka::sync::Cache<FileKey, Arc<Probed>>,
+    frames: moka::sync::Cache<FrameKey, Arc<Frame>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Decoder {
+    pub fn new(config: DecoderConfig) -> Self {
+        let frames = moka::sync::Cache::builder()
+            .max_capacity(config.frame_cache_bytes)
+            .weigher(|_: &FrameKey, f: &Arc<Frame>| u32::try_from(f.data.len()).unwrap_or(u32::MAX))
+            .build();
+        Self {
+            pool: SourcePool::new(
+                config.max_open_sources,
+                Duration::from_millis(config.busy_wait_ms),
+            ),
+            probed: moka::sync::Cache::new(10_000),
+            frames,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            config,
+        }
+    }
+
+    /// The file's facts and frame table, probed on first use and remembered per file version.
+    pub fn probe(&self, path: &Path) -> Result<Arc<Probed>, DecodeError> {
+        let key = FileKey::of(path)?;
+        if let Some(probed) = self.probed.get(&key) {
+            return Ok(probed);
+        }
+        let lease = self.lease(&key, None)?;
+        Ok(Arc::clone(lease.probed()))
+    }
+
+    fn lease(&self, key: &FileKey, near: Option<u64>) -> Result<Lease<'_>, DecodeError> {
+        self.pool.lease(key, near, || {
+            let path = &key.path;
+            match self.probed.get(key) {
+                Some(probed) => VideoFile::reopen(path, probed, &self.config.source),
+                None => {
+                    let file = VideoFile::open(path, &self.config.source)?;
+                    self.probed.insert(key.clone(), Arc::clone(file.probed()));
+                    Ok(file)
+                }
+            }
+        })
+    }
+
+    /// One frame, from the cache when it was decoded before at this size.
+    pub fn frame(
+        &self,
+        path: &Path,
+        target: Target,
+        mode: Mode,
+        size: Size,
+    ) -> Result<Arc<Frame>, DecodeError> {
+        let key = FileKey::of(path)?;
+        let probed = match self.probed.get(&key) {
+            Some(p) => p,
+            None => self.probe(path)?,
+        };
+        let tl = &probed.timeline;
+        let index = match target {
+            Target::Time(t) => tl.index_at(t)?,
+            Target::Index(i) => {
+                tl.check_index(i)?;
+                i
+            }
+        };
+        let index = match mode {
+            Mode::Exact => index,
+            Mode::Fast => tl.keyframe_at_or_before(index),
+        };
+        let (width, height) = size.resolve((probed.info.width, probed.info.height))?;
+        let frame_key = FrameKey {
+            file: key.clone(),
+            index,
+            width,
+            height,
+        };
+        let mut decoded = false;
+        let frame = self
+            .frames
+            .try_get_with(frame_key, || {
+                decoded = true;
+                let mut lease = self.lease(&key, Some(index))?;
+                lease
+                    .frame(Target::Index(index), Mode::Exact, Size::Exact { width, height })
+                    .map(Arc::new)
+            })
+            .map_err(|e: Arc<DecodeError>| (*e).clone())?;
+        let counter = if decoded { &self.misses } else { &self.hits };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(frame)
+    }
+
+    /// A sequential read (for indexing); its frames bypass the cache.
+    pub fn read(
+        &self,
+        path: &Path,
+        read: Read,
+        size: Size,
+        each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
+    ) -> Result<(), DecodeError> {
+        let key = FileKey::of(path)?;
+        let mut lease = self.lease(&key, None)?;
+        lease.read(read, size, each)
+    }
+
+    /// Closes sources and drops cached facts of `path` (after it changed or was deleted).
+    pub fn forget(&self, path: &Path) {
+        self.pool.forget(path);
+        let path: Arc<Path> = path.into();
+        let _ = self.probed.invalidate_entries_if(move |k, _| k.path == path);
+    }
+
+    pub fn stats(&self) -> DecoderStats {
+        self.frames.run_pending_tasks();
+        let (open, idle) = self.pool.counts();
+        DecoderStats {
+            cache_hits: self.hits.load(Ordering::Relaxed),
+            cache_misses: self.misses.load(Ordering::Relaxed),
+            cache_entries: self.frames.entry_count(),
+            cache_bytes: self.frames.weighted_size(),
+            cache_budget_bytes: self.config.frame_cache_bytes,
+            sources_open: open as u64,
+            sources_idle: idle as u64,
+        }
+    }
+}

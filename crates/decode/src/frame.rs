@@ -1,0 +1,153 @@
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::DecodeError;
+
+/// One decoded picture, RGB with 3 bytes per pixel and rows packed without padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Position in presentation order, from 0.
+    pub index: u64,
+    /// The frame's real presentation timestamp, as the container gives it.
+    pub pts: Duration,
+    /// Whether decoding can start at this frame.
+    pub keyframe: bool,
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes, row after row.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("index", &self.index)
+            .field("pts", &self.pts)
+            .field("keyframe", &self.keyframe)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+/// Which frame to read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// Seconds after the first frame; the frame on screen then.
+    Time(f64),
+    /// Position in presentation order.
+    Index(u64),
+}
+
+/// How exactly to find it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Exactly the frame asked for.
+    #[default]
+    Exact,
+    /// The nearest keyframe at or before it: much cheaper, for scrubbing while the user drags.
+    Fast,
+}
+
+/// The size frames come out at. Scaling is done by GStreamer's `videoscale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Size {
+    /// The stream's own size.
+    #[default]
+    Native,
+    /// This width; the height follows the aspect ratio (rounded to an even number).
+    Width(u32),
+    /// Exactly this size.
+    Exact { width: u32, height: u32 },
+}
+
+impl Size {
+    /// The concrete size for a stream of `native` size.
+    pub fn resolve(self, native: (u32, u32)) -> Result<(u32, u32), DecodeError> {
+        let (w, h) = match self {
+            Size::Native => native,
+            Size::Width(width) => {
+                let height = (u64::from(width) * u64::from(native.1) / u64::from(native.0).max(1)) as u32;
+                (width, (height + 1) & !1)
+            }
+            Size::Exact { width, height } => (width, height),
+        };
+        const MAX: u32 = 16_384;
+        if w == 0 || h == 0 || w > MAX || h > MAX {
+            return Err(DecodeError::InvalidSize { width: w, height: h });
+        }
+        Ok((w, h))
+    }
+}
+
+/// Which frames a sequential read delivers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stride {
+    /// Every k-th frame (k >= 1), counting from the first frame read.
+    Frames(u64),
+    /// The frame on screen every `Δt` seconds, from the start of the read.
+    Seconds(f64),
+    /// Keyframes only; the frames between them are not decoded at all.
+    Keyframes,
+}
+
+/// A sequential read: from `from` to `to` seconds (inclusive, `None` for the end).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Read {
+    pub from: f64,
+    pub to: Option<f64>,
+    pub stride: Stride,
+}
+
+impl Read {
+    /// Every frame of the video.
+    pub fn all() -> Self {
+        Self {
+            from: 0.0,
+            to: None,
+            stride: Stride::Frames(1),
+        }
+    }
+
+    /// The whole video with the given stride.
+    pub fn every(stride: Stride) -> Self {
+        Self {
+            from: 0.0,
+            to: None,
+            stride,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_resolve() {
+        assert_eq!(Size::Native.resolve((1280, 720)).unwrap(), (1280, 720));
+        assert_eq!(Size::Width(640).resolve((1280, 720)).unwrap(), (640, 360));
+        assert_eq!(Size::Width(100).resolve((1920, 1080)).unwrap(), (100, 56));
+        assert_eq!(
+            Size::Exact {
+                width: 320,
+                height: 320
+            }
+            .resolve((1280, 720))
+            .unwrap(),
+            (320, 320)
+        );
+        assert!(Size::Width(0).resolve((1280, 720)).is_err());
+        assert!(
+            Size::Exact {
+                width: 100_000,
+                height: 10
+            }
+            .resolve((1280, 720))
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! Reading video for pigweight: any frame of a file, exactly and fast, through GStreamer.
+//!
+//! What it is for: probing a file ([`probe`]), reading the frame at a time or index, exactly or
+//! the keyframe before it for scrubbing ([`FrameSource::frame`]), reading in order with a stride
+//! or keyframes only for indexing ([`FrameSource::read`]), and serving many callers and videos
+//! from a bounded pool of pipelines and a byte-bounded frame cache ([`Decoder`]).
+//!
+//! What it is not for: inference, encoding, or anything async. Every call blocks; run it on a
+//! blocking thread. No GStreamer type appears in this crate's API.
+
+mod decoder;
+mod error;
+mod frame;
+mod info;
+mod pipeline;
+mod pool;
+mod scan;
+mod source;
+mod timeline;
+
+pub use decoder::{Decoder, DecoderConfig, DecoderStats};
+pub use error::DecodeError;
+pub use frame::{Frame, Mode, Read, Size, Stride, Target};
+pub use info::MediaInfo;
+pub use pool::FileKey;
+pub use source::{FrameSource, Probed, SourceConfig, VideoFile, probe};
+pub use timeline::Timeline;

@@ -1,0 +1,217 @@
+//! A bounded set of open [`VideoFile`]s, shared by many callers and many videos.
+//!
+//! A pipeline holds a decoder, buffers and threads, so the number open at once is capped. A
+//! caller leases one for the file it needs; among the idle sources of that file it gets the one
+//! that can reach the wanted frame by decoding forward, when there is one. When the cap is
+//! reached, the least recently used idle source (of any file) is closed to make room; when every
+//! source is busy, the caller waits a bounded time.
+
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::error::DecodeError;
+use crate::source::VideoFile;
+
+/// Identifies one version of a file: a file that changes gets a new key, so nothing cached for
+/// the old bytes is served for the new ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    pub path: Arc<Path>,
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+}
+
+impl FileKey {
+    pub fn of(path: &Path) -> Result<Self, DecodeError> {
+        let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => DecodeError::NotFound(path.to_owned()),
+            _ => DecodeError::Io {
+                path: path.to_owned(),
+                source: source.into(),
+            },
+        })?;
+        Ok(Self {
+            path: path.into(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Idle {
+    key: FileKey,
+    source: VideoFile,
+    last_used: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    idle: Vec<Idle>,
+    /// Sources in existence: idle, leased, or being opened.
+    open: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct SourcePool {
+    max_open: usize,
+    wait: Duration,
+    inner: Mutex<Inner>,
+    freed: Condvar,
+}
+
+impl SourcePool {
+    pub(crate) fn new(max_open: usize, wait: Duration) -> Self {
+        Self {
+            max_open: max_open.max(1),
+            wait,
+            inner: Mutex::default(),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leases a source of `key`, best placed to reach frame `near`, opening one with `open` if
+    /// none is idle.
+    pub(crate) fn lease(
+        &self,
+        key: &FileKey,
+        near: Option<u64>,
+        open: impl FnOnce() -> Result<VideoFile, DecodeError>,
+    ) -> Result<Lease<'_>, DecodeError> {
+        let deadline = Instant::now() + self.wait;
+        let mut inner = self.lock();
+        let evicted = loop {
+            if let Some(i) = best_idle(&inner.idle, key, near) {
+                let idle = inner.idle.swap_remove(i);
+                return Ok(Lease {
+                    pool: self,
+                    key: key.clone(),
+                    source: Some(idle.source),
+                });
+            }
+            if inner.open < self.max_open {
+                inner.open += 1;
+                break None;
+            }
+            if let Some(i) = lru(&inner.idle) {
+                // Replace it: the count of open sources stays the same.
+                break Some(inner.idle.swap_remove(i));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(DecodeError::Busy(self.max_open));
+            }
+            inner = self
+                .freed
+                .wait_timeout(inner, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        };
+        drop(inner);
+        if let Some(old) = evicted {
+            tracing::debug!(path = %old.key.path.display(), "closing least recently used video source");
+            drop(old);
+        }
+        match open() {
+            Ok(source) => Ok(Lease {
+                pool: self,
+                key: key.clone(),
+                source: Some(source),
+            }),
+            Err(e) => {
+                self.lock().open -= 1;
+                self.freed.notify_one();
+                Err(e)
+            }
+        }
+    }
+
+    /// Sources open now, and how many of them are idle.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.open, inner.idle.len())
+    }
+
+    /// Closes every idle source of `path`, e.g. after the file changed or was removed.
+    pub(crate) fn forget(&self, path: &Path) {
+        let removed: Vec<Idle> = {
+            let mut inner = self.lock();
+            let (gone, kept) = std::mem::take(&mut inner.idle)
+                .into_iter()
+                .partition(|idle| &*idle.key.path == path);
+            inner.idle = kept;
+            inner.open -= gone.len();
+            gone
+        };
+        self.freed.notify_all();
+        drop(removed);
+    }
+}
+
+/// Prefers an idle source that reaches `near` by decoding forward, nearest first; else the most
+/// recently used one of that file.
+fn best_idle(idle: &[Idle], key: &FileKey, near: Option<u64>) -> Option<usize> {
+    let same = || idle.iter().enumerate().filter(|(_, i)| &i.key == key);
+    let forward = near.and_then(|target| {
+        same()
+            .filter_map(|(i, idle)| {
+                let pos = idle.source.position()?;
+                (pos <= target).then(|| (target - pos, i))
+            })
+            .min()
+            .map(|(_, i)| i)
+    });
+    forward.or_else(|| same().max_by_key(|(_, i)| i.last_used).map(|(i, _)| i))
+}
+
+fn lru(idle: &[Idle]) -> Option<usize> {
+    idle.iter()
+        .enumerate()
+        .min_by_key(|(_, i)| i.last_used)
+        .map(|(i, _)| i)
+}
+
+/// A source on loan from the pool; it goes back when dropped (or is closed if it broke).
+#[derive(Debug)]
+pub(crate) struct Lease<'a> {
+    pool: &'a SourcePool,
+    key: FileKey,
+    source: Option<VideoFile>,
+}
+
+impl Deref for Lease<'_> {
+    type Target = VideoFile;
+    fn deref(&self) -> &VideoFile {
+        // Invariant: `source` is only taken in `drop`.
+        self.source.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut VideoFile {
+        self.source.as_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(source) = self.source.take() else { return };
+        if source.is_broken() {
+            self.pool.lock().open -= 1;
+            drop(source);
+        } else {
+            self.pool.lock().idle.push(Idle {
+                key: self.key.clone(),
+                source,
+                last_used: Instant::now(),
+            });
+        }
+        self.pool.freed.notify_one();
+    }
+}

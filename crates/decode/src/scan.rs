@@ -1,0 +1,219 @@
+//! The demux-only pass over a file: lists every video frame's pts and keyframe flag without
+//! decoding anything, and collects what the container says about the stream.
+//!
+//! `filesrc ! parsebin`, with a pad probe on the first video pad. It reads the whole
+//! file once (about the speed of reading the bytes), which buys an exact frame table for any
+//! container with timestamps, including variable frame rates and B-frames.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+use crate::error::DecodeError;
+use crate::pipeline::{self, Pipeline};
+use crate::timeline::Timeline;
+
+/// What the demux pass learnt about a file.
+#[derive(Debug)]
+pub(crate) struct Scan {
+    pub(crate) timeline: Timeline,
+    pub(crate) container: String,
+    pub(crate) codec: String,
+    pub(crate) reordered: bool,
+    pub(crate) rotation: u32,
+    pub(crate) nominal_fps: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+struct Collected {
+    container: Option<String>,
+    video_caps: Option<gst::Caps>,
+    rotation: u32,
+    entries: Vec<(u64, bool)>,
+    last_duration: Option<u64>,
+    missing_pts: u64,
+}
+
+/// Scans `path`. Fails if nothing arrives for `stall` (a hung demuxer never hangs the caller).
+pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
+    pipeline::init()?;
+    pipeline::check_file(path)?;
+
+    let p = Pipeline::new(path)?;
+    let src = pipeline::make("filesrc")?;
+    src.set_property("location", path);
+    let parsebin = pipeline::make("parsebin")?;
+    p.pipeline
+        .add_many([&src, &parsebin])
+        .map_err(crate::error::pipeline_err)?;
+    gst::Element::link_many([&src, &parsebin]).map_err(crate::error::pipeline_err)?;
+
+    let collected = Arc::new(Mutex::new(Collected::default()));
+    {
+        let collected = Arc::clone(&collected);
+        let pipeline = p.pipeline.downgrade();
+        parsebin.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline.upgrade() else {
+                return;
+            };
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let is_video = caps
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("video/") || s.name() == "image/jpeg");
+            let first_video = is_video && {
+                let mut c = lock(&collected);
+                let first = c.video_caps.is_none();
+                if first {
+                    c.video_caps = Some(caps.clone());
+                }
+                first
+            };
+            // Every pad gets a sink, or the demuxer stops with not-linked.
+            let Ok(sink) = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", false)
+                .build()
+            else {
+                return;
+            };
+            if pipeline.add(&sink).is_err() {
+                return;
+            }
+            if first_video {
+                let collected = Arc::clone(&collected);
+                pad.add_probe(
+                    gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+                    move |_, info| {
+                        record(&collected, info);
+                        gst::PadProbeReturn::Ok
+                    },
+                );
+            }
+            if let Some(sinkpad) = sink.static_pad("sink") {
+                let _ = pad.link(&sinkpad);
+            }
+            let _ = sink.sync_state_with_parent();
+        });
+    }
+
+    p.set_state(gst::State::Playing)?;
+    wait_for_eos(&p, &collected, stall)?;
+
+    let c = std::mem::take(&mut *lock(&collected));
+    let container = c.container.unwrap_or_else(|| "unknown".into());
+    let Some(caps) = c.video_caps else {
+        return Err(DecodeError::NoVideo(path.to_owned()));
+    };
+    let codec = describe(caps.clone());
+    if c.missing_pts > 0 {
+        tracing::warn!(path = %path.display(), frames = c.missing_pts, "frames without timestamps were ignored");
+    }
+    let reordered = c.entries.windows(2).any(|w| w[1].0 < w[0].0);
+    let timeline =
+        Timeline::from_entries(c.entries, c.last_duration).ok_or_else(|| DecodeError::Corrupt {
+            path: path.to_owned(),
+            reason: "the video stream holds no frames with timestamps".into(),
+        })?;
+    let nominal_fps = caps
+        .structure(0)
+        .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .map(|f| f.numer() as f64 / f.denom() as f64);
+    Ok(Scan {
+        timeline,
+        container,
+        codec,
+        reordered,
+        rotation: c.rotation,
+        nominal_fps,
+    })
+}
+
+/// GStreamer's human name for a format ("H.264 (High Profile)", "Matroska").
+fn describe(mut caps: gst::Caps) -> String {
+    // The description needs fixed caps; parsers may leave ranges in optional fields.
+    caps.fixate();
+    gst_pbutils::pb_utils_get_codec_description(&caps).to_string()
+}
+
+fn lock(c: &Mutex<Collected>) -> std::sync::MutexGuard<'_, Collected> {
+    // A panic while holding this lock leaves plain data behind; keep going with it.
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn record(collected: &Mutex<Collected>, info: &gst::PadProbeInfo) {
+    match &info.data {
+        Some(gst::PadProbeData::Buffer(buf)) => {
+            let mut c = lock(collected);
+            match buf.pts() {
+                Some(pts) => {
+                    let key = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                    c.entries.push((pts.nseconds(), key));
+                    if let Some(d) = buf.duration() {
+                        c.last_duration = Some(d.nseconds());
+                    }
+                }
+                None => c.missing_pts += 1,
+            }
+        }
+        Some(gst::PadProbeData::Event(ev)) => {
+            if let gst::EventView::Tag(tag) = ev.view() {
+                let tags = tag.tag();
+                let mut c = lock(collected);
+                if let Some(orientation) = tags.get::<gst::tags::ImageOrientation>() {
+                    c.rotation = parse_rotation(orientation.get());
+                }
+                if let Some(container) = tags.get::<gst::tags::ContainerFormat>() {
+                    c.container = Some(container.get().to_owned());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `image-orientation` values are like `rotate-90` or `flip-rotate-270`.
+fn parse_rotation(tag: &str) -> u32 {
+    tag.rsplit('-')
+        .next()
+        .and_then(|deg| deg.parse().ok())
+        .filter(|deg| [90, 180, 270].contains(deg))
+        .unwrap_or(0)
+}
+
+fn wait_for_eos(p: &Pipeline, collected: &Mutex<Collected>, stall: Duration) -> Result<(), DecodeError> {
+    let mut seen = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let msg = p.pop(pipeline::POLL, &[gst::MessageType::Eos, gst::MessageType::Error]);
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => return Ok(()),
+            Some(gst::MessageView::Error(err)) => return Err(p.map_error(err)),
+            _ => {}
+        }
+        let now = lock(collected).entries.len();
+        if now != seen {
+            seen = now;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > stall {
+            return Err(DecodeError::Timeout(stall));
+        } else if seen == 0 && last_progress.elapsed() > pipeline::LOST_ERROR_GRACE {
+            p.check_lost_error()?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rotation;
+
+    #[test]
+    fn rotation_tags() {
+        assert_eq!(parse_rotation("rotate-0"), 0);
+        assert_eq!(parse_rotation("rotate-90"), 90);
+        assert_eq!(parse_rotation("flip-rotate-270"), 270);
+        assert_eq!(parse_rotation("nonsense"), 0);
+    }
+}

@@ -1,0 +1,643 @@
+//! Reading frames from a video file through one GStreamer pipeline that stays open.
+//!
+//! `filesrc ! decodebin ! [gate] videoconvert ! videoscale ! capsfilter ! appsink`, kept in
+//! PLAYING with an unsynchronised sink that holds one frame, so the decoder runs at most a frame
+//! or two ahead of the reader.
+//!
+//! Exactness: the [`Timeline`] gives the pts of frame n, and a FLUSH|ACCURATE seek to exactly
+//! that pts makes the demuxer start at the keyframe before it and the decoder drop everything
+//! before it. We then check the pts of what arrives, so a decoder that does not clip still gives
+//! the right frame.
+//!
+//! Speed comes from three rules:
+//! - Forward instead of seeking: if the target is ahead of where the pipeline is, and decoding
+//!   the frames in between costs no more than decoding from the target's keyframe plus the fixed
+//!   cost of a seek (`seek_cost_frames`), we keep decoding instead of flushing.
+//! - The gate: a pad probe in front of `videoconvert` drops every decoded frame that nobody asked
+//!   for, so frames that are decoded only to reach the target are never colour-converted or
+//!   scaled. Once the wanted frames are through it lets frames pass, so the sink fills and the
+//!   decoder stops.
+//! - Keyframes-only reads use a TRICKMODE_KEY_UNITS seek, so the frames between keyframes are
+//!   not even decoded.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+use serde::Deserialize;
+
+use crate::error::{DecodeError, pipeline_err};
+use crate::frame::{Frame, Mode, Read, Size, Stride, Target};
+use crate::info::MediaInfo;
+use crate::pipeline::{self, Pipeline};
+use crate::scan;
+use crate::timeline::Timeline;
+
+/// A source of decoded frames: the seam between video decoding and everything above it.
+///
+/// [`VideoFile`] is the real one; tests of the layers above may use plain arrays.
+pub trait FrameSource: Send {
+    fn info(&self) -> &MediaInfo;
+    fn timeline(&self) -> &Timeline;
+    /// One frame, exactly or the keyframe before it, at the given size.
+    fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError>;
+    /// Frames in order, handed to `each` until it breaks or the range ends.
+    fn read(
+        &mut self,
+        read: Read,
+        size: Size,
+        each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
+    ) -> Result<(), DecodeError>;
+}
+
+/// Tuning of one open video.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// What a flushing seek costs, counted in decoded frames. Reaching a frame ahead by decoding
+    /// forward is preferred while it costs no more than seeking.
+    pub seek_cost_frames: u64,
+    /// Longest wait for the pipeline to make progress before giving up, in milliseconds.
+    pub timeout_ms: u64,
+    /// Decoder threads (libav decoders); 0 lets the decoder choose (one per core).
+    pub decoder_threads: u32,
+    /// Threads for colour conversion and scaling.
+    pub convert_threads: u32,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            seek_cost_frames: 3,
+            timeout_ms: 10_000,
+            decoder_threads: 0,
+            convert_threads: 1,
+        }
+    }
+}
+
+impl SourceConfig {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// What is known about a file once it has been opened: shared by every source of that file.
+#[derive(Debug)]
+pub struct Probed {
+    pub info: MediaInfo,
+    pub timeline: Timeline,
+}
+
+/// Tells the video's facts: container, codec, size, duration, frame rate, exact frame count.
+///
+/// Reads the whole file once without decoding it, then decodes its first frame, so a file that
+/// this returns `Ok` for can be read.
+pub fn probe(path: &Path) -> Result<MediaInfo, DecodeError> {
+    VideoFile::open(path, &SourceConfig::default()).map(|v| v.info().clone())
+}
+
+/// Which decoded frames pass into conversion (see the module docs).
+#[derive(Debug, Default)]
+struct Gate {
+    plan: Mutex<Option<Plan>>,
+}
+
+#[derive(Debug)]
+struct Plan {
+    wanted: Arc<[u64]>,
+    next: usize,
+}
+
+impl Gate {
+    fn set(&self, wanted: Option<Arc<[u64]>>) {
+        *self.lock() = wanted.map(|wanted| Plan { wanted, next: 0 });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Plan>> {
+        self.plan
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn admits(&self, pts: Option<gst::ClockTime>) -> bool {
+        let mut plan = self.lock();
+        let (Some(plan), Some(pts)) = (plan.as_mut(), pts) else {
+            return true;
+        };
+        let pts = pts.nseconds();
+        while plan.next < plan.wanted.len() && plan.wanted[plan.next] < pts {
+            plan.next += 1;
+        }
+        match plan.wanted.get(plan.next) {
+            Some(&w) if w == pts => {
+                plan.next += 1;
+                true
+            }
+            Some(_) => false,
+            // Everything wanted is through: let frames fill the sink so the decoder stops.
+            None => true,
+        }
+    }
+}
+
+/// The pipeline of a [`VideoFile`], built and prerolled.
+#[derive(Debug)]
+struct Parts {
+    pipeline: Pipeline,
+    sink: gst_app::AppSink,
+    capsfilter: gst::Element,
+    gate: Arc<Gate>,
+    native: (u32, u32),
+    shift: i64,
+}
+
+impl Parts {
+    fn build(path: &Path, config: &SourceConfig) -> Result<Self, DecodeError> {
+        pipeline::init()?;
+        let p = Pipeline::new(path)?;
+        let src = pipeline::make("filesrc")?;
+        src.set_property("location", path);
+        let decodebin = pipeline::make("decodebin")?
+            .downcast::<gst::Bin>()
+            .map_err(|_| DecodeError::Pipeline("decodebin is not a bin".into()))?;
+        let convert = pipeline::make("videoconvert")?;
+        let scale = pipeline::make("videoscale")?;
+        for e in [&convert, &scale] {
+            e.set_property("n-threads", config.convert_threads.max(1));
+        }
+        // An exact size asked for is given exactly: stretch, never pad.
+        scale.set_property("add-borders", false);
+        let capsfilter = pipeline::make("capsfilter")?;
+        capsfilter.set_property("caps", rgb_caps(None));
+        let sink = gst_app::AppSink::builder()
+            .caps(&rgb_caps(None))
+            .sync(false)
+            .max_buffers(1)
+            .drop(false)
+            .enable_last_sample(false)
+            .build();
+        p.pipeline
+            .add_many([
+                &src,
+                decodebin.upcast_ref(),
+                &convert,
+                &scale,
+                &capsfilter,
+                sink.upcast_ref(),
+            ])
+            .map_err(pipeline_err)?;
+        src.link(&decodebin).map_err(pipeline_err)?;
+        gst::Element::link_many([&convert, &scale, &capsfilter, sink.upcast_ref()]).map_err(pipeline_err)?;
+
+        let decoder_threads = config.decoder_threads;
+        decodebin.connect_deep_element_added(move |_, _, element| {
+            let is_libav = element.factory().is_some_and(|f| f.name().starts_with("avdec_"));
+            if is_libav && decoder_threads > 0 {
+                element.set_property("max-threads", decoder_threads as i32);
+            }
+        });
+        let convert_weak = convert.downgrade();
+        decodebin.connect_pad_added(move |_, pad| {
+            let Some(convert) = convert_weak.upgrade() else {
+                return;
+            };
+            let Some(sinkpad) = convert.static_pad("sink") else {
+                return;
+            };
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let is_video = caps.structure(0).is_some_and(|s| s.name() == "video/x-raw");
+            if is_video && !sinkpad.is_linked() {
+                let _ = pad.link(&sinkpad);
+            }
+        });
+
+        let gate = Arc::new(Gate::default());
+        if let Some(sinkpad) = convert.static_pad("sink") {
+            let gate = Arc::clone(&gate);
+            sinkpad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let pts = info.buffer().and_then(|b| b.pts());
+                if gate.admits(pts) {
+                    gst::PadProbeReturn::Ok
+                } else {
+                    gst::PadProbeReturn::Drop
+                }
+            });
+        }
+
+        p.set_state(gst::State::Paused)?;
+        p.wait_preroll(config.timeout())?;
+        let preroll = sink.pull_preroll().map_err(pipeline_err)?;
+        let native = preroll
+            .caps()
+            .and_then(|caps| gst_video::VideoInfo::from_caps(caps).ok())
+            .map(|info| (info.width(), info.height()))
+            .unwrap_or((0, 0));
+        // Seeks are in stream time, buffers carry media timestamps; demuxers may set them apart
+        // (an MP4 whose B-frames delay the first pts, a Matroska file that starts at 5 s).
+        let shift = preroll
+            .segment()
+            .and_then(|seg| seg.downcast_ref::<gst::ClockTime>())
+            .map(|seg| {
+                let start = seg.start().map_or(0, |t| t.nseconds() as i64);
+                let time = seg.time().map_or(0, |t| t.nseconds() as i64);
+                start - time
+            })
+            .unwrap_or(0);
+        p.set_state(gst::State::Playing)?;
+
+        Ok(Self {
+            pipeline: p,
+            sink,
+            capsfilter,
+            gate,
+            native,
+            shift,
+        })
+    }
+}
+
+/// A video file open for reading, GStreamer underneath.
+#[derive(Debug)]
+pub struct VideoFile {
+    path: PathBuf,
+    probed: Arc<Probed>,
+    config: SourceConfig,
+    pipeline: Pipeline,
+    sink: gst_app::AppSink,
+    capsfilter: gst::Element,
+    gate: Arc<Gate>,
+    native: (u32, u32),
+    /// Media timestamp minus stream time: what to subtract from a pts to seek to it.
+    shift: i64,
+    size: (u32, u32),
+    /// The index of the frame the pipeline delivers next, when it is playing forward normally.
+    next: Option<u64>,
+    /// Set when an error left the pipeline unusable; the owner should drop this source.
+    broken: bool,
+}
+
+impl VideoFile {
+    /// Opens `path`: scans it, builds the pipeline and decodes the first frame.
+    pub fn open(path: &Path, config: &SourceConfig) -> Result<Self, DecodeError> {
+        let scan = scan::scan(path, config.timeout())?;
+        let parts = Parts::build(path, config).map_err(|e| name_codec(e, &scan.codec))?;
+        let (width, height) = parts.native;
+        if width == 0 || height == 0 {
+            return Err(DecodeError::UnsupportedCodec {
+                path: path.to_owned(),
+                codec: scan.codec,
+            });
+        }
+        let probed = Arc::new(Probed {
+            info: MediaInfo::new(&scan, width, height),
+            timeline: scan.timeline,
+        });
+        Ok(Self::assemble(path, config, probed, parts))
+    }
+
+    /// Opens another source for a file already probed, skipping the scan.
+    pub fn reopen(path: &Path, probed: Arc<Probed>, config: &SourceConfig) -> Result<Self, DecodeError> {
+        pipeline::check_file(path)?;
+        let parts = Parts::build(path, config).map_err(|e| name_codec(e, &probed.info.codec))?;
+        Ok(Self::assemble(path, config, probed, parts))
+    }
+
+    fn assemble(path: &Path, config: &SourceConfig, probed: Arc<Probed>, parts: Parts) -> Self {
+        Self {
+            path: path.to_owned(),
+            probed,
+            config: config.clone(),
+            pipeline: parts.pipeline,
+            sink: parts.sink,
+            capsfilter: parts.capsfilter,
+            gate: parts.gate,
+            native: parts.native,
+            shift: parts.shift,
+            size: parts.native,
+            next: Some(0),
+            broken: false,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The facts shared by every source of this file.
+    pub fn probed(&self) -> &Arc<Probed> {
+        &self.probed
+    }
+
+    /// Whether an error has left this source unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The index of the frame this source would deliver next without seeking.
+    pub fn position(&self) -> Option<u64> {
+        self.next
+    }
+
+    fn tl(&self) -> &Timeline {
+        &self.probed.timeline
+    }
+
+    /// Changes the output size; the next frame must come from a flushing seek.
+    fn set_size(&mut self, size: Size) -> Result<(), DecodeError> {
+        let size = size.resolve(self.native)?;
+        if size != self.size {
+            self.capsfilter.set_property("caps", rgb_caps(Some(size)));
+            self.size = size;
+            self.next = None;
+        }
+        Ok(())
+    }
+
+    /// A flushing seek. `stop` bounds keyframes-only reads; every other seek clears it.
+    fn seek(&mut self, index: u64, flags: gst::SeekFlags, stop: Option<u64>) -> Result<(), DecodeError> {
+        let start = self.position_of(index)?;
+        let stop = match stop {
+            Some(i) => Some(self.position_of(i)?),
+            None => None,
+        };
+        let result = self.pipeline.pipeline.seek(
+            1.0,
+            flags | gst::SeekFlags::FLUSH,
+            gst::SeekType::Set,
+            start,
+            gst::SeekType::Set,
+            stop,
+        );
+        if result.is_err() {
+            self.broken = true;
+            return Err(self
+                .pipeline
+                .take_error()
+                .unwrap_or_else(|| DecodeError::Pipeline(format!("seek to frame {index} was refused"))));
+        }
+        self.next = Some(index);
+        Ok(())
+    }
+
+    /// The seek position (stream time) of frame `index`.
+    fn position_of(&self, index: u64) -> Result<gst::ClockTime, DecodeError> {
+        let pts = self.pts_of(index)?.nseconds() as i64;
+        Ok(gst::ClockTime::from_nseconds((pts - self.shift).max(0) as u64))
+    }
+
+    fn pts_of(&self, index: u64) -> Result<gst::ClockTime, DecodeError> {
+        self.tl()
+            .pts(index)
+            .map(|d| gst::ClockTime::from_nseconds(d.as_nanos() as u64))
+            .ok_or_else(|| {
+                self.tl()
+                    .check_index(index)
+                    .err()
+                    .unwrap_or_else(|| DecodeError::Pipeline("timeline lookup failed".into()))
+            })
+    }
+
+    /// Puts the pipeline where the next delivered frame is `index` or before it, choosing
+    /// between decoding forward and seeking.
+    fn approach(&mut self, index: u64) -> Result<(), DecodeError> {
+        let keyframe = self.tl().keyframe_at_or_before(index);
+        let forward = self.next.is_some_and(|next| {
+            next <= index && index - next <= index - keyframe + self.config.seek_cost_frames
+        });
+        if forward {
+            Ok(())
+        } else {
+            self.seek(index, gst::SeekFlags::ACCURATE, None)
+        }
+    }
+
+    /// Pulls the next frame from the sink; `None` at the end of the stream.
+    fn pull(&mut self) -> Result<Option<Frame>, DecodeError> {
+        let deadline = Instant::now() + self.config.timeout();
+        let sample = loop {
+            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
+                break sample;
+            }
+            if self.sink.is_eos() {
+                self.next = None;
+                return Ok(None);
+            }
+            if let Some(err) = self.pipeline.take_error() {
+                self.broken = true;
+                return Err(err);
+            }
+            if Instant::now() > deadline {
+                self.broken = true;
+                return Err(DecodeError::Timeout(self.config.timeout()));
+            }
+        };
+        let frame = self.to_frame(&sample)?;
+        if let Some(next) = self.next.as_mut() {
+            *next = frame.index + 1;
+        }
+        Ok(Some(frame))
+    }
+
+    fn to_frame(&self, sample: &gst::Sample) -> Result<Frame, DecodeError> {
+        let buffer = sample
+            .buffer()
+            .ok_or_else(|| DecodeError::Pipeline("sample without buffer".into()))?;
+        let caps = sample
+            .caps()
+            .ok_or_else(|| DecodeError::Pipeline("sample without caps".into()))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(pipeline_err)?;
+        let vframe =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(pipeline_err)?;
+        let (width, height) = (info.width(), info.height());
+        let row = width as usize * 3;
+        let stride = vframe.plane_stride()[0] as usize;
+        let plane = vframe.plane_data(0).map_err(pipeline_err)?;
+        let mut data = Vec::with_capacity(row * height as usize);
+        for y in 0..height as usize {
+            data.extend_from_slice(&plane[y * stride..y * stride + row]);
+        }
+        let pts = buffer.pts().map(|p| p.nseconds()).unwrap_or(0);
+        let tl = self.tl();
+        let index = match tl.index_of_pts(pts) {
+            Some(i) => i,
+            // Not a pts of the table (a decoder that re-stamps): the frame on screen then.
+            None => tl.index_at(pts.saturating_sub(tl.start().as_nanos() as u64) as f64 / 1e9)?,
+        };
+        Ok(Frame {
+            index,
+            pts: Duration::from_nanos(pts),
+            keyframe: tl.is_keyframe(index),
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// Pulls until frame `index` arrives, dropping earlier ones.
+    fn pull_until(&mut self, index: u64) -> Result<Frame, DecodeError> {
+        loop {
+            match self.pull()? {
+                Some(frame) if frame.index == index => return Ok(frame),
+                Some(frame) if frame.index < index => continue,
+                Some(frame) => {
+                    // The decoder skipped it (a damaged frame): our position is now unknown.
+                    self.next = None;
+                    return Err(DecodeError::FrameLost {
+                        index,
+                        reason: format!("the decoder went from before it to frame {}", frame.index),
+                    });
+                }
+                None => {
+                    return Err(DecodeError::FrameLost {
+                        index,
+                        reason: "the stream ended before it".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn frame_at_index(&mut self, index: u64, size: Size) -> Result<Frame, DecodeError> {
+        self.tl().check_index(index)?;
+        self.set_size(size)?;
+        let pts = self.pts_of(index)?.nseconds();
+        self.gate.set(Some(Arc::from([pts])));
+        self.approach(index)?;
+        self.pull_until(index)
+    }
+
+    fn read_keyframes(
+        &mut self,
+        first: u64,
+        last: u64,
+        each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
+    ) -> Result<(), DecodeError> {
+        let first = self.tl().keyframe_at_or_before(first);
+        self.gate.set(None);
+        let flags = gst::SeekFlags::KEY_UNIT
+            | gst::SeekFlags::TRICKMODE
+            | gst::SeekFlags::TRICKMODE_KEY_UNITS
+            | gst::SeekFlags::TRICKMODE_NO_AUDIO;
+        // The stop is exclusive in GStreamer; stop after the last frame wanted.
+        let stop = (last + 1 < self.tl().len()).then_some(last + 1);
+        self.seek(first, flags, stop)?;
+        // The pipeline is in a trick mode now: never decode forward from here.
+        self.next = None;
+        let result = loop {
+            match self.pull() {
+                Ok(Some(frame)) if frame.index > last => break Ok(()),
+                Ok(Some(frame)) if frame.keyframe => {
+                    if each(frame).is_break() {
+                        break Ok(());
+                    }
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.next = None;
+        result
+    }
+}
+
+impl FrameSource for VideoFile {
+    fn info(&self) -> &MediaInfo {
+        &self.probed.info
+    }
+
+    fn timeline(&self) -> &Timeline {
+        &self.probed.timeline
+    }
+
+    fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError> {
+        let index = match target {
+            Target::Time(t) => self.tl().index_at(t)?,
+            Target::Index(i) => {
+                self.tl().check_index(i)?;
+                i
+            }
+        };
+        let index = match mode {
+            Mode::Exact => index,
+            Mode::Fast => self.tl().keyframe_at_or_before(index),
+        };
+        self.frame_at_index(index, size)
+    }
+
+    fn read(
+        &mut self,
+        read: Read,
+        size: Size,
+        each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
+    ) -> Result<(), DecodeError> {
+        let tl = self.tl();
+        let first = tl.index_at(read.from)?;
+        let last = match read.to {
+            Some(to) => tl.index_at(to.min(tl.duration().as_secs_f64()))?,
+            None => tl.len() - 1,
+        };
+        if last < first {
+            return Ok(());
+        }
+        let wanted: Vec<u64> = match read.stride {
+            Stride::Keyframes => {
+                self.set_size(size)?;
+                return self.read_keyframes(first, last, each);
+            }
+            Stride::Frames(k) => (first..=last).step_by(k.max(1) as usize).collect(),
+            Stride::Seconds(dt) => {
+                if !dt.is_finite() || dt <= 0.0 {
+                    return Err(DecodeError::InvalidTime(dt));
+                }
+                let from = tl.time(first).unwrap_or(0.0);
+                let to = tl.time(last).unwrap_or(0.0);
+                let mut indices: Vec<u64> = (0..)
+                    .map(|i| from + i as f64 * dt)
+                    .take_while(|&t| t <= to + 1e-9)
+                    .filter_map(|t| tl.index_at(t).ok())
+                    .collect();
+                indices.dedup();
+                indices
+            }
+        };
+        self.set_size(size)?;
+        let pts: Vec<u64> = wanted
+            .iter()
+            .filter_map(|&i| self.tl().pts(i))
+            .map(|d| d.as_nanos() as u64)
+            .collect();
+        self.gate.set(Some(pts.into()));
+        for index in wanted {
+            self.approach(index)?;
+            let frame = self.pull_until(index)?;
+            if each(frame).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// GStreamer's missing-plugin error says a plug-in is missing; ours says for which codec.
+fn name_codec(err: DecodeError, codec: &str) -> DecodeError {
+    match err {
+        DecodeError::UnsupportedCodec { path, .. } => DecodeError::UnsupportedCodec {
+            path,
+            codec: codec.to_owned(),
+        },
+        other => other,
+    }
+}
+
+fn rgb_caps(size: Option<(u32, u32)>) -> gst::Caps {
+    let builder = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb);
+    match size {
+        Some((w, h)) => builder.width(w as i32).height(h as i32).build(),
+        None => builder.build(),
+    }
+}

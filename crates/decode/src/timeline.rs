@@ -1,0 +1,248 @@
+//! Where every frame of a video is in time, and which frames are keyframes.
+//!
+//! Frame-exactness rests on this table. The n-th frame of a video is the n-th frame in
+//! presentation order, so we list the presentation timestamps of all frames once (a demux-only
+//! pass, no decoding, see [`crate::scan`]) and sort them. Then "frame n" is "the frame whose pts
+//! is `pts[n]`", which a frame-accurate seek can deliver directly, and "the frame shown at t" is
+//! the last frame whose pts is at or before t.
+
+use std::time::Duration;
+
+use crate::error::DecodeError;
+
+/// The presentation times of all frames of one video stream, in presentation order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    /// Presentation timestamps in nanoseconds, strictly increasing.
+    pts: Vec<u64>,
+    /// Indices (into `pts`) of the keyframes, increasing. Never empty: index 0 is treated as a
+    /// keyframe even if the stream did not flag it (decoders start there anyway).
+    keyframes: Vec<u64>,
+    /// Display time of the last frame; the video ends at `pts.last() + last_duration`.
+    last_duration: u64,
+}
+
+impl Timeline {
+    /// Builds the table from `(pts, is_keyframe)` pairs in any order (decode order is typical).
+    /// Duplicated timestamps keep their first entry.
+    pub fn from_entries(mut entries: Vec<(u64, bool)>, last_duration: Option<u64>) -> Option<Self> {
+        if entries.is_empty() {
+            return None;
+        }
+        entries.sort_by_key(|&(pts, _)| pts);
+        entries.dedup_by_key(|&mut (pts, _)| pts);
+        let pts: Vec<u64> = entries.iter().map(|&(p, _)| p).collect();
+        let mut keyframes: Vec<u64> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, key))| *key)
+            .map(|(i, _)| i as u64)
+            .collect();
+        if keyframes.first() != Some(&0) {
+            keyframes.insert(0, 0);
+        }
+        let typical = median_delta(&pts).unwrap_or(40_000_000);
+        let last_duration = last_duration.filter(|&d| d > 0).unwrap_or(typical);
+        Some(Self {
+            pts,
+            keyframes,
+            last_duration,
+        })
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> u64 {
+        self.pts.len() as u64
+    }
+
+    /// Always false: a timeline has at least one frame.
+    pub fn is_empty(&self) -> bool {
+        self.pts.is_empty()
+    }
+
+    /// The pts of the first frame: the video's start time.
+    pub fn start(&self) -> Duration {
+        Duration::from_nanos(self.pts[0])
+    }
+
+    /// Length from the first frame's pts to the end of the last frame.
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.end_ns() - self.pts[0])
+    }
+
+    fn end_ns(&self) -> u64 {
+        self.pts[self.pts.len() - 1] + self.last_duration
+    }
+
+    /// The pts of frame `index`, if it exists.
+    pub fn pts(&self, index: u64) -> Option<Duration> {
+        self.pts.get(index as usize).map(|&p| Duration::from_nanos(p))
+    }
+
+    /// Seconds from the start of the video to frame `index`.
+    pub fn time(&self, index: u64) -> Option<f64> {
+        self.pts
+            .get(index as usize)
+            .map(|&p| (p - self.pts[0]) as f64 / 1e9)
+    }
+
+    /// The frame shown at `t` seconds after the first frame: the last frame whose pts is at or
+    /// before it. `t` may equal the duration (the end of the last frame), not exceed it.
+    pub fn index_at(&self, t: f64) -> Result<u64, DecodeError> {
+        if !t.is_finite() || t < 0.0 {
+            return Err(DecodeError::InvalidTime(t));
+        }
+        let target = self.pts[0].saturating_add((t * 1e9).round() as u64);
+        if target > self.end_ns() {
+            return Err(self.out_of_range(format!("time {t} s")));
+        }
+        Ok(self.pts.partition_point(|&p| p <= target).saturating_sub(1) as u64)
+    }
+
+    /// The index of the frame with exactly this pts.
+    pub fn index_of_pts(&self, pts: u64) -> Option<u64> {
+        self.pts.binary_search(&pts).ok().map(|i| i as u64)
+    }
+
+    /// Fails unless `index` names a frame.
+    pub fn check_index(&self, index: u64) -> Result<(), DecodeError> {
+        if index < self.len() {
+            Ok(())
+        } else {
+            Err(self.out_of_range(format!("frame index {index}")))
+        }
+    }
+
+    fn out_of_range(&self, what: String) -> DecodeError {
+        DecodeError::OutOfRange {
+            what,
+            frames: self.len(),
+            duration: self.duration().as_secs_f64(),
+        }
+    }
+
+    /// Whether frame `index` is a keyframe.
+    pub fn is_keyframe(&self, index: u64) -> bool {
+        self.keyframes.binary_search(&index).is_ok()
+    }
+
+    /// The last keyframe at or before `index`: where decoding must start to reach it.
+    pub fn keyframe_at_or_before(&self, index: u64) -> u64 {
+        let i = self.keyframes.partition_point(|&k| k <= index);
+        self.keyframes[i.saturating_sub(1)]
+    }
+
+    /// Indices of all keyframes, increasing.
+    pub fn keyframes(&self) -> &[u64] {
+        &self.keyframes
+    }
+
+    /// The longest distance between two keyframes, in frames (the end counts as one).
+    pub fn max_gop(&self) -> u64 {
+        self.keyframes
+            .iter()
+            .chain(std::iter::once(&self.len()))
+            .collect::<Vec<_>>()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Frames per second averaged over the whole video.
+    pub fn average_fps(&self) -> f64 {
+        self.len() as f64 / self.duration().as_secs_f64()
+    }
+
+    /// True when the gaps between frames differ by more than rounding: the container's
+    /// timestamps have some precision (e.g. 1/12800 s), so allow a little jitter.
+    pub fn is_variable_rate(&self) -> bool {
+        let Some(median) = median_delta(&self.pts) else {
+            return false;
+        };
+        let tolerance = (median / 20).max(1_000_000);
+        self.pts
+            .windows(2)
+            .any(|w| (w[1] - w[0]).abs_diff(median) > tolerance)
+    }
+}
+
+fn median_delta(pts: &[u64]) -> Option<u64> {
+    let mut deltas: Vec<u64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
+    if deltas.is_empty() {
+        return None;
+    }
+    let mid = deltas.len() / 2;
+    Some(*deltas.select_nth_unstable(mid).1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS40: u64 = 40_000_000;
+
+    /// 10 frames at 25 fps starting at 1 s, keyframes every 4, given in a B-frame decode order.
+    fn sample() -> Timeline {
+        let order = [0u64, 3, 1, 2, 4, 7, 5, 6, 8, 9];
+        let entries = order
+            .iter()
+            .map(|&i| (1_000_000_000 + i * MS40, i % 4 == 0))
+            .collect();
+        Timeline::from_entries(entries, Some(MS40)).unwrap()
+    }
+
+    #[test]
+    fn sorts_into_presentation_order() {
+        let tl = sample();
+        assert_eq!(tl.len(), 10);
+        assert_eq!(tl.start(), Duration::from_secs(1));
+        assert_eq!(tl.pts(3), Some(Duration::from_nanos(1_000_000_000 + 3 * MS40)));
+        assert_eq!(tl.keyframes(), &[0, 4, 8]);
+        assert_eq!(tl.duration(), Duration::from_millis(400));
+        assert_eq!(tl.time(5), Some(0.2));
+    }
+
+    #[test]
+    fn time_maps_to_the_frame_on_screen() {
+        let tl = sample();
+        assert_eq!(tl.index_at(0.0).unwrap(), 0);
+        assert_eq!(tl.index_at(0.039).unwrap(), 0);
+        assert_eq!(tl.index_at(0.04).unwrap(), 1);
+        assert_eq!(tl.index_at(0.399).unwrap(), 9);
+        assert_eq!(tl.index_at(0.4).unwrap(), 9);
+        assert!(matches!(tl.index_at(0.41), Err(DecodeError::OutOfRange { .. })));
+        assert!(matches!(tl.index_at(-0.1), Err(DecodeError::InvalidTime(_))));
+        assert!(matches!(tl.index_at(f64::NAN), Err(DecodeError::InvalidTime(_))));
+        assert!(matches!(
+            tl.index_at(f64::INFINITY),
+            Err(DecodeError::InvalidTime(_))
+        ));
+    }
+
+    #[test]
+    fn keyframe_lookup() {
+        let tl = sample();
+        assert_eq!(tl.keyframe_at_or_before(0), 0);
+        assert_eq!(tl.keyframe_at_or_before(3), 0);
+        assert_eq!(tl.keyframe_at_or_before(4), 4);
+        assert_eq!(tl.keyframe_at_or_before(9), 8);
+        assert!(tl.is_keyframe(8));
+        assert!(!tl.is_keyframe(9));
+        assert_eq!(tl.max_gop(), 4);
+    }
+
+    #[test]
+    fn rate_variability() {
+        assert!(!sample().is_variable_rate());
+        let entries = vec![(0, true), (40, false), (80, false), (200, false)]
+            .into_iter()
+            .map(|(ms, k)| (ms * 1_000_000, k))
+            .collect();
+        let vfr = Timeline::from_entries(entries, None).unwrap();
+        assert!(vfr.is_variable_rate());
+        // An unflagged first frame is still where decoding starts.
+        assert_eq!(vfr.keyframes(), &[0]);
+        assert!((sample().average_fps() - 25.0).abs() < 1e-9);
+    }
+}

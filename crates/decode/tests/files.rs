@@ -1,0 +1,181 @@
+//! Containers and codecs that must work, and bad files that must fail fast with the right error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail the test on the spot
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Spec, hash, launch, make_video, read_code, reference_decode};
+use pigweight_decode::{DecodeError, FrameSource, Mode, Size, SourceConfig, Target, VideoFile, probe};
+
+fn check_codec(ext: &str, encoder: &str, muxer: &str, codec_word: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("v.{ext}"));
+    let spec = Spec {
+        frames: 50,
+        encoder: encoder.into(),
+        muxer: muxer.into(),
+        ..Spec::h264(10, 0)
+    };
+    make_video(&path, &spec);
+    let reference = reference_decode(&path);
+    assert_eq!(reference.len(), 50);
+    let mut video = VideoFile::open(&path, &SourceConfig::default()).unwrap();
+    let info = video.info().clone();
+    assert_eq!(info.frame_count, 50, "{info:?}");
+    assert!(
+        info.codec.contains(codec_word),
+        "codec {:?} should mention {codec_word}",
+        info.codec
+    );
+    for index in [0, 37, 12, 13, 49] {
+        let f = video
+            .frame(Target::Index(index), Mode::Exact, Size::Native)
+            .unwrap();
+        assert_eq!(f.index, index);
+        assert_eq!(
+            hash(&f.data),
+            reference[index as usize].hash,
+            "{ext} frame {index}"
+        );
+        assert_eq!(read_code(&f.data, 320, 240, 320, 240), index);
+    }
+}
+
+#[test]
+fn h264_in_quicktime() {
+    check_codec(
+        "mov",
+        "x264enc speed-preset=veryfast key-int-max=10 ! h264parse",
+        "qtmux",
+        "H.264",
+    );
+}
+
+#[test]
+fn h265_in_matroska() {
+    check_codec(
+        "mkv",
+        "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse",
+        "matroskamux",
+        "H.265",
+    );
+}
+
+#[test]
+fn vp9_in_webm() {
+    check_codec(
+        "webm",
+        "vp9enc deadline=1 cpu-used=8 keyframe-max-dist=10",
+        "webmmux",
+        "VP9",
+    );
+}
+
+#[test]
+fn mjpeg_in_avi() {
+    check_codec("avi", "jpegenc quality=90", "avimux", "JPEG");
+}
+
+/// Asserts that probing fails as `expect` says, and in bounded time.
+fn assert_fails(path: &Path, expect: fn(&DecodeError) -> bool) {
+    let started = Instant::now();
+    let err = probe(path).expect_err("probe of a bad file must fail");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(expect(&err), "{}: unexpected error {err:?}", path.display());
+    assert!(err.is_bad_file(), "{err:?}");
+}
+
+#[test]
+fn bad_files_fail_fast_with_the_right_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.mp4");
+    make_video(
+        &good,
+        &Spec {
+            frames: 100,
+            ..Spec::h264(25, 2)
+        },
+    );
+    let bytes = std::fs::read(&good).unwrap();
+
+    assert_fails(&dir.path().join("missing.mp4"), |e| {
+        matches!(e, DecodeError::NotFound(_))
+    });
+
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    assert_fails(&empty, |e| matches!(e, DecodeError::Empty(_)));
+
+    for percent in [10, 60] {
+        let cut = dir.path().join(format!("cut{percent}.mp4"));
+        std::fs::write(&cut, &bytes[..bytes.len() * percent / 100]).unwrap();
+        assert_fails(&cut, |e| {
+            matches!(e, DecodeError::Corrupt { .. } | DecodeError::NotMedia(_))
+        });
+    }
+
+    let random = dir.path().join("random.mp4");
+    let noise: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&random, noise).unwrap();
+    assert_fails(&random, |e| matches!(e, DecodeError::NotMedia(_)));
+
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "pigs in pen 4: 12\n".repeat(500)).unwrap();
+    assert_fails(&text, |e| matches!(e, DecodeError::NotMedia(_)));
+
+    let audio = dir.path().join("audio.ogg");
+    launch(&format!(
+        "audiotestsrc num-buffers=50 ! audioconvert ! vorbisenc ! oggmux ! filesink location={}",
+        audio.display()
+    ));
+    assert_fails(&audio, |e| matches!(e, DecodeError::NoVideo(_)));
+
+    let folder = dir.path().join("a-folder.mp4");
+    std::fs::create_dir(&folder).unwrap();
+    assert_fails(&folder, |e| matches!(e, DecodeError::NotMedia(_)));
+
+    // The good file still probes, with exact facts.
+    let info = probe(&good).unwrap();
+    assert_eq!(info.frame_count, 100);
+    assert_eq!((info.width, info.height), (320, 240));
+    assert_eq!(info.container, "ISO MP4/M4A");
+    assert!(info.reordered);
+    assert!((info.duration - 4.0).abs() < 1e-6, "{info:?}");
+}
+
+#[test]
+fn a_file_that_changes_is_probed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.mp4");
+    make_video(
+        &path,
+        &Spec {
+            frames: 30,
+            ..Spec::h264(10, 0)
+        },
+    );
+    let decoder = pigweight_decode::Decoder::new(Default::default());
+    assert_eq!(decoder.probe(&path).unwrap().info.frame_count, 30);
+    std::thread::sleep(Duration::from_millis(20));
+    make_video(
+        &path,
+        &Spec {
+            frames: 45,
+            ..Spec::h264(10, 0)
+        },
+    );
+    assert_eq!(decoder.probe(&path).unwrap().info.frame_count, 45);
+    let f = decoder
+        .frame(&path, Target::Index(44), Mode::Exact, Size::Native)
+        .unwrap();
+    assert_eq!(read_code(&f.data, 320, 240, 320, 240), 44);
+}

@@ -1,0 +1,371 @@
+//! Synthetic videos: configuration, and rendering a whole clip to an H.264 file plus its ground
+//! truth.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SynthError;
+use crate::encode::{Encoder, EncoderSettings};
+use crate::pen::{Pen, SceneSpec};
+use crate::raster::MAX_SIDE;
+use crate::truth::{GroundTruth, truth_path};
+
+/// Container format of the output file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    /// MP4 (`mp4mux`, index at the front for streaming).
+    #[default]
+    Mp4,
+    /// Matroska (`matroskamux`).
+    Mkv,
+}
+
+/// x264 speed/quality trade-off (`speed-preset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // The names are x264's own.
+pub enum SpeedPreset {
+    Ultrafast,
+    Superfast,
+    #[default]
+    Veryfast,
+    Faster,
+    Fast,
+    Medium,
+    Slow,
+    Slower,
+    Veryslow,
+}
+
+impl SpeedPreset {
+    /// The name x264enc knows the preset by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ultrafast => "ultrafast",
+            Self::Superfast => "superfast",
+            Self::Veryfast => "veryfast",
+            Self::Faster => "faster",
+            Self::Fast => "fast",
+            Self::Medium => "medium",
+            Self::Slow => "slow",
+            Self::Slower => "slower",
+            Self::Veryslow => "veryslow",
+        }
+    }
+}
+
+/// A synthetic pen video: what the scene holds and how it is encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoConfig {
+    /// Frame width in pixels (even, at most 8192).
+    pub width: u32,
+    /// Frame height in pixels (even, at most 8192).
+    pub height: u32,
+    /// Frame rate numerator: `fps_num` frames every `fps_den` seconds.
+    pub fps_num: u32,
+    /// Frame rate denominator.
+    pub fps_den: u32,
+    /// Length in seconds; the frame count is this times the frame rate, rounded.
+    pub duration_s: f64,
+    /// Everything random (floor, light, pigs, their movements) follows from this.
+    pub seed: u64,
+    /// Fewest and most pigs in the pen; the scene's number is drawn from this range. The pen
+    /// extends beyond the frame, so usually not all of them are in view.
+    pub pigs: [u32; 2],
+    /// Range of the scene's typical pig length (nose to rump) as a fraction of the frame's
+    /// shorter side; pigs vary ±10% around the typical length.
+    pub pig_length: [f32; 2],
+    /// An animal counts when at least this fraction of its silhouette is visible.
+    pub count_threshold: f32,
+    /// Output container.
+    pub container: Container,
+    /// Largest distance between key frames, in frames.
+    pub gop: u32,
+    /// B-frames between reference frames (0 disables them).
+    pub bframes: u32,
+    /// x264 speed preset.
+    pub speed_preset: SpeedPreset,
+    /// x264 constant-quality factor (0..=50, lower is better quality and bigger files).
+    pub quality: u32,
+    /// x264 threads. A fixed number keeps the H.264 stream reproducible; 0 lets x264 choose
+    /// from the machine's cores, which is not.
+    pub encoder_threads: u32,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            width: 1280,
+            height: 720,
+            fps_num: 25,
+            fps_den: 1,
+            duration_s: 60.0,
+            seed: 1,
+            pigs: [6, 12],
+            pig_length: [0.22, 0.32],
+            count_threshold: 0.5,
+            container: Container::Mp4,
+            gop: 50,
+            bframes: 2,
+            speed_preset: SpeedPreset::Veryfast,
+            quality: 23,
+            encoder_threads: 2,
+        }
+    }
+}
+
+impl VideoConfig {
+    /// Number of frames the video will have.
+    pub fn frame_count(&self) -> u64 {
+        (self.duration_s * f64::from(self.fps_num) / f64::from(self.fps_den.max(1))).round() as u64
+    }
+
+    /// Checks every field; the error says which one is wrong.
+    pub fn validate(&self) -> Result<(), SynthError> {
+        let bad = |msg: String| Err(SynthError::InvalidConfig(msg));
+        for (name, v) in [("width", self.width), ("height", self.height)] {
+            if !(16..=MAX_SIDE).contains(&v) || v % 2 != 0 {
+                return bad(format!("{name} must be even and in 16..={MAX_SIDE}, got {v}"));
+            }
+        }
+        if self.fps_num == 0
+            || self.fps_den == 0
+            || self.fps_num > i32::MAX as u32
+            || self.fps_den > i32::MAX as u32
+        {
+            return bad(format!(
+                "frame rate {}/{} is not valid",
+                self.fps_num, self.fps_den
+            ));
+        }
+        let fps = f64::from(self.fps_num) / f64::from(self.fps_den);
+        if !(0.5..=240.0).contains(&fps) {
+            return bad(format!("frame rate {fps} is outside 0.5..=240"));
+        }
+        if !self.duration_s.is_finite() || self.duration_s <= 0.0 || self.frame_count() == 0 {
+            return bad(format!(
+                "duration_s must give at least one frame, got {}",
+                self.duration_s
+            ));
+        }
+        check_scene(self.pigs, self.pig_length, self.count_threshold)?;
+        if self.gop == 0 {
+            return bad("gop must be at least 1".into());
+        }
+        if self.bframes > 16 {
+            return bad(format!("bframes must be at most 16, got {}", self.bframes));
+        }
+        if self.quality > 50 {
+            return bad(format!("quality must be at most 50, got {}", self.quality));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn scene_spec(&self) -> SceneSpec {
+        SceneSpec {
+            width: self.width,
+            height: self.height,
+            fps_num: self.fps_num,
+            fps_den: self.fps_den,
+            frame_count: self.frame_count(),
+            pigs: self.pigs,
+            pig_length: self.pig_length,
+            count_threshold: self.count_threshold,
+            seed: self.seed,
+        }
+    }
+
+    fn encoder_settings(&self) -> EncoderSettings {
+        EncoderSettings {
+            width: self.width,
+            height: self.height,
+            fps_num: self.fps_num,
+            fps_den: self.fps_den,
+            container: self.container,
+            gop: self.gop,
+            bframes: self.bframes,
+            speed_preset: self.speed_preset,
+            quality: self.quality,
+            threads: self.encoder_threads,
+        }
+    }
+}
+
+/// Checks the scene fields shared by video and dataset configs.
+pub(crate) fn check_scene(
+    pigs: [u32; 2],
+    pig_length: [f32; 2],
+    count_threshold: f32,
+) -> Result<(), SynthError> {
+    let bad = |msg: String| Err(SynthError::InvalidConfig(msg));
+    if pigs[0] > pigs[1] || pigs[1] > 64 {
+        return bad(format!(
+            "pigs must be [min, max] with min <= max <= 64, got {pigs:?}"
+        ));
+    }
+    let [lo, hi] = pig_length;
+    if !(lo.is_finite() && hi.is_finite() && 0.03 <= lo && lo <= hi && hi <= 1.0) {
+        return bad(format!(
+            "pig_length must be [min, max] with 0.03 <= min <= max <= 1, got {pig_length:?}"
+        ));
+    }
+    if !(count_threshold > 0.0 && count_threshold <= 1.0) {
+        return bad(format!(
+            "count_threshold must be in (0, 1], got {count_threshold}"
+        ));
+    }
+    Ok(())
+}
+
+/// Renders the video `cfg` describes to `out` and its ground truth beside it (see
+/// [`truth_path`]), and returns the ground truth.
+///
+/// Frames are rendered on the calling thread while GStreamer encodes on its own threads. The
+/// call blocks until the file is complete.
+pub fn render_video(cfg: &VideoConfig, out: &Path) -> Result<GroundTruth, SynthError> {
+    let _span = tracing::info_span!("render_video", path = %out.display(), seed = cfg.seed).entered();
+    let started = Instant::now();
+    let mut pen = Pen::new(cfg)?;
+    let frame_count = pen.frame_count();
+    let mut encoder = Encoder::start(&cfg.encoder_settings(), out)?;
+    let mut frames = Vec::with_capacity(frame_count as usize);
+    for index in 0..frame_count {
+        let (frame, truth) = pen.render(index);
+        encoder.push(frame.into_data())?;
+        frames.push(truth);
+        if index % 250 == 249 {
+            tracing::debug!(frames = index + 1, of = frame_count, "rendering");
+        }
+    }
+    encoder.finish()?;
+    let truth = GroundTruth {
+        width: cfg.width,
+        height: cfg.height,
+        fps_num: cfg.fps_num,
+        fps_den: cfg.fps_den,
+        frame_count,
+        count_threshold: cfg.count_threshold,
+        seed: cfg.seed,
+        frames,
+    };
+    truth.save(&truth_path(out))?;
+    tracing::info!(
+        frames = frame_count,
+        pigs = pen.pig_count(),
+        elapsed_s = started.elapsed().as_secs_f64(),
+        "synthetic video written"
+    );
+    Ok(truth)
+}
+
+#[cfg(test)]
+mod tests {
+    use gst::prelude::*;
+
+    use super::*;
+
+    fn short(container: Container) -> VideoConfig {
+        VideoConfig {
+            width: 320,
+            height: 240,
+            duration_s: 2.0,
+            seed: 7,
+            container,
+            ..VideoConfig::default()
+        }
+    }
+
+    /// Decodes `path` with a plain decodebin and returns (frame count, width, height).
+    fn decode(path: &Path) -> (u64, i32, i32) {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch(&format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink sync=false",
+            path.display()
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut frames = 0;
+        let mut size = (0, 0);
+        while let Ok(sample) = sink.pull_sample() {
+            let s = sample.caps().unwrap().structure(0).unwrap();
+            size = (s.get::<i32>("width").unwrap(), s.get::<i32>("height").unwrap());
+            frames += 1;
+        }
+        let bus = pipeline.bus().unwrap();
+        let errors = bus.pop_filtered(&[gst::MessageType::Error]);
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(errors.is_none(), "decode error: {errors:?}");
+        (frames, size.0, size.1)
+    }
+
+    #[test]
+    fn defaults_are_as_documented_and_valid() {
+        let cfg = VideoConfig::default();
+        assert_eq!(
+            (cfg.width, cfg.height, cfg.fps_num, cfg.fps_den),
+            (1280, 720, 25, 1)
+        );
+        assert_eq!(cfg.frame_count(), 1500);
+        assert_eq!((cfg.gop, cfg.container), (50, Container::Mp4));
+        assert!(cfg.bframes > 0);
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn config_rejects_unknown_fields_and_bad_values() {
+        let parsed: VideoConfig =
+            serde_json::from_str(r#"{"width": 640, "container": "mkv", "speed_preset": "fast"}"#).unwrap();
+        assert_eq!((parsed.width, parsed.height), (640, 720));
+        assert_eq!(parsed.container, Container::Mkv);
+        assert_eq!(parsed.speed_preset, SpeedPreset::Fast);
+        assert!(serde_json::from_str::<VideoConfig>(r#"{"widht": 640}"#).is_err());
+        assert!(serde_json::from_str::<VideoConfig>(r#"{"speed_preset": "warp"}"#).is_err());
+        let odd = VideoConfig {
+            width: 321,
+            ..VideoConfig::default()
+        };
+        assert!(matches!(odd.validate(), Err(SynthError::InvalidConfig(m)) if m.contains("width")));
+        let inverted = VideoConfig {
+            pigs: [5, 2],
+            ..VideoConfig::default()
+        };
+        assert!(inverted.validate().is_err());
+    }
+
+    #[test]
+    fn rendered_mp4_and_mkv_decode_to_every_frame_with_matching_truth() {
+        let dir = tempfile::tempdir().unwrap();
+        for (container, name) in [(Container::Mp4, "pen.mp4"), (Container::Mkv, "pen.mkv")] {
+            let cfg = short(container);
+            let path = dir.path().join(name);
+            let truth = render_video(&cfg, &path).unwrap();
+            assert_eq!(truth.frame_count, 50);
+            assert_eq!(truth.frames.len(), 50);
+            assert!(truth.frames.iter().enumerate().all(|(i, f)| f.index == i as u64));
+            assert_eq!(decode(&path), (50, 320, 240), "{name}");
+            let loaded = GroundTruth::load(&truth_path(&path)).unwrap();
+            assert_eq!(loaded, truth);
+        }
+    }
+
+    #[test]
+    fn unwritable_output_is_an_encode_error() {
+        let cfg = VideoConfig {
+            duration_s: 0.2,
+            ..short(Container::Mp4)
+        };
+        let err = render_video(&cfg, Path::new("/nonexistent-dir/x.mp4")).unwrap_err();
+        assert!(matches!(err, SynthError::Encode(_)), "{err}");
+    }
+}

@@ -1,0 +1,115 @@
+//! Support for the end-to-end tests: the real `pigweight` binary, started on a free port, with
+//! inputs made by the tests themselves.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support fails the test on the spot
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The `pigweight` binary of this workspace (`make test` builds it first; `PIGWEIGHT_BIN`
+/// overrides).
+pub fn bin() -> PathBuf {
+    let path = std::env::var_os("PIGWEIGHT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/pigweight"));
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p pigweight-server` (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// Runs `pigweight ARGS`, asserts success, returns stdout.
+pub fn run(args: &[&str]) -> String {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pigweight {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Makes a small synthetic pen video (320x240, 25 fps) with its ground truth beside it.
+pub fn synth_video(path: &Path, seconds: u32, seed: u64) {
+    run(&[
+        "synth",
+        "video",
+        path.to_str().unwrap(),
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--duration",
+        &seconds.to_string(),
+        "--gop",
+        "25",
+        "--seed",
+        &seed.to_string(),
+    ]);
+}
+
+/// A running server; killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `pigweight serve` on 127.0.0.1 with a free port, and waits until it listens.
+    pub fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(bin())
+            .arg("serve")
+            .args(["--bind", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("address=").nth(1) {
+                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server did not say where it listens within 30 s");
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET that returns status and body, whatever the status.
+pub fn get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent.get(url).call().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap())
+}

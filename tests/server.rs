@@ -1,0 +1,62 @@
+//! The server on a real port, with a synthetic video.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pigweight_tests::{Server, get, synth_video};
+
+#[test]
+fn health_and_video_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(videos.join("pen4")).unwrap();
+    synth_video(&videos.join("pen4/morning.mp4"), 4, 11);
+    std::fs::write(videos.join("notes.txt"), "not a video").unwrap();
+    let truth = pigweight_synth::GroundTruth::load(&videos.join("pen4/morning.truth.json")).unwrap();
+
+    let server = Server::start(&["--videos", videos.to_str().unwrap()]);
+    assert_eq!(get(&server.url("/healthz")), (200, "ok".to_owned()));
+
+    let (status, body) = get(&server.url("/api/videos"));
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{body}");
+    assert_eq!(list[0]["name"], "pen4/morning.mp4");
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16);
+
+    let (status, body) = get(&server.url(&format!("/api/videos/{id}")));
+    assert_eq!(status, 200, "{body}");
+    let video: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(video["frame_count"], truth.frames.len() as u64);
+    assert_eq!(video["width"], 320);
+    assert_eq!(video["height"], 240);
+    assert!(video["codec"].as_str().unwrap().contains("H.264"), "{body}");
+    assert!((video["duration"].as_f64().unwrap() - 4.0).abs() < 1e-6, "{body}");
+
+    let (status, body) = get(&server.url("/api/videos/0123456789abcdef"));
+    assert_eq!(status, 404);
+    let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(err["error"].as_str().unwrap().contains("0123456789abcdef"));
+    drop(server);
+
+    // Ids survive a restart.
+    let server = Server::start(&["--videos", videos.to_str().unwrap()]);
+    let (_, body) = get(&server.url("/api/videos"));
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list[0]["id"], id.as_str());
+}
+
+#[test]
+fn a_broken_video_is_a_clear_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.mp4"), vec![7u8; 10_000]).unwrap();
+    let server = Server::start(&["--videos", dir.path().to_str().unwrap()]);
+    let (_, body) = get(&server.url("/api/videos"));
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = list[0]["id"].as_str().unwrap();
+    let (status, body) = get(&server.url(&format!("/api/videos/{id}")));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("not a media file"), "{body}");
+    assert_eq!(get(&server.url("/healthz")).0, 200);
+}
