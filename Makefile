@@ -12,8 +12,9 @@ BIND ?= 127.0.0.1:8080
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-setup: ## Install system packages (apt) if any are missing
+setup: ## Install what is missing: system packages (apt), the ONNX Runtime library (PyPI wheel)
 	@scripts/setup.sh
+	@scripts/fetch-ort.sh
 
 build: setup ## Build everything in release mode
 	cargo build --release --locked
@@ -25,6 +26,7 @@ run: sample ## Set up, build, make the sample video and serve on http://127.0.0.
 	$(BIN) serve --videos $(DATA)/videos --bind $(BIND)
 
 test: setup lint ## Set up, lint, and run every test
+	@scripts/fixtures.sh
 	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
 

@@ -16,6 +16,12 @@ APT_PACKAGES=(
   gstreamer1.0-tools
 )
 
+# Python with pip and venv: the ONNX Runtime library comes from a PyPI wheel, and the test
+# fixtures are made with the `onnx` package.
+python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
+python3 -m venv --help >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)
+command -v python3 >/dev/null 2>&1 || APT_PACKAGES+=(python3)
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

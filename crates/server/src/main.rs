@@ -128,8 +128,7 @@ fn main() -> anyhow::Result<()> {
                 ..DatasetConfig::default()
             };
             let summary = pigweight_synth::write_dataset(&cfg, &args.out)?;
-            tracing::info!(?summary, out = %args.out.display(), "dataset written");
-            Ok(())
+            println_json(&summary)
         }
     }
 }

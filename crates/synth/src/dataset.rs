@@ -97,7 +97,7 @@ impl DatasetConfig {
 }
 
 /// What [`write_dataset`] wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DatasetSummary {
     /// Images in `images/train`.
     pub train_images: u32,
@@ -336,6 +336,57 @@ mod tests {
             yaml.contains("train: images/train\nval: images/val\nnames:\n  0: pig\n"),
             "{yaml}"
         );
+    }
+
+    /// Every file under `dir`, relative path → bytes.
+    fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        for sub in ["images/train", "images/val", "labels/train", "labels/val"] {
+            for entry in fs::read_dir(dir.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                out.insert(
+                    path.strip_prefix(dir).unwrap().to_owned(),
+                    fs::read(&path).unwrap(),
+                );
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn dataset_files_do_not_depend_on_thread_count() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let cfg = DatasetConfig {
+            train_images: 2,
+            val_images: 1,
+            width: 96,
+            height: 64,
+            ..small()
+        };
+        write_dataset(
+            &DatasetConfig {
+                threads: 1,
+                ..cfg.clone()
+            },
+            a.path(),
+        )
+        .unwrap();
+        write_dataset(&DatasetConfig { threads: 3, ..cfg }, b.path()).unwrap();
+        let (fa, fb) = (files(a.path()), files(b.path()));
+        assert_eq!(fa.len(), 6);
+        assert_eq!(fa, fb);
+    }
+
+    #[test]
+    fn invalid_dataset_config_is_rejected_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = DatasetConfig {
+            jpeg_quality: [90, 40],
+            ..small()
+        };
+        let err = write_dataset(&cfg, &dir.path().join("out")).unwrap_err();
+        assert!(matches!(err, SynthError::InvalidConfig(m) if m.contains("jpeg_quality")));
+        assert!(!dir.path().join("out").exists());
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn base_layer(kind: FloorKind, width: u32, height: u32, pig_len: f32, rng: &mut 
                 mid_amp: rng.random_range(0.03..0.08),
                 grain_amp: rng.random_range(0.04..0.10),
                 stain_level: rng.random_range(0.52..0.66),
-                stain_strength: rng.random_range(0.3..0.7),
+                stain_strength: rng.random_range(0.2..0.55),
                 slats,
             }
         }
@@ -138,7 +138,7 @@ fn base_layer(kind: FloorKind, width: u32, height: u32, pig_len: f32, rng: &mut 
             mid_amp: rng.random_range(0.06..0.12),
             grain_amp: rng.random_range(0.06..0.12),
             stain_level: rng.random_range(0.48..0.62),
-            stain_strength: rng.random_range(0.4..0.8),
+            stain_strength: rng.random_range(0.3..0.65),
             slats: None,
         },
     }
@@ -155,7 +155,7 @@ fn fill_base(pixmap: &mut Pixmap, base: &BaseLayer, pig_len: f32, seed: u32) {
     });
     let stain = Grid::new(pixmap.width(), pixmap.height(), |x, y| {
         let n = fbm(x / stain_scale, y / stain_scale, 4, seed ^ 0x3c3c);
-        base.stain_strength * smoothstep(base.stain_level, base.stain_level + 0.1, n)
+        base.stain_strength * smoothstep(base.stain_level, base.stain_level + 0.18, n)
     });
     for (y, row) in pixmap.data_mut().chunks_exact_mut(width * 4).enumerate() {
         let fy = y as f32;

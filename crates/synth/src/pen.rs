@@ -524,8 +524,8 @@ mod tests {
     /// just outside), and every box edge touches pixels that differ.
     #[test]
     fn boxes_match_the_drawn_pixels() {
-        let mut pen = Pen::from_spec(spec(21)).without_shadows();
-        for index in [0, 40] {
+        for (seed, index) in [(21, 0), (21, 40), (22, 300), (23, 10)] {
+            let mut pen = Pen::from_spec(spec(seed)).without_shadows();
             let (frame, truth) = pen.render(index);
             let floor = pen.bare_floor(index);
             let differs = |x: u32, y: u32| {

@@ -464,8 +464,9 @@ impl Shape {
         canvas.fill_path(&self.outline, &paint, FillRule::Winding, ts, None);
     }
 
-    /// Renders the pig into a sprite covering its bounds. Returns the sprite and the frame
-    /// position of its top-left pixel.
+    /// Renders the pig into a sprite covering its bounds, lit from the side opposite to `light`
+    /// (the unit direction in which shadows fall). Returns the sprite and the frame position of
+    /// its top-left pixel.
     pub(crate) fn sprite(&self, looks: &Looks, light: (f32, f32)) -> (Pixmap, i32, i32) {
         let x0 = self.bounds.left().floor() as i32 - 1;
         let y0 = self.bounds.top().floor() as i32 - 1;

@@ -1,0 +1,530 @@
+//! Loading a YOLO ONNX model into ONNX Runtime and running batches on it.
+//!
+//! The runtime library is loaded once per process from a path (ort's `load-dynamic`); the
+//! execution provider is chosen here and only here. Class names, input size and stride come from
+//! the metadata Ultralytics writes into its exports, else from the configuration.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use ndarray::{Array4, Axis};
+use ort::ep::{self, ExecutionProvider};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorRef, ValueType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::InferenceError;
+use crate::letterbox::{Letterbox, Preprocessor};
+use crate::postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode};
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// A CUDA GPU by index; an error if the runtime has no CUDA provider.
+    Cuda(u32),
+    /// CUDA 0 when it works, else the CPU (said once in the log).
+    Auto,
+}
+
+impl FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "auto" => Ok(Self::Auto),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("unknown device {s:?}: use cpu, cuda, cuda:N or auto")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Device {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How to load and run a model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// The `.onnx` file.
+    pub path: PathBuf,
+    pub device: Device,
+    /// ONNX Runtime intra-op threads; 0 lets it choose (one per core).
+    pub threads: usize,
+    /// Whether idle ORT threads spin. Off by default: spinning threads make inference about 3x
+    /// slower when a decoder shares the cores (measured on the 2-core machine).
+    pub spinning: bool,
+    pub thresholds: Thresholds,
+    /// Count only these classes, by name or id; empty counts every class.
+    pub classes: Vec<String>,
+    /// The output layout, when the shape and metadata cannot tell it.
+    pub layout: LayoutHint,
+    /// Input size (square) when the model's metadata does not say.
+    pub input_size: Option<u32>,
+    /// Class names when the model's metadata does not say.
+    pub names: Vec<String>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            device: Device::Cpu,
+            threads: 0,
+            spinning: false,
+            thresholds: Thresholds::default(),
+            classes: Vec::new(),
+            layout: LayoutHint::Auto,
+            input_size: None,
+            names: Vec::new(),
+        }
+    }
+}
+
+/// What a loaded model is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// BLAKE3 of the file, hex: results carry it, so a new model means new results.
+    pub hash: String,
+    pub path: PathBuf,
+    pub names: Vec<String>,
+    /// The model's nominal input (width, height).
+    pub input_size: (u32, u32),
+    pub stride: u32,
+    /// Whether the input's height and width may vary (so frames can go in at "rect" size).
+    pub dynamic_size: bool,
+    /// Largest batch the model takes: fixed by a static batch axis, else unbounded.
+    pub max_batch: Option<usize>,
+    pub layout: OutputLayout,
+    /// The execution provider in use ("cpu", "cuda:0").
+    pub device: String,
+    /// Class ids that are counted (empty: all).
+    pub counted_classes: Vec<u32>,
+}
+
+/// An RGB image, 3 bytes a pixel, rows packed.
+#[derive(Debug, Clone, Copy)]
+pub struct Image<'a> {
+    pub rgb: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The seam between detection and everything above it: images in, detections (in each image's
+/// own pixels) out. [`OnnxDetector`] is the real one.
+pub trait Detector: Send {
+    fn info(&self) -> &ModelInfo;
+    /// Detects in a batch of images; at most `info().max_batch` of them.
+    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError>;
+}
+
+static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Loads the ONNX Runtime library once per process. Later calls return the first outcome.
+pub fn load_runtime(library: &Path) -> Result<ort::environment::Environment, InferenceError> {
+    let outcome = RUNTIME.get_or_init(|| {
+        if !library.exists() {
+            return Err(format!("{} does not exist", library.display()));
+        }
+        // ort loads the library with dlopen and checks its API version; a wrong file fails here.
+        let loaded = std::panic::catch_unwind(|| ort::init_from(library));
+        match loaded {
+            Ok(Ok(builder)) => builder.with_name("pigweight").build().map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("loading it panicked (not an ONNX Runtime library?)".to_owned()),
+        }
+    });
+    outcome.clone().map_err(|reason| InferenceError::Runtime {
+        path: library.to_owned(),
+        reason,
+    })
+}
+
+/// A YOLO model on ONNX Runtime.
+#[derive(Debug)]
+pub struct OnnxDetector {
+    session: Session,
+    info: ModelInfo,
+    input_name: String,
+    thresholds: Thresholds,
+    pre: Preprocessor,
+    tensor: Array4<f32>,
+}
+
+impl OnnxDetector {
+    /// Loads `config.path` with the runtime at `library`.
+    pub fn load(library: &Path, config: &ModelConfig) -> Result<Self, InferenceError> {
+        let env = load_runtime(library)?;
+        let path = &config.path;
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => InferenceError::ModelNotFound(path.clone()),
+            _ => InferenceError::BadModel {
+                path: path.clone(),
+                reason: e.to_string(),
+            },
+        })?;
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let bad = |reason: String| InferenceError::BadModel {
+            path: path.clone(),
+            reason,
+        };
+        let (session, device) = build_session(&env, config, &bytes)?;
+
+        let input = session
+            .inputs()
+            .first()
+            .ok_or_else(|| bad("the model has no input".into()))?;
+        let input_name = input.name().to_owned();
+        let input_shape = tensor_shape(input.dtype()).ok_or_else(|| bad("the input is not a tensor".into()))?;
+        if input_shape.len() != 4 || (input_shape[1] != 3 && input_shape[1] != -1) {
+            return Err(InferenceError::UnsupportedModel(format!(
+                "input {input_name:?} has shape {input_shape:?}; expected [N, 3, H, W]"
+            )));
+        }
+        let output = session
+            .outputs()
+            .first()
+            .ok_or_else(|| bad("the model has no output".into()))?;
+        let output_shape =
+            tensor_shape(output.dtype()).ok_or_else(|| bad("the output is not a tensor".into()))?;
+
+        let meta = Metadata::read(&session);
+        let names = if !meta.names.is_empty() {
+            meta.names.clone()
+        } else {
+            config.names.clone()
+        };
+        let layout = OutputLayout::detect(
+            &output_shape,
+            (!names.is_empty()).then_some(names.len()),
+            meta.end_to_end,
+            config.layout,
+        )?;
+        let names = if names.is_empty() {
+            let n = layout.classes().unwrap_or(1);
+            (0..n).map(|i| format!("class{i}")).collect()
+        } else {
+            names
+        };
+        let (h, w) = (input_shape[2], input_shape[3]);
+        let dynamic_size = h <= 0 || w <= 0;
+        let input_size = match (meta.imgsz, config.input_size) {
+            _ if !dynamic_size => (w as u32, h as u32),
+            (Some(size), _) => size,
+            (None, Some(s)) => (s, s),
+            (None, None) => {
+                return Err(InferenceError::UnsupportedModel(
+                    "the input size is dynamic and neither the model's metadata (imgsz) nor the \
+                     configuration (input_size) gives it"
+                        .into(),
+                ));
+            }
+        };
+        let max_batch = (input_shape[0] > 0).then_some(input_shape[0] as usize);
+        let counted_classes = resolve_classes(&config.classes, &names)?;
+        let thresholds = Thresholds {
+            classes: counted_classes.clone(),
+            ..config.thresholds.clone()
+        };
+        let info = ModelInfo {
+            hash,
+            path: path.clone(),
+            names,
+            input_size,
+            stride: meta.stride.unwrap_or(32),
+            dynamic_size,
+            max_batch,
+            layout,
+            device,
+            counted_classes,
+        };
+        tracing::info!(
+            model = %path.display(),
+            layout = ?info.layout,
+            input = ?info.input_size,
+            dynamic = info.dynamic_size,
+            max_batch = ?info.max_batch,
+            device = %info.device,
+            "model loaded"
+        );
+        Ok(Self {
+            session,
+            info,
+            input_name,
+            thresholds,
+            pre: Preprocessor::default(),
+            tensor: Array4::zeros((0, 3, 0, 0)),
+        })
+    }
+
+    /// The input size for a batch: "rect" when the model allows it and all images share a
+    /// size, else the model's own.
+    fn input_for(&self, images: &[Image<'_>]) -> (u32, u32) {
+        let first = (images[0].width, images[0].height);
+        let same = images.iter().all(|i| (i.width, i.height) == first);
+        if self.info.dynamic_size && same && self.info.input_size.0 == self.info.input_size.1 {
+            Letterbox::rect_input(first, self.info.input_size.0, self.info.stride)
+        } else {
+            self.info.input_size
+        }
+    }
+}
+
+impl Detector for OnnxDetector {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(max) = self.info.max_batch.filter(|&m| images.len() > m) {
+            return Err(InferenceError::Shape(format!(
+                "a batch of {} images for a model that takes {max}",
+                images.len()
+            )));
+        }
+        let (iw, ih) = self.input_for(images);
+        // A static batch axis must be filled; the spare slots stay grey and are ignored.
+        let slots = self.info.max_batch.unwrap_or(images.len());
+        let shape = (slots, 3, ih as usize, iw as usize);
+        if self.tensor.dim() != shape {
+            self.tensor = Array4::zeros(shape);
+        }
+        let mut boxes = Vec::with_capacity(images.len());
+        for (slot, image) in self.tensor.outer_iter_mut().zip(images) {
+            let lb = Letterbox::fit((image.width, image.height), (iw, ih));
+            self.pre.fill(image.rgb, &lb, slot)?;
+            boxes.push(lb);
+        }
+        let input = TensorRef::from_array_view(self.tensor.view()).map_err(|e| InferenceError::Run(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => input])
+            .map_err(|e| InferenceError::Run(e.to_string()))?;
+        let output = outputs[0]
+            .try_extract_array::<f32>()
+            .map_err(|e| InferenceError::Run(e.to_string()))?;
+        if output.ndim() != 3 || output.shape()[0] < images.len() {
+            return Err(InferenceError::Shape(format!(
+                "the model returned {:?} for a batch of {}",
+                output.shape(),
+                images.len()
+            )));
+        }
+        let output = output
+            .into_dimensionality::<ndarray::Ix3>()
+            .map_err(|e| InferenceError::Shape(e.to_string()))?;
+        Ok(boxes
+            .iter()
+            .zip(output.axis_iter(Axis(0)))
+            .map(|(lb, out)| {
+                decode(out, self.info.layout, &self.thresholds)
+                    .into_iter()
+                    .map(|d| Detection {
+                        bbox: lb.to_source(d.bbox),
+                        ..d
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+fn tensor_shape(ty: &ValueType) -> Option<Vec<i64>> {
+    match ty {
+        ValueType::Tensor { shape, .. } => Some(shape.to_vec()),
+        _ => None,
+    }
+}
+
+/// Chooses the execution provider and builds the session. The only place providers are picked.
+fn build_session(
+    env: &ort::environment::Environment,
+    config: &ModelConfig,
+    bytes: &[u8],
+) -> Result<(Session, String), InferenceError> {
+    let bad = |e: ort::Error| InferenceError::BadModel {
+        path: config.path.clone(),
+        reason: e.to_string(),
+    };
+    let builder = || -> Result<ort::session::builder::SessionBuilder, InferenceError> {
+        let b = Session::builder(env).map_err(bad)?;
+        let b = b
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| bad(e.into()))?
+            .with_intra_op_spinning(config.spinning)
+            .map_err(|e| bad(e.into()))?;
+        if config.threads > 0 {
+            b.with_intra_threads(config.threads).map_err(|e| bad(e.into()))
+        } else {
+            Ok(b)
+        }
+    };
+    let cuda = |id: u32| -> Result<Session, InferenceError> {
+        let unavailable = |reason: String| InferenceError::ProviderUnavailable {
+            provider: format!("cuda:{id}"),
+            reason,
+        };
+        if !ep::CUDA::is_available().unwrap_or(false) {
+            return Err(unavailable(
+                "this ONNX Runtime library was built without CUDA (use the onnxruntime-gpu build)".into(),
+            ));
+        }
+        let provider = ep::CUDA::default().with_device_id(id as i32).build().error_on_failure();
+        builder()?
+            .with_execution_providers([provider])
+            .map_err(|e| unavailable(e.to_string()))?
+            .commit_from_memory(bytes)
+            .map_err(|e| unavailable(e.to_string()))
+    };
+    let cpu = || builder()?.commit_from_memory(bytes).map_err(bad);
+    match config.device {
+        Device::Cpu => Ok((cpu()?, "cpu".into())),
+        Device::Cuda(id) => Ok((cuda(id)?, format!("cuda:{id}"))),
+        Device::Auto => match cuda(0) {
+            Ok(session) => Ok((session, "cuda:0".into())),
+            Err(e) => {
+                tracing::warn!(reason = %e, "device auto: CUDA is not usable, running on the CPU");
+                Ok((cpu()?, "cpu".into()))
+            }
+        },
+    }
+}
+
+/// Resolves a class filter given by names or ids.
+fn resolve_classes(wanted: &[String], names: &[String]) -> Result<Vec<u32>, InferenceError> {
+    wanted
+        .iter()
+        .map(|w| {
+            names
+                .iter()
+                .position(|n| n == w)
+                .map(|i| i as u32)
+                .or_else(|| w.parse::<u32>().ok().filter(|&i| (i as usize) < names.len()))
+                .ok_or_else(|| {
+                    InferenceError::UnsupportedModel(format!(
+                        "class {w:?} is not one of the model's classes {names:?}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The fields Ultralytics writes into an export's metadata, as Python reprs.
+#[derive(Debug, Default)]
+struct Metadata {
+    names: Vec<String>,
+    imgsz: Option<(u32, u32)>,
+    stride: Option<u32>,
+    end_to_end: bool,
+}
+
+impl Metadata {
+    fn read(session: &Session) -> Self {
+        let Ok(meta) = session.metadata() else {
+            return Self::default();
+        };
+        Self::parse(&|key| meta.custom(key))
+    }
+
+    fn parse(get: &dyn Fn(&str) -> Option<String>) -> Self {
+        let names = get("names").map(|s| parse_names(&s)).unwrap_or_default();
+        // imgsz is "[height, width]".
+        let imgsz = get("imgsz").and_then(|s| {
+            let n: Vec<u32> = numbers(&s);
+            match n[..] {
+                [h, w] => Some((w, h)),
+                [s] => Some((s, s)),
+                _ => None,
+            }
+        });
+        let stride = get("stride").and_then(|s| numbers(&s).first().copied());
+        let truthy = |s: &str| s.trim() == "True" || s.trim() == "true";
+        let args = get("args").unwrap_or_default();
+        let end_to_end = get("end2end").is_some_and(|s| truthy(&s))
+            || args.replace(' ', "").contains("'nms':True");
+        Self {
+            names,
+            imgsz,
+            stride,
+            end_to_end,
+        }
+    }
+}
+
+fn numbers(s: &str) -> Vec<u32> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+/// Parses `{0: 'pig', 1: "sow's piglet"}` into names by id.
+fn parse_names(s: &str) -> Vec<String> {
+    let mut out: Vec<(u32, String)> = Vec::new();
+    let mut rest = s.trim().trim_start_matches('{');
+    while let Some((key, after)) = rest.split_once(':') {
+        let Ok(id) = key.trim().trim_start_matches(',').trim().parse::<u32>() else { break };
+        let after = after.trim_start();
+        let Some(quote) = after.chars().next().filter(|c| *c == '\'' || *c == '"') else { break };
+        let Some(end) = after[1..].find(quote) else { break };
+        out.push((id, after[1..1 + end].to_owned()));
+        rest = &after[end + 2..];
+    }
+    out.sort_by_key(|(id, _)| *id);
+    out.into_iter().map(|(_, n)| n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda(0));
+        assert_eq!("cuda:3".parse::<Device>().unwrap(), Device::Cuda(3));
+        assert_eq!("auto".parse::<Device>().unwrap(), Device::Auto);
+        assert!("gpu".parse::<Device>().is_err());
+    }
+
+    #[test]
+    fn ultralytics_metadata_parses() {
+        let meta = Metadata::parse(&|key| {
+            match key {
+                "names" => Some("{0: 'pig', 1: \"sow's piglet\"}"),
+                "imgsz" => Some("[384, 640]"),
+                "stride" => Some("32"),
+                "args" => Some("{'batch': 8, 'half': False, 'dynamic': True, 'nms': True}"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        });
+        assert_eq!(meta.names, ["pig", "sow's piglet"]);
+        assert_eq!(meta.imgsz, Some((640, 384)));
+        assert_eq!(meta.stride, Some(32));
+        assert!(meta.end_to_end);
+        assert_eq!(parse_names("{}"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn class_filter_by_name_or_id() {
+        let names = vec!["pig".to_owned(), "person".to_owned()];
+        assert_eq!(resolve_classes(&["person".into()], &names).unwrap(), [1]);
+        assert_eq!(resolve_classes(&["0".into()], &names).unwrap(), [0]);
+        assert!(resolve_classes(&["cow".into()], &names).is_err());
+        assert!(resolve_classes(&["2".into()], &names).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! Real ONNX Runtime on fixture models with known outputs, one per YOLO output layout.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail the test on the spot
+
+mod common;
+
+use common::{fixture, ort_lib, solid};
+use pigweight_inference::{
+    Detection, Detector, Device, Image, InferenceError, ModelConfig, OnnxDetector, OutputLayout,
+};
+
+fn load(name: &str, f: impl FnOnce(&mut ModelConfig)) -> Result<OnnxDetector, InferenceError> {
+    let mut config = ModelConfig {
+        path: fixture(name),
+        threads: 1,
+        ..ModelConfig::default()
+    };
+    f(&mut config);
+    OnnxDetector::load(&ort_lib(), &config)
+}
+
+/// A red and a black 128x64 image: rect input 64x32, so source pixels are input pixels x2.
+fn red_and_black() -> (Vec<u8>, Vec<u8>) {
+    (solid(128, 64, [255, 0, 0]), solid(128, 64, [0, 0, 0]))
+}
+
+fn images<'a>(red: &'a [u8], black: &'a [u8]) -> [Image<'a>; 2] {
+    [
+        Image { rgb: red, width: 128, height: 64 },
+        Image { rgb: black, width: 128, height: 64 },
+    ]
+}
+
+fn summary(dets: &[Detection]) -> Vec<(u32, [f32; 4], f32)> {
+    dets.iter().map(|d| (d.class, d.bbox, (d.score * 1000.0).round() / 1000.0)).collect()
+}
+
+const PIG: [f32; 4] = [44.0, 22.0, 84.0, 42.0];
+const PERSON: [f32; 4] = [12.0, 12.0, 28.0, 28.0];
+
+#[test]
+fn anchors_layout_with_a_dynamic_batch() {
+    let mut det = load("anchors_dynamic.onnx", |_| {}).unwrap();
+    let info = det.info().clone();
+    assert_eq!(info.layout, OutputLayout::Anchors { classes: 2 });
+    assert_eq!(info.names, ["pig", "person"]);
+    assert_eq!(info.input_size, (64, 64));
+    assert!(info.dynamic_size);
+    assert_eq!(info.max_batch, None);
+    assert_eq!(info.device, "cpu");
+    assert_eq!(info.hash.len(), 64);
+
+    let (red, black) = red_and_black();
+    let out = det.detect(&images(&red, &black)).unwrap();
+    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.9)]);
+}
+
+#[test]
+fn class_filter_counts_only_what_is_asked() {
+    let mut det = load("anchors_dynamic.onnx", |c| c.classes = vec!["pig".into()]).unwrap();
+    assert_eq!(det.info().counted_classes, [0]);
+    let (red, black) = red_and_black();
+    let out = det.detect(&images(&red, &black)).unwrap();
+    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0)]);
+    assert!(out[1].is_empty());
+    assert!(matches!(
+        load("anchors_dynamic.onnx", |c| c.classes = vec!["cow".into()]),
+        Err(InferenceError::UnsupportedModel(_))
+    ));
+}
+
+#[test]
+fn static_batches() {
+    let (red, black) = red_and_black();
+    let mut one = load("anchors_static1.onnx", |_| {}).unwrap();
+    assert_eq!(one.info().max_batch, Some(1));
+    assert!(matches!(one.detect(&images(&red, &black)), Err(InferenceError::Shape(_))));
+    let out = one.detect(&images(&red, &black)[1..]).unwrap();
+    assert_eq!(summary(&out[0]), vec![(1, PERSON, 0.9)]);
+
+    // A batch of 2 in a model of 4: the spare slots are filled and ignored.
+    let mut four = load("anchors_static4.onnx", |_| {}).unwrap();
+    assert_eq!(four.info().max_batch, Some(4));
+    let out = four.detect(&images(&red, &black)).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.9)]);
+}
+
+#[test]
+fn objectness_layout() {
+    let mut det = load("objectness_dynamic.onnx", |_| {}).unwrap();
+    assert_eq!(det.info().layout, OutputLayout::Objectness { classes: 2 });
+    let (red, black) = red_and_black();
+    let out = det.detect(&images(&red, &black)).unwrap();
+    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.4)]);
+    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.4)]);
+}
+
+#[test]
+fn end_to_end_layout() {
+    let mut det = load("end_to_end_dynamic.onnx", |_| {}).unwrap();
+    assert_eq!(det.info().layout, OutputLayout::EndToEnd);
+    let (red, black) = red_and_black();
+    let out = det.detect(&images(&red, &black)).unwrap();
+    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.75)]);
+    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.75)]);
+}
+
+#[test]
+fn images_of_different_sizes_share_a_square_input() {
+    let mut det = load("anchors_dynamic.onnx", |_| {}).unwrap();
+    let red = solid(128, 64, [255, 0, 0]);
+    let small = solid(64, 64, [255, 0, 0]);
+    let out = det
+        .detect(&[
+            Image { rgb: &red, width: 128, height: 64 },
+            Image { rgb: &small, width: 64, height: 64 },
+        ])
+        .unwrap();
+    // 64x64 input: the 128x64 image is scaled by 0.5 and padded 16 rows above; its red mean
+    // is diluted by the grey padding (half the rows): 0.5 + 0.5 * 114/255.
+    let diluted = 0.5 + 0.5 * 114.0 / 255.0;
+    let pig = out[0].iter().find(|d| d.class == 0).unwrap();
+    assert!((pig.score - diluted).abs() < 1e-4, "{:?}", out[0]);
+    // Scaled by 0.5 and moved down 16 rows: the box (22, 11)-(42, 21) comes back to
+    // (44, -10)-(84, 10), clamped to the image.
+    assert_eq!(pig.bbox, [44.0, 0.0, 84.0, 10.0]);
+    assert_eq!(summary(&out[1])[0], (0, [22.0, 11.0, 42.0, 21.0], 1.0));
+}
+
+#[test]
+fn bad_models_are_clear_errors_at_load() {
+    assert!(matches!(load("missing.onnx", |_| {}), Err(InferenceError::ModelNotFound(_))));
+    assert!(matches!(load("not_a_model.onnx", |_| {}), Err(InferenceError::BadModel { .. })));
+    let err = load("unsupported_layout.onnx", |_| {}).unwrap_err();
+    assert!(matches!(err, InferenceError::UnsupportedModel(_)), "{err}");
+    let err = load("wrong_input_rank.onnx", |_| {}).unwrap_err();
+    assert!(matches!(err, InferenceError::UnsupportedModel(_)), "{err}");
+    assert!(err.to_string().contains("[N, 3, H, W]"), "{err}");
+}
+
+#[test]
+fn cuda_without_a_cuda_runtime() {
+    // The CPU build of ONNX Runtime has no CUDA provider: a clear error, or an explicit fallback.
+    let err = load("anchors_dynamic.onnx", |c| c.device = Device::Cuda(0)).unwrap_err();
+    assert!(matches!(err, InferenceError::ProviderUnavailable { .. }), "{err}");
+    let det = load("anchors_dynamic.onnx", |c| c.device = Device::Auto).unwrap();
+    assert_eq!(det.info().device, "cpu");
+}
