@@ -122,8 +122,8 @@ impl Preprocessor {
             self.scratch.resize(w as usize * h as usize * 3, 0);
             let mut dst = fir::images::Image::from_slice_u8(w, h, &mut self.scratch, fir::PixelType::U8x3)
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
-            let options = fir::ResizeOptions::new()
-                .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+            let options =
+                fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
             self.resizer
                 .resize(&src, &mut dst, &options)
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
@@ -191,12 +191,18 @@ mod tests {
     fn boxes_go_back_to_source_pixels() {
         let lb = Letterbox::fit((1920, 1080), (640, 640));
         // The input's top-left corner of the image and its bottom-right.
-        assert_eq!(lb.to_source([0.0, 140.0, 640.0, 500.0]), [0.0, 0.0, 1920.0, 1080.0]);
+        assert_eq!(
+            lb.to_source([0.0, 140.0, 640.0, 500.0]),
+            [0.0, 0.0, 1920.0, 1080.0]
+        );
         let [x1, y1, x2, y2] = lb.to_source([100.0, 200.0, 110.0, 210.0]);
         assert!((x1 - 300.0).abs() < 1e-3 && (y1 - 180.0).abs() < 1e-3);
         assert!((x2 - 330.0).abs() < 1e-3 && (y2 - 210.0).abs() < 1e-3);
         // Boxes in the padding are clamped onto the image.
-        assert_eq!(lb.to_source([-5.0, 0.0, 700.0, 600.0]), [0.0, 0.0, 1920.0, 1080.0]);
+        assert_eq!(
+            lb.to_source([-5.0, 0.0, 700.0, 600.0]),
+            [0.0, 0.0, 1920.0, 1080.0]
+        );
     }
 
     #[test]
@@ -212,7 +218,9 @@ mod tests {
         let lb = Letterbox::fit((4, 2), (8, 8));
         assert_eq!((lb.scaled, lb.left, lb.top), ((8, 4), 0, 2));
         let mut tensor = Array3::<f32>::zeros((3, 8, 8));
-        Preprocessor::default().fill(&rgb, &lb, tensor.view_mut()).unwrap();
+        Preprocessor::default()
+            .fill(&rgb, &lb, tensor.view_mut())
+            .unwrap();
         let grey = 114.0 / 255.0;
         assert_eq!(tensor[[0, 0, 0]], grey);
         assert_eq!(tensor[[2, 7, 7]], grey);
@@ -226,8 +234,16 @@ mod tests {
     fn refuses_mismatched_buffers() {
         let lb = Letterbox::fit((4, 2), (8, 8));
         let mut tensor = Array3::<f32>::zeros((3, 8, 8));
-        assert!(Preprocessor::default().fill(&[0; 5], &lb, tensor.view_mut()).is_err());
+        assert!(
+            Preprocessor::default()
+                .fill(&[0; 5], &lb, tensor.view_mut())
+                .is_err()
+        );
         let mut wrong = Array3::<f32>::zeros((3, 8, 9));
-        assert!(Preprocessor::default().fill(&[0; 24], &lb, wrong.view_mut()).is_err());
+        assert!(
+            Preprocessor::default()
+                .fill(&[0; 24], &lb, wrong.view_mut())
+                .is_err()
+        );
     }
 }

@@ -10,8 +10,12 @@ mod error;
 mod letterbox;
 mod model;
 mod postprocess;
+mod scheduler;
 
 pub use error::InferenceError;
-pub use model::{Detector, Device, Image, ModelConfig, ModelInfo, OnnxDetector, load_runtime};
 pub use letterbox::{Letterbox, PAD_VALUE, Preprocessor};
+pub use model::{Detector, Device, Image, ModelConfig, ModelInfo, OnnxDetector, load_runtime};
 pub use postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode, nms};
+pub use scheduler::{
+    Priority, PriorityMetrics, Scheduler, SchedulerConfig, SchedulerMetrics, SharedImage, Ticket,
+};

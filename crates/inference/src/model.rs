@@ -185,7 +185,8 @@ impl OnnxDetector {
             .first()
             .ok_or_else(|| bad("the model has no input".into()))?;
         let input_name = input.name().to_owned();
-        let input_shape = tensor_shape(input.dtype()).ok_or_else(|| bad("the input is not a tensor".into()))?;
+        let input_shape =
+            tensor_shape(input.dtype()).ok_or_else(|| bad("the input is not a tensor".into()))?;
         if input_shape.len() != 4 || (input_shape[1] != 3 && input_shape[1] != -1) {
             return Err(InferenceError::UnsupportedModel(format!(
                 "input {input_name:?} has shape {input_shape:?}; expected [N, 3, H, W]"
@@ -308,7 +309,8 @@ impl Detector for OnnxDetector {
             self.pre.fill(image.rgb, &lb, slot)?;
             boxes.push(lb);
         }
-        let input = TensorRef::from_array_view(self.tensor.view()).map_err(|e| InferenceError::Run(e.to_string()))?;
+        let input =
+            TensorRef::from_array_view(self.tensor.view()).map_err(|e| InferenceError::Run(e.to_string()))?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => input])
@@ -382,7 +384,10 @@ fn build_session(
                 "this ONNX Runtime library was built without CUDA (use the onnxruntime-gpu build)".into(),
             ));
         }
-        let provider = ep::CUDA::default().with_device_id(id as i32).build().error_on_failure();
+        let provider = ep::CUDA::default()
+            .with_device_id(id as i32)
+            .build()
+            .error_on_failure();
         builder()?
             .with_execution_providers([provider])
             .map_err(|e| unavailable(e.to_string()))?
@@ -453,8 +458,8 @@ impl Metadata {
         let stride = get("stride").and_then(|s| numbers(&s).first().copied());
         let truthy = |s: &str| s.trim() == "True" || s.trim() == "true";
         let args = get("args").unwrap_or_default();
-        let end_to_end = get("end2end").is_some_and(|s| truthy(&s))
-            || args.replace(' ', "").contains("'nms':True");
+        let end_to_end =
+            get("end2end").is_some_and(|s| truthy(&s)) || args.replace(' ', "").contains("'nms':True");
         Self {
             names,
             imgsz,
@@ -476,9 +481,13 @@ fn parse_names(s: &str) -> Vec<String> {
     let mut out: Vec<(u32, String)> = Vec::new();
     let mut rest = s.trim().trim_start_matches('{');
     while let Some((key, after)) = rest.split_once(':') {
-        let Ok(id) = key.trim().trim_start_matches(',').trim().parse::<u32>() else { break };
+        let Ok(id) = key.trim().trim_start_matches(',').trim().parse::<u32>() else {
+            break;
+        };
         let after = after.trim_start();
-        let Some(quote) = after.chars().next().filter(|c| *c == '\'' || *c == '"') else { break };
+        let Some(quote) = after.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            break;
+        };
         let Some(end) = after[1..].find(quote) else { break };
         out.push((id, after[1..1 + end].to_owned()));
         rest = &after[end + 2..];

@@ -58,8 +58,16 @@ impl OutputLayout {
         if a <= 0 || b <= 0 {
             return bad("the box and anchor dimensions must be fixed");
         }
-        let anchors = || (a > 4).then(|| Self::Anchors { classes: (a - 4) as usize });
-        let objectness = || (b > 5).then(|| Self::Objectness { classes: (b - 5) as usize });
+        let anchors = || {
+            (a > 4).then(|| Self::Anchors {
+                classes: (a - 4) as usize,
+            })
+        };
+        let objectness = || {
+            (b > 5).then(|| Self::Objectness {
+                classes: (b - 5) as usize,
+            })
+        };
         let layout = match hint {
             LayoutHint::Anchors => anchors(),
             LayoutHint::Objectness => objectness(),
@@ -195,9 +203,9 @@ pub fn decode(output: ArrayView2<'_, f32>, layout: OutputLayout, th: &Thresholds
 }
 
 fn best_class(scores: impl Iterator<Item = f32>) -> (u32, f32) {
-    scores
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, s)| if s > best.1 { (i as u32, s) } else { best })
+    scores.enumerate().fold((0, f32::NEG_INFINITY), |best, (i, s)| {
+        if s > best.1 { (i as u32, s) } else { best }
+    })
 }
 
 fn from_center(cx: f32, cy: f32, w: f32, h: f32, score: f32, class: u32) -> Detection {
@@ -274,12 +282,12 @@ mod tests {
     fn anchors_layout_decodes_and_suppresses() {
         // 2 classes, 4 anchors (columns).
         let out: Array2<f32> = array![
-            [50.0, 52.0, 200.0, 10.0],   // cx
-            [50.0, 50.0, 100.0, 10.0],   // cy
-            [20.0, 20.0, 40.0, 4.0],     // w
-            [10.0, 10.0, 40.0, 4.0],     // h
-            [0.9, 0.8, 0.1, 0.2],        // class 0
-            [0.1, 0.05, 0.6, 0.24],      // class 1
+            [50.0, 52.0, 200.0, 10.0], // cx
+            [50.0, 50.0, 100.0, 10.0], // cy
+            [20.0, 20.0, 40.0, 4.0],   // w
+            [10.0, 10.0, 40.0, 4.0],   // h
+            [0.9, 0.8, 0.1, 0.2],      // class 0
+            [0.1, 0.05, 0.6, 0.24],    // class 1
         ];
         let dets = decode(out.view(), OutputLayout::Anchors { classes: 2 }, &th());
         // Anchor 1 overlaps anchor 0 (same class) and goes; anchor 3 is under the threshold.
@@ -289,7 +297,10 @@ mod tests {
         assert_eq!(dets[1].bbox, [180.0, 80.0, 220.0, 120.0]);
         assert_eq!(dets[1].class, 1);
 
-        let only_1 = Thresholds { classes: vec![1], ..th() };
+        let only_1 = Thresholds {
+            classes: vec![1],
+            ..th()
+        };
         let dets = decode(out.view(), OutputLayout::Anchors { classes: 2 }, &only_1);
         assert_eq!(dets.len(), 1);
         assert_eq!(dets[0].class, 1);
@@ -297,9 +308,21 @@ mod tests {
 
     #[test]
     fn nms_is_class_aware() {
-        let a = Detection { bbox: [0.0, 0.0, 10.0, 10.0], score: 0.9, class: 0 };
-        let b = Detection { bbox: [1.0, 0.0, 11.0, 10.0], score: 0.8, class: 0 };
-        let c = Detection { bbox: [1.0, 0.0, 11.0, 10.0], score: 0.7, class: 1 };
+        let a = Detection {
+            bbox: [0.0, 0.0, 10.0, 10.0],
+            score: 0.9,
+            class: 0,
+        };
+        let b = Detection {
+            bbox: [1.0, 0.0, 11.0, 10.0],
+            score: 0.8,
+            class: 0,
+        };
+        let c = Detection {
+            bbox: [1.0, 0.0, 11.0, 10.0],
+            score: 0.7,
+            class: 1,
+        };
         assert!(a.iou(&b) > 0.7);
         assert_eq!(nms(vec![c, b, a], 0.7, 300), vec![a, c]);
         assert_eq!(nms(vec![c, b, a], 0.95, 300), vec![a, b, c]);
@@ -309,9 +332,9 @@ mod tests {
     #[test]
     fn objectness_layout_multiplies_scores() {
         let out: Array2<f32> = array![
-            [10.0, 10.0, 4.0, 4.0, 0.9, 0.5, 0.9],  // 0.81 for class 1
-            [30.0, 30.0, 4.0, 4.0, 0.2, 1.0, 1.0],  // objectness under threshold
-            [50.0, 50.0, 4.0, 4.0, 0.5, 0.4, 0.2],  // 0.2: under threshold
+            [10.0, 10.0, 4.0, 4.0, 0.9, 0.5, 0.9], // 0.81 for class 1
+            [30.0, 30.0, 4.0, 4.0, 0.2, 1.0, 1.0], // objectness under threshold
+            [50.0, 50.0, 4.0, 4.0, 0.5, 0.4, 0.2], // 0.2: under threshold
         ];
         let dets = decode(out.view(), OutputLayout::Objectness { classes: 2 }, &th());
         assert_eq!(dets.len(), 1);
@@ -332,7 +355,10 @@ mod tests {
         assert_eq!(dets.len(), 3);
         assert_eq!(dets[0].bbox, [5.0, 6.0, 7.0, 8.0]);
         assert_eq!(dets[0].class, 2);
-        let capped = Thresholds { max_detections: 1, ..th() };
+        let capped = Thresholds {
+            max_detections: 1,
+            ..th()
+        };
         assert_eq!(decode(out.view(), OutputLayout::EndToEnd, &capped).len(), 1);
     }
 }

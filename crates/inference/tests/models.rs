@@ -26,13 +26,23 @@ fn red_and_black() -> (Vec<u8>, Vec<u8>) {
 
 fn images<'a>(red: &'a [u8], black: &'a [u8]) -> [Image<'a>; 2] {
     [
-        Image { rgb: red, width: 128, height: 64 },
-        Image { rgb: black, width: 128, height: 64 },
+        Image {
+            rgb: red,
+            width: 128,
+            height: 64,
+        },
+        Image {
+            rgb: black,
+            width: 128,
+            height: 64,
+        },
     ]
 }
 
 fn summary(dets: &[Detection]) -> Vec<(u32, [f32; 4], f32)> {
-    dets.iter().map(|d| (d.class, d.bbox, (d.score * 1000.0).round() / 1000.0)).collect()
+    dets.iter()
+        .map(|d| (d.class, d.bbox, (d.score * 1000.0).round() / 1000.0))
+        .collect()
 }
 
 const PIG: [f32; 4] = [44.0, 22.0, 84.0, 42.0];
@@ -75,7 +85,10 @@ fn static_batches() {
     let (red, black) = red_and_black();
     let mut one = load("anchors_static1.onnx", |_| {}).unwrap();
     assert_eq!(one.info().max_batch, Some(1));
-    assert!(matches!(one.detect(&images(&red, &black)), Err(InferenceError::Shape(_))));
+    assert!(matches!(
+        one.detect(&images(&red, &black)),
+        Err(InferenceError::Shape(_))
+    ));
     let out = one.detect(&images(&red, &black)[1..]).unwrap();
     assert_eq!(summary(&out[0]), vec![(1, PERSON, 0.9)]);
 
@@ -115,8 +128,16 @@ fn images_of_different_sizes_share_a_square_input() {
     let small = solid(64, 64, [255, 0, 0]);
     let out = det
         .detect(&[
-            Image { rgb: &red, width: 128, height: 64 },
-            Image { rgb: &small, width: 64, height: 64 },
+            Image {
+                rgb: &red,
+                width: 128,
+                height: 64,
+            },
+            Image {
+                rgb: &small,
+                width: 64,
+                height: 64,
+            },
         ])
         .unwrap();
     // 64x64 input: the 128x64 image is scaled by 0.5 and padded 16 rows above; its red mean
@@ -132,8 +153,14 @@ fn images_of_different_sizes_share_a_square_input() {
 
 #[test]
 fn bad_models_are_clear_errors_at_load() {
-    assert!(matches!(load("missing.onnx", |_| {}), Err(InferenceError::ModelNotFound(_))));
-    assert!(matches!(load("not_a_model.onnx", |_| {}), Err(InferenceError::BadModel { .. })));
+    assert!(matches!(
+        load("missing.onnx", |_| {}),
+        Err(InferenceError::ModelNotFound(_))
+    ));
+    assert!(matches!(
+        load("not_a_model.onnx", |_| {}),
+        Err(InferenceError::BadModel { .. })
+    ));
     let err = load("unsupported_layout.onnx", |_| {}).unwrap_err();
     assert!(matches!(err, InferenceError::UnsupportedModel(_)), "{err}");
     let err = load("wrong_input_rank.onnx", |_| {}).unwrap_err();
@@ -148,4 +175,49 @@ fn cuda_without_a_cuda_runtime() {
     assert!(matches!(err, InferenceError::ProviderUnavailable { .. }), "{err}");
     let det = load("anchors_dynamic.onnx", |c| c.device = Device::Auto).unwrap();
     assert_eq!(det.info().device, "cpu");
+}
+
+#[test]
+fn the_scheduler_batches_a_real_model() {
+    use pigweight_inference::{Priority, Scheduler, SchedulerConfig, SharedImage};
+    use std::sync::Arc;
+
+    let det = load("anchors_dynamic.onnx", |_| {}).unwrap();
+    let scheduler = Scheduler::start(
+        Box::new(det),
+        SchedulerConfig {
+            max_wait_ms: 50,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (red, black) = red_and_black();
+    let (red, black): (Arc<Vec<u8>>, Arc<Vec<u8>>) = (Arc::new(red), Arc::new(black));
+    let tickets: Vec<_> = (0..8)
+        .map(|i| {
+            let pixels = if i % 2 == 0 { red.clone() } else { black.clone() };
+            let image = SharedImage {
+                pixels,
+                width: 128,
+                height: 64,
+            };
+            scheduler.submit(image, Priority::Background).unwrap()
+        })
+        .collect();
+    for (i, t) in tickets.into_iter().enumerate() {
+        let dets = t.wait().unwrap();
+        let expected = if i % 2 == 0 {
+            vec![(0, PIG, 1.0), (1, PERSON, 0.9)]
+        } else {
+            vec![(1, PERSON, 0.9)]
+        };
+        assert_eq!(summary(&dets), expected, "image {i}");
+    }
+    let m = scheduler.metrics();
+    assert_eq!(m.background.completed, 8);
+    assert!(
+        m.batch_sizes.iter().skip(2).sum::<u64>() > 0,
+        "{:?}",
+        m.batch_sizes
+    );
 }

@@ -14,5 +14,8 @@ fn missing_library_says_how_to_fix_it() {
     assert!(matches!(err, InferenceError::Runtime { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("does not exist"), "{text}");
-    assert!(text.contains("make setup") && text.contains("ORT_DYLIB_PATH"), "{text}");
+    assert!(
+        text.contains("make setup") && text.contains("ORT_DYLIB_PATH"),
+        "{text}"
+    );
 }

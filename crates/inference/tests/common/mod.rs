@@ -13,7 +13,11 @@ pub fn ort_lib() -> PathBuf {
     let lib = std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join(".ort/lib/libonnxruntime.so.1.31.1"));
-    assert!(lib.exists(), "{} is missing: run `make setup` (scripts/fetch-ort.sh)", lib.display());
+    assert!(
+        lib.exists(),
+        "{} is missing: run `make setup` (scripts/fetch-ort.sh)",
+        lib.display()
+    );
     lib
 }
 
