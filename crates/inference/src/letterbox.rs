@@ -76,7 +76,7 @@ impl Letterbox {
     }
 }
 
-/// Reusable buffers for [`fill`]: a resizer and a scratch image.
+/// Reusable buffers for [`Preprocessor::fill`]: a resizer and a scratch image.
 #[derive(Default)]
 pub struct Preprocessor {
     resizer: fir::Resizer,

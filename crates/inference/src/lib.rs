@@ -2,20 +2,32 @@
 //!
 //! What it is for: fitting frames into the model input exactly as Ultralytics does
 //! ([`Letterbox`], [`Preprocessor`]), decoding the output layouts of the common YOLO exports and
-//! suppressing overlaps ([`decode`], [`OutputLayout`]), and running models.
+//! suppressing overlaps ([`decode`], [`OutputLayout`]), running models on ONNX Runtime on the CPU
+//! or CUDA ([`OnnxDetector`]) behind a batching scheduler that serves interactive requests before
+//! background work ([`Scheduler`]), choosing which frames to infer ([`Cadence`]), following
+//! animals between inferred frames ([`Tracker`]) and estimating counts in between
+//! ([`interpolate`]), and caching results ([`ResultCache`]).
 //!
-//! What it is not for: reading video (it takes RGB pixels) or storing results.
+//! What it is not for: reading video (it takes RGB pixels) or storing results on disk.
 
+mod cache;
+mod cadence;
 mod error;
+mod interpolate;
 mod letterbox;
 mod model;
 mod postprocess;
 mod scheduler;
+mod tracker;
 
+pub use cache::{CacheStats, ResultCache, ResultKey};
+pub use cadence::{Cadence, CadenceConfig, Decision};
 pub use error::InferenceError;
+pub use interpolate::{Estimate, Keyframe, Provenance, TrackedBox, interpolate};
 pub use letterbox::{Letterbox, PAD_VALUE, Preprocessor};
 pub use model::{Detector, Device, Image, ModelConfig, ModelInfo, OnnxDetector, load_runtime};
 pub use postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode, nms};
 pub use scheduler::{
     Priority, PriorityMetrics, Scheduler, SchedulerConfig, SchedulerMetrics, SharedImage, Ticket,
 };
+pub use tracker::{Track, Tracker, TrackerConfig};

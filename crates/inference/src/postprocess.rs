@@ -153,6 +153,21 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// A stable digest of these settings, for cache keys: results differ when they differ.
+    pub fn digest(&self) -> u64 {
+        let mut h = blake3::Hasher::new();
+        h.update(&self.confidence.to_le_bytes());
+        h.update(&self.iou.to_le_bytes());
+        h.update(&(self.max_detections as u64).to_le_bytes());
+        for c in &self.classes {
+            h.update(&c.to_le_bytes());
+        }
+        let bytes = h.finalize();
+        u64::from_le_bytes(bytes.as_bytes()[..8].try_into().unwrap_or_default())
+    }
+}
+
 /// Ultralytics' `max_nms`: the most candidates NMS looks at, best first.
 const MAX_NMS: usize = 30_000;
 
@@ -304,6 +319,28 @@ mod tests {
         let dets = decode(out.view(), OutputLayout::Anchors { classes: 2 }, &only_1);
         assert_eq!(dets.len(), 1);
         assert_eq!(dets[0].class, 1);
+    }
+
+    #[test]
+    fn threshold_digests_differ_when_settings_do() {
+        let base = th();
+        assert_eq!(base.digest(), Thresholds::default().digest());
+        assert_ne!(
+            base.digest(),
+            Thresholds {
+                confidence: 0.3,
+                ..th()
+            }
+            .digest()
+        );
+        assert_ne!(
+            base.digest(),
+            Thresholds {
+                classes: vec![0],
+                ..th()
+            }
+            .digest()
+        );
     }
 
     #[test]
