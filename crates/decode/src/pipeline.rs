@@ -12,7 +12,7 @@ use crate::error::{DecodeError, pipeline_err};
 /// How often waiting loops look at the bus.
 pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// How long a pipeline may sit without data before we look for a swallowed error.
-pub(crate) const LOST_ERROR_GRACE: Duration = Duration::from_millis(250);
+pub(crate) const LOST_ERROR_GRACE: Duration = Duration::from_millis(500);
 
 /// Initialises GStreamer once per process.
 pub(crate) fn init() -> Result<(), DecodeError> {
@@ -114,12 +114,19 @@ impl Pipeline {
     /// parsebin and decodebin (1.22) can swallow the error of a demuxer that fails while they
     /// are starting it: its streaming task stops, yet no error reaches the bus and the pipeline
     /// waits forever. Call this only while waiting for a first buffer: at EOS tasks stop too.
+    ///
+    /// Only demuxers count: other elements (typefind) pause their own tasks when they are done.
     pub(crate) fn check_lost_error(&self) -> Result<(), DecodeError> {
         for element in self.pipeline.iterate_recurse().into_iter().flatten() {
-            let stopped = element
-                .sink_pads()
-                .iter()
-                .any(|pad| pad.task_state() == gst::TaskState::Paused);
+            let is_demuxer = element
+                .factory()
+                .and_then(|f| f.metadata(gst::ELEMENT_METADATA_KLASS).map(|k| k.contains("Demux")))
+                .unwrap_or(false);
+            let stopped = is_demuxer
+                && element
+                    .sink_pads()
+                    .iter()
+                    .any(|pad| pad.task_state() == gst::TaskState::Paused);
             if stopped {
                 return Err(DecodeError::Corrupt {
                     path: self.path.clone(),

@@ -223,7 +223,10 @@ impl Parts {
                 if gate.admits(pts) {
                     gst::PadProbeReturn::Ok
                 } else {
-                    gst::PadProbeReturn::Drop
+                    // Handled, not Drop: gstreamer-rs has already taken the buffer, and
+                    // GStreamer 1.22 would unref the emptied slot again on Drop (a CRITICAL).
+                    drop(info.data.take());
+                    gst::PadProbeReturn::Handled
                 }
             });
         }
