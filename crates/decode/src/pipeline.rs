@@ -120,7 +120,10 @@ impl Pipeline {
         for element in self.pipeline.iterate_recurse().into_iter().flatten() {
             let is_demuxer = element
                 .factory()
-                .and_then(|f| f.metadata(gst::ELEMENT_METADATA_KLASS).map(|k| k.contains("Demux")))
+                .and_then(|f| {
+                    f.metadata(gst::ELEMENT_METADATA_KLASS)
+                        .map(|k| k.contains("Demux"))
+                })
                 .unwrap_or(false);
             let stopped = is_demuxer
                 && element
