@@ -154,7 +154,7 @@ impl Decoder {
                 decoded = true;
                 let mut lease = self.lease(&key, Some(index))?;
                 lease
-                    .frame(Target::Index(index), Mode::Exact, Size::Exact { width, height })
+                    .frame(Target::Index(index), mode, Size::Exact { width, height })
                     .map(Arc::new)
             })
             .map_err(|e: Arc<DecodeError>| (*e).clone())?;

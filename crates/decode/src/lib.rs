@@ -8,6 +8,7 @@
 //! What it is not for: inference, encoding, or anything async. Every call blocks; run it on a
 //! blocking thread. No GStreamer type appears in this crate's API.
 
+mod convert;
 mod decoder;
 mod error;
 mod frame;
@@ -18,6 +19,7 @@ mod scan;
 mod source;
 mod timeline;
 
+pub use convert::{I420, Matrix, YuvColour, i420_to_rgb};
 pub use decoder::{Decoder, DecoderConfig, DecoderStats};
 pub use error::DecodeError;
 pub use frame::{Frame, Mode, Read, Size, Stride, Target};

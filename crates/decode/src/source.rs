@@ -1,6 +1,7 @@
 //! Reading frames from a video file through one GStreamer pipeline that stays open.
 //!
-//! `filesrc ! decodebin ! [gate] videoconvert ! videoscale ! capsfilter ! appsink`, kept in
+//! `filesrc ! decodebin ! [gate] videoconvert ! videoscale ! capsfilter(I420) ! appsink`, then
+//! I420 to RGB in Rust ([`crate::convert`]). The pipeline is kept in
 //! PLAYING with an unsynchronised sink that holds one frame, so the decoder runs at most a frame
 //! or two ahead of the reader.
 //!
@@ -29,6 +30,7 @@ use gst::prelude::*;
 use gst_video::prelude::*;
 use serde::Deserialize;
 
+use crate::convert::{I420, Matrix, YuvColour, i420_to_rgb};
 use crate::error::{DecodeError, pipeline_err};
 use crate::frame::{Frame, Mode, Read, Size, Stride, Target};
 use crate::info::MediaInfo;
@@ -172,9 +174,9 @@ impl Parts {
         // An exact size asked for is given exactly: stretch, never pad.
         scale.set_property("add-borders", false);
         let capsfilter = pipeline::make("capsfilter")?;
-        capsfilter.set_property("caps", rgb_caps(None));
+        capsfilter.set_property("caps", i420_caps(None));
         let sink = gst_app::AppSink::builder()
-            .caps(&rgb_caps(None))
+            .caps(&i420_caps(None))
             .sync(false)
             .max_buffers(1)
             .drop(false)
@@ -353,7 +355,7 @@ impl VideoFile {
     fn set_size(&mut self, size: Size) -> Result<(), DecodeError> {
         let size = size.resolve(self.native)?;
         if size != self.size {
-            self.capsfilter.set_property("caps", rgb_caps(Some(size)));
+            self.capsfilter.set_property("caps", i420_caps(Some(size)));
             self.size = size;
             self.next = None;
         }
@@ -456,13 +458,19 @@ impl VideoFile {
         let vframe =
             gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(pipeline_err)?;
         let (width, height) = (info.width(), info.height());
-        let row = width as usize * 3;
-        let stride = vframe.plane_stride()[0] as usize;
-        let plane = vframe.plane_data(0).map_err(pipeline_err)?;
-        let mut data = Vec::with_capacity(row * height as usize);
-        for y in 0..height as usize {
-            data.extend_from_slice(&plane[y * stride..y * stride + row]);
-        }
+        let plane = |i: u32| vframe.plane_data(i).map_err(pipeline_err);
+        let strides = vframe.plane_stride();
+        let picture = I420 {
+            y: plane(0)?,
+            y_stride: strides[0] as usize,
+            u: plane(1)?,
+            u_stride: strides[1] as usize,
+            v: plane(2)?,
+            v_stride: strides[2] as usize,
+            width,
+            height,
+        };
+        let data = i420_to_rgb(&picture, colour_of(&info))?;
         let pts = buffer.pts().map(|p| p.nseconds()).unwrap_or(0);
         let tl = self.tl();
         let index = match tl.index_of_pts(pts) {
@@ -513,6 +521,31 @@ impl VideoFile {
         self.pull_until(index)
     }
 
+    /// A keyframe through a keyframes-only seek that stops right after it: the decoder gets
+    /// nothing else, so it hands the keyframe over at once instead of waiting for the frames
+    /// that follow (B-frame reordering, frame threads).
+    fn keyframe(&mut self, index: u64, size: Size) -> Result<Frame, DecodeError> {
+        self.set_size(size)?;
+        if self.next == Some(index) {
+            return self.frame_at_index(index, size);
+        }
+        self.gate.set(None);
+        let stop = (index + 1 < self.tl().len()).then_some(index + 1);
+        self.seek(index, trick_flags(), stop)?;
+        // A trick mode now: never decode forward from here.
+        self.next = None;
+        match self.pull()? {
+            Some(frame) if frame.index == index => Ok(frame),
+            other => Err(DecodeError::FrameLost {
+                index,
+                reason: match other {
+                    Some(f) => format!("a keyframes-only seek gave frame {}", f.index),
+                    None => "the stream ended before it".into(),
+                },
+            }),
+        }
+    }
+
     fn read_keyframes(
         &mut self,
         first: u64,
@@ -521,13 +554,9 @@ impl VideoFile {
     ) -> Result<(), DecodeError> {
         let first = self.tl().keyframe_at_or_before(first);
         self.gate.set(None);
-        let flags = gst::SeekFlags::KEY_UNIT
-            | gst::SeekFlags::TRICKMODE
-            | gst::SeekFlags::TRICKMODE_KEY_UNITS
-            | gst::SeekFlags::TRICKMODE_NO_AUDIO;
         // The stop is exclusive in GStreamer; stop after the last frame wanted.
         let stop = (last + 1 < self.tl().len()).then_some(last + 1);
-        self.seek(first, flags, stop)?;
+        self.seek(first, trick_flags(), stop)?;
         // The pipeline is in a trick mode now: never decode forward from here.
         self.next = None;
         let result = loop {
@@ -565,11 +594,13 @@ impl FrameSource for VideoFile {
                 i
             }
         };
-        let index = match mode {
-            Mode::Exact => index,
-            Mode::Fast => self.tl().keyframe_at_or_before(index),
-        };
-        self.frame_at_index(index, size)
+        match mode {
+            Mode::Exact => self.frame_at_index(index, size),
+            Mode::Fast => {
+                let keyframe = self.tl().keyframe_at_or_before(index);
+                self.keyframe(keyframe, size)
+            }
+        }
     }
 
     fn read(
@@ -626,6 +657,30 @@ impl FrameSource for VideoFile {
     }
 }
 
+/// A seek that makes the demuxer and decoder pass keyframes only.
+fn trick_flags() -> gst::SeekFlags {
+    gst::SeekFlags::KEY_UNIT
+        | gst::SeekFlags::TRICKMODE
+        | gst::SeekFlags::TRICKMODE_KEY_UNITS
+        | gst::SeekFlags::TRICKMODE_NO_AUDIO
+}
+
+/// The stream's matrix and range, as its caps say; what GStreamer assumes when they do not.
+fn colour_of(info: &gst_video::VideoInfo) -> YuvColour {
+    let c = info.colorimetry();
+    let matrix = match c.matrix() {
+        gst_video::VideoColorMatrix::Bt601 => Matrix::Bt601,
+        gst_video::VideoColorMatrix::Bt709 => Matrix::Bt709,
+        gst_video::VideoColorMatrix::Bt2020 => Matrix::Bt2020,
+        _ if info.height() > 576 => Matrix::Bt709,
+        _ => Matrix::Bt601,
+    };
+    YuvColour {
+        matrix,
+        full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+    }
+}
+
 /// GStreamer's missing-plugin error says a plug-in is missing; ours says for which codec.
 fn name_codec(err: DecodeError, codec: &str) -> DecodeError {
     match err {
@@ -637,8 +692,9 @@ fn name_codec(err: DecodeError, codec: &str) -> DecodeError {
     }
 }
 
-fn rgb_caps(size: Option<(u32, u32)>) -> gst::Caps {
-    let builder = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb);
+/// The pipeline delivers I420 (scaled by videoscale when asked); we convert to RGB ourselves.
+fn i420_caps(size: Option<(u32, u32)>) -> gst::Caps {
+    let builder = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::I420);
     match size {
         Some((w, h)) => builder.width(w as i32).height(h as i32).build(),
         None => builder.build(),

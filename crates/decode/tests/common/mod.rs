@@ -157,12 +157,13 @@ pub struct RefFrame {
     pub hash: u64,
 }
 
-/// A plain sequential decode, independent of the crate under test:
-/// `filesrc ! decodebin ! videoconvert ! RGB appsink`, every frame in order.
+/// A plain sequential decode, independent of the crate's pipeline:
+/// `filesrc ! decodebin ! videoconvert ! I420 appsink`, every frame in order, converted to RGB
+/// with the crate's own conversion (the property under test is which frame comes back).
 pub fn reference_decode(path: &Path) -> Vec<RefFrame> {
     gst::init().unwrap();
     let desc = format!(
-        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false",
         path.display()
     );
     let pipeline = gst::parse::launch(&desc)
@@ -180,16 +181,32 @@ pub fn reference_decode(path: &Path) -> Vec<RefFrame> {
         let buffer = sample.buffer().unwrap();
         let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
-        let row = info.width() as usize * 3;
-        let stride = info.stride()[0] as usize;
-        let plane = frame.plane_data(0).unwrap();
-        let mut packed = Vec::with_capacity(row * info.height() as usize);
-        for y in 0..info.height() as usize {
-            packed.extend_from_slice(&plane[y * stride..y * stride + row]);
-        }
+        let st = info.stride();
+        let picture = pigweight_decode::I420 {
+            y: frame.plane_data(0).unwrap(),
+            y_stride: st[0] as usize,
+            u: frame.plane_data(1).unwrap(),
+            u_stride: st[1] as usize,
+            v: frame.plane_data(2).unwrap(),
+            v_stride: st[2] as usize,
+            width: info.width(),
+            height: info.height(),
+        };
+        let c = info.colorimetry();
+        let colour = pigweight_decode::YuvColour {
+            matrix: match c.matrix() {
+                gst_video::VideoColorMatrix::Bt601 => pigweight_decode::Matrix::Bt601,
+                gst_video::VideoColorMatrix::Bt2020 => pigweight_decode::Matrix::Bt2020,
+                gst_video::VideoColorMatrix::Bt709 => pigweight_decode::Matrix::Bt709,
+                _ if info.height() > 576 => pigweight_decode::Matrix::Bt709,
+                _ => pigweight_decode::Matrix::Bt601,
+            },
+            full_range: c.range() == gst_video::VideoColorRange::Range0_255,
+        };
+        let rgb = pigweight_decode::i420_to_rgb(&picture, colour).unwrap();
         frames.push(RefFrame {
             pts: buffer.pts().unwrap().nseconds(),
-            hash: hash(&packed),
+            hash: hash(&rgb),
         });
     }
     pipeline.set_state(gst::State::Null).unwrap();
