@@ -22,15 +22,20 @@ pub(crate) fn init() -> Result<(), DecodeError> {
         .map_err(DecodeError::Pipeline)
 }
 
-/// Checks the file before GStreamer sees it, so the common mistakes get precise errors.
-pub(crate) fn check_file(path: &Path) -> Result<(), DecodeError> {
-    let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
+/// The file's metadata; a missing file is `NotFound`.
+pub(crate) fn metadata(path: &Path) -> Result<std::fs::Metadata, DecodeError> {
+    std::fs::metadata(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => DecodeError::NotFound(path.to_owned()),
         _ => DecodeError::Io {
             path: path.to_owned(),
             source: source.into(),
         },
-    })?;
+    })
+}
+
+/// Checks the file before GStreamer sees it, so the common mistakes get precise errors.
+pub(crate) fn check_file(path: &Path) -> Result<(), DecodeError> {
+    let meta = metadata(path)?;
     if !meta.is_file() {
         return Err(DecodeError::NotMedia(path.to_owned()));
     }

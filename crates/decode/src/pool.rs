@@ -25,13 +25,7 @@ pub struct FileKey {
 
 impl FileKey {
     pub fn of(path: &Path) -> Result<Self, DecodeError> {
-        let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => DecodeError::NotFound(path.to_owned()),
-            _ => DecodeError::Io {
-                path: path.to_owned(),
-                source: source.into(),
-            },
-        })?;
+        let meta = crate::pipeline::metadata(path)?;
         Ok(Self {
             path: path.into(),
             len: meta.len(),

@@ -154,6 +154,7 @@ struct Parts {
     capsfilter: gst::Element,
     gate: Arc<Gate>,
     native: (u32, u32),
+    /// Media timestamp minus stream time: what to subtract from a pts to seek to it.
     shift: i64,
 }
 
@@ -271,13 +272,7 @@ pub struct VideoFile {
     path: PathBuf,
     probed: Arc<Probed>,
     config: SourceConfig,
-    pipeline: Pipeline,
-    sink: gst_app::AppSink,
-    capsfilter: gst::Element,
-    gate: Arc<Gate>,
-    native: (u32, u32),
-    /// Media timestamp minus stream time: what to subtract from a pts to seek to it.
-    shift: i64,
+    parts: Parts,
     size: (u32, u32),
     /// The index of the frame the pipeline delivers next, when it is playing forward normally.
     next: Option<u64>,
@@ -316,13 +311,8 @@ impl VideoFile {
             path: path.to_owned(),
             probed,
             config: config.clone(),
-            pipeline: parts.pipeline,
-            sink: parts.sink,
-            capsfilter: parts.capsfilter,
-            gate: parts.gate,
-            native: parts.native,
-            shift: parts.shift,
             size: parts.native,
+            parts,
             next: Some(0),
             broken: false,
         }
@@ -353,9 +343,9 @@ impl VideoFile {
 
     /// Changes the output size; the next frame must come from a flushing seek.
     fn set_size(&mut self, size: Size) -> Result<(), DecodeError> {
-        let size = size.resolve(self.native)?;
+        let size = size.resolve(self.parts.native)?;
         if size != self.size {
-            self.capsfilter.set_property("caps", i420_caps(Some(size)));
+            self.parts.capsfilter.set_property("caps", i420_caps(Some(size)));
             self.size = size;
             self.next = None;
         }
@@ -369,7 +359,7 @@ impl VideoFile {
             Some(i) => Some(self.position_of(i)?),
             None => None,
         };
-        let result = self.pipeline.pipeline.seek(
+        let result = self.parts.pipeline.pipeline.seek(
             1.0,
             flags | gst::SeekFlags::FLUSH,
             gst::SeekType::Set,
@@ -380,6 +370,7 @@ impl VideoFile {
         if result.is_err() {
             self.broken = true;
             return Err(self
+                .parts
                 .pipeline
                 .take_error()
                 .unwrap_or_else(|| DecodeError::Pipeline(format!("seek to frame {index} was refused"))));
@@ -391,7 +382,9 @@ impl VideoFile {
     /// The seek position (stream time) of frame `index`.
     fn position_of(&self, index: u64) -> Result<gst::ClockTime, DecodeError> {
         let pts = self.pts_of(index)?.nseconds() as i64;
-        Ok(gst::ClockTime::from_nseconds((pts - self.shift).max(0) as u64))
+        Ok(gst::ClockTime::from_nseconds(
+            (pts - self.parts.shift).max(0) as u64
+        ))
     }
 
     fn pts_of(&self, index: u64) -> Result<gst::ClockTime, DecodeError> {
@@ -424,14 +417,14 @@ impl VideoFile {
     fn pull(&mut self) -> Result<Option<Frame>, DecodeError> {
         let deadline = Instant::now() + self.config.timeout();
         let sample = loop {
-            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
+            if let Some(sample) = self.parts.sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
                 break sample;
             }
-            if self.sink.is_eos() {
+            if self.parts.sink.is_eos() {
                 self.next = None;
                 return Ok(None);
             }
-            if let Some(err) = self.pipeline.take_error() {
+            if let Some(err) = self.parts.pipeline.take_error() {
                 self.broken = true;
                 return Err(err);
             }
@@ -516,7 +509,7 @@ impl VideoFile {
         self.tl().check_index(index)?;
         self.set_size(size)?;
         let pts = self.pts_of(index)?.nseconds();
-        self.gate.set(Some(Arc::from([pts])));
+        self.parts.gate.set(Some(Arc::from([pts])));
         self.approach(index)?;
         self.pull_until(index)
     }
@@ -529,7 +522,7 @@ impl VideoFile {
         if self.next == Some(index) {
             return self.frame_at_index(index, size);
         }
-        self.gate.set(None);
+        self.parts.gate.set(None);
         let stop = (index + 1 < self.tl().len()).then_some(index + 1);
         self.seek(index, trick_flags(), stop)?;
         // A trick mode now: never decode forward from here.
@@ -553,7 +546,7 @@ impl VideoFile {
         each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
     ) -> Result<(), DecodeError> {
         let first = self.tl().keyframe_at_or_before(first);
-        self.gate.set(None);
+        self.parts.gate.set(None);
         // The stop is exclusive in GStreamer; stop after the last frame wanted.
         let stop = (last + 1 < self.tl().len()).then_some(last + 1);
         self.seek(first, trick_flags(), stop)?;
@@ -645,7 +638,7 @@ impl FrameSource for VideoFile {
             .filter_map(|&i| self.tl().pts(i))
             .map(|d| d.as_nanos() as u64)
             .collect();
-        self.gate.set(Some(pts.into()));
+        self.parts.gate.set(Some(pts.into()));
         for index in wanted {
             self.approach(index)?;
             let frame = self.pull_until(index)?;
