@@ -51,3 +51,81 @@ fn frame_writes_the_exact_frame_losslessly() {
         "GOP 25: {fast:?}"
     );
 }
+
+#[test]
+fn detect_runs_a_model_on_the_exact_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("pen.mp4");
+    synth_video(&video, 2, 8);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = root.join("target/fixtures/anchors_dynamic.onnx");
+    assert!(model.exists(), "run scripts/fixtures.sh (make test does)");
+    let out = run(&[
+        "detect",
+        video.to_str().unwrap(),
+        "--index",
+        "10",
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["frame"]["index"], 10);
+    assert_eq!(json["model"]["names"], serde_json::json!(["pig", "person"]));
+    // The fixture's "person" sits at (6,6)-(14,14) of its 64x64 input, where the 320x240 frame
+    // is scaled by 0.2 and moved down 8 rows: (30,-10)-(70,30) in the frame, clamped.
+    let person = json["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["class"] == 1)
+        .expect("the fixture always detects a person");
+    assert_eq!(person["box"], serde_json::json!([30.0, 0.0, 70.0, 30.0]));
+    assert!((person["score"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+
+    // Only pigs: the person is filtered out.
+    let out = run(&[
+        "detect",
+        video.to_str().unwrap(),
+        "--t",
+        "0.4",
+        "--model",
+        model.to_str().unwrap(),
+        "--class",
+        "pig",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        json["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["class"] == 0),
+        "{json}"
+    );
+}
+
+#[test]
+fn detect_with_a_missing_runtime_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("pen.mp4");
+    synth_video(&video, 1, 9);
+    let out = std::process::Command::new(pigweight_tests::bin())
+        .args([
+            "detect",
+            video.to_str().unwrap(),
+            "--index",
+            "0",
+            "--model",
+            "m.onnx",
+        ])
+        .args(["--ort-lib", "/nonexistent/libonnxruntime.so"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("make setup") && err.contains("ORT_DYLIB_PATH"),
+        "{err}"
+    );
+}

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use pigweight_decode::{FrameSource, Mode, Size, SourceConfig, Target, VideoFile};
+use pigweight_inference::{Detector, Device, Image, ModelConfig, OnnxDetector, Thresholds};
 use pigweight_synth::{Container, DatasetConfig, VideoConfig};
 
 #[derive(Debug, Parser)]
@@ -27,6 +28,8 @@ enum Command {
     Probe { file: PathBuf },
     /// Write one frame of a video losslessly as PNG.
     Frame(FrameArgs),
+    /// Run a detector on one frame and print the detections as JSON.
+    Detect(DetectArgs),
     /// Make synthetic pig-pen videos and datasets with exact ground truth.
     #[command(subcommand)]
     Synth(SynthCommand),
@@ -50,6 +53,60 @@ struct FrameArgs {
     /// Output PNG file.
     #[arg(short, long)]
     out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct DetectArgs {
+    file: PathBuf,
+    /// The YOLO model (.onnx), e.g. an Ultralytics export.
+    #[arg(long)]
+    model: PathBuf,
+    /// The frame on screen at this many seconds after the first frame.
+    #[arg(long, conflicts_with = "index", required_unless_present = "index")]
+    t: Option<f64>,
+    /// The frame at this position (0 is the first).
+    #[arg(long)]
+    index: Option<u64>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// Minimum confidence.
+    #[arg(long, default_value_t = 0.25)]
+    conf: f32,
+    /// NMS overlap threshold.
+    #[arg(long, default_value_t = 0.7)]
+    iou: f32,
+    /// Count only this class (name or id); repeat for several.
+    #[arg(long = "class")]
+    classes: Vec<String>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+/// Where ONNX Runtime's library is.
+#[derive(Debug, Args)]
+struct RuntimeArgs {
+    /// libonnxruntime.so (1.31); default: .ort/lib from `make setup`, here or beside the binary.
+    #[arg(long = "ort-lib", env = "ORT_DYLIB_PATH")]
+    ort_lib: Option<PathBuf>,
+}
+
+impl RuntimeArgs {
+    fn library(&self) -> PathBuf {
+        const LIB: &str = ".ort/lib/libonnxruntime.so.1.31.1";
+        if let Some(path) = &self.ort_lib {
+            return path.clone();
+        }
+        // target/{debug,release}/pigweight -> the checkout's .ort/lib.
+        let beside_binary = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent()?.parent()?.parent().map(|root| root.join(LIB)));
+        [Some(PathBuf::from(LIB)), beside_binary]
+            .into_iter()
+            .flatten()
+            .find(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from(LIB))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +174,7 @@ fn main() -> anyhow::Result<()> {
             println_json(&info)
         }
         Command::Frame(args) => frame(&args),
+        Command::Detect(args) => detect(&args),
         Command::Synth(SynthCommand::Video(args)) => synth_video(&args),
         Command::Synth(SynthCommand::Dataset(args)) => {
             let cfg = DatasetConfig {
@@ -160,6 +218,41 @@ fn frame(args: &FrameArgs) -> anyhow::Result<()> {
     .with_context(|| format!("writing {}", args.out.display()))?;
     tracing::info!(index = frame.index, pts = ?frame.pts, keyframe = frame.keyframe, out = %args.out.display(), "frame written");
     Ok(())
+}
+
+fn detect(args: &DetectArgs) -> anyhow::Result<()> {
+    let target = match (args.t, args.index) {
+        (Some(t), None) => Target::Time(t),
+        (None, Some(i)) => Target::Index(i),
+        _ => bail!("give exactly one of --t and --index"),
+    };
+    let config = ModelConfig {
+        path: args.model.clone(),
+        device: args.device,
+        thresholds: Thresholds {
+            confidence: args.conf,
+            iou: args.iou,
+            ..Thresholds::default()
+        },
+        classes: args.classes.clone(),
+        ..ModelConfig::default()
+    };
+    let mut detector = OnnxDetector::load(&args.runtime.library(), &config)?;
+    let mut video = VideoFile::open(&args.file, &SourceConfig::default())?;
+    let frame = video.frame(target, Mode::Exact, Size::Native)?;
+    let image = Image {
+        rgb: &frame.data,
+        width: frame.width,
+        height: frame.height,
+    };
+    let detections = detector.detect(&[image])?.into_iter().next().unwrap_or_default();
+    let info = detector.info();
+    println_json(&serde_json::json!({
+        "model": { "hash": info.hash, "names": info.names, "device": info.device },
+        "frame": { "index": frame.index, "time": video.timeline().time(frame.index) },
+        "count": detections.len(),
+        "detections": detections,
+    }))
 }
 
 fn synth_video(args: &SynthVideoArgs) -> anyhow::Result<()> {
