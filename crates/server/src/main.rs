@@ -197,12 +197,17 @@ fn println_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn frame(args: &FrameArgs) -> anyhow::Result<()> {
-    let target = match (args.t, args.index) {
-        (Some(t), None) => Target::Time(t),
-        (None, Some(i)) => Target::Index(i),
+/// The frame a command names with `--t` or `--index`.
+fn target(t: Option<f64>, index: Option<u64>) -> anyhow::Result<Target> {
+    match (t, index) {
+        (Some(t), None) => Ok(Target::Time(t)),
+        (None, Some(i)) => Ok(Target::Index(i)),
         _ => bail!("give exactly one of --t and --index"),
-    };
+    }
+}
+
+fn frame(args: &FrameArgs) -> anyhow::Result<()> {
+    let target = target(args.t, args.index)?;
     let mode = if args.fast { Mode::Fast } else { Mode::Exact };
     let size = args.width.map_or(Size::Native, Size::Width);
     let mut video = VideoFile::open(&args.file, &SourceConfig::default())?;
@@ -221,11 +226,7 @@ fn frame(args: &FrameArgs) -> anyhow::Result<()> {
 }
 
 fn detect(args: &DetectArgs) -> anyhow::Result<()> {
-    let target = match (args.t, args.index) {
-        (Some(t), None) => Target::Time(t),
-        (None, Some(i)) => Target::Index(i),
-        _ => bail!("give exactly one of --t and --index"),
-    };
+    let target = target(args.t, args.index)?;
     let config = ModelConfig {
         path: args.model.clone(),
         device: args.device,
