@@ -111,82 +111,73 @@ def main() -> int:
         i = info[n]
         return f"{i['height']}p GOP {i['max_gop']}"
 
-    p("### Random exact seek by index (ms)")
-    p("")
-    p("| file | ours median | ours p95 | OpenCV median | OpenCV p95 | PyAV median | PyAV p95 "
-      "| ours/OpenCV median (p95) | ours/PyAV median (p95) |")
-    p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in files:
-        x = m[n]
-        p(f"| {label(n)} | {fmt(x['exact_med'])} | {fmt(x['exact_p95'])} | {fmt(x['cv_exact_med'])} "
-          f"| {fmt(x['cv_exact_p95'])} | {fmt(x['av_exact_med'])} | {fmt(x['av_exact_p95'])} "
-          f"| {fmt(x['exact_vs_cv'], 2)} ({fmt(x['exact_p95_vs_cv'], 2)}) "
-          f"| {fmt(x['exact_vs_av'], 2)} ({fmt(x['exact_p95_vs_av'], 2)}) |")
-    p("")
-    p("### Scrub: 0.2 s forward steps (ms per step)")
-    p("")
-    p("OpenCV: the prototype's way, a seek per step. PyAV: decoding forward from the previous step. "
-      "'Sequential cost' is our median sequential per-frame cost times the frames a step advances.")
-    p("")
-    p("| file | ours median | ours p95 | frames/step | sequential cost | ours/sequential "
-      "| PyAV median | OpenCV median | ours/PyAV | ours/OpenCV |")
-    p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in files:
-        x = m[n]
-        p(f"| {label(n)} | {fmt(x['scrub_med'])} | {fmt(x['scrub_p95'])} | {fmt(x['scrub_advance'], 0)} "
-          f"| {fmt(x['scrub_seq_equiv'])} | {fmt(x['scrub_vs_seq'], 2)} | {fmt(x['av_scrub_med'])} "
-          f"| {fmt(x['cv_scrub_med'])} | {fmt(x['scrub_vs_av'], 2)} | {fmt(x['scrub_vs_cv'], 2)} |")
-    p("")
-    p("### Keyframe seek (Mode::Fast at random times; PyAV: seek to the keyframe, first frame) (ms)")
-    p("")
-    p("| file | ours median | ours p95 | PyAV median | PyAV p95 | ours/PyAV |")
-    p("|---|---:|---:|---:|---:|---:|")
-    for n in files:
-        x = m[n]
-        p(f"| {label(n)} | {fmt(x['key_med'])} | {fmt(x['key_p95'])} | {fmt(x['av_key_med'])} "
-          f"| {fmt(x['av_key_p95'])} | {fmt(x['key_vs_av'], 2)} |")
-    p("")
-    p("### Sequential decode, every frame (frames/s; higher is better)")
-    p("")
-    p("Ours and PyAV-rgb24 deliver RGB arrays, OpenCV BGR arrays; 'PyAV yuv' decodes without any "
-      "colour conversion.")
-    p("")
-    p("| file | ours | ours ms/frame | OpenCV | PyAV rgb24 | PyAV yuv | ours/OpenCV | ours/PyAV rgb24 |")
-    p("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for n in files:
-        x = m[n]
-        p(f"| {label(n)} | {fmt(x['seq_fps'], 0)} | {fmt(x['seq_ms'], 2)} | {fmt(x['cv_seq_fps'], 0)} "
-          f"| {fmt(x['av_seq_rgb_fps'], 0)} | {fmt(x['av_seq_fps'], 0)} | {fmt(x['seq_vs_cv'], 2)} "
-          f"| {fmt(x['seq_vs_av_rgb'], 2)} |")
-    p("")
-    p("### Keyframes-only read (higher is better; PyAV: `skip_frame = NONKEY`, no RGB conversion)")
-    p("")
-    p("| file | ours keyframes/s | ours video s/s | PyAV keyframes/s | PyAV video s/s | ours/PyAV |")
-    p("|---|---:|---:|---:|---:|---:|")
-    for n in files:
-        x = m[n]
-        p(f"| {label(n)} | {fmt(x['kf_per_s'])} | {fmt(x['kf_video_s'], 0)} | {fmt(x['av_kf_per_s'])} "
-          f"| {fmt(x['av_kf_video_s'], 0)} | {fmt(x['kf_vs_av'], 2)} |")
-    p("")
-    p("### Frame cache (`Decoder::frame` on a cached frame) and opening")
-    p("")
-    p("| file | hit median (µs) | hit p95 (µs) | first call, cold: probe + open + decode (ms) | `VideoFile::open` (ms) |")
-    p("|---|---:|---:|---:|---:|")
-    for n in files:
-        x = m[n]
-        p(f"| {label(n)} | {fmt(x['hit_med'], 2)} | {fmt(x['hit_p95'], 2)} | {fmt(x['miss_ms'])} "
-          f"| {fmt(x['open_ms'])} |")
-    p("")
-    p("### Correctness (summed over runs)")
-    p("")
-    p("| file | our frames differing from our own sequential decode | frame checks failed (OpenCV, ours "
-      "vs PyAV sequential; PyAV seek landing) | frame count differs | spurious open failures (retried) |")
-    p("|---|---:|---:|---:|---:|")
-    for n in files:
-        fs = per_file[n]
-        p(f"| {label(n)} | {sum(f['mismatches'] for f in fs)} | {sum(f['check_failures'] for f in fs)} "
-          f"| {sum(f['count_mismatch'] for f in fs)} | {sum(f['open_failures'] for f in fs)} |")
-    p("")
+    def table(title, note, columns):
+        """One markdown table: a row per file; `columns` pairs a header with a cell function."""
+        p(f"### {title}")
+        p("")
+        if note:
+            p(note)
+            p("")
+        p("| file | " + " | ".join(h for h, _ in columns) + " |")
+        p("|---|" + "---:|" * len(columns))
+        for n in files:
+            p(f"| {label(n)} | " + " | ".join(cell(n) for _, cell in columns) + " |")
+        p("")
+
+    def col(key, digits=1):
+        return lambda n: fmt(m[n][key], digits)
+
+    def both(ratio, ratio_p95):
+        return lambda n: f"{fmt(m[n][ratio], 2)} ({fmt(m[n][ratio_p95], 2)})"
+
+    def total(key):
+        return lambda n: str(sum(f[key] for f in per_file[n]))
+
+    table("Random exact seek by index (ms)", None, [
+        ("ours median", col("exact_med")), ("ours p95", col("exact_p95")),
+        ("OpenCV median", col("cv_exact_med")), ("OpenCV p95", col("cv_exact_p95")),
+        ("PyAV median", col("av_exact_med")), ("PyAV p95", col("av_exact_p95")),
+        ("ours/OpenCV median (p95)", both("exact_vs_cv", "exact_p95_vs_cv")),
+        ("ours/PyAV median (p95)", both("exact_vs_av", "exact_p95_vs_av")),
+    ])
+    table("Scrub: 0.2 s forward steps (ms per step)",
+          "OpenCV: the prototype's way, a seek per step. PyAV: decoding forward from the previous step. "
+          "'Sequential cost' is our median sequential per-frame cost times the frames a step advances.", [
+        ("ours median", col("scrub_med")), ("ours p95", col("scrub_p95")),
+        ("frames/step", col("scrub_advance", 0)), ("sequential cost", col("scrub_seq_equiv")),
+        ("ours/sequential", col("scrub_vs_seq", 2)), ("PyAV median", col("av_scrub_med")),
+        ("OpenCV median", col("cv_scrub_med")), ("ours/PyAV", col("scrub_vs_av", 2)),
+        ("ours/OpenCV", col("scrub_vs_cv", 2)),
+    ])
+    table("Keyframe seek (Mode::Fast at random times; PyAV: seek to the keyframe, first frame) (ms)", None, [
+        ("ours median", col("key_med")), ("ours p95", col("key_p95")),
+        ("PyAV median", col("av_key_med")), ("PyAV p95", col("av_key_p95")),
+        ("ours/PyAV", col("key_vs_av", 2)),
+    ])
+    table("Sequential decode, every frame (frames/s; higher is better)",
+          "Ours and PyAV-rgb24 deliver RGB arrays, OpenCV BGR arrays; 'PyAV yuv' decodes without any "
+          "colour conversion.", [
+        ("ours", col("seq_fps", 0)), ("ours ms/frame", col("seq_ms", 2)),
+        ("OpenCV", col("cv_seq_fps", 0)), ("PyAV rgb24", col("av_seq_rgb_fps", 0)),
+        ("PyAV yuv", col("av_seq_fps", 0)), ("ours/OpenCV", col("seq_vs_cv", 2)),
+        ("ours/PyAV rgb24", col("seq_vs_av_rgb", 2)),
+    ])
+    table("Keyframes-only read (higher is better; PyAV: `skip_frame = NONKEY`, no RGB conversion)", None, [
+        ("ours keyframes/s", col("kf_per_s")), ("ours video s/s", col("kf_video_s", 0)),
+        ("PyAV keyframes/s", col("av_kf_per_s")), ("PyAV video s/s", col("av_kf_video_s", 0)),
+        ("ours/PyAV", col("kf_vs_av", 2)),
+    ])
+    table("Frame cache (`Decoder::frame` on a cached frame) and opening", None, [
+        ("hit median (µs)", col("hit_med", 2)), ("hit p95 (µs)", col("hit_p95", 2)),
+        ("first call, cold: probe + open + decode (ms)", col("miss_ms")),
+        ("`VideoFile::open` (ms)", col("open_ms")),
+    ])
+    table("Correctness (summed over runs)", None, [
+        ("our frames differing from our own sequential decode", total("mismatches")),
+        ("frame checks failed (OpenCV, ours vs PyAV sequential; PyAV seek landing)", total("check_failures")),
+        ("frame count differs", total("count_mismatch")),
+        ("spurious open failures (retried)", total("open_failures")),
+    ])
 
     goal = [n for n in files if info[n]["height"] == 1080 and info[n]["max_gop"] == 50]
     if goal:
