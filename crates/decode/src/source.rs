@@ -119,6 +119,14 @@ impl Gate {
         *self.lock() = wanted.map(|wanted| Plan { wanted, next: 0 });
     }
 
+    /// After a flushing seek to `pts`: frames the gate already let through may have been
+    /// flushed with the pipeline, so everything wanted from `pts` on is wanted again.
+    fn rewind(&self, pts: u64) {
+        if let Some(plan) = self.lock().as_mut() {
+            plan.next = plan.wanted.partition_point(|&w| w < pts);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Plan>> {
         self.plan
             .lock()
@@ -375,6 +383,7 @@ impl VideoFile {
                 .take_error()
                 .unwrap_or_else(|| DecodeError::Pipeline(format!("seek to frame {index} was refused"))));
         }
+        self.parts.gate.rewind(self.pts_of(index)?.nseconds());
         self.next = Some(index);
         Ok(())
     }

@@ -158,6 +158,32 @@ fn collect(video: &mut VideoFile, read: Read, size: Size) -> Vec<pigweight_decod
     frames
 }
 
+/// A reader slower than the decoder: by the time it asks for the next sample the decoder has
+/// already passed it into the sink, and when the source then seeks (the sample is a keyframe
+/// just beyond the forward-decoding limit) that frame is flushed and must come again.
+#[test]
+fn a_slow_strided_reader_gets_every_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.mp4");
+    let spec = Spec::h264(30, 2);
+    make_video(&path, &spec);
+    let reference = reference_decode(&path);
+    let mut video = open(&path);
+    let mut frames = Vec::new();
+    video
+        .read(Read::every(Stride::Frames(5)), Size::Native, &mut |f| {
+            std::thread::sleep(std::time::Duration::from_millis(15));
+            frames.push(f);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let expected: Vec<u64> = (0..spec.frames).step_by(5).collect();
+    assert_eq!(frames.iter().map(|f| f.index).collect::<Vec<_>>(), expected);
+    for f in &frames {
+        assert_eq!(hash(&f.data), reference[f.index as usize].hash, "frame {}", f.index);
+    }
+}
+
 #[test]
 fn sequential_reads_with_strides() {
     let dir = tempfile::tempdir().unwrap();
