@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt bench clean-data
+.PHONY: help setup build run sample test lint fmt bench model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ fmt: ## Format the code
 
 bench: setup ## Run the benchmarks (figures go into bench/RESULTS.md by hand)
 	bench/run.sh
+
+model: setup ## Retrain the sample detector (models/train: dataset, Ultralytics on CPU, ONNX export, scoring)
+	models/train/make_model.sh
+	models/train/evaluate.sh
 
 clean-data: ## Remove generated sample data
 	rm -rf $(DATA)

@@ -6,13 +6,15 @@
 //! or CUDA ([`OnnxDetector`]) behind a batching scheduler that serves interactive requests before
 //! background work ([`Scheduler`]), choosing which frames to infer ([`Cadence`]), following
 //! animals between inferred frames ([`Tracker`]) and estimating counts in between
-//! ([`interpolate`]), and caching results ([`ResultCache`]).
+//! ([`interpolate`]), caching results ([`ResultCache`]), and scoring a model against ground truth
+//! ([`Evaluation`]).
 //!
 //! What it is not for: reading video (it takes RGB pixels) or storing results on disk.
 
 mod cache;
 mod cadence;
 mod error;
+mod evaluate;
 mod interpolate;
 mod letterbox;
 mod model;
@@ -23,6 +25,7 @@ mod tracker;
 pub use cache::{CacheStats, ResultCache, ResultKey};
 pub use cadence::{Cadence, CadenceConfig, Decision};
 pub use error::InferenceError;
+pub use evaluate::{Evaluation, EvaluationSummary};
 pub use interpolate::{Estimate, Keyframe, Provenance, TrackedBox, interpolate};
 pub use letterbox::{Letterbox, PAD_VALUE, Preprocessor};
 pub use model::{Detector, Device, Image, ModelConfig, ModelInfo, OnnxDetector, load_runtime};

@@ -33,6 +33,20 @@ pub enum LayoutHint {
     EndToEnd,
 }
 
+impl LayoutHint {
+    /// `self` when the configuration says nothing, else what it says.
+    fn or(self, configured: LayoutHint) -> LayoutHint {
+        if configured == LayoutHint::Auto {
+            self
+        } else {
+            configured
+        }
+    }
+}
+
+/// The most classes a model may have; a longer axis holds anchors.
+const MAX_CLASSES: i64 = 1000;
+
 /// The most rows an end-to-end export holds; Ultralytics bakes in 300.
 const MAX_END_TO_END_ROWS: i64 = 1000;
 
@@ -55,9 +69,38 @@ impl OutputLayout {
         let &[_, a, b] = shape else {
             return bad("the output must have three dimensions");
         };
-        if a <= 0 || b <= 0 {
-            return bad("the box and anchor dimensions must be fixed");
-        }
+        // Exports with a dynamic input size (`dynamic=True`) leave the anchor (or row) axis
+        // dynamic too; the fixed axis then holds the box and class values.
+        let layout = match (a > 0, b > 0) {
+            (false, false) => return bad("the box and anchor dimensions cannot both be dynamic"),
+            (true, false) | (false, true) if names.is_none() && a.max(b) > MAX_CLASSES => {
+                return bad("the fixed axis is too long to hold box and class values");
+            }
+            (true, false) => Self::from_axes(a, i64::MAX, names, end_to_end, LayoutHint::Anchors.or(hint)),
+            (false, true) => {
+                let rows = if b == 6 && (end_to_end || hint == LayoutHint::EndToEnd) {
+                    LayoutHint::EndToEnd
+                } else {
+                    LayoutHint::Objectness
+                };
+                Self::from_axes(i64::MAX, b, names, end_to_end, rows.or(hint))
+            }
+            (true, true) => Self::from_axes(a, b, names, end_to_end, hint),
+        };
+        layout
+            .and_then(|l| l.ok_or_else(|| "no room for class scores".to_owned()))
+            .or_else(|why| bad(&why))
+    }
+
+    /// The layout of an output `[N, a, b]` whose two last axes are known (a dynamic axis is
+    /// given as `i64::MAX` with a hint naming the layout); `Err` says why none fits.
+    fn from_axes(
+        a: i64,
+        b: i64,
+        names: Option<usize>,
+        end_to_end: bool,
+        hint: LayoutHint,
+    ) -> Result<Option<Self>, String> {
         let anchors = || {
             (a > 4).then(|| Self::Anchors {
                 classes: (a - 4) as usize,
@@ -78,17 +121,23 @@ impl OutputLayout {
                 Some(n) if a == 4 + n => anchors(),
                 Some(n) if b == 5 + n => objectness(),
                 Some(n) => {
-                    return Err(InferenceError::UnsupportedModel(format!(
-                        "output shape {shape:?} fits neither 4+{n} rows (YOLOv8/11) nor 5+{n} \
-                         columns (YOLOv5) for the {n} classes the model names"
-                    )));
+                    return Err(format!(
+                        "it fits neither 4+{n} rows (YOLOv8/11) nor 5+{n} columns (YOLOv5) for the \
+                         {n} classes the model names"
+                    ));
                 }
                 // Else anchors outnumber box and class values: the longer axis holds them.
                 None if a < b => anchors(),
                 None => objectness(),
             },
         };
-        layout.map_or_else(|| bad("no room for class scores"), Ok)
+        // A layout read off a dynamic shape must agree with the class names the model declares.
+        match (layout.and_then(|l| l.classes()), names) {
+            (Some(c), Some(n)) if c != n => Err(format!(
+                "it holds {c} class scores but the model names {n} classes"
+            )),
+            _ => Ok(layout),
+        }
     }
 
     /// Number of classes, where the layout tells it.
@@ -291,6 +340,29 @@ mod tests {
         assert!(OutputLayout::detect(&[1, 4, 8400], None, false, auto).is_err());
         assert!(OutputLayout::detect(&[1, 84, 8400], Some(3), false, auto).is_err());
         assert!(OutputLayout::detect(&[1, -1, 8400], None, false, auto).is_err());
+        // `dynamic=True` exports: the anchor (or row) axis follows the input size.
+        assert_eq!(
+            OutputLayout::detect(&[-1, 5, -1], Some(1), false, auto).unwrap(),
+            OutputLayout::Anchors { classes: 1 }
+        );
+        assert_eq!(
+            OutputLayout::detect(&[-1, 84, -1], None, false, auto).unwrap(),
+            OutputLayout::Anchors { classes: 80 }
+        );
+        assert_eq!(
+            OutputLayout::detect(&[-1, -1, 85], Some(80), false, auto).unwrap(),
+            OutputLayout::Objectness { classes: 80 }
+        );
+        assert_eq!(
+            OutputLayout::detect(&[-1, -1, 6], Some(1), true, auto).unwrap(),
+            OutputLayout::EndToEnd
+        );
+        assert_eq!(
+            OutputLayout::detect(&[-1, -1, 6], Some(1), false, auto).unwrap(),
+            OutputLayout::Objectness { classes: 1 }
+        );
+        assert!(OutputLayout::detect(&[-1, 7, -1], Some(1), false, auto).is_err());
+        assert!(OutputLayout::detect(&[-1, -1, -1], Some(1), false, auto).is_err());
     }
 
     #[test]

@@ -67,6 +67,16 @@ fn anchors_layout_with_a_dynamic_batch() {
 }
 
 #[test]
+fn anchors_layout_with_a_dynamic_anchor_axis() {
+    let mut det = load("anchors_dynamic_size.onnx", |_| {}).unwrap();
+    assert_eq!(det.info().layout, OutputLayout::Anchors { classes: 2 });
+    let (red, black) = red_and_black();
+    let out = det.detect(&images(&red, &black)).unwrap();
+    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.9)]);
+}
+
+#[test]
 fn class_filter_counts_only_what_is_asked() {
     let mut det = load("anchors_dynamic.onnx", |c| c.classes = vec!["pig".into()]).unwrap();
     assert_eq!(det.info().counted_classes, [0]);

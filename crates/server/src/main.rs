@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use pigweight_decode::{FrameSource, Mode, Size, SourceConfig, Target, VideoFile};
-use pigweight_inference::{Detector, Device, Image, ModelConfig, OnnxDetector, Thresholds};
+use std::ops::ControlFlow;
+
+use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
+use pigweight_inference::{Detector, Device, Evaluation, Image, ModelConfig, OnnxDetector, Thresholds};
 use pigweight_synth::{Container, DatasetConfig, VideoConfig};
 
 #[derive(Debug, Parser)]
@@ -30,6 +32,8 @@ enum Command {
     Frame(FrameArgs),
     /// Run a detector on one frame and print the detections as JSON.
     Detect(DetectArgs),
+    /// Score a detector on a synthetic video against its ground truth (counts and AP50), as JSON.
+    Eval(EvalArgs),
     /// Make synthetic pig-pen videos and datasets with exact ground truth.
     #[command(subcommand)]
     Synth(SynthCommand),
@@ -58,15 +62,37 @@ struct FrameArgs {
 #[derive(Debug, Args)]
 struct DetectArgs {
     file: PathBuf,
-    /// The YOLO model (.onnx), e.g. an Ultralytics export.
-    #[arg(long)]
-    model: PathBuf,
     /// The frame on screen at this many seconds after the first frame.
     #[arg(long, conflicts_with = "index", required_unless_present = "index")]
     t: Option<f64>,
     /// The frame at this position (0 is the first).
     #[arg(long)]
     index: Option<u64>,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Synthetic videos (from `pigweight synth video`), each with its NAME.truth.json beside it.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Score every N-th frame.
+    #[arg(long, default_value_t = 5)]
+    every: u64,
+    /// Frames per inference batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Which detector runs, where, and which detections count.
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// The YOLO model (.onnx), e.g. an Ultralytics export; default: the sample pig detector.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: Device,
@@ -79,34 +105,47 @@ struct DetectArgs {
     /// Count only this class (name or id); repeat for several.
     #[arg(long = "class")]
     classes: Vec<String>,
-    #[command(flatten)]
-    runtime: RuntimeArgs,
-}
-
-/// Where ONNX Runtime's library is.
-#[derive(Debug, Args)]
-struct RuntimeArgs {
     /// libonnxruntime.so (1.31); default: .ort/lib from `make setup`, here or beside the binary.
     #[arg(long = "ort-lib", env = "ORT_DYLIB_PATH")]
     ort_lib: Option<PathBuf>,
 }
 
-impl RuntimeArgs {
-    fn library(&self) -> PathBuf {
-        const LIB: &str = ".ort/lib/libonnxruntime.so.1.31.1";
-        if let Some(path) = &self.ort_lib {
-            return path.clone();
-        }
-        // target/{debug,release}/pigweight -> the checkout's .ort/lib.
-        let beside_binary = std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent()?.parent()?.parent().map(|root| root.join(LIB)));
-        [Some(PathBuf::from(LIB)), beside_binary]
-            .into_iter()
-            .flatten()
-            .find(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from(LIB))
+impl ModelArgs {
+    /// Loads the model, keeping detections down to `confidence`.
+    fn load(&self, confidence: f32) -> anyhow::Result<OnnxDetector> {
+        let library = self.ort_lib.clone().unwrap_or_else(|| shipped(ORT_LIBRARY));
+        let config = ModelConfig {
+            path: self.model.clone().unwrap_or_else(|| shipped(SAMPLE_MODEL)),
+            device: self.device,
+            thresholds: Thresholds {
+                confidence,
+                iou: self.iou,
+                ..Thresholds::default()
+            },
+            classes: self.classes.clone(),
+            ..ModelConfig::default()
+        };
+        Ok(OnnxDetector::load(&library, &config)?)
     }
+}
+
+/// ONNX Runtime's library as `make setup` leaves it.
+const ORT_LIBRARY: &str = ".ort/lib/libonnxruntime.so.1.31.1";
+/// The sample pig detector (models/README.md).
+const SAMPLE_MODEL: &str = "models/pigs-yolov8n.onnx";
+
+/// A file that ships with the checkout, given relative to its root: found from the current
+/// folder, else from the binary's place in target/{debug,release}/; the relative path when
+/// neither has it (the error then names it).
+fn shipped(relative: &str) -> PathBuf {
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent()?.parent().map(|root| root.join(relative)));
+    [Some(PathBuf::from(relative)), beside_binary]
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(relative))
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,8 +178,14 @@ struct SynthVideoArgs {
     #[arg(long, default_value_t = 2)]
     bframes: u32,
     /// Fewest and most pigs in the pen, e.g. 6,12.
-    #[arg(long, value_delimiter = ',', num_args = 2)]
-    pigs: Option<Vec<u32>>,
+    #[arg(long, value_parser = pair::<u32>)]
+    pigs: Option<[u32; 2]>,
+    /// Range of the typical pig length as a fraction of the frame's shorter side, e.g. 0.22,0.32.
+    #[arg(long, value_parser = pair::<f32>)]
+    pig_length: Option<[f32; 2]>,
+    /// x264 constant-quality factor (0..=50; higher means smaller files and more artefacts).
+    #[arg(long, default_value_t = VideoConfig::default().quality)]
+    quality: u32,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +220,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Frame(args) => frame(&args),
         Command::Detect(args) => detect(&args),
+        Command::Eval(args) => evaluate(&args),
         Command::Synth(SynthCommand::Video(args)) => synth_video(&args),
         Command::Synth(SynthCommand::Dataset(args)) => {
             let cfg = DatasetConfig {
@@ -227,18 +273,7 @@ fn frame(args: &FrameArgs) -> anyhow::Result<()> {
 
 fn detect(args: &DetectArgs) -> anyhow::Result<()> {
     let target = target(args.t, args.index)?;
-    let config = ModelConfig {
-        path: args.model.clone(),
-        device: args.device,
-        thresholds: Thresholds {
-            confidence: args.conf,
-            iou: args.iou,
-            ..Thresholds::default()
-        },
-        classes: args.classes.clone(),
-        ..ModelConfig::default()
-    };
-    let mut detector = OnnxDetector::load(&args.runtime.library(), &config)?;
+    let mut detector = args.model.load(args.model.conf)?;
     let mut video = VideoFile::open(&args.file, &SourceConfig::default())?;
     let frame = video.frame(target, Mode::Exact, Size::Native)?;
     let image = Image {
@@ -254,6 +289,112 @@ fn detect(args: &DetectArgs) -> anyhow::Result<()> {
         "count": detections.len(),
         "detections": detections,
     }))
+}
+
+/// Runs the model on every `--every`-th frame of synthetic videos, through the same decode and
+/// inference as the server, and scores counts and boxes against each video's ground truth:
+/// per video and pooled over all of them.
+fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
+    /// AP is measured over the whole precision-recall curve, so keep weak detections too.
+    const CURVE_CONFIDENCE: f32 = 0.001;
+    let mut detector = args.model.load(CURVE_CONFIDENCE.min(args.model.conf))?;
+    let batch = detector
+        .info()
+        .max_batch
+        .unwrap_or(args.batch)
+        .clamp(1, args.batch.max(1));
+    let mut pooled = Evaluation::new(args.model.conf, 0.5);
+    let started = std::time::Instant::now();
+    let videos = args
+        .files
+        .iter()
+        .map(|file| evaluate_video(&mut detector, file, args.every.max(1), batch, &mut pooled))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let info = detector.info();
+    println_json(&serde_json::json!({
+        "model": { "path": info.path, "hash": info.hash, "input_size": info.input_size },
+        "every": args.every,
+        "confidence": args.model.conf,
+        "seconds": started.elapsed().as_secs_f64(),
+        "summary": pooled.summary(),
+        "videos": videos,
+    }))
+}
+
+/// Scores one video (its truth beside it as `NAME.truth.json`) into `pooled`; returns its own
+/// summary and the frames whose count was wrong.
+fn evaluate_video(
+    detector: &mut OnnxDetector,
+    file: &Path,
+    every: u64,
+    batch_size: usize,
+    pooled: &mut Evaluation,
+) -> anyhow::Result<serde_json::Value> {
+    let truth_path = file.with_extension("truth.json");
+    let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
+    let mut video = VideoFile::open(file, &SourceConfig::default())?;
+    let mut eval = Evaluation::new(pooled.count_confidence(), 0.5);
+    let mut wrong = Vec::new();
+    let mut score = |batch: &mut Vec<pigweight_decode::Frame>| -> anyhow::Result<()> {
+        let images: Vec<Image<'_>> = batch
+            .iter()
+            .map(|f| Image {
+                rgb: &f.data,
+                width: f.width,
+                height: f.height,
+            })
+            .collect();
+        for (frame, detections) in batch.iter().zip(detector.detect(&images)?) {
+            let expected = truth
+                .frames
+                .get(frame.index as usize)
+                .with_context(|| format!("frame {} is not in {}", frame.index, truth_path.display()))?;
+            let boxes: Vec<[f32; 4]> = expected
+                .animals
+                .iter()
+                .filter(|a| a.visible_fraction >= truth.count_threshold)
+                .map(|a| a.bbox)
+                .collect();
+            pooled.add(&detections, &boxes);
+            let counted = eval.add(&detections, &boxes);
+            if counted != expected.count {
+                wrong.push(serde_json::json!({
+                    "index": frame.index, "time": expected.time, "truth": expected.count, "counted": counted,
+                }));
+            }
+        }
+        batch.clear();
+        Ok(())
+    };
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut failure = None;
+    video.read(Read::every(Stride::Frames(every)), Size::Native, &mut |frame| {
+        batch.push(frame);
+        if batch.len() == batch_size
+            && let Err(e) = score(&mut batch)
+        {
+            failure = Some(e);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    score(&mut batch)?;
+    Ok(serde_json::json!({ "video": file, "summary": eval.summary(), "wrong_counts": wrong }))
+}
+
+/// Parses `LOW,HIGH`.
+fn pair<T: std::str::FromStr>(s: &str) -> Result<[T; 2], String>
+where
+    T::Err: std::fmt::Display,
+{
+    let (lo, hi) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected LOW,HIGH, got {s:?}"))?;
+    let parse = |v: &str| v.trim().parse::<T>().map_err(|e| format!("{v:?}: {e}"));
+    Ok([parse(lo)?, parse(hi)?])
 }
 
 fn synth_video(args: &SynthVideoArgs) -> anyhow::Result<()> {
@@ -273,10 +414,9 @@ fn synth_video(args: &SynthVideoArgs) -> anyhow::Result<()> {
         gop: args.gop,
         bframes: args.bframes,
         container,
-        pigs: match args.pigs.as_deref() {
-            Some(&[lo, hi]) => [lo, hi],
-            _ => defaults.pigs,
-        },
+        pigs: args.pigs.unwrap_or(defaults.pigs),
+        pig_length: args.pig_length.unwrap_or(defaults.pig_length),
+        quality: args.quality,
         ..defaults
     };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
