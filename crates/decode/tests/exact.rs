@@ -180,7 +180,12 @@ fn a_slow_strided_reader_gets_every_sample() {
     let expected: Vec<u64> = (0..spec.frames).step_by(5).collect();
     assert_eq!(frames.iter().map(|f| f.index).collect::<Vec<_>>(), expected);
     for f in &frames {
-        assert_eq!(hash(&f.data), reference[f.index as usize].hash, "frame {}", f.index);
+        assert_eq!(
+            hash(&f.data),
+            reference[f.index as usize].hash,
+            "frame {}",
+            f.index
+        );
     }
 }
 
