@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use ndarray::{Array4, Axis};
 use ort::ep::{self, ExecutionProvider};
@@ -159,6 +160,23 @@ pub struct OnnxDetector {
     thresholds: Thresholds,
     pre: Preprocessor,
     tensor: Array4<f32>,
+    timings: Timings,
+}
+
+/// Where the time of one [`Detector::detect`] call went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Images in the batch.
+    pub images: usize,
+    /// The input the batch ran at (width, height): the minimal "rect" shape for a model with a
+    /// dynamic input size.
+    pub input: (u32, u32),
+    /// Letterboxing into the input tensor.
+    pub preprocess: Duration,
+    /// ONNX Runtime's `run`.
+    pub run: Duration,
+    /// Output decoding, NMS and mapping back to source pixels.
+    pub postprocess: Duration,
 }
 
 impl OnnxDetector {
@@ -265,6 +283,7 @@ impl OnnxDetector {
             thresholds,
             pre: Preprocessor::default(),
             tensor: Array4::zeros((0, 3, 0, 0)),
+            timings: Timings::default(),
         })
     }
 
@@ -278,6 +297,13 @@ impl OnnxDetector {
         } else {
             self.info.input_size
         }
+    }
+}
+
+impl OnnxDetector {
+    /// Where the time of the latest `detect` call went.
+    pub fn last_timings(&self) -> Timings {
+        self.timings
     }
 }
 
@@ -303,18 +329,21 @@ impl Detector for OnnxDetector {
         if self.tensor.dim() != shape {
             self.tensor = Array4::zeros(shape);
         }
+        let started = Instant::now();
         let mut boxes = Vec::with_capacity(images.len());
         for (slot, image) in self.tensor.outer_iter_mut().zip(images) {
             let lb = Letterbox::fit((image.width, image.height), (iw, ih));
             self.pre.fill(image.rgb, &lb, slot)?;
             boxes.push(lb);
         }
+        let preprocessed = Instant::now();
         let input =
             TensorRef::from_array_view(self.tensor.view()).map_err(|e| InferenceError::Run(e.to_string()))?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => input])
             .map_err(|e| InferenceError::Run(e.to_string()))?;
+        let ran = Instant::now();
         let output = outputs[0]
             .try_extract_array::<f32>()
             .map_err(|e| InferenceError::Run(e.to_string()))?;
@@ -328,7 +357,7 @@ impl Detector for OnnxDetector {
         let output = output
             .into_dimensionality::<ndarray::Ix3>()
             .map_err(|e| InferenceError::Shape(e.to_string()))?;
-        Ok(boxes
+        let detections = boxes
             .iter()
             .zip(output.axis_iter(Axis(0)))
             .map(|(lb, out)| {
@@ -340,7 +369,15 @@ impl Detector for OnnxDetector {
                     })
                     .collect()
             })
-            .collect())
+            .collect();
+        self.timings = Timings {
+            images: images.len(),
+            input: (iw, ih),
+            preprocess: preprocessed - started,
+            run: ran - preprocessed,
+            postprocess: ran.elapsed(),
+        };
+        Ok(detections)
     }
 }
 
