@@ -41,7 +41,10 @@ impl Letterbox {
         let (sw, sh) = (f64::from(source.0), f64::from(source.1));
         let (iw, ih) = (f64::from(input.0), f64::from(input.1));
         let gain = (ih / sh).min(iw / sw);
-        let scaled = (py_round(sw * gain) as u32, py_round(sh * gain) as u32);
+        let scaled = (
+            py_round(sw * gain).max(1.0) as u32,
+            py_round(sh * gain).max(1.0) as u32,
+        );
         let dw = (iw - f64::from(scaled.0)) / 2.0;
         let dh = (ih - f64::from(scaled.1)) / 2.0;
         Self {
@@ -63,15 +66,15 @@ impl Letterbox {
         (pad(fit.scaled.0), pad(fit.scaled.1))
     }
 
-    /// A box in input pixels back to source pixels, clamped to the source.
+    /// A box in input pixels back to source pixels, clamped to the source: minus the padding
+    /// actually applied, divided by each axis's own scale (the rounded size over the source
+    /// size), as Ultralytics' `scale_boxes` does since 8.4.
     pub fn to_source(&self, [x1, y1, x2, y2]: [f32; 4]) -> [f32; 4] {
-        // Ultralytics' scale_boxes recomputes the padding from the gain this way.
-        let (iw, ih) = (f64::from(self.input.0), f64::from(self.input.1));
-        let pad_x = py_round((iw - f64::from(self.source.0) * self.gain) / 2.0 - 0.1);
-        let pad_y = py_round((ih - f64::from(self.source.1) * self.gain) / 2.0 - 0.1);
+        let gain_x = f64::from(self.scaled.0) / f64::from(self.source.0);
+        let gain_y = f64::from(self.scaled.1) / f64::from(self.source.1);
         let (w, h) = (self.source.0 as f32, self.source.1 as f32);
-        let x = |v: f32| (((f64::from(v) - pad_x) / self.gain) as f32).clamp(0.0, w);
-        let y = |v: f32| (((f64::from(v) - pad_y) / self.gain) as f32).clamp(0.0, h);
+        let x = |v: f32| (((f64::from(v) - f64::from(self.left)) / gain_x) as f32).clamp(0.0, w);
+        let y = |v: f32| (((f64::from(v) - f64::from(self.top)) / gain_y) as f32).clamp(0.0, h);
         [x(x1), y(y1), x(x2), y(y2)]
     }
 }
@@ -122,8 +125,8 @@ impl Preprocessor {
             self.scratch.resize(w as usize * h as usize * 3, 0);
             let mut dst = fir::images::Image::from_slice_u8(w, h, &mut self.scratch, fir::PixelType::U8x3)
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
-            let options =
-                fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+            let options = fir::ResizeOptions::new()
+                .resize_alg(fir::ResizeAlg::Interpolation(fir::FilterType::Bilinear));
             self.resizer
                 .resize(&src, &mut dst, &options)
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
@@ -203,6 +206,17 @@ mod tests {
             lb.to_source([-5.0, 0.0, 700.0, 600.0]),
             [0.0, 0.0, 1920.0, 1080.0]
         );
+    }
+
+    #[test]
+    fn odd_padding_maps_back_with_the_padding_applied() {
+        // 544x416 into 320x256: scaled to 320x245, 11 rows of padding split 5 above, 6 below.
+        let lb = Letterbox::fit((544, 416), (320, 256));
+        assert_eq!((lb.scaled, lb.left, lb.top), ((320, 245), 0, 5));
+        // The image's first and last rows come back to 0 and 416 (recomputing the padding from
+        // the gain, as Ultralytics did before 8.4, would give 6 and be 1.7 px off).
+        let [_, y1, _, y2] = lb.to_source([0.0, 5.0, 320.0, 250.0]);
+        assert!(y1.abs() < 1e-4 && (y2 - 416.0).abs() < 1e-3, "{y1} {y2}");
     }
 
     #[test]
