@@ -1,0 +1,32 @@
+use std::path::PathBuf;
+
+use pigweight_decode::DecodeError;
+use pigweight_inference::InferenceError;
+
+/// What can go wrong while indexing or reading an index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The database refused a read or write (disk full, read-only folder, corrupt file).
+    #[error("index database: {0}")]
+    Database(String),
+    #[error(
+        "the index database {path} was written by a newer pigweight (schema {found}, this one knows {known})"
+    )]
+    NewerSchema { path: PathBuf, found: i64, known: i64 },
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+}
+
+impl From<rusqlite::Error> for IndexError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}

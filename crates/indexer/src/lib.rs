@@ -1,0 +1,13 @@
+//! The index of pigweight: for every video, counts, detections and thumbnails sampled along its
+//! whole length, computed in the background and kept in SQLite, so "how many pigs at time t" is
+//! answered from the index instead of a model run while the user scrubs.
+//!
+//! What it is for: the database ([`Store`]), and (to come) the coarse-to-fine indexing passes
+//! and the queries over an index. What it is not for: decoding or running models (it drives
+//! `pigweight-decode` and `pigweight-inference`), or HTTP.
+
+mod error;
+mod store;
+
+pub use error::IndexError;
+pub use store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};
