@@ -19,6 +19,8 @@ pub enum IndexError {
         #[source]
         source: std::io::Error,
     },
+    #[error("making a thumbnail: {0}")]
+    Thumbnail(String),
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error(transparent)]

@@ -7,7 +7,9 @@
 //! `pigweight-decode` and `pigweight-inference`), or HTTP.
 
 mod error;
+mod job;
 mod store;
 
 pub use error::IndexError;
+pub use job::{IndexerConfig, Job, Progress, fingerprint};
 pub use store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};

@@ -1,0 +1,364 @@
+//! Indexing one video, coarse to fine, in small resumable steps.
+//!
+//! 1. Keyframes: only the keyframes are decoded (a keyframe seek decodes one picture), so a
+//!    rough timeline of the whole video exists within seconds.
+//! 2. Regular: the frame on screen every `interval` seconds. Frames are read exactly; the
+//!    source decodes forward or seeks, whichever is cheaper.
+//! 3. Refine: where two neighbouring samples disagree on the count, the frame halfway between
+//!    is inferred, and so on until the gap is at most `refine_gap_frames`: the frame where the
+//!    count changes is then known to within that many frames.
+//!
+//! Every step infers one batch through the scheduler at background priority (so a user's
+//! request waits for at most one batch) and commits its samples in one transaction. What a step
+//! does next is always computed from what the database holds, so stopping at any point (even
+//! `kill -9`) and starting again continues where it stopped, without gaps or duplicates.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fast_image_resize as fir;
+use image::ExtendedColorType;
+use image::codecs::jpeg::JpegEncoder;
+use pigweight_decode::{Frame, FrameSource, Mode, Size, Target};
+use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage, Thresholds};
+use serde::{Deserialize, Serialize};
+
+use crate::error::IndexError;
+use crate::store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};
+
+/// How videos are indexed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexerConfig {
+    /// Seconds between regular samples.
+    pub interval: f64,
+    /// Frames inferred per step (one scheduler batch).
+    pub batch: usize,
+    /// Refinement stops when neighbouring samples are at most this many frames apart.
+    pub refine_gap_frames: u64,
+    /// Thumbnail height in pixels (the width follows the aspect ratio).
+    pub thumbnail_height: u32,
+    /// JPEG quality of thumbnails.
+    pub thumbnail_quality: u8,
+}
+
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        Self {
+            interval: 1.0,
+            batch: 8,
+            refine_gap_frames: 1,
+            thumbnail_height: 160,
+            thumbnail_quality: 70,
+        }
+    }
+}
+
+impl IndexKey {
+    /// The key of an index made with `model` under `thresholds` at `interval`.
+    pub fn new(model: &ModelInfo, thresholds: &Thresholds, interval: f64) -> Self {
+        let params = serde_json::json!({
+            "confidence": thresholds.confidence,
+            "iou": thresholds.iou,
+            "max_detections": thresholds.max_detections,
+            "classes": model.counted_classes,
+            "interval": interval,
+        });
+        Self {
+            model_hash: model.hash.clone(),
+            params: params.to_string(),
+            interval,
+        }
+    }
+}
+
+/// BLAKE3 of a file's bytes, hex: the identity of a video's content.
+pub fn fingerprint(path: &Path) -> Result<String, IndexError> {
+    let io = |source| IndexError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+impl VideoRecord {
+    /// The record of the file at `path`, open as `source`: its fingerprint (the whole file is
+    /// read once) and what the source knows of it.
+    pub fn of(path: &Path, source: &dyn FrameSource) -> Result<Self, IndexError> {
+        let meta = std::fs::metadata(path).map_err(|source| IndexError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i64);
+        let tl = source.timeline();
+        Ok(Self {
+            fingerprint: fingerprint(path)?,
+            path: path.to_owned(),
+            size: meta.len(),
+            mtime_ns,
+            frame_count: tl.len(),
+            duration: tl.duration().as_secs_f64(),
+        })
+    }
+}
+
+/// Where a job stands after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub index_id: i64,
+    pub pass: Pass,
+    /// Samples of the current pass done and planned (refinement plans as it goes).
+    pub done: u64,
+    pub total: u64,
+    /// Samples in the index.
+    pub samples: u64,
+}
+
+/// The indexing of one video for one model: call [`Job::step`] until it reports `Done`.
+pub struct Job {
+    source: Box<dyn FrameSource>,
+    index: IndexRow,
+    config: IndexerConfig,
+    /// Everything the index holds, by frame.
+    samples: BTreeMap<u64, Sample>,
+    /// Regular samples' frames, computed once from the timeline.
+    regular: Vec<u64>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("index", &self.index)
+            .field("samples", &self.samples.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    /// Opens the index of `video` (made if new) and loads what it already holds.
+    pub fn open(
+        store: &mut Store,
+        video: &VideoRecord,
+        source: Box<dyn FrameSource>,
+        key: &IndexKey,
+        config: IndexerConfig,
+    ) -> Result<Self, IndexError> {
+        let video_id = store.video(video)?;
+        let index = store.index(video_id, key)?;
+        let samples = store
+            .samples(index.id)?
+            .into_iter()
+            .map(|s| (s.frame, s))
+            .collect();
+        let tl = source.timeline();
+        let duration = tl.time(tl.len().saturating_sub(1)).unwrap_or(0.0);
+        let interval = if config.interval.is_finite() && config.interval > 0.0 {
+            config.interval
+        } else {
+            1.0
+        };
+        let mut regular: Vec<u64> = (0..)
+            .map(|k| k as f64 * interval)
+            .take_while(|&t| t <= duration + 1e-9)
+            .filter_map(|t| tl.index_at(t).ok())
+            .collect();
+        regular.dedup();
+        Ok(Self {
+            source,
+            index,
+            config,
+            samples,
+            regular,
+        })
+    }
+
+    pub fn index(&self) -> &IndexRow {
+        &self.index
+    }
+
+    /// Does one batch of work and says where the job stands. A job at `Done` or `Failed` does
+    /// nothing more.
+    pub fn step(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<Progress, IndexError> {
+        loop {
+            let (todo, source) = match self.index.pass {
+                Pass::Done | Pass::Failed => return Ok(self.progress(0, 0)),
+                Pass::Keyframes => (self.missing(self.source.timeline().keyframes()), Source::Keyframe),
+                Pass::Regular => (self.missing(&self.regular), Source::Regular),
+                Pass::Refine => (self.midpoints(), Source::Refine),
+            };
+            if todo.is_empty() {
+                let next = match self.index.pass {
+                    Pass::Keyframes => Pass::Regular,
+                    Pass::Regular => Pass::Refine,
+                    _ => Pass::Done,
+                };
+                store.set_pass(self.index.id, next, None)?;
+                tracing::info!(index = self.index.id, pass = ?next, samples = self.samples.len(), "indexing pass");
+                self.index.pass = next;
+                continue;
+            }
+            let chunk: Vec<u64> = todo.iter().copied().take(self.config.batch.max(1)).collect();
+            self.infer(store, scheduler, &chunk, source)?;
+            let (done, total) = match self.index.pass {
+                Pass::Keyframes => self.counted(self.source.timeline().keyframes()),
+                Pass::Regular => self.counted(&self.regular),
+                _ => {
+                    let refined = self
+                        .samples
+                        .values()
+                        .filter(|s| s.source == Source::Refine)
+                        .count() as u64;
+                    (refined, refined + todo.len() as u64 - chunk.len() as u64)
+                }
+            };
+            return Ok(self.progress(done, total));
+        }
+    }
+
+    /// Marks the index failed (the video cannot be decoded); it is tried again only when the
+    /// file changes, which makes a new index.
+    pub fn fail(&mut self, store: &mut Store, reason: &str) -> Result<(), IndexError> {
+        store.set_pass(self.index.id, Pass::Failed, Some(reason))?;
+        self.index.pass = Pass::Failed;
+        self.index.error = Some(reason.to_owned());
+        Ok(())
+    }
+
+    fn progress(&self, done: u64, total: u64) -> Progress {
+        Progress {
+            index_id: self.index.id,
+            pass: self.index.pass,
+            done,
+            total,
+            samples: self.samples.len() as u64,
+        }
+    }
+
+    fn missing(&self, frames: &[u64]) -> Vec<u64> {
+        frames
+            .iter()
+            .copied()
+            .filter(|f| !self.samples.contains_key(f))
+            .collect()
+    }
+
+    fn counted(&self, frames: &[u64]) -> (u64, u64) {
+        let done = frames.iter().filter(|f| self.samples.contains_key(f)).count();
+        (done as u64, frames.len() as u64)
+    }
+
+    /// The frames halfway between neighbouring samples whose counts differ and that are more
+    /// than `refine_gap_frames` apart.
+    fn midpoints(&self) -> Vec<u64> {
+        let gap = self.config.refine_gap_frames.max(1);
+        self.samples
+            .values()
+            .zip(self.samples.values().skip(1))
+            .filter(|(a, b)| a.count != b.count && b.frame - a.frame > gap)
+            .map(|(a, b)| a.frame + (b.frame - a.frame) / 2)
+            .collect()
+    }
+
+    /// Decodes, infers and stores `frames` (in ascending order) as one step.
+    fn infer(
+        &mut self,
+        store: &mut Store,
+        scheduler: &Scheduler,
+        frames: &[u64],
+        source: Source,
+    ) -> Result<(), IndexError> {
+        let started = Instant::now();
+        let mode = if source == Source::Keyframe {
+            Mode::Fast
+        } else {
+            Mode::Exact
+        };
+        let decoded: Vec<Frame> = frames
+            .iter()
+            .map(|&i| self.source.frame(Target::Index(i), mode, Size::Native))
+            .collect::<Result<_, _>>()?;
+        let tickets = decoded
+            .iter()
+            .map(|f| {
+                let image = SharedImage {
+                    pixels: Arc::new(f.data.clone()),
+                    width: f.width,
+                    height: f.height,
+                };
+                scheduler.submit(image, Priority::Background)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Thumbnails while the scheduler works; they go in before the samples, so a sample
+        // never exists without its thumbnail.
+        if source != Source::Refine {
+            let thumbs = decoded
+                .iter()
+                .map(|f| Ok((f.index, thumbnail(f, &self.config)?)))
+                .collect::<Result<Vec<_>, IndexError>>()?;
+            store.put_thumbnails(self.index.video_id, &thumbs)?;
+        }
+        let mut samples = Vec::with_capacity(decoded.len());
+        for (frame, ticket) in decoded.iter().zip(tickets) {
+            let detections: Vec<Detection> = ticket.wait()?;
+            samples.push(Sample {
+                frame: frame.index,
+                time: self.source.timeline().time(frame.index).unwrap_or(0.0),
+                count: detections.len() as u32,
+                source,
+                detections: detections
+                    .iter()
+                    .map(|d| StoredDetection {
+                        bbox: d.bbox,
+                        score: d.score,
+                        class: d.class,
+                        track: None,
+                    })
+                    .collect(),
+            });
+        }
+        store.insert_samples(self.index.id, &samples)?;
+        tracing::debug!(
+            index = self.index.id,
+            frames = samples.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "indexed a batch"
+        );
+        self.samples.extend(samples.into_iter().map(|s| (s.frame, s)));
+        Ok(())
+    }
+}
+
+/// A small JPEG of a frame, `thumbnail_height` high.
+fn thumbnail(frame: &Frame, config: &IndexerConfig) -> Result<Vec<u8>, IndexError> {
+    let encode_err = |e: String| IndexError::Thumbnail(e);
+    let h = config.thumbnail_height.clamp(8, frame.height.max(8));
+    let w = ((f64::from(frame.width) * f64::from(h) / f64::from(frame.height.max(1))).round() as u32).max(1);
+    let src = fir::images::ImageRef::new(frame.width, frame.height, &frame.data, fir::PixelType::U8x3)
+        .map_err(|e| encode_err(e.to_string()))?;
+    let mut dst = fir::images::Image::new(w, h, fir::PixelType::U8x3);
+    fir::Resizer::new()
+        .resize(&src, &mut dst, &fir::ResizeOptions::new())
+        .map_err(|e| encode_err(e.to_string()))?;
+    let mut jpeg = Vec::with_capacity(16 << 10);
+    JpegEncoder::new_with_quality(&mut jpeg, config.thumbnail_quality.clamp(1, 100))
+        .encode(dst.buffer(), w, h, ExtendedColorType::Rgb8)
+        .map_err(|e| encode_err(e.to_string()))?;
+    Ok(jpeg)
+}
