@@ -8,8 +8,10 @@
 
 mod error;
 mod job;
+mod query;
 mod store;
 
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, fingerprint};
+pub use query::{Bucket, Change, CountAt, IndexView, Provenance};
 pub use store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};

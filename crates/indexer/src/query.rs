@@ -1,0 +1,410 @@
+//! Answers from an index, without a model: the count shown at a frame (with how it is known),
+//! the next and previous change, and the count series for drawing a timeline at any zoom.
+//!
+//! Between two samples the count is a step function: it holds the earlier sample's value until
+//! the later one. Where both neighbours agree the value in between is `interpolated` (refinement
+//! would have found a change there only if one neighbour disagreed); where they disagree it is
+//! `held` from the earlier one, and refinement narrows such gaps to a frame.
+//!
+//! The series comes from a pyramid over that step function sampled on a regular grid: level 0
+//! holds min, max and sum per grid cell, each level above merges pairs. A bucket's cells are
+//! merged from O(log n) pyramid cells (as in a segment tree), so any zoom costs
+//! O(points × log n) whatever the video's length, and is exact to the grid.
+
+use serde::Serialize;
+
+use crate::store::Sample;
+
+/// How a count is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provenance {
+    /// The model saw this very frame.
+    Indexed,
+    /// Between two samples that agree.
+    Interpolated,
+    /// The last known value, before a change somewhere up to the next sample (or at either end).
+    Held,
+}
+
+/// The count at one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CountAt {
+    pub count: u32,
+    pub provenance: Provenance,
+    /// The sample the value comes from.
+    pub sample_frame: u64,
+    /// Seconds to the nearest sample.
+    pub distance_s: f64,
+}
+
+/// A change of count between two neighbouring samples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Change {
+    /// The first sample with the new count, and its time.
+    pub frame: u64,
+    pub time: f64,
+    pub from: u32,
+    pub to: u32,
+}
+
+/// One bucket of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bucket {
+    /// Start of the bucket, seconds.
+    pub time: f64,
+    pub min: u32,
+    pub max: u32,
+    pub mean: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    min: u32,
+    max: u32,
+    sum: f64,
+    n: u32,
+}
+
+impl Cell {
+    const EMPTY: Self = Self {
+        min: u32::MAX,
+        max: 0,
+        sum: 0.0,
+        n: 0,
+    };
+
+    fn merge(self, o: Self) -> Self {
+        Self {
+            min: self.min.min(o.min),
+            max: self.max.max(o.max),
+            sum: self.sum + o.sum,
+            n: self.n + o.n,
+        }
+    }
+}
+
+/// An index's samples, ready for queries.
+#[derive(Debug, Clone)]
+pub struct IndexView {
+    frames: Vec<u64>,
+    times: Vec<f64>,
+    counts: Vec<u32>,
+    /// Seconds per level-0 cell.
+    resolution: f64,
+    /// levels[0]: one cell per `resolution`; levels[k]: pairs of levels[k-1].
+    levels: Vec<Vec<Cell>>,
+}
+
+impl IndexView {
+    /// Builds the view of `samples` (any order) with series cells of `resolution` seconds.
+    pub fn new(samples: &[Sample], resolution: f64) -> Self {
+        let mut sorted: Vec<&Sample> = samples.iter().collect();
+        sorted.sort_by_key(|s| s.frame);
+        let frames: Vec<u64> = sorted.iter().map(|s| s.frame).collect();
+        let times: Vec<f64> = sorted.iter().map(|s| s.time).collect();
+        let counts: Vec<u32> = sorted.iter().map(|s| s.count).collect();
+        let resolution = if resolution.is_finite() && resolution > 0.0 {
+            resolution
+        } else {
+            0.25
+        };
+        let mut view = Self {
+            frames,
+            times,
+            counts,
+            resolution,
+            levels: Vec::new(),
+        };
+        view.build_pyramid();
+        view
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    fn build_pyramid(&mut self) {
+        let Some(&end) = self.times.last() else {
+            return;
+        };
+        let cells = (end / self.resolution).floor() as usize + 1;
+        // Level 0: the step function at each cell start (held from the sample at or before it),
+        // plus every sample falling inside the cell, so short spikes still show in min/max.
+        let mut level0 = Vec::with_capacity(cells);
+        let mut i = 0; // first sample with time > cell start
+        for c in 0..cells {
+            let start = c as f64 * self.resolution;
+            while i < self.times.len() && self.times[i] <= start {
+                i += 1;
+            }
+            let held = self.counts[i.saturating_sub(1)];
+            let mut cell = Cell {
+                min: held,
+                max: held,
+                sum: f64::from(held),
+                n: 1,
+            };
+            let mut j = i;
+            while j < self.times.len() && self.times[j] < start + self.resolution {
+                let v = self.counts[j];
+                cell = cell.merge(Cell {
+                    min: v,
+                    max: v,
+                    sum: f64::from(v),
+                    n: 1,
+                });
+                j += 1;
+            }
+            level0.push(cell);
+        }
+        self.levels = vec![level0];
+        while self.levels.last().is_some_and(|l| l.len() > 1) {
+            let below = self.levels.last().map(Vec::as_slice).unwrap_or_default();
+            let up: Vec<Cell> = below
+                .chunks(2)
+                .map(|p| p.iter().copied().fold(Cell::EMPTY, Cell::merge))
+                .collect();
+            self.levels.push(up);
+        }
+    }
+
+    /// The count at frame `frame` shown at `time` seconds; `None` when the index is empty.
+    pub fn count_at(&self, frame: u64, time: f64) -> Option<CountAt> {
+        let after = self.frames.partition_point(|&f| f <= frame); // first sample past the frame
+        if after > 0 && self.frames[after - 1] == frame {
+            return Some(CountAt {
+                count: self.counts[after - 1],
+                provenance: Provenance::Indexed,
+                sample_frame: frame,
+                distance_s: 0.0,
+            });
+        }
+        let before = after.checked_sub(1);
+        let next = (after < self.frames.len()).then_some(after);
+        let dist = |i: usize| (self.times[i] - time).abs();
+        match (before, next) {
+            (None, None) => None,
+            (Some(b), None) => Some(self.held(b, dist(b))),
+            (None, Some(n)) => Some(self.held(n, dist(n))),
+            (Some(b), Some(n)) => {
+                let distance_s = dist(b).min(dist(n));
+                Some(if self.counts[b] == self.counts[n] {
+                    CountAt {
+                        count: self.counts[b],
+                        provenance: Provenance::Interpolated,
+                        sample_frame: self.frames[b],
+                        distance_s,
+                    }
+                } else {
+                    CountAt {
+                        distance_s,
+                        ..self.held(b, distance_s)
+                    }
+                })
+            }
+        }
+    }
+
+    fn held(&self, i: usize, distance_s: f64) -> CountAt {
+        CountAt {
+            count: self.counts[i],
+            provenance: Provenance::Held,
+            sample_frame: self.frames[i],
+            distance_s,
+        }
+    }
+
+    fn change_at(&self, i: usize) -> Change {
+        Change {
+            frame: self.frames[i],
+            time: self.times[i],
+            from: self.counts[i - 1],
+            to: self.counts[i],
+        }
+    }
+
+    /// The first change after `frame`.
+    pub fn next_change(&self, frame: u64) -> Option<Change> {
+        let start = self.frames.partition_point(|&f| f <= frame).max(1);
+        (start..self.frames.len())
+            .find(|&i| self.counts[i] != self.counts[i - 1])
+            .map(|i| self.change_at(i))
+    }
+
+    /// The last change before `frame` (at a sample earlier than it).
+    pub fn previous_change(&self, frame: u64) -> Option<Change> {
+        let end = self.frames.partition_point(|&f| f < frame);
+        (1..end)
+            .rev()
+            .find(|&i| self.counts[i] != self.counts[i - 1])
+            .map(|i| self.change_at(i))
+    }
+
+    /// Up to `max_points` buckets of equal length covering `from..to` seconds: min, max and
+    /// mean count in each. Empty when the index is.
+    pub fn series(&self, from: f64, to: f64, max_points: usize) -> Vec<Bucket> {
+        let Some(level0) = self.levels.first() else {
+            return Vec::new();
+        };
+        let end = level0.len() as f64 * self.resolution;
+        let (from, to) = (from.max(0.0), to.min(end));
+        if !(to > from) || max_points == 0 {
+            return Vec::new();
+        }
+        // Buckets no finer than a level-0 cell.
+        let cells_total = ((to - from) / self.resolution).ceil().max(1.0);
+        let points = (max_points as f64).min(cells_total) as usize;
+        let width = (to - from) / points as f64;
+        (0..points)
+            .map(|p| {
+                let start = from + p as f64 * width;
+                let lo = ((start / self.resolution).floor() as usize).min(level0.len() - 1);
+                let hi = (((start + width) / self.resolution).ceil() as usize).clamp(lo + 1, level0.len());
+                let cell = self.range(lo, hi);
+                Bucket {
+                    time: start,
+                    min: cell.min,
+                    max: cell.max,
+                    mean: cell.sum / f64::from(cell.n.max(1)),
+                }
+            })
+            .collect()
+    }
+
+    /// Level-0 cells `lo..hi` merged, from O(log n) pyramid cells.
+    fn range(&self, mut lo: usize, mut hi: usize) -> Cell {
+        let mut cell = Cell::EMPTY;
+        for level in &self.levels {
+            if lo >= hi {
+                break;
+            }
+            if lo % 2 == 1 {
+                cell = cell.merge(level[lo]);
+                lo += 1;
+            }
+            if hi % 2 == 1 {
+                hi -= 1;
+                cell = cell.merge(level[hi]);
+            }
+            lo /= 2;
+            hi /= 2;
+        }
+        cell
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Source;
+
+    /// Samples at 25 fps: (frame, count).
+    fn view(points: &[(u64, u32)]) -> IndexView {
+        let samples: Vec<Sample> = points
+            .iter()
+            .map(|&(frame, count)| Sample {
+                frame,
+                time: frame as f64 / 25.0,
+                count,
+                source: Source::Regular,
+                detections: Vec::new(),
+            })
+            .collect();
+        IndexView::new(&samples, 0.25)
+    }
+
+    #[test]
+    fn count_at_says_how_it_knows() {
+        let v = view(&[(0, 3), (25, 3), (50, 5), (75, 5)]);
+        let at = |f: u64| v.count_at(f, f as f64 / 25.0).unwrap();
+        assert_eq!(at(25).provenance, Provenance::Indexed);
+        assert_eq!(at(25).count, 3);
+        // Between agreeing samples.
+        let mid = at(10);
+        assert_eq!(
+            (mid.count, mid.provenance, mid.sample_frame),
+            (3, Provenance::Interpolated, 0)
+        );
+        assert!((mid.distance_s - 0.4).abs() < 1e-9);
+        // Between disagreeing samples: held from the earlier one.
+        let gap = at(40);
+        assert_eq!(
+            (gap.count, gap.provenance, gap.sample_frame),
+            (3, Provenance::Held, 25)
+        );
+        assert!((gap.distance_s - 0.4).abs() < 1e-9);
+        // Past the end.
+        assert_eq!(at(100).provenance, Provenance::Held);
+        assert_eq!(at(100).count, 5);
+        assert!(view(&[]).count_at(3, 0.1).is_none());
+    }
+
+    #[test]
+    fn changes_forward_and_back() {
+        let v = view(&[(0, 3), (25, 3), (37, 4), (50, 4), (75, 2)]);
+        let next = v.next_change(0).unwrap();
+        assert_eq!((next.frame, next.from, next.to), (37, 3, 4));
+        assert_eq!(v.next_change(37).unwrap().frame, 75);
+        assert!(v.next_change(75).is_none());
+        assert_eq!(v.previous_change(75).unwrap().frame, 37);
+        assert_eq!(v.previous_change(76).unwrap().frame, 75);
+        assert!(v.previous_change(37).is_none());
+    }
+
+    #[test]
+    fn series_buckets_hold_min_max_and_time_weighted_mean() {
+        // 3 pigs for 2 s, 5 for 2 s, then 1 at 4 s.
+        let v = view(&[(0, 3), (50, 5), (100, 1)]);
+        let s = v.series(0.0, 4.0, 2);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].min, s[0].max, s[0].mean), (3, 3, 3.0));
+        assert_eq!((s[1].min, s[1].max), (5, 5));
+        assert!((s[1].mean - 5.0).abs() < 1e-9);
+        let whole = v.series(0.0, 10.0, 1);
+        assert_eq!(whole.len(), 1);
+        assert_eq!((whole[0].min, whole[0].max), (1, 5));
+        // More points than cells: one per cell at most.
+        assert_eq!(v.series(0.0, 1.0, 1000).len(), 4);
+        assert!(v.series(3.0, 2.0, 10).is_empty());
+        assert!(view(&[]).series(0.0, 1.0, 10).is_empty());
+    }
+
+    #[test]
+    fn a_spike_shorter_than_a_bucket_shows_in_its_max() {
+        let v = view(&[(0, 2), (500, 2), (501, 9), (502, 2), (1000, 2)]);
+        let s = v.series(0.0, 40.0, 4);
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[2].max, 9, "{s:?}");
+        assert_eq!(s[0].max, 2);
+    }
+
+    /// The pyramid answers like a brute-force scan of level 0 at every zoom.
+    #[test]
+    fn series_agrees_with_brute_force() {
+        let points: Vec<(u64, u32)> = (0..400u64)
+            .map(|i| (i * 25 + (i % 3), ((i * 7) % 11) as u32))
+            .collect();
+        let v = view(&points);
+        let level0 = &v.levels[0];
+        for (from, to, n) in [
+            (0.0, 399.0, 7),
+            (13.3, 97.1, 50),
+            (0.0, 399.0, 1000),
+            (250.0, 260.0, 3),
+        ] {
+            for b in v.series(from, to, n) {
+                let width = (to - from) / v.series(from, to, n).len() as f64;
+                let first = (b.time / 0.25).floor() as usize;
+                let last = (((b.time + width) / 0.25).ceil() as usize).min(level0.len());
+                let brute = level0[first..last].iter().copied().fold(Cell::EMPTY, Cell::merge);
+                assert_eq!((b.min, b.max), (brute.min, brute.max), "{b:?}");
+                assert!((b.mean - brute.sum / f64::from(brute.n)).abs() < 1e-9, "{b:?}");
+            }
+        }
+    }
+}
