@@ -253,7 +253,8 @@ impl IndexView {
         };
         let end = level0.len() as f64 * self.resolution;
         let (from, to) = (from.max(0.0), to.min(end));
-        if !(to > from) || max_points == 0 {
+        // NaN bounds fail this comparison too.
+        if to.partial_cmp(&from) != Some(std::cmp::Ordering::Greater) || max_points == 0 {
             return Vec::new();
         }
         // Buckets no finer than a level-0 cell.
