@@ -193,6 +193,11 @@ impl Job {
         &self.index
     }
 
+    /// The samples so far, in frame order.
+    pub fn samples(&self) -> impl Iterator<Item = &Sample> {
+        self.samples.values()
+    }
+
     /// Does one batch of work and says where the job stands. A job at `Done` or `Failed` does
     /// nothing more.
     pub fn step(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<Progress, IndexError> {

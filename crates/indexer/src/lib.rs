@@ -2,16 +2,19 @@
 //! whole length, computed in the background and kept in SQLite, so "how many pigs at time t" is
 //! answered from the index instead of a model run while the user scrubs.
 //!
-//! What it is for: the database ([`Store`]), and (to come) the coarse-to-fine indexing passes
-//! and the queries over an index. What it is not for: decoding or running models (it drives
+//! What it is for: the background worker ([`Indexer`]) running the coarse-to-fine indexing
+//! passes ([`Job`]) into the database ([`Store`]), and the queries over an index
+//! ([`IndexView`]). What it is not for: decoding or running models (it drives
 //! `pigweight-decode` and `pigweight-inference`), or HTTP.
 
 mod error;
 mod job;
 mod query;
+mod service;
 mod store;
 
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, fingerprint};
 pub use query::{Bucket, Change, CountAt, IndexView, Provenance};
+pub use service::{Indexer, ProgressEvent, State, Status};
 pub use store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};

@@ -1,0 +1,408 @@
+//! The background indexer: one worker thread that takes videos from a queue and steps their
+//! jobs in turn, so several videos share the model fairly and each gets a rough timeline early.
+//!
+//! Each step is one scheduler batch at background priority, so a user's request waits for at
+//! most one batch. Views for queries are rebuilt from the job's samples as they grow and handed
+//! out as `Arc`s, so readers never touch the database or wait for the worker. A database error
+//! (disk full, read-only folder) stops the worker with one logged error; everything committed
+//! stays, and the next start resumes from it.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use pigweight_decode::{SourceConfig, VideoFile};
+use pigweight_inference::Scheduler;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::error::IndexError;
+use crate::job::{IndexerConfig, Job, Progress};
+use crate::query::IndexView;
+use crate::store::{IndexKey, Pass, Store, VideoRecord};
+
+/// Jobs stepped in turn; more wait in the queue.
+const ACTIVE_JOBS: usize = 2;
+/// Views are rebuilt at most this often per video while it is indexed.
+const VIEW_REFRESH: Duration = Duration::from_millis(500);
+/// Seconds per cell of the series pyramid.
+const SERIES_RESOLUTION: f64 = 0.25;
+
+/// What the indexer says about one video.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub path: PathBuf,
+    pub state: State,
+    /// The current pass's progress, 0..=100.
+    pub percent: f64,
+    pub samples: u64,
+    /// Seconds to the end of the current pass at the recent rate, when it can be told.
+    pub eta_s: Option<f64>,
+}
+
+/// Where a video is in indexing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum State {
+    Queued,
+    Indexing { pass: Pass },
+    Done,
+    Failed { reason: String },
+}
+
+/// Sent on every step and state change, for live progress displays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgressEvent {
+    pub status: Status,
+}
+
+struct Queue {
+    waiting: VecDeque<PathBuf>,
+    stop: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    statuses: DashMap<PathBuf, Status>,
+    views: DashMap<PathBuf, Arc<IndexView>>,
+    /// Video ids in the database, for thumbnail reads.
+    video_ids: DashMap<PathBuf, i64>,
+    events: broadcast::Sender<ProgressEvent>,
+    failed: AtomicBool,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, status: Status) {
+        self.statuses.insert(status.path.clone(), status.clone());
+        // Nobody listening is fine.
+        let _ = self.events.send(ProgressEvent { status });
+    }
+}
+
+/// The background indexer of a data folder's database.
+pub struct Indexer {
+    shared: Arc<Shared>,
+    reader: Mutex<Store>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Indexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexer")
+            .field("videos", &self.shared.statuses.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Indexer {
+    /// Opens the database at `db` and starts the worker.
+    pub fn start(
+        db: &Path,
+        scheduler: Arc<Scheduler>,
+        key: IndexKey,
+        config: IndexerConfig,
+    ) -> Result<Self, IndexError> {
+        let store = Store::open(db)?;
+        let reader = Store::open(db)?;
+        let (events, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                waiting: VecDeque::new(),
+                stop: false,
+            }),
+            wake: Condvar::new(),
+            statuses: DashMap::new(),
+            views: DashMap::new(),
+            video_ids: DashMap::new(),
+            events,
+            failed: AtomicBool::new(false),
+        });
+        let worker = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("indexer".into())
+                .spawn(move || Worker::new(shared, store, scheduler, key, config).run())
+                .map_err(|e| IndexError::Database(format!("starting the indexer thread: {e}")))?
+        };
+        Ok(Self {
+            shared,
+            reader: Mutex::new(reader),
+            worker: Some(worker),
+        })
+    }
+
+    /// Queues a video (again, after it changed); a video already queued or indexing is left
+    /// where it is.
+    pub fn add(&self, path: &Path) {
+        let mut q = self.shared.queue();
+        let busy = self
+            .shared
+            .statuses
+            .get(path)
+            .is_some_and(|s| matches!(s.state, State::Queued | State::Indexing { .. }));
+        if !busy {
+            q.waiting.push_back(path.to_owned());
+            drop(q);
+            self.shared.publish(Status {
+                path: path.to_owned(),
+                state: State::Queued,
+                percent: 0.0,
+                samples: 0,
+                eta_s: None,
+            });
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Every video the indexer has been given, and where it is.
+    pub fn statuses(&self) -> HashMap<PathBuf, Status> {
+        self.shared
+            .statuses
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
+    pub fn status(&self, path: &Path) -> Option<Status> {
+        self.shared.statuses.get(path).map(|s| s.clone())
+    }
+
+    /// The latest view of a video's index, for queries.
+    pub fn view(&self, path: &Path) -> Option<Arc<IndexView>> {
+        self.shared.views.get(path).map(|v| v.clone())
+    }
+
+    /// The thumbnail of exactly `frame` (a keyframe or regular sample's frame).
+    pub fn thumbnail(&self, path: &Path, frame: u64) -> Result<Option<Vec<u8>>, IndexError> {
+        let Some(video_id) = self.shared.video_ids.get(path).map(|v| *v) else {
+            return Ok(None);
+        };
+        self.reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .thumbnail(video_id, frame)
+    }
+
+    /// Progress events of every video.
+    pub fn subscribe(&self) -> broadcast::Receiver<ProgressEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Whether the worker stopped on a database error (see the log).
+    pub fn has_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// Stops after the current step (whose batch is committed) and waits for the worker.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.queue().stop = true;
+        self.shared.wake.notify_all();
+        if let Some(worker) = self.worker.take()
+            && worker.join().is_err()
+        {
+            tracing::error!("the indexer thread panicked");
+        }
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Active {
+    path: PathBuf,
+    job: Job,
+    last_view: Instant,
+    /// (when, done) at the start of the current pass, for the ETA.
+    pass_started: (Instant, u64, Pass),
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    store: Store,
+    scheduler: Arc<Scheduler>,
+    key: IndexKey,
+    config: IndexerConfig,
+    active: Vec<Active>,
+}
+
+impl Worker {
+    fn new(
+        shared: Arc<Shared>,
+        store: Store,
+        scheduler: Arc<Scheduler>,
+        key: IndexKey,
+        config: IndexerConfig,
+    ) -> Self {
+        Self {
+            shared,
+            store,
+            scheduler,
+            key,
+            config,
+            active: Vec::new(),
+        }
+    }
+
+    fn run(mut self) {
+        let _span = tracing::info_span!("indexer").entered();
+        loop {
+            // Take new work while there is room; sleep when there is nothing at all.
+            let next = {
+                let mut q = self.shared.queue();
+                while !q.stop && q.waiting.is_empty() && self.active.is_empty() {
+                    q = self.shared.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+                }
+                if q.stop {
+                    return;
+                }
+                if self.active.len() < ACTIVE_JOBS {
+                    q.waiting.pop_front()
+                } else {
+                    None
+                }
+            };
+            if let Some(path) = next
+                && let Err(e) = self.open(&path)
+            {
+                return self.stop_on(&e);
+            }
+            // One step of each active job in turn.
+            let mut i = 0;
+            while i < self.active.len() {
+                match self.step(i) {
+                    Ok(true) => i += 1,
+                    Ok(false) => {
+                        self.active.remove(i);
+                    }
+                    Err(e) => return self.stop_on(&e),
+                }
+            }
+        }
+    }
+
+    fn stop_on(&self, e: &IndexError) {
+        tracing::error!(error = %e, "indexing stopped; what is committed is kept and resumes on the next start");
+        self.shared.failed.store(true, Ordering::Relaxed);
+    }
+
+    /// Opens a job; a video that cannot be opened is marked failed (not an indexer error).
+    fn open(&mut self, path: &Path) -> Result<(), IndexError> {
+        let opened = VideoFile::open(path, &SourceConfig::default())
+            .map_err(IndexError::from)
+            .and_then(|source| {
+                let record = VideoRecord::of(path, &source)?;
+                Job::open(
+                    &mut self.store,
+                    &record,
+                    Box::new(source),
+                    &self.key,
+                    self.config.clone(),
+                )
+            });
+        let job = match opened {
+            Ok(job) => job,
+            Err(e @ (IndexError::Decode(_) | IndexError::Io { .. })) => {
+                tracing::warn!(path = %path.display(), error = %e, "video not indexed");
+                self.shared.publish(Status {
+                    path: path.to_owned(),
+                    state: State::Failed {
+                        reason: e.to_string(),
+                    },
+                    percent: 0.0,
+                    samples: 0,
+                    eta_s: None,
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        self.shared
+            .video_ids
+            .insert(path.to_owned(), job.index().video_id);
+        let pass = job.index().pass;
+        self.active.push(Active {
+            path: path.to_owned(),
+            job,
+            last_view: Instant::now() - VIEW_REFRESH,
+            pass_started: (Instant::now(), 0, pass),
+        });
+        Ok(())
+    }
+
+    /// Steps active job `i`; false when it is finished (done or failed).
+    fn step(&mut self, i: usize) -> Result<bool, IndexError> {
+        let a = &mut self.active[i];
+        let progress = match a.job.step(&mut self.store, &self.scheduler) {
+            Ok(p) => p,
+            Err(IndexError::Decode(e)) => {
+                let reason = e.to_string();
+                tracing::warn!(path = %a.path.display(), reason, "indexing failed");
+                a.job.fail(&mut self.store, &reason)?;
+                self.shared.publish(Status {
+                    path: a.path.clone(),
+                    state: State::Failed { reason },
+                    percent: 0.0,
+                    samples: 0,
+                    eta_s: None,
+                });
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let finished = matches!(progress.pass, Pass::Done | Pass::Failed);
+        if finished || a.last_view.elapsed() >= VIEW_REFRESH {
+            let samples: Vec<_> = a.job.samples().cloned().collect();
+            self.shared.views.insert(
+                a.path.clone(),
+                Arc::new(IndexView::new(&samples, SERIES_RESOLUTION)),
+            );
+            a.last_view = Instant::now();
+        }
+        if a.pass_started.2 != progress.pass {
+            a.pass_started = (Instant::now(), progress.done, progress.pass);
+        }
+        let status = status_of(&a.path, &progress, a.pass_started, a.job.index().error.as_deref());
+        self.shared.publish(status);
+        Ok(!finished)
+    }
+}
+
+fn status_of(path: &Path, p: &Progress, started: (Instant, u64, Pass), error: Option<&str>) -> Status {
+    let state = match p.pass {
+        Pass::Done => State::Done,
+        Pass::Failed => State::Failed {
+            reason: error.unwrap_or("failed").to_owned(),
+        },
+        pass => State::Indexing { pass },
+    };
+    let percent = if p.total == 0 {
+        100.0
+    } else {
+        100.0 * p.done as f64 / p.total as f64
+    };
+    let (since, done_then, _) = started;
+    let rate = (p.done.saturating_sub(done_then)) as f64 / since.elapsed().as_secs_f64().max(1e-3);
+    let eta_s = (rate > 0.0 && p.total > p.done).then(|| (p.total - p.done) as f64 / rate);
+    Status {
+        path: path.to_owned(),
+        state,
+        percent,
+        samples: p.samples,
+        eta_s,
+    }
+}
