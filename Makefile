@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt bench bench-decode bench-inference model clean-data
+.PHONY: help setup build run sample test lint fmt bench bench-decode bench-inference bench-index model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -37,13 +37,16 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: bench-decode bench-inference ## Run every benchmark (figures go into bench/RESULTS.md by hand)
+bench: bench-decode bench-inference bench-index ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 
 bench-decode: setup ## Decode benchmark against OpenCV and PyAV (bench/run.sh, ~17 min)
 	bench/run.sh
 
 bench-inference: setup ## Inference benchmark against Python onnxruntime + cv2 (bench/inference.sh)
 	bench/inference.sh
+
+bench-index: setup ## Indexer benchmark: speed on a 10-min 720p video, query latency on 10 hours (bench/index.sh)
+	bench/index.sh
 
 model: setup ## Retrain the sample detector (models/train: dataset, Ultralytics on CPU, ONNX export, scoring)
 	models/train/make_model.sh
