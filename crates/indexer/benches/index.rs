@@ -12,7 +12,7 @@
 // A bench binary reports on stdout and should stop on the spot when anything fails.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pigweight_decode::{FrameSource, SourceConfig, VideoFile};
@@ -34,9 +34,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn index_speed(model: &PathBuf, video: &PathBuf, db_dir: &PathBuf) -> serde_json::Value {
+fn index_speed(model: &Path, video: &Path, db_dir: &Path) -> serde_json::Value {
     let config = ModelConfig {
-        path: model.clone(),
+        path: model.to_owned(),
         ..ModelConfig::default()
     };
     let detector = OnnxDetector::load(&ort_lib(), &config).unwrap();
