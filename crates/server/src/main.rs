@@ -32,6 +32,8 @@ enum Command {
     Frame(FrameArgs),
     /// Run a detector on one frame and print the detections as JSON.
     Detect(DetectArgs),
+    /// Index one video (keyframes, regular samples, refinement) and print its counts.
+    Index(IndexArgs),
     /// Score a detector on a synthetic video against its ground truth (counts and AP50), as JSON.
     Eval(EvalArgs),
     /// Make synthetic pig-pen videos and datasets with exact ground truth.
@@ -70,6 +72,28 @@ struct DetectArgs {
     index: Option<u64>,
     #[command(flatten)]
     model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+struct IndexArgs {
+    file: PathBuf,
+    /// The index database (made if missing); a run stopped at any point continues from it.
+    #[arg(long, default_value = "data/index.db")]
+    db: PathBuf,
+    /// Seconds between regular samples.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// csv or json.
+    #[arg(long, default_value = "csv")]
+    format: SeriesFormat,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SeriesFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +245,7 @@ fn main() -> anyhow::Result<()> {
         Command::Frame(args) => frame(&args),
         Command::Detect(args) => detect(&args),
         Command::Eval(args) => evaluate(&args),
+        Command::Index(args) => index(&args),
         Command::Synth(SynthCommand::Video(args)) => synth_video(&args),
         Command::Synth(SynthCommand::Dataset(args)) => {
             let cfg = DatasetConfig {
@@ -238,8 +263,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 #[allow(clippy::print_stdout)] // printing the answer is this command's job
+fn print_out(text: &str) {
+    print!("{text}");
+}
+
 fn println_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    print_out(&format!("{}\n", serde_json::to_string_pretty(value)?));
     Ok(())
 }
 
@@ -289,6 +318,70 @@ fn detect(args: &DetectArgs) -> anyhow::Result<()> {
         "count": detections.len(),
         "detections": detections,
     }))
+}
+
+/// Indexes one file to the end in this process and prints every sample.
+fn index(args: &IndexArgs) -> anyhow::Result<()> {
+    use pigweight_indexer::{IndexKey, IndexerConfig, Job, Pass, Store, VideoRecord};
+    use pigweight_inference::{Scheduler, SchedulerConfig};
+
+    let detector = args.model.load(args.model.conf)?;
+    let thresholds = Thresholds {
+        confidence: args.model.conf,
+        iou: args.model.iou,
+        ..Thresholds::default()
+    };
+    let key = IndexKey::new(detector.info(), &thresholds, args.interval);
+    let scheduler = Scheduler::start(Box::new(detector), SchedulerConfig::default())?;
+    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+    }
+    let mut store = Store::open(&args.db)?;
+    let source = VideoFile::open(&args.file, &SourceConfig::default())?;
+    let record = VideoRecord::of(&args.file, &source)?;
+    let config = IndexerConfig {
+        interval: args.interval,
+        ..IndexerConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let mut job = Job::open(&mut store, &record, Box::new(source), &key, config)?;
+    let mut pass = job.index().pass;
+    tracing::info!(
+        index = job.index().id,
+        ?pass,
+        samples = job.samples().count(),
+        "indexing"
+    );
+    while !matches!(pass, Pass::Done | Pass::Failed) {
+        pass = job.step(&mut store, &scheduler)?.pass;
+    }
+    if let Some(reason) = &job.index().error {
+        bail!("{} cannot be indexed: {reason}", args.file.display());
+    }
+    tracing::info!(
+        samples = job.samples().count(),
+        seconds = started.elapsed().as_secs_f64(),
+        "indexed"
+    );
+    let samples: Vec<_> = job.samples().collect();
+    match args.format {
+        SeriesFormat::Json => println_json(&samples),
+        SeriesFormat::Csv => {
+            let mut out = String::from("time,frame,count,source\n");
+            for s in samples {
+                let source = serde_json::to_value(s.source)?;
+                out.push_str(&format!(
+                    "{:.6},{},{},{}\n",
+                    s.time,
+                    s.frame,
+                    s.count,
+                    source.as_str().unwrap_or_default()
+                ));
+            }
+            print_out(&out);
+            Ok(())
+        }
+    }
 }
 
 /// Runs the model on every `--every`-th frame of synthetic videos, through the same decode and
