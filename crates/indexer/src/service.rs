@@ -110,7 +110,10 @@ impl Indexer {
         key: IndexKey,
         config: IndexerConfig,
     ) -> Result<Self, IndexError> {
-        let store = Store::open(db)?;
+        let mut store = Store::open(db)?;
+        if let Some(mb) = config.max_database_mb {
+            store.limit_size(mb << 20)?;
+        }
         let reader = Store::open(db)?;
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {

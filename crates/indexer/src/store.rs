@@ -210,6 +210,15 @@ impl Store {
         Ok(store)
     }
 
+    /// Caps the database file at about `bytes`: past it, writes fail as they would on a full
+    /// disk ("database or disk is full") and nothing already committed is touched.
+    pub fn limit_size(&mut self, bytes: u64) -> Result<(), IndexError> {
+        let page: i64 = self.conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages = (bytes / page.max(1) as u64).max(1) as i64;
+        self.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
+    }
+
     fn migrate(&mut self, path: &Path) -> Result<(), IndexError> {
         let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
@@ -509,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_schema_is_refused_and_a_read_only_folder_is_a_clear_error() {
+    fn a_newer_schema_a_full_disk_and_a_missing_folder_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index.db");
         drop(Store::open(&path).unwrap());
@@ -518,6 +527,20 @@ mod tests {
         drop(conn);
         let err = Store::open(&path).unwrap_err();
         assert!(matches!(err, IndexError::NewerSchema { found: 99, .. }), "{err}");
+
+        // A full disk: writes fail cleanly and what was committed stays readable.
+        let full = dir.path().join("full.db");
+        let mut store = Store::open(&full).unwrap();
+        let v = store.video(&video("abc")).unwrap();
+        let index = store.index(v, &key("m1")).unwrap();
+        store.insert_samples(index.id, &[sample(0, 3)]).unwrap();
+        store.limit_size(std::fs::metadata(&full).unwrap().len()).unwrap();
+        let many: Vec<Sample> = (1..2000).map(|f| sample(f, 20)).collect();
+        let err = store.insert_samples(index.id, &many).unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+        drop(store);
+        let store = Store::open(&full).unwrap();
+        assert_eq!(store.samples(index.id).unwrap(), vec![sample(0, 3)]);
 
         let missing = dir.path().join("no/such/folder/index.db");
         let err = Store::open(&missing).unwrap_err();
