@@ -11,10 +11,12 @@ mod error;
 mod job;
 mod query;
 mod service;
+mod sprites;
 mod store;
 
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, fingerprint};
 pub use query::{Bucket, Change, CountAt, IndexView, Provenance};
 pub use service::{Indexer, ProgressEvent, State, Status};
+pub use sprites::{SPRITE_COLUMNS, SPRITE_ROWS, compose_sheet, sprite_frames, sprite_sheets, sprite_vtt};
 pub use store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};

@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use crate::store::Sample;
+use crate::store::{Sample, Source};
 
 /// How a count is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,6 +94,8 @@ pub struct IndexView {
     resolution: f64,
     /// levels[0]: one cell per `resolution`; levels[k]: pairs of levels[k-1].
     levels: Vec<Vec<Cell>>,
+    /// Frames with a thumbnail (keyframe and regular samples) and their times, in order.
+    thumbs: Vec<(u64, f64)>,
 }
 
 impl IndexView {
@@ -104,6 +106,11 @@ impl IndexView {
         let frames: Vec<u64> = sorted.iter().map(|s| s.frame).collect();
         let times: Vec<f64> = sorted.iter().map(|s| s.time).collect();
         let counts: Vec<u32> = sorted.iter().map(|s| s.count).collect();
+        let thumbs = sorted
+            .iter()
+            .filter(|s| s.source != Source::Refine)
+            .map(|s| (s.frame, s.time))
+            .collect();
         let resolution = if resolution.is_finite() && resolution > 0.0 {
             resolution
         } else {
@@ -115,9 +122,22 @@ impl IndexView {
             counts,
             resolution,
             levels: Vec::new(),
+            thumbs,
         };
         view.build_pyramid();
         view
+    }
+
+    /// Frames that have a thumbnail, with their times, in order.
+    pub fn thumbnails(&self) -> &[(u64, f64)] {
+        &self.thumbs
+    }
+
+    /// The frame of the thumbnail to show at `time`: the last one at or before it (the first
+    /// one before the first).
+    pub fn thumbnail_at(&self, time: f64) -> Option<u64> {
+        let after = self.thumbs.partition_point(|&(_, t)| t <= time);
+        self.thumbs.get(after.saturating_sub(1)).map(|&(f, _)| f)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -302,7 +322,6 @@ impl IndexView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Source;
 
     /// Samples at 25 fps: (frame, count).
     fn view(points: &[(u64, u32)]) -> IndexView {

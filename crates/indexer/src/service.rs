@@ -22,6 +22,7 @@ use tokio::sync::broadcast;
 use crate::error::IndexError;
 use crate::job::{IndexerConfig, Job, Progress};
 use crate::query::IndexView;
+use crate::sprites;
 use crate::store::{IndexKey, Pass, Store, VideoRecord};
 
 /// Jobs stepped in turn; more wait in the queue.
@@ -34,6 +35,8 @@ const SERIES_RESOLUTION: f64 = 0.25;
 /// What the indexer says about one video.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
+    /// The file (kept out of what is serialised: clients never see server paths).
+    #[serde(skip)]
     pub path: PathBuf,
     pub state: State,
     /// The current pass's progress, 0..=100.
@@ -192,6 +195,50 @@ impl Indexer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .thumbnail(video_id, frame)
+    }
+
+    /// Sprite sheet `sheet` of a video's thumbnails (JPEG), if it has one.
+    pub fn sprite_sheet(
+        &self,
+        path: &Path,
+        sheet: usize,
+        quality: u8,
+    ) -> Result<Option<Vec<u8>>, IndexError> {
+        let Some(view) = self.view(path) else {
+            return Ok(None);
+        };
+        let frames = sprites::sprite_frames(&view, sheet);
+        let tiles = frames
+            .iter()
+            .map(|&f| self.thumbnail(path, f))
+            .collect::<Result<Option<Vec<_>>, _>>()?;
+        match tiles {
+            Some(tiles) if !tiles.is_empty() => sprites::compose_sheet(&tiles, quality).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The WebVTT map of a video's sprite sheets, `sheet_url(k)` naming sheet k; `None` until
+    /// it has thumbnails.
+    pub fn sprite_vtt(
+        &self,
+        path: &Path,
+        duration: f64,
+        sheet_url: &dyn Fn(usize) -> String,
+    ) -> Result<Option<String>, IndexError> {
+        let Some(view) = self.view(path) else {
+            return Ok(None);
+        };
+        let Some(&(first, _)) = view.thumbnails().first() else {
+            return Ok(None);
+        };
+        let Some(jpeg) = self.thumbnail(path, first)? else {
+            return Ok(None);
+        };
+        let tile = image::load_from_memory(&jpeg)
+            .map(|i| (i.width(), i.height()))
+            .map_err(|e| IndexError::Thumbnail(e.to_string()))?;
+        Ok(Some(sprites::sprite_vtt(&view, tile, duration, sheet_url)))
     }
 
     /// Progress events of every video.
