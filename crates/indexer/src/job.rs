@@ -43,6 +43,8 @@ pub struct IndexerConfig {
     pub thumbnail_height: u32,
     /// JPEG quality of thumbnails.
     pub thumbnail_quality: u8,
+    /// Videos indexed at once, a batch each in turn (each holds an open decoder); more wait.
+    pub active_videos: usize,
     /// Largest size of the index database in MB (none: as large as the disk allows). Past it,
     /// indexing stops as on a full disk.
     pub max_database_mb: Option<u64>,
@@ -56,6 +58,7 @@ impl Default for IndexerConfig {
             refine_gap_frames: 1,
             thumbnail_height: 160,
             thumbnail_quality: 70,
+            active_videos: 2,
             max_database_mb: None,
         }
     }

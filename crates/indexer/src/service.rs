@@ -25,8 +25,6 @@ use crate::query::IndexView;
 use crate::sprites;
 use crate::store::{IndexKey, Pass, Store, VideoRecord};
 
-/// Jobs stepped in turn; more wait in the queue.
-const ACTIVE_JOBS: usize = 2;
 /// Views are rebuilt at most this often per video while it is indexed.
 const VIEW_REFRESH: Duration = Duration::from_millis(500);
 /// Seconds per cell of the series pyramid.
@@ -320,7 +318,7 @@ impl Worker {
                 if q.stop {
                     return;
                 }
-                if self.active.len() < ACTIVE_JOBS {
+                if self.active.len() < self.config.active_videos.max(1) {
                     q.waiting.pop_front()
                 } else {
                     None
