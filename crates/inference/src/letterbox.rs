@@ -15,6 +15,10 @@ use crate::error::InferenceError;
 /// The value Ultralytics pads with, on the 0..255 scale.
 pub const PAD_VALUE: u8 = 114;
 
+/// `v / 255` for every byte value.
+static UNIT_SCALE: std::sync::LazyLock<[f32; 256]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|v| v as f32 / 255.0));
+
 /// Where a source image lands inside the model input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
@@ -134,16 +138,26 @@ impl Preprocessor {
         };
         out.fill(f32::from(PAD_VALUE) / 255.0);
         let (left, top) = (lb.left as usize, lb.top as usize);
-        for (c, mut plane) in out.outer_iter_mut().enumerate() {
-            for y in 0..h as usize {
-                let row = &scaled[y * w as usize * 3..(y + 1) * w as usize * 3];
-                let mut dst = plane.row_mut(top + y);
-                let dst = dst
-                    .as_slice_mut()
-                    .ok_or_else(|| InferenceError::Shape("input rows must be contiguous".into()))?;
-                for (x, px) in row.chunks_exact(3).enumerate() {
-                    dst[left + x] = f32::from(px[c]) / 255.0;
-                }
+        let (iw, plane_len) = (iw as usize, iw as usize * ih as usize);
+        let tensor = out
+            .as_slice_mut()
+            .ok_or_else(|| InferenceError::Shape("the input slot must be contiguous".into()))?;
+        let (r, gb) = tensor.split_at_mut(plane_len);
+        let (g, b) = gb.split_at_mut(plane_len);
+        // One pass over each source row, the three planes written side by side; values from a
+        // table of v / 255, so they are bit-identical to dividing as Ultralytics does.
+        let scale = &*UNIT_SCALE;
+        for (y, row) in scaled.chunks_exact(w as usize * 3).enumerate() {
+            let at = (top + y) * iw + left;
+            let (r, g, b) = (
+                &mut r[at..at + w as usize],
+                &mut g[at..at + w as usize],
+                &mut b[at..at + w as usize],
+            );
+            for (((px, r), g), b) in row.chunks_exact(3).zip(r).zip(g).zip(b) {
+                *r = scale[px[0] as usize];
+                *g = scale[px[1] as usize];
+                *b = scale[px[2] as usize];
             }
         }
         Ok(())
