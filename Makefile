@@ -50,6 +50,8 @@ bench-index: setup ## Indexer benchmark: speed on a 10-min 720p video, query lat
 
 model: setup ## Retrain the sample detector (models/train: dataset, Ultralytics on CPU, ONNX export, scoring)
 	models/train/make_model.sh
+	YOLO_OFFLINE=1 YOLO_CONFIG_DIR=target/model-train/ultralytics-config \
+	  models/train/.venv/bin/python models/train/ultralytics_reference.py
 	models/train/evaluate.sh
 
 clean-data: ## Remove generated sample data

@@ -58,14 +58,19 @@ pub fn synth_video(path: &Path, seconds: u32, seed: u64) {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The server's data folder (its index database), removed with the server.
+    pub data: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts `pigweight serve` on 127.0.0.1 with a free port, and waits until it listens.
     pub fn start(extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin())
             .arg("serve")
             .args(["--bind", "127.0.0.1:0"])
+            .arg("--data")
+            .arg(data.path())
             .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -88,6 +93,7 @@ impl Server {
         Self {
             child,
             base: format!("http://{addr}"),
+            data,
         }
     }
 

@@ -34,6 +34,21 @@ fn health_and_video_metadata() {
     assert!(video["codec"].as_str().unwrap().contains("H.264"), "{body}");
     assert!((video["duration"].as_f64().unwrap() - 4.0).abs() < 1e-6, "{body}");
 
+    // The library is indexed in the background with the sample model, to the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let index = loop {
+        let (_, body) = get(&server.url(&format!("/api/videos/{id}")));
+        let video: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if video["index"]["state"]["kind"] == "done" {
+            break video["index"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(index["percent"], 100.0);
+    assert!(index["samples"].as_u64().unwrap() >= 4, "{index}");
+    assert!(index.get("path").is_none(), "server paths stay private: {index}");
+
     let (status, body) = get(&server.url("/api/videos/0123456789abcdef"));
     assert_eq!(status, 404);
     let err: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -59,4 +74,30 @@ fn a_broken_video_is_a_clear_error_not_a_crash() {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("not a media file"), "{body}");
     assert_eq!(get(&server.url("/healthz")).0, 200);
+}
+
+#[test]
+fn a_video_copied_in_while_serving_is_listed_and_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&["--videos", dir.path().to_str().unwrap()]);
+    let (_, body) = get(&server.url("/api/videos"));
+    assert_eq!(body, "[]");
+    // Made elsewhere, then moved in, as a farm's recorder would drop a finished file.
+    let elsewhere = tempfile::tempdir().unwrap();
+    synth_video(&elsewhere.path().join("late.mp4"), 3, 12);
+    std::fs::rename(elsewhere.path().join("late.mp4"), dir.path().join("late.mp4")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, body) = get(&server.url("/api/videos"));
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if let Some(id) = list.as_array().unwrap().first().and_then(|v| v["id"].as_str()) {
+            let (_, body) = get(&server.url(&format!("/api/videos/{id}")));
+            let video: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if video["index"]["state"]["kind"] == "done" {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

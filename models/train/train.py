@@ -10,9 +10,29 @@ plots are off (they would fetch a font).
 
 import argparse
 import os
-import shutil
 import time
 from pathlib import Path
+
+
+def finish(exported: Path, out: Path, data: Path, count_conf: float, count_iou: float) -> None:
+    """Writes the export to `out` with the dataset's class names and our counting operating
+    point in its metadata: pigweight uses them unless told otherwise (Ultralytics' 0.25 / 0.7
+    keep duplicates and half-visible pigs)."""
+    import onnx
+    import yaml
+
+    names = yaml.safe_load(data.read_text())["names"]
+    model = onnx.load(str(exported))
+    props = {p.key: p.value for p in model.metadata_props}
+    props["names"] = repr({int(k): v for k, v in names.items()})
+    props["count_confidence"] = str(count_conf)
+    props["count_iou"] = str(count_iou)
+    del model.metadata_props[:]
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
 
 
 def main() -> None:
@@ -25,12 +45,27 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu or a CUDA index such as 0")
     ap.add_argument("--project", type=Path, default=Path("runs"))
+    ap.add_argument("--name", default="pigs", help="run name under the project folder")
+    ap.add_argument(
+        "--start-from",
+        type=Path,
+        help="continue from these weights (our own earlier stage) instead of the YAML's random init",
+    )
+    ap.add_argument(
+        "--count-conf",
+        type=float,
+        default=0.5,
+        help="counting confidence written into the model's metadata (chosen on the tuning videos)",
+    )
+    ap.add_argument("--count-iou", type=float, default=0.5, help="counting NMS IoU, likewise")
+    ap.add_argument("--lr0", type=float, help="initial learning rate (default: Ultralytics' choice)")
     args = ap.parse_args()
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO  # after YOLO_OFFLINE is set
 
-    model = YOLO("yolov8n.yaml")
+    model = YOLO(str(args.start_from) if args.start_from else "yolov8n.yaml")
+    extra = {"lr0": args.lr0, "optimizer": "AdamW", "warmup_epochs": 0} if args.lr0 else {}
     started = time.monotonic()
     model.train(
         data=str(args.data),
@@ -41,26 +76,26 @@ def main() -> None:
         deterministic=True,
         device=args.device,
         workers=0 if args.device == "cpu" else 8,
-        pretrained=False,
+        pretrained=bool(args.start_from),
         amp=args.device != "cpu",
         plots=False,
         project=str(args.project.resolve()),
-        name="pigs",
+        name=args.name,
         exist_ok=True,
-        single_cls=True,
         close_mosaic=max(1, args.epochs // 5),
         patience=0,
         verbose=False,
+        **extra,
     )
     trained_s = time.monotonic() - started
-    best = args.project.resolve() / "pigs" / "weights" / "best.pt"
+    best = args.project.resolve() / args.name / "weights" / "best.pt"
     trained = YOLO(str(best))
     metrics = trained.val(data=str(args.data), imgsz=args.imgsz, batch=args.batch, device=args.device, plots=False)
     exported = Path(
         trained.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17, device="cpu")
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(exported, args.out)
+    finish(exported, args.out, args.data, args.count_conf, args.count_iou)
     print(
         f"trained in {trained_s / 60:.1f} min on {args.device}; "
         f"val mAP50 {metrics.box.map50:.4f} mAP50-95 {metrics.box.map:.4f}; wrote {args.out}"

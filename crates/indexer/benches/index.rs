@@ -40,7 +40,7 @@ fn index_speed(model: &Path, video: &Path, db_dir: &Path) -> serde_json::Value {
         ..ModelConfig::default()
     };
     let detector = OnnxDetector::load(&ort_lib(), &config).unwrap();
-    let key = IndexKey::new(detector.info(), &config.thresholds, 1.0);
+    let key = IndexKey::new(detector.info(), 1.0);
     let scheduler = Scheduler::start(Box::new(detector), SchedulerConfig::default()).unwrap();
     let db = db_dir.join("bench-index.db");
     for suffix in ["", "-wal", "-shm"] {

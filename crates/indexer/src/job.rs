@@ -23,7 +23,7 @@ use fast_image_resize as fir;
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
 use pigweight_decode::{Frame, FrameSource, Mode, Size, Target};
-use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage, Thresholds};
+use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
@@ -65,8 +65,9 @@ impl Default for IndexerConfig {
 }
 
 impl IndexKey {
-    /// The key of an index made with `model` under `thresholds` at `interval`.
-    pub fn new(model: &ModelInfo, thresholds: &Thresholds, interval: f64) -> Self {
+    /// The key of an index made with `model` (under the thresholds in effect) at `interval`.
+    pub fn new(model: &ModelInfo, interval: f64) -> Self {
+        let thresholds = &model.thresholds;
         let params = serde_json::json!({
             "confidence": thresholds.confidence,
             "iou": thresholds.iou,

@@ -65,7 +65,10 @@ pub struct ModelConfig {
     /// Whether idle ORT threads spin. Off by default: spinning threads make inference about 3x
     /// slower when a decoder shares the cores (measured on the 2-core machine).
     pub spinning: bool,
-    pub thresholds: Thresholds,
+    /// Which detections are kept; `None` takes the model's own counting operating point from
+    /// its metadata (`count_confidence`, `count_iou`, as our sample model carries), else
+    /// Ultralytics' defaults.
+    pub thresholds: Option<Thresholds>,
     /// Count only these classes, by name or id; empty counts every class.
     pub classes: Vec<String>,
     /// The output layout, when the shape and metadata cannot tell it.
@@ -83,7 +86,7 @@ impl Default for ModelConfig {
             device: Device::Cpu,
             threads: 0,
             spinning: false,
-            thresholds: Thresholds::default(),
+            thresholds: None,
             classes: Vec::new(),
             layout: LayoutHint::Auto,
             input_size: None,
@@ -111,6 +114,8 @@ pub struct ModelInfo {
     pub device: String,
     /// Class ids that are counted (empty: all).
     pub counted_classes: Vec<u32>,
+    /// The thresholds in effect.
+    pub thresholds: Thresholds,
 }
 
 /// An RGB image, 3 bytes a pixel, rows packed.
@@ -253,7 +258,14 @@ impl OnnxDetector {
         let counted_classes = resolve_classes(&config.classes, &names)?;
         let thresholds = Thresholds {
             classes: counted_classes.clone(),
-            ..config.thresholds.clone()
+            ..config.thresholds.clone().unwrap_or_else(|| {
+                let defaults = Thresholds::default();
+                Thresholds {
+                    confidence: meta.count_confidence.unwrap_or(defaults.confidence),
+                    iou: meta.count_iou.unwrap_or(defaults.iou),
+                    ..defaults
+                }
+            })
         };
         let info = ModelInfo {
             hash,
@@ -266,6 +278,7 @@ impl OnnxDetector {
             layout,
             device,
             counted_classes,
+            thresholds: thresholds.clone(),
         };
         tracing::info!(
             model = %path.display(),
@@ -301,6 +314,15 @@ impl OnnxDetector {
 }
 
 impl OnnxDetector {
+    /// Keeps detections by `thresholds` from now on (the class filter stays as loaded).
+    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.thresholds = Thresholds {
+            classes: self.info.counted_classes.clone(),
+            ..thresholds
+        };
+        self.info.thresholds = self.thresholds.clone();
+    }
+
     /// Where the time of the latest `detect` call went.
     pub fn last_timings(&self) -> Timings {
         self.timings
@@ -471,6 +493,9 @@ struct Metadata {
     imgsz: Option<(u32, u32)>,
     stride: Option<u32>,
     end_to_end: bool,
+    /// The counting operating point the model recommends (our own metadata keys).
+    count_confidence: Option<f32>,
+    count_iou: Option<f32>,
 }
 
 impl Metadata {
@@ -497,11 +522,18 @@ impl Metadata {
         let args = get("args").unwrap_or_default();
         let end_to_end =
             get("end2end").is_some_and(|s| truthy(&s)) || args.replace(' ', "").contains("'nms':True");
+        let unit = |key: &str| {
+            get(key)
+                .and_then(|s| s.trim().parse::<f32>().ok())
+                .filter(|v| (0.0..=1.0).contains(v))
+        };
         Self {
             names,
             imgsz,
             stride,
             end_to_end,
+            count_confidence: unit("count_confidence"),
+            count_iou: unit("count_iou"),
         }
     }
 }
@@ -554,6 +586,8 @@ mod tests {
                 "imgsz" => Some("[384, 640]"),
                 "stride" => Some("32"),
                 "args" => Some("{'batch': 8, 'half': False, 'dynamic': True, 'nms': True}"),
+                "count_confidence" => Some("0.5"),
+                "count_iou" => Some("1.5"),
                 _ => None,
             }
             .map(str::to_owned)
@@ -562,6 +596,8 @@ mod tests {
         assert_eq!(meta.imgsz, Some((640, 384)));
         assert_eq!(meta.stride, Some(32));
         assert!(meta.end_to_end);
+        assert_eq!(meta.count_confidence, Some(0.5));
+        assert_eq!(meta.count_iou, None, "out of range: ignored");
         assert_eq!(parse_names("{}"), Vec::<String>::new());
     }
 

@@ -468,6 +468,7 @@ mod tests {
                 layout: OutputLayout::EndToEnd,
                 device: "cpu".into(),
                 counted_classes: vec![],
+                thresholds: crate::Thresholds::default(),
             },
             run_time: Duration::from_millis(run_ms),
             batches: Arc::clone(&batches),

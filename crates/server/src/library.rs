@@ -1,9 +1,15 @@
 //! The videos the server knows: every video file under the configured folders, each with an id
-//! that stays the same across restarts (a hash of its path relative to its folder).
+//! that stays the same across restarts (a hash of its path relative to its folder). The folders
+//! are watched: a file that appears or changes is reported once it has stopped changing (a
+//! copy in progress is not indexed half-way).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
+use notify::Watcher as _;
 
 /// One video of the library.
 #[derive(Debug, Clone)]
@@ -12,7 +18,14 @@ pub(crate) struct Entry {
     pub(crate) path: PathBuf,
     /// Path relative to the folder it was found in: what users see as its name.
     pub(crate) name: String,
+    /// Size and modification time when last seen: a change means new content.
+    seen: (u64, Option<SystemTime>),
 }
+
+/// A file is taken as complete once it has not changed for this long.
+const SETTLE: Duration = Duration::from_secs(1);
+/// What a listed file that has not settled yet was "seen" as: never equal to a real look.
+const UNSETTLED: (u64, Option<SystemTime>) = (u64::MAX, None);
 
 #[derive(Debug, Default)]
 pub(crate) struct Library {
@@ -33,8 +46,10 @@ impl Library {
         }
     }
 
-    /// Walks the folders and adds what is new; returns how many videos the library holds.
-    pub(crate) fn rescan(&self) -> usize {
+    /// Walks the folders; returns the videos that are new or changed since the last walk and
+    /// have stayed unchanged for [`SETTLE`], and whether some file is still being written.
+    pub(crate) fn rescan(&self) -> (Vec<Entry>, bool) {
+        let (mut changed, mut busy) = (Vec::new(), false);
         for folder in &self.folders {
             for entry in walkdir::WalkDir::new(folder)
                 .follow_links(false)
@@ -45,15 +60,79 @@ impl Library {
                 let Some(name) = relative_name(folder, entry.path()) else {
                     continue;
                 };
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                let seen = (meta.len(), meta.modified().ok());
+                let settled = seen
+                    .1
+                    .and_then(|m| m.elapsed().ok())
+                    .is_none_or(|age| age >= SETTLE);
                 let id = video_id(&name);
-                self.videos.entry(id.clone()).or_insert_with(|| Entry {
-                    id,
+                if self.videos.get(&id).is_some_and(|e| e.seen == seen) {
+                    continue;
+                }
+                let mut entry = Entry {
+                    id: id.clone(),
                     path: entry.path().to_owned(),
                     name,
-                });
+                    seen,
+                };
+                if settled {
+                    self.videos.insert(id, entry.clone());
+                    changed.push(entry);
+                } else {
+                    // Listed at once, reported (for indexing) once it settles.
+                    busy = true;
+                    entry.seen = UNSETTLED;
+                    self.videos.entry(id).or_insert(entry);
+                }
             }
         }
-        self.videos.len()
+        (changed, busy)
+    }
+
+    /// Watches the folders and calls `on_change` with every video that appears or changes,
+    /// once it has settled. Watching stops when the returned watcher is dropped.
+    pub(crate) fn watch(
+        self: &Arc<Self>,
+        on_change: impl Fn(Entry) + Send + 'static,
+    ) -> notify::Result<notify::RecommendedWatcher> {
+        let (tx, rx) = mpsc::channel::<()>();
+        // One look straight away, for files that were still being written at the first scan.
+        let _ = tx.send(());
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|e| !e.kind.is_access()) {
+                let _ = tx.send(());
+            }
+        })?;
+        for folder in &self.folders {
+            watcher
+                .watch(folder, notify::RecursiveMode::Recursive)
+                .map_err(|e| notify::Error::generic(&format!("{}: {e}", folder.display())))?;
+        }
+        let library = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("library-watch".into())
+            .spawn(move || {
+                // Ends when the watcher (and with it the sender) is dropped.
+                while rx.recv().is_ok() {
+                    loop {
+                        // Let a burst of events (a copy in progress) go quiet first.
+                        while rx.recv_timeout(SETTLE).is_ok() {}
+                        let (changed, busy) = library.rescan();
+                        for entry in changed {
+                            tracing::info!(video = %entry.name, "new or changed video");
+                            on_change(entry);
+                        }
+                        if !busy {
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| notify::Error::generic(&e.to_string()))?;
+        Ok(watcher)
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<Entry> {
@@ -92,11 +171,33 @@ mod tests {
         std::fs::write(dir.path().join("b.MKV"), b"x").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         let lib = Library::new(vec![dir.path().to_owned()]);
-        assert_eq!(lib.rescan(), 2);
+        // Files written this instant are listed but not reported until they settle.
+        let (changed, busy) = lib.rescan();
+        assert!(changed.is_empty() && busy);
+        assert_eq!(lib.list().len(), 2);
+        std::thread::sleep(SETTLE);
+        assert_eq!(lib.rescan().0.len(), 2);
+        assert!(lib.rescan().0.is_empty(), "nothing changed");
         let names: Vec<String> = lib.list().into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["b.MKV", "pen4/a.mp4"]);
         let id = video_id("pen4/a.mp4");
         assert_eq!(lib.get(&id).unwrap().path, dir.path().join("pen4/a.mp4"));
         assert!(lib.get("0000000000000000").is_none());
+    }
+
+    #[test]
+    fn watching_reports_new_and_changed_videos_once_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Arc::new(Library::new(vec![dir.path().to_owned()]));
+        let (tx, rx) = mpsc::channel();
+        let _watcher = lib.watch(move |e| tx.send(e.name).unwrap()).unwrap();
+        std::fs::create_dir(dir.path().join("pen2")).unwrap();
+        std::fs::write(dir.path().join("pen2/new.mp4"), b"first").unwrap();
+        std::fs::write(dir.path().join("pen2/notes.txt"), b"x").unwrap();
+        let wait = Duration::from_secs(10);
+        assert_eq!(rx.recv_timeout(wait).unwrap(), "pen2/new.mp4");
+        std::fs::write(dir.path().join("pen2/new.mp4"), b"second version").unwrap();
+        assert_eq!(rx.recv_timeout(wait).unwrap(), "pen2/new.mp4");
+        assert!(rx.recv_timeout(SETTLE * 3).is_err(), "reported once per change");
     }
 }

@@ -113,19 +113,20 @@ struct EvalArgs {
 
 /// Which detector runs, where, and which detections count.
 #[derive(Debug, Args)]
-struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// The YOLO model (.onnx), e.g. an Ultralytics export; default: the sample pig detector.
     #[arg(long)]
     model: Option<PathBuf>,
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: Device,
-    /// Minimum confidence.
-    #[arg(long, default_value_t = 0.25)]
-    conf: f32,
-    /// NMS overlap threshold.
-    #[arg(long, default_value_t = 0.7)]
-    iou: f32,
+    /// Minimum confidence [default: the model's counting threshold if its metadata has one,
+    /// else 0.25].
+    #[arg(long)]
+    conf: Option<f32>,
+    /// NMS overlap threshold [default: the model's if its metadata has one, else 0.7].
+    #[arg(long)]
+    iou: Option<f32>,
     /// Count only this class (name or id); repeat for several.
     #[arg(long = "class")]
     classes: Vec<String>,
@@ -135,17 +136,25 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the model, keeping detections down to `confidence`.
-    fn load(&self, confidence: f32) -> anyhow::Result<OnnxDetector> {
+    /// The thresholds given on the command line, if any (else the model's own apply).
+    fn thresholds(&self) -> Option<Thresholds> {
+        (self.conf.is_some() || self.iou.is_some()).then(|| {
+            let defaults = Thresholds::default();
+            Thresholds {
+                confidence: self.conf.unwrap_or(defaults.confidence),
+                iou: self.iou.unwrap_or(defaults.iou),
+                ..defaults
+            }
+        })
+    }
+
+    /// Loads the model with the thresholds given, else the model's own.
+    pub(crate) fn load(&self) -> anyhow::Result<OnnxDetector> {
         let library = self.ort_lib.clone().unwrap_or_else(|| shipped(ORT_LIBRARY));
         let config = ModelConfig {
             path: self.model.clone().unwrap_or_else(|| shipped(SAMPLE_MODEL)),
             device: self.device,
-            thresholds: Thresholds {
-                confidence,
-                iou: self.iou,
-                ..Thresholds::default()
-            },
+            thresholds: self.thresholds(),
             classes: self.classes.clone(),
             ..ModelConfig::default()
         };
@@ -302,7 +311,7 @@ fn frame(args: &FrameArgs) -> anyhow::Result<()> {
 
 fn detect(args: &DetectArgs) -> anyhow::Result<()> {
     let target = target(args.t, args.index)?;
-    let mut detector = args.model.load(args.model.conf)?;
+    let mut detector = args.model.load()?;
     let mut video = VideoFile::open(&args.file, &SourceConfig::default())?;
     let frame = video.frame(target, Mode::Exact, Size::Native)?;
     let image = Image {
@@ -325,13 +334,8 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
     use pigweight_indexer::{IndexKey, IndexerConfig, Job, Pass, Store, VideoRecord};
     use pigweight_inference::{Scheduler, SchedulerConfig};
 
-    let detector = args.model.load(args.model.conf)?;
-    let thresholds = Thresholds {
-        confidence: args.model.conf,
-        iou: args.model.iou,
-        ..Thresholds::default()
-    };
-    let key = IndexKey::new(detector.info(), &thresholds, args.interval);
+    let detector = args.model.load()?;
+    let key = IndexKey::new(detector.info(), args.interval);
     let scheduler = Scheduler::start(Box::new(detector), SchedulerConfig::default())?;
     if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
@@ -390,13 +394,18 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
 fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
     /// AP is measured over the whole precision-recall curve, so keep weak detections too.
     const CURVE_CONFIDENCE: f32 = 0.001;
-    let mut detector = args.model.load(CURVE_CONFIDENCE.min(args.model.conf))?;
+    let mut detector = args.model.load()?;
+    let counting = detector.info().thresholds.clone();
+    detector.set_thresholds(Thresholds {
+        confidence: CURVE_CONFIDENCE.min(counting.confidence),
+        ..counting.clone()
+    });
     let batch = detector
         .info()
         .max_batch
         .unwrap_or(args.batch)
         .clamp(1, args.batch.max(1));
-    let mut pooled = Evaluation::new(args.model.conf, 0.5);
+    let mut pooled = Evaluation::new(counting.confidence, 0.5);
     let started = std::time::Instant::now();
     let videos = args
         .files
@@ -407,7 +416,8 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
     println_json(&serde_json::json!({
         "model": { "path": info.path, "hash": info.hash, "input_size": info.input_size },
         "every": args.every,
-        "confidence": args.model.conf,
+        "confidence": counting.confidence,
+        "iou": counting.iou,
         "seconds": started.elapsed().as_secs_f64(),
         "summary": pooled.summary(),
         "videos": videos,

@@ -1,4 +1,5 @@
-//! `pigweight serve`: for now health and video metadata; the API crate takes this over.
+//! `pigweight serve`: health, video metadata and index status, with the library indexed in the
+//! background by the sample (or given) model; the API crate takes this over.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +15,11 @@ use clap::Args;
 use pigweight_decode::{DecodeError, Decoder, DecoderConfig, MediaInfo};
 use serde::Serialize;
 
+use anyhow::Context;
+use pigweight_indexer::{IndexKey, Indexer, IndexerConfig, Status};
+use pigweight_inference::{Detector, Scheduler, SchedulerConfig};
+
+use crate::ModelArgs;
 use crate::library::{Entry, Library};
 
 #[derive(Debug, Args)]
@@ -35,27 +41,66 @@ pub(crate) struct ServeArgs {
     /// Budget of the decoded-frame cache, in MiB.
     #[arg(long, env = "PIGWEIGHT_FRAME_CACHE_MB", default_value_t = 256)]
     frame_cache_mb: u64,
+    /// Where the index database lives.
+    #[arg(long, env = "PIGWEIGHT_DATA", default_value = "data")]
+    data: PathBuf,
+    /// Seconds between regular index samples.
+    #[arg(long, env = "PIGWEIGHT_INTERVAL", default_value_t = 1.0)]
+    interval: f64,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 #[derive(Debug)]
 pub(crate) struct App {
-    library: Library,
+    /// Dropped first: stops the folder watch before the indexer it feeds.
+    _watcher: notify::RecommendedWatcher,
+    library: Arc<Library>,
     decoder: Decoder,
+    indexer: Arc<Indexer>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct AppState(Arc<App>);
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let library = Library::new(args.videos.clone());
-    let found = library.rescan();
-    tracing::info!(videos = found, folders = ?args.videos, "library scanned");
+    let library = Arc::new(Library::new(args.videos.clone()));
+    let (found, _) = library.rescan();
+    tracing::info!(videos = found.len(), folders = ?args.videos, "library scanned");
     let decoder = Decoder::new(DecoderConfig {
         max_open_sources: args.max_sources,
         frame_cache_bytes: args.frame_cache_mb * 1024 * 1024,
         ..DecoderConfig::default()
     });
-    let state = AppState(Arc::new(App { library, decoder }));
+    let detector = args.model.load()?;
+    let key = IndexKey::new(detector.info(), args.interval);
+    let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default())?);
+    std::fs::create_dir_all(&args.data).with_context(|| format!("making {}", args.data.display()))?;
+    let config = IndexerConfig {
+        interval: args.interval,
+        ..IndexerConfig::default()
+    };
+    let indexer = Arc::new(Indexer::start(
+        &args.data.join("index.db"),
+        scheduler,
+        key,
+        config,
+    )?);
+    for entry in &found {
+        indexer.add(&entry.path);
+    }
+    let watcher = {
+        let indexer = Arc::clone(&indexer);
+        library
+            .watch(move |entry| indexer.add(&entry.path))
+            .context("watching the video folders")?
+    };
+    let state = AppState(Arc::new(App {
+        _watcher: watcher,
+        library,
+        decoder,
+        indexer,
+    }));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.bind).await?;
@@ -89,6 +134,8 @@ struct VideoDetail {
     name: String,
     #[serde(flatten)]
     info: MediaInfo,
+    /// Where indexing stands (absent before the indexer has seen the file).
+    index: Option<Status>,
 }
 
 async fn list_videos(State(state): State<AppState>) -> Json<Vec<VideoSummary>> {
@@ -110,7 +157,8 @@ async fn get_video(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<VideoDetail>, ApiError> {
-    let Entry { id, path, name } = state.0.library.get(&id).ok_or(ApiError::UnknownVideo(id))?;
+    let Entry { id, path, name, .. } = state.0.library.get(&id).ok_or(ApiError::UnknownVideo(id))?;
+    let index = state.0.indexer.status(&path);
     let app = Arc::clone(&state.0);
     let probed = tokio::task::spawn_blocking(move || app.decoder.probe(&path))
         .await
@@ -119,6 +167,7 @@ async fn get_video(
         id,
         name,
         info: probed.info.clone(),
+        index,
     }))
 }
 

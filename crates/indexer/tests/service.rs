@@ -1,0 +1,127 @@
+//! The background indexer on real videos and the real model: it finishes, fails a broken file
+//! without stopping, reports progress, serves views and thumbnails, and a restart resumes
+//! from the database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{scheduler, video};
+use pigweight_indexer::{Indexer, IndexerConfig, Pass, Provenance, State};
+
+fn wait_settled(indexer: &Indexer, paths: &[&Path]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while paths.iter().any(|p| {
+        !matches!(
+            indexer.status(p).map(|s| s.state),
+            Some(State::Done | State::Failed { .. })
+        )
+    }) {
+        assert!(Instant::now() < deadline, "{:?}", indexer.statuses());
+        assert!(!indexer.has_failed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn indexes_in_the_background_and_resumes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = video(dir.path());
+    let broken = dir.path().join("broken.mp4");
+    std::fs::write(&broken, b"not a video at all").unwrap();
+    let db = dir.path().join("index.db");
+    let (scheduler, key) = scheduler();
+    let scheduler = Arc::new(scheduler);
+
+    let indexer = Indexer::start(&db, scheduler.clone(), key.clone(), IndexerConfig::default()).unwrap();
+    let mut events = indexer.subscribe();
+    indexer.add(&broken);
+    indexer.add(&good);
+    wait_settled(&indexer, &[&good, &broken]);
+    assert!(matches!(
+        indexer.status(&broken).unwrap().state,
+        State::Failed { .. }
+    ));
+    let done = indexer.status(&good).unwrap();
+    assert_eq!((done.state.clone(), done.percent), (State::Done, 100.0));
+
+    // Progress went through the passes in order.
+    let mut passes = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if event.status.path == good
+            && let State::Indexing { pass } = event.status.state
+            && passes.last() != Some(&pass)
+        {
+            passes.push(pass);
+        }
+    }
+    assert_eq!(passes, [Pass::Keyframes, Pass::Regular, Pass::Refine]);
+
+    let view = indexer.view(&good).unwrap();
+    let samples = view.len();
+    assert_eq!(samples as u64, done.samples);
+    let at = view.count_at(25, 1.0).unwrap();
+    assert_eq!(at.provenance, Provenance::Indexed);
+    let series = view.series(0.0, 12.0, 24);
+    assert_eq!(series.len(), 24);
+    assert!(series.iter().all(|b| b.min <= b.max));
+    let jpeg = indexer.thumbnail(&good, 25).unwrap().unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    // Thumbnails of 12 s: keyframes every 2 s and a sample every second, one sheet.
+    let thumbs = view.thumbnails().len();
+    assert_eq!(thumbs, 12);
+    let sheet = indexer.sprite_sheet(&good, 0, 80).unwrap().unwrap();
+    let sheet = image::load_from_memory(&sheet).unwrap();
+    assert_eq!((sheet.width(), sheet.height()), (284 * 10, 160 * 2));
+    assert!(indexer.sprite_sheet(&good, 1, 80).unwrap().is_none());
+    let vtt = indexer
+        .sprite_vtt(&good, 12.0, &|k| format!("s{k}.jpg"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(vtt.matches(" --> ").count(), thumbs);
+    assert!(
+        vtt.contains("00:00:11.000 --> 00:00:12.000\ns0.jpg#xywh=284,160,284,160"),
+        "{vtt}"
+    );
+    indexer.shutdown();
+
+    // A restart finds the finished index: nothing is inferred again.
+    let before = scheduler.metrics().background.completed;
+    let indexer = Indexer::start(&db, scheduler.clone(), key, IndexerConfig::default()).unwrap();
+    indexer.add(&good);
+    wait_settled(&indexer, &[&good]);
+    assert_eq!(indexer.view(&good).unwrap().len(), samples);
+    assert_eq!(scheduler.metrics().background.completed, before);
+}
+
+#[test]
+fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = video(dir.path());
+    let db = dir.path().join("index.db");
+    let (scheduler, key) = scheduler();
+    let scheduler = Arc::new(scheduler);
+
+    // Room for the schema and a few thumbnails, not for the whole index.
+    let tiny = IndexerConfig {
+        max_database_mb: Some(0),
+        ..IndexerConfig::default()
+    };
+    let indexer = Indexer::start(&db, scheduler.clone(), key.clone(), tiny).unwrap();
+    indexer.add(&good);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !indexer.has_failed() {
+        assert!(Instant::now() < deadline, "{:?}", indexer.statuses());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    indexer.shutdown();
+
+    let indexer = Indexer::start(&db, scheduler, key, IndexerConfig::default()).unwrap();
+    indexer.add(&good);
+    wait_settled(&indexer, &[&good]);
+    assert_eq!(indexer.status(&good).unwrap().state, State::Done);
+}
