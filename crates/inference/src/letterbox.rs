@@ -136,12 +136,22 @@ impl Preprocessor {
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
             &self.scratch
         };
-        out.fill(f32::from(PAD_VALUE) / 255.0);
         let (left, top) = (lb.left as usize, lb.top as usize);
         let (iw, plane_len) = (iw as usize, iw as usize * ih as usize);
+        let (w_px, bottom) = (w as usize, top + h as usize);
         let tensor = out
             .as_slice_mut()
             .ok_or_else(|| InferenceError::Shape("the input slot must be contiguous".into()))?;
+        // Grey only where the image does not go: every value is written once.
+        let pad = f32::from(PAD_VALUE) / 255.0;
+        for plane in tensor.chunks_exact_mut(plane_len) {
+            plane[..top * iw].fill(pad);
+            plane[bottom * iw..].fill(pad);
+            for row in plane[top * iw..bottom * iw].chunks_exact_mut(iw) {
+                row[..left].fill(pad);
+                row[left + w_px..].fill(pad);
+            }
+        }
         let (r, gb) = tensor.split_at_mut(plane_len);
         let (g, b) = gb.split_at_mut(plane_len);
         // One pass over each source row, the three planes written side by side; values from a
