@@ -24,7 +24,11 @@ use rand::{RngExt, SeedableRng};
 
 fn ort_lib() -> PathBuf {
     std::env::var_os("ORT_DYLIB_PATH").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ort/lib/libonnxruntime.so.1.31.1"),
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(pigweight_inference::ORT_LIBRARY)
+        },
         PathBuf::from,
     )
 }
@@ -50,7 +54,7 @@ fn index_speed(model: &Path, video: &Path, db_dir: &Path) -> serde_json::Value {
     let started = Instant::now();
     let source = VideoFile::open(video, &SourceConfig::default()).unwrap();
     let duration = source.timeline().duration().as_secs_f64();
-    let record = VideoRecord::of(video, &source).unwrap();
+    let record = VideoRecord::of(video, &source, &store).unwrap();
     let opened = started.elapsed();
     let mut job = Job::open(
         &mut store,

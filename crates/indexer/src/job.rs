@@ -103,9 +103,10 @@ pub fn fingerprint(path: &Path) -> Result<String, IndexError> {
 }
 
 impl VideoRecord {
-    /// The record of the file at `path`, open as `source`: its fingerprint (the whole file is
-    /// read once) and what the source knows of it.
-    pub fn of(path: &Path, source: &dyn FrameSource) -> Result<Self, IndexError> {
+    /// The record of the file at `path`, open as `source`: its fingerprint and what the source
+    /// knows of it. The whole file is hashed only when `store` has not seen this path with this
+    /// size and modification time, so restarts do not re-read every video.
+    pub fn of(path: &Path, source: &dyn FrameSource, store: &Store) -> Result<Self, IndexError> {
         let meta = std::fs::metadata(path).map_err(|source| IndexError::Io {
             path: path.to_owned(),
             source,
@@ -116,8 +117,12 @@ impl VideoRecord {
             .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as i64);
         let tl = source.timeline();
+        let fingerprint = match store.known_fingerprint(path, meta.len(), mtime_ns)? {
+            Some(known) => known,
+            None => fingerprint(path)?,
+        };
         Ok(Self {
-            fingerprint: fingerprint(path)?,
+            fingerprint,
             path: path.to_owned(),
             size: meta.len(),
             mtime_ns,

@@ -100,8 +100,8 @@ pub struct IndexView {
 
 impl IndexView {
     /// Builds the view of `samples` (any order) with series cells of `resolution` seconds.
-    pub fn new(samples: &[Sample], resolution: f64) -> Self {
-        let mut sorted: Vec<&Sample> = samples.iter().collect();
+    pub fn new<'a>(samples: impl IntoIterator<Item = &'a Sample>, resolution: f64) -> Self {
+        let mut sorted: Vec<&Sample> = samples.into_iter().collect();
         sorted.sort_by_key(|s| s.frame);
         let frames: Vec<u64> = sorted.iter().map(|s| s.frame).collect();
         let times: Vec<f64> = sorted.iter().map(|s| s.time).collect();

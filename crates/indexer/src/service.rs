@@ -353,7 +353,7 @@ impl Worker {
         let opened = VideoFile::open(path, &SourceConfig::default())
             .map_err(IndexError::from)
             .and_then(|source| {
-                let record = VideoRecord::of(path, &source)?;
+                let record = VideoRecord::of(path, &source, &self.store)?;
                 Job::open(
                     &mut self.store,
                     &record,
@@ -414,11 +414,8 @@ impl Worker {
         };
         let finished = matches!(progress.pass, Pass::Done | Pass::Failed);
         if finished || a.last_view.elapsed() >= VIEW_REFRESH {
-            let samples: Vec<_> = a.job.samples().cloned().collect();
-            self.shared.views.insert(
-                a.path.clone(),
-                Arc::new(IndexView::new(&samples, SERIES_RESOLUTION)),
-            );
+            let view = IndexView::new(a.job.samples(), SERIES_RESOLUTION);
+            self.shared.views.insert(a.path.clone(), Arc::new(view));
             a.last_view = Instant::now();
         }
         if a.pass_started.2 != progress.pass {

@@ -259,6 +259,23 @@ impl Store {
         )?)
     }
 
+    /// The fingerprint recorded for the file at `path` when it had this size and modification
+    /// time, if any.
+    pub fn known_fingerprint(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime_ns: i64,
+    ) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT fingerprint FROM videos WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")?
+            .query_row(params![path.to_string_lossy(), size as i64, mtime_ns], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// The index of `video_id` for `key`, made (at the keyframes pass) if there is none.
     pub fn index(&mut self, video_id: i64, key: &IndexKey) -> Result<IndexRow, IndexError> {
         let now = now_ms();
@@ -461,6 +478,13 @@ mod tests {
         let mut store = Store::open(&path).unwrap();
         // The same video and key give the same index; a sample written again is ignored.
         assert_eq!(store.video(&video("abc")).unwrap(), video_id);
+        let known = |size, mtime| {
+            store
+                .known_fingerprint(Path::new("pen.mp4"), size, mtime)
+                .unwrap()
+        };
+        assert_eq!(known(1000, 5).as_deref(), Some("abc"));
+        assert_eq!(known(1000, 6), None, "touched since: hash it again");
         assert_eq!(store.index(video_id, &key("m1")).unwrap().id, index_id);
         assert_eq!(
             store

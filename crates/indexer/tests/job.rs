@@ -15,7 +15,7 @@ use pigweight_inference::Scheduler;
 
 fn open_job(store: &mut Store, path: &Path, key: &IndexKey) -> Job {
     let source = VideoFile::open(path, &SourceConfig::default()).unwrap();
-    let record = VideoRecord::of(path, &source).unwrap();
+    let record = VideoRecord::of(path, &source, store).unwrap();
     Job::open(store, &record, Box::new(source), key, IndexerConfig::default()).unwrap()
 }
 

@@ -70,7 +70,11 @@ fn parse_args() -> Args {
 
 fn ort_lib() -> PathBuf {
     std::env::var_os("ORT_DYLIB_PATH").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ort/lib/libonnxruntime.so.1.31.1"),
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(pigweight_inference::ORT_LIBRARY)
+        },
         PathBuf::from,
     )
 }

@@ -28,7 +28,9 @@ pub use error::InferenceError;
 pub use evaluate::{Evaluation, EvaluationSummary};
 pub use interpolate::{Estimate, Keyframe, Provenance, TrackedBox, interpolate};
 pub use letterbox::{Letterbox, PAD_VALUE, Preprocessor};
-pub use model::{Detector, Device, Image, ModelConfig, ModelInfo, OnnxDetector, Timings, load_runtime};
+pub use model::{
+    Detector, Device, Image, ModelConfig, ModelInfo, ORT_LIBRARY, OnnxDetector, Timings, load_runtime,
+};
 pub use postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode, nms};
 pub use scheduler::{
     Priority, PriorityMetrics, Scheduler, SchedulerConfig, SchedulerMetrics, SharedImage, Ticket,

@@ -134,6 +134,10 @@ pub trait Detector: Send {
     fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError>;
 }
 
+/// Where `make setup` (scripts/fetch-ort.sh) puts ONNX Runtime's library, relative to the
+/// checkout: the default every tool of this workspace looks for.
+pub const ORT_LIBRARY: &str = ".ort/lib/libonnxruntime.so.1.31.1";
+
 static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
 /// Loads the ONNX Runtime library once per process. Later calls return the first outcome.

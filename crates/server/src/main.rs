@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use std::ops::ControlFlow;
 
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
-use pigweight_inference::{Detector, Device, Evaluation, Image, ModelConfig, OnnxDetector, Thresholds};
+use pigweight_inference::{
+    Detector, Device, Evaluation, Image, ModelConfig, ORT_LIBRARY, OnnxDetector, Thresholds,
+};
 use pigweight_synth::{Container, DatasetConfig, VideoConfig};
 
 #[derive(Debug, Parser)]
@@ -162,8 +164,6 @@ impl ModelArgs {
     }
 }
 
-/// ONNX Runtime's library as `make setup` leaves it.
-const ORT_LIBRARY: &str = ".ort/lib/libonnxruntime.so.1.31.1";
 /// The sample pig detector (models/README.md).
 const SAMPLE_MODEL: &str = "models/pigs-yolov8n.onnx";
 
@@ -342,7 +342,7 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
     }
     let mut store = Store::open(&args.db)?;
     let source = VideoFile::open(&args.file, &SourceConfig::default())?;
-    let record = VideoRecord::of(&args.file, &source)?;
+    let record = VideoRecord::of(&args.file, &source, &store)?;
     let config = IndexerConfig {
         interval: args.interval,
         ..IndexerConfig::default()

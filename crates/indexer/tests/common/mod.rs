@@ -15,7 +15,7 @@ pub fn workspace() -> PathBuf {
 pub fn scheduler() -> (Scheduler, IndexKey) {
     let lib = std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".ort/lib/libonnxruntime.so.1.31.1"));
+        .unwrap_or_else(|| workspace().join(pigweight_inference::ORT_LIBRARY));
     let config = ModelConfig {
         path: workspace().join("models/pigs-yolov8n.onnx"),
         ..ModelConfig::default()

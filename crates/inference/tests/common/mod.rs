@@ -12,7 +12,7 @@ pub fn workspace() -> PathBuf {
 pub fn ort_lib() -> PathBuf {
     let lib = std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".ort/lib/libonnxruntime.so.1.31.1"));
+        .unwrap_or_else(|| workspace().join(pigweight_inference::ORT_LIBRARY));
     assert!(
         lib.exists(),
         "{} is missing: run `make setup` (scripts/fetch-ort.sh)",
