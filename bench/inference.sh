@@ -17,7 +17,8 @@ REPEATS=${BENCH_REPEATS:-30}
 THREADS=${BENCH_THREADS:-0}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-300}
 PINS=(opencv-python-headless==4.14.0.94 numpy==2.4.6 onnxruntime==1.31.1)
-log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 if [ ! -x $VENV/bin/python ]; then python3 -m venv $VENV; fi
 if ! $VENV/bin/python -c "import cv2, numpy, onnxruntime" 2>/dev/null; then
@@ -43,17 +44,8 @@ if [ ! -f $DATA/frames/07.png ]; then
 fi
 MODELS=("$PWD/$DATA/yolov8n-320.onnx" "$PWD/$DATA/yolov8n-640.onnx" "$PWD/models/pigs-yolov8n.onnx")
 
-wait_quiet() {
-  local start=$SECONDS idle
-  while [ "$QUIET_WAIT" -gt 0 ]; do
-    idle=$(vmstat 2 2 | tail -1 | awk '{print $15}')
-    [ "$idle" -ge 90 ] && return 0
-    if [ $((SECONDS - start)) -ge "$QUIET_WAIT" ]; then log "busy machine (${idle}% idle): running anyway"; return 0; fi
-    log "waiting for an idle machine (${idle}% idle)"; sleep 10
-  done
-}
 
-wait_quiet
+wait_quiet 1
 log "ours"
 cargo bench --locked -q -p pigweight-inference --bench inference -- --frames "$PWD/$DATA/frames" \
   --json "$PWD/$DATA/ours.json" --repeats "$REPEATS" --threads "$THREADS" "${MODELS[@]}" >/dev/null

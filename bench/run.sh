@@ -12,6 +12,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh  # log, wait_quiet
 ROOT=$PWD
 DATA=bench/.data
 VENV=bench/.venv
@@ -21,8 +23,6 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-300}
 
 # Pinned reference side: current releases that install with pip on Python 3.11 here.
 PINS=(opencv-python-headless==4.14.0.94 av==18.1.0 numpy==2.4.6)
-
-log() { echo "bench: $*" >&2; }
 
 # --- Python reference environment -----------------------------------------------------------
 pins_installed() {
@@ -61,35 +61,6 @@ for spec in 1280x720:50 1280x720:250 1920x1080:50 1920x1080:250; do
   fi
   FILES+=("$ROOT/$out")
 done
-
-# --- Waiting for a quiet machine --------------------------------------------------------------
-cpu_idle_percent() {
-  local u n s i w x y z t1 i1 t2 i2
-  read -r _ u n s i w x y z _ </proc/stat
-  t1=$((u + n + s + i + w + x + y + z)) i1=$((i + w))
-  sleep 2
-  read -r _ u n s i w x y z _ </proc/stat
-  t2=$((u + n + s + i + w + x + y + z)) i2=$((i + w))
-  echo $((100 * (i2 - i1) / (t2 - t1 > 0 ? t2 - t1 : 1)))
-}
-
-NOTES=()
-wait_quiet() {
-  local start idle
-  [ "$QUIET_WAIT" -gt 0 ] || return 0
-  start=$SECONDS
-  while :; do
-    idle=$(cpu_idle_percent)
-    if [ "$idle" -ge 90 ]; then return 0; fi
-    if [ $((SECONDS - start)) -ge "$QUIET_WAIT" ]; then
-      NOTES+=("run $1 started on a busy machine (CPU ${idle}% idle): its figures are noisier")
-      log "machine still busy (${idle}% idle) after ${QUIET_WAIT}s; running anyway"
-      return 0
-    fi
-    log "waiting for an idle machine (${idle}% idle now)"
-    sleep 10
-  done
-}
 
 # --- Runs -------------------------------------------------------------------------------------
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)

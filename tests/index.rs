@@ -4,21 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pigweight_tests::{bin, run};
+use pigweight_tests::{run, spawn};
 
 /// Starts `pigweight index`, waits for a log line containing `marker`, then kills it at once.
 fn kill_when(args: &[&str], marker: &str) {
-    let mut child = Command::new(bin())
-        .args(args)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(args);
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
     for line in stderr.lines() {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support fails the test on the spot
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -62,22 +63,34 @@ pub struct Server {
     pub data: tempfile::TempDir,
 }
 
+/// Starts `pigweight` with `args`, its info log (uncoloured) on a pipe at `stderr`.
+pub fn spawn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Child {
+    Command::new(bin())
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 impl Server {
     /// Starts `pigweight serve` on 127.0.0.1 with a free port, and waits until it listens.
     pub fn start(extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(bin())
-            .arg("serve")
-            .args(["--bind", "127.0.0.1:0"])
-            .arg("--data")
-            .arg(data.path())
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let data_arg = data.path().as_os_str();
+        let mut child = spawn(
+            [
+                OsStr::new("serve"),
+                OsStr::new("--bind"),
+                OsStr::new("127.0.0.1:0"),
+                OsStr::new("--data"),
+                data_arg,
+            ]
+            .into_iter()
+            .chain(extra.iter().map(OsStr::new)),
+        );
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
