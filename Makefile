@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt bench bench-decode bench-inference bench-index model clean-data
+.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 fmt: ## Format the code
 	cargo fmt --all
+
+openapi: ## Write the API's OpenAPI document to openapi/openapi.json (a test fails when it drifts)
+	cargo run --quiet --locked -p pigweight-server -- openapi > openapi/openapi.json
 
 bench: bench-decode bench-inference bench-index ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 

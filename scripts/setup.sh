@@ -14,6 +14,8 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   gstreamer1.0-tools
+  # libjpeg-turbo for the API's JPEG encoding (turbojpeg crate, found through pkg-config).
+  libturbojpeg0-dev
 )
 
 # Python with pip and venv: the ONNX Runtime library comes from a PyPI wheel, and the test

@@ -39,7 +39,7 @@ fn health_and_video_metadata() {
     let index = loop {
         let (_, body) = get(&server.url(&format!("/api/videos/{id}")));
         let video: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if video["index"]["state"]["kind"] == "done" {
+        if video["index"]["state"] == "done" {
             break video["index"].clone();
         }
         assert!(std::time::Instant::now() < deadline, "{body}");
@@ -93,7 +93,7 @@ fn a_video_copied_in_while_serving_is_listed_and_indexed() {
         if let Some(id) = list.as_array().unwrap().first().and_then(|v| v["id"].as_str()) {
             let (_, body) = get(&server.url(&format!("/api/videos/{id}")));
             let video: serde_json::Value = serde_json::from_str(&body).unwrap();
-            if video["index"]["state"]["kind"] == "done" {
+            if video["index"]["state"] == "done" {
                 break;
             }
         }

@@ -2,7 +2,6 @@
 //! (`probe`, `frame`, `synth`). It is the only place that reads flags and the environment and
 //! installs a log subscriber.
 
-mod library;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +37,8 @@ enum Command {
     Index(IndexArgs),
     /// Score a detector on a synthetic video against its ground truth (counts and AP50), as JSON.
     Eval(EvalArgs),
+    /// Print the OpenAPI document of the server's API.
+    Openapi,
     /// Make synthetic pig-pen videos and datasets with exact ground truth.
     #[command(subcommand)]
     Synth(SynthCommand),
@@ -170,7 +171,7 @@ const SAMPLE_MODEL: &str = "models/pigs-yolov8n.onnx";
 /// A file that ships with the checkout, given relative to its root: found from the current
 /// folder, else from the binary's place in target/{debug,release}/; the relative path when
 /// neither has it (the error then names it).
-fn shipped(relative: &str) -> PathBuf {
+pub(crate) fn shipped(relative: &str) -> PathBuf {
     let beside_binary = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent()?.parent()?.parent().map(|root| root.join(relative)));
@@ -247,6 +248,11 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
+        Command::Openapi => {
+            let doc = pigweight_api::openapi().to_pretty_json()?;
+            std::io::Write::write_all(&mut std::io::stdout(), format!("{doc}\n").as_bytes())?;
+            Ok(())
+        }
         Command::Probe { file } => {
             let info = pigweight_decode::probe(&file)?;
             println_json(&info)
@@ -534,15 +540,4 @@ fn synth_video(args: &SynthVideoArgs) -> anyhow::Result<()> {
         "synthetic video written"
     );
     Ok(())
-}
-
-/// Whether `path` looks like a video by its name (the library only lists those).
-fn is_video_name(path: &Path) -> bool {
-    matches!(
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi")
-    )
 }

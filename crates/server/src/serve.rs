@@ -1,26 +1,23 @@
-//! `pigweight serve`: health, video metadata and index status, with the library indexed in the
-//! background by the sample (or given) model; the API crate takes this over.
+//! `pigweight serve`: the API and the player over the video library, with the library indexed
+//! in the background by the sample (or given) model.
+//!
+//! Settings come from an optional TOML file (`--config`, sections `[api]`, `[decoder]`,
+//! `[indexer]`, each field as documented on its config type), then flags and the environment,
+//! which win over the file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use anyhow::{Context, bail};
 use clap::Args;
-use pigweight_decode::{DecodeError, Decoder, DecoderConfig, MediaInfo};
-use serde::Serialize;
-
-use anyhow::Context;
-use pigweight_indexer::{IndexKey, Indexer, IndexerConfig, Status};
+use pigweight_api::{ApiConfig, App, AppState, Library};
+use pigweight_decode::{Decoder, DecoderConfig};
+use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
 use pigweight_inference::{Detector, Scheduler, SchedulerConfig};
+use serde::Deserialize;
 
-use crate::ModelArgs;
-use crate::library::{Entry, Library};
+use crate::{ModelArgs, shipped};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -35,170 +32,144 @@ pub(crate) struct ServeArgs {
         default_value = "data/videos"
     )]
     videos: Vec<PathBuf>,
-    /// Most video pipelines open at once.
-    #[arg(long, env = "PIGWEIGHT_MAX_SOURCES", default_value_t = 8)]
-    max_sources: usize,
-    /// Budget of the decoded-frame cache, in MiB.
-    #[arg(long, env = "PIGWEIGHT_FRAME_CACHE_MB", default_value_t = 256)]
-    frame_cache_mb: u64,
+    /// A TOML file with `[api]`, `[decoder]` and `[indexer]` settings; flags win over it.
+    #[arg(long, env = "PIGWEIGHT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Most video pipelines open at once [default: 8].
+    #[arg(long, env = "PIGWEIGHT_MAX_SOURCES")]
+    max_sources: Option<usize>,
+    /// Budget of the decoded-frame cache, in MiB [default: 256].
+    #[arg(long, env = "PIGWEIGHT_FRAME_CACHE_MB")]
+    frame_cache_mb: Option<u64>,
+    /// Budget of the encoded-image cache, in MiB [default: 128].
+    #[arg(long, env = "PIGWEIGHT_IMAGE_CACHE_MB")]
+    image_cache_mb: Option<u64>,
     /// Where the index database lives.
     #[arg(long, env = "PIGWEIGHT_DATA", default_value = "data")]
     data: PathBuf,
-    /// Seconds between regular index samples.
-    #[arg(long, env = "PIGWEIGHT_INTERVAL", default_value_t = 1.0)]
-    interval: f64,
+    /// Seconds between regular index samples [default: 1].
+    #[arg(long, env = "PIGWEIGHT_INTERVAL")]
+    interval: Option<f64>,
+    /// An accepted API key (repeat, or comma-separated in the environment). Never logged.
+    #[arg(
+        long = "api-key",
+        env = "PIGWEIGHT_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    api_keys: Vec<String>,
+    /// Serve without API keys on an address other than loopback.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// The player's folder [default: web/ of the checkout].
+    #[arg(long, env = "PIGWEIGHT_WEB")]
+    web: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
 }
 
-#[derive(Debug)]
-pub(crate) struct App {
-    /// Dropped first: stops the folder watch before the indexer it feeds.
-    _watcher: notify::RecommendedWatcher,
-    library: Arc<Library>,
-    decoder: Decoder,
-    indexer: Arc<Indexer>,
+/// The TOML file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ConfigFile {
+    api: ApiConfig,
+    decoder: DecoderConfig,
+    indexer: IndexerConfig,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct AppState(Arc<App>);
+impl ServeArgs {
+    fn settings(&self) -> anyhow::Result<ConfigFile> {
+        let mut file = match &self.config {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => ConfigFile::default(),
+        };
+        if let Some(n) = self.max_sources {
+            file.decoder.max_open_sources = n;
+        }
+        if let Some(mb) = self.frame_cache_mb {
+            file.decoder.frame_cache_bytes = mb << 20;
+        }
+        if let Some(mb) = self.image_cache_mb {
+            file.api.image_cache_mb = mb;
+        }
+        if let Some(s) = self.interval {
+            file.indexer.interval = s;
+        }
+        file.api
+            .api_keys
+            .extend(self.api_keys.iter().filter(|k| !k.is_empty()).cloned());
+        if file.api.web_dir.is_none() {
+            let web = self.web.clone().unwrap_or_else(|| shipped("web"));
+            file.api.web_dir = web.is_dir().then_some(web);
+        }
+        if file.api.api_keys.is_empty() && !self.bind.ip().is_loopback() && !self.insecure_no_auth {
+            bail!(
+                "refusing to serve on {} without an API key: give --api-key (or PIGWEIGHT_API_KEYS), \
+                 bind to 127.0.0.1, or pass --insecure-no-auth",
+                self.bind
+            );
+        }
+        Ok(file)
+    }
+}
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
     let library = Arc::new(Library::new(args.videos.clone()));
     let (found, _) = library.rescan();
     tracing::info!(videos = found.len(), folders = ?args.videos, "library scanned");
-    let decoder = Decoder::new(DecoderConfig {
-        max_open_sources: args.max_sources,
-        frame_cache_bytes: args.frame_cache_mb * 1024 * 1024,
-        ..DecoderConfig::default()
-    });
+    let decoder = Arc::new(Decoder::new(settings.decoder));
     let detector = args.model.load()?;
-    let key = IndexKey::new(detector.info(), args.interval);
+    let key = IndexKey::new(detector.info(), settings.indexer.interval);
     let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default())?);
     std::fs::create_dir_all(&args.data).with_context(|| format!("making {}", args.data.display()))?;
-    let config = IndexerConfig {
-        interval: args.interval,
-        ..IndexerConfig::default()
-    };
     let indexer = Arc::new(Indexer::start(
         &args.data.join("index.db"),
-        scheduler,
+        Arc::clone(&scheduler),
         key,
-        config,
+        settings.indexer,
     )?);
     for entry in &found {
         indexer.add(&entry.path);
     }
-    let watcher = {
-        let indexer = Arc::clone(&indexer);
+    let app = Arc::new(App::new(
+        settings.api,
+        Arc::clone(&library),
+        decoder,
+        Arc::clone(&indexer),
+        scheduler,
+    ));
+    // Dropped after the server stops: the folder watch ends before the indexer it feeds.
+    let _watcher = {
+        let app = Arc::clone(&app);
         library
-            .watch(move |entry| indexer.add(&entry.path))
+            .watch(move |entry| {
+                app.forget(&entry);
+                indexer.add(&entry.path);
+            })
             .context("watching the video folders")?
     };
-    let state = AppState(Arc::new(App {
-        _watcher: watcher,
-        library,
-        decoder,
-        indexer,
-    }));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.bind).await?;
         tracing::info!(address = %listener.local_addr()?, "listening");
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+        axum::serve(listener, pigweight_api::router(AppState(app)))
+            .with_graceful_shutdown(shutdown_signal())
             .await?;
+        tracing::info!("stopped serving; in-flight requests finished");
         Ok(())
     })
 }
 
-pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/api/videos", get(list_videos))
-        .route("/api/videos/{id}", get(get_video))
-        .with_state(state)
-}
-
-#[derive(Debug, Serialize)]
-struct VideoSummary {
-    id: String,
-    name: String,
-}
-
-#[derive(Debug, Serialize)]
-struct VideoDetail {
-    id: String,
-    name: String,
-    #[serde(flatten)]
-    info: MediaInfo,
-    /// Where indexing stands (absent before the indexer has seen the file).
-    index: Option<Status>,
-}
-
-async fn list_videos(State(state): State<AppState>) -> Json<Vec<VideoSummary>> {
-    Json(
-        state
-            .0
-            .library
-            .list()
-            .into_iter()
-            .map(|e| VideoSummary {
-                id: e.id,
-                name: e.name,
-            })
-            .collect(),
-    )
-}
-
-async fn get_video(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<VideoDetail>, ApiError> {
-    let Entry { id, path, name, .. } = state.0.library.get(&id).ok_or(ApiError::UnknownVideo(id))?;
-    let index = state.0.indexer.status(&path);
-    let app = Arc::clone(&state.0);
-    let probed = tokio::task::spawn_blocking(move || app.decoder.probe(&path))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(Json(VideoDetail {
-        id,
-        name,
-        info: probed.info.clone(),
-        index,
-    }))
-}
-
-#[derive(Debug)]
-enum ApiError {
-    UnknownVideo(String),
-    Decode(DecodeError),
-    Internal(String),
-}
-
-impl From<DecodeError> for ApiError {
-    fn from(e: DecodeError) -> Self {
-        Self::Decode(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            Self::UnknownVideo(id) => (StatusCode::NOT_FOUND, format!("no video with id {id}")),
-            Self::Decode(e) if e.is_bad_request() => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-            Self::Decode(e) if e.is_bad_file() => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-            Self::Decode(e) => {
-                tracing::error!(error = %e, "decoding failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
-            }
-            Self::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
-            }
-        };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+/// Ctrl-C or SIGTERM (what service managers send).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
 }

@@ -13,13 +13,31 @@ use notify::Watcher as _;
 
 /// One video of the library.
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub(crate) id: String,
-    pub(crate) path: PathBuf,
+pub struct Entry {
+    pub id: String,
+    pub path: PathBuf,
     /// Path relative to the folder it was found in: what users see as its name.
-    pub(crate) name: String,
+    pub name: String,
     /// Size and modification time when last seen: a change means new content.
     seen: (u64, Option<SystemTime>),
+}
+
+impl Entry {
+    /// Names this version of the file: changes whenever its size or modification time does,
+    /// so caches and ETags keyed by it never serve an old file's bytes.
+    pub fn version(&self) -> String {
+        let mtime = self
+            .seen
+            .1
+            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        format!("{:x}-{:x}", self.seen.0, mtime)
+    }
+
+    /// When the file was last modified, if the file system says.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.seen.1
+    }
 }
 
 /// A file is taken as complete once it has not changed for this long.
@@ -28,18 +46,18 @@ const SETTLE: Duration = Duration::from_secs(1);
 const UNSETTLED: (u64, Option<SystemTime>) = (u64::MAX, None);
 
 #[derive(Debug, Default)]
-pub(crate) struct Library {
+pub struct Library {
     folders: Vec<PathBuf>,
     videos: DashMap<String, Entry>,
 }
 
 /// The stable id of a video: 16 hex digits of BLAKE3 over its relative path.
-pub(crate) fn video_id(relative: &str) -> String {
+pub fn video_id(relative: &str) -> String {
     blake3::hash(relative.as_bytes()).to_hex()[..16].to_owned()
 }
 
 impl Library {
-    pub(crate) fn new(folders: Vec<PathBuf>) -> Self {
+    pub fn new(folders: Vec<PathBuf>) -> Self {
         Self {
             folders,
             videos: DashMap::new(),
@@ -48,14 +66,14 @@ impl Library {
 
     /// Walks the folders; returns the videos that are new or changed since the last walk and
     /// have stayed unchanged for [`SETTLE`], and whether some file is still being written.
-    pub(crate) fn rescan(&self) -> (Vec<Entry>, bool) {
+    pub fn rescan(&self) -> (Vec<Entry>, bool) {
         let (mut changed, mut busy) = (Vec::new(), false);
         for folder in &self.folders {
             for entry in walkdir::WalkDir::new(folder)
                 .follow_links(false)
                 .into_iter()
                 .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_file() && crate::is_video_name(e.path()))
+                .filter(|e| e.file_type().is_file() && is_video_name(e.path()))
             {
                 let Some(name) = relative_name(folder, entry.path()) else {
                     continue;
@@ -94,7 +112,7 @@ impl Library {
 
     /// Watches the folders and calls `on_change` with every video that appears or changes,
     /// once it has settled. Watching stops when the returned watcher is dropped.
-    pub(crate) fn watch(
+    pub fn watch(
         self: &Arc<Self>,
         on_change: impl Fn(Entry) + Send + 'static,
     ) -> notify::Result<notify::RecommendedWatcher> {
@@ -135,16 +153,27 @@ impl Library {
         Ok(watcher)
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<Entry> {
+    pub fn get(&self, id: &str) -> Option<Entry> {
         self.videos.get(id).map(|e| e.clone())
     }
 
     /// All videos, sorted by name.
-    pub(crate) fn list(&self) -> Vec<Entry> {
+    pub fn list(&self) -> Vec<Entry> {
         let mut all: Vec<Entry> = self.videos.iter().map(|e| e.clone()).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
+}
+
+/// Whether a file name looks like a video we read.
+pub fn is_video_name(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi")
+    )
 }
 
 fn relative_name(folder: &Path, path: &Path) -> Option<String> {

@@ -1,0 +1,469 @@
+//! Pictures: the frame at a moment (optionally with the model's boxes and count drawn), its
+//! thumbnail, and the thumbnail sprite sheets with their WebVTT map for timeline hovers.
+//!
+//! A frame's bytes depend only on (file version, frame, width, format, quality level, model):
+//! they are cached under that key and sent with an ETag and a long-lived Cache-Control, and an
+//! `If-None-Match` is answered with 304 before anything is decoded. Requested JPEG qualities
+//! snap to a few configured levels so one encoding serves many clients.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use headers::{ETag, HeaderMapExt, IfNoneMatch};
+use pigweight_decode::{Mode, Size};
+use pigweight_inference::Detection;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::counts::{decode, detect};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Params, VideoId};
+use crate::state::{AppState, Encoded, ImageKey};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(frame_optimized))
+        .routes(routes!(get_thumbnail))
+        .routes(routes!(get_thumbnails_vtt))
+        .routes(routes!(get_sprite))
+}
+
+/// Image encodings offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Format {
+    #[default]
+    Jpeg,
+    Png,
+}
+
+/// Exactly the frame at t, or the keyframe before it (cheap; for dragging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FrameMode {
+    #[default]
+    Exact,
+    Fast,
+}
+
+fn default_quality() -> u8 {
+    80
+}
+
+fn default_inference() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FrameQuery {
+    /// Video id.
+    id: String,
+    /// Seconds from the first frame, 0..=duration.
+    t: f64,
+    /// JPEG quality 1..=100; snaps to the nearest configured level (default levels 90/70/50).
+    #[serde(default = "default_quality")]
+    #[param(default = 80, minimum = 1, maximum = 100)]
+    quality: u8,
+    /// Draw the model's boxes and the count on the frame.
+    #[serde(default = "default_inference")]
+    #[param(default = true)]
+    inference: bool,
+    /// Scale to this width (16 or more; the height keeps the aspect ratio; never upscaled).
+    width: Option<u32>,
+    #[serde(default)]
+    mode: FrameMode,
+    #[serde(default)]
+    format: Format,
+}
+
+/// The frame on screen at `t` as JPEG (or PNG), with the model's boxes and count drawn when
+/// `inference` is on. Headers: `X-Frame-Time` (the frame's own time from the first frame),
+/// `X-Frame-Pts` (its container timestamp), `X-Frame-Index`, `X-Has-Inference`, `X-Count`,
+/// `ETag`, and a long-lived `Cache-Control`: the bytes for one frame never change.
+#[utoipa::path(get, path = "/api/video_file/frame_optimized", operation_id = "getFrame", tag = "frames",
+    params(FrameQuery),
+    responses(
+        (status = 200, description = "The frame", content(("image/jpeg"), ("image/png")),
+            headers(("X-Frame-Index" = u64, description = "The frame's index"),
+                    ("X-Frame-Time" = f64, description = "The frame's time, seconds from the first frame"),
+                    ("X-Has-Inference" = bool, description = "Whether boxes were drawn"),
+                    ("X-Count" = u32, description = "The count, when inference is on"))),
+        (status = 304, description = "The client's copy is current"),
+        (status = 404, description = "No such video", body = ErrorBody),
+        (status = 422, description = "t, width or quality out of range, or an unreadable file", body = ErrorBody),
+        (status = 503, description = "The model is busy; retry", body = ErrorBody),
+    ))]
+async fn frame_optimized(
+    State(app): State<AppState>,
+    Params(q): Params<FrameQuery>,
+    request_headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let entry = app.entry(&q.id)?;
+    let probed = app.probed(&entry).await?;
+    let tl = &probed.timeline;
+    let mut frame = tl.index_at(q.t)?;
+    if q.mode == FrameMode::Fast {
+        frame = tl.keyframe_at_or_before(frame);
+    }
+    let native = (probed.info.width, probed.info.height);
+    let size = match q.width {
+        Some(w) if w < 16 => return Err(ApiError::Invalid("width must be at least 16".into())),
+        Some(w) if w < native.0 => Size::Width(w),
+        _ => Size::Native,
+    };
+    let (width, height) = size.resolve(native)?;
+    let quality = match q.format {
+        Format::Jpeg => snap_quality(q.quality, &app.config.jpeg_qualities)?,
+        Format::Png => 0,
+    };
+    let key = ImageKey {
+        video: format!("{}@{}", entry.id, entry.version()).into(),
+        frame,
+        width,
+        format: q.format,
+        quality,
+        boxes: q.inference,
+    };
+    let model = if q.inference { &*app.model_tag } else { "" };
+    let etag: ETag = format!(
+        "\"{}\"",
+        &blake3::hash(format!("{key:?}{model}").as_bytes()).to_hex()[..20]
+    )
+    .parse()
+    .map_err(|_| ApiError::Internal("an ETag did not parse".into()))?;
+    let mut headers = HeaderMap::new();
+    headers.typed_insert(etag.clone());
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    headers.insert("x-frame-index", HeaderValue::from(frame));
+    let time = tl.time(frame).unwrap_or(q.t);
+    if let Ok(v) = HeaderValue::from_str(&format!("{time:.6}")) {
+        headers.insert("x-frame-time", v);
+    }
+    if let Some(pts) = tl.pts(frame)
+        && let Ok(v) = HeaderValue::from_str(&format!("{:.6}", pts.as_secs_f64()))
+    {
+        headers.insert("x-frame-pts", v);
+    }
+    headers.insert(
+        "x-has-inference",
+        HeaderValue::from_static(if q.inference { "true" } else { "false" }),
+    );
+    if request_headers
+        .typed_get::<IfNoneMatch>()
+        .is_some_and(|inm| !inm.precondition_passes(&etag))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    let encoded = match app.images.get(&key) {
+        Some(hit) => {
+            app.counters
+                .images_hits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            headers.insert("x-cache", HeaderValue::from_static("hit"));
+            hit
+        }
+        None => {
+            app.counters
+                .images_misses
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            headers.insert("x-cache", HeaderValue::from_static("miss"));
+            let detections = if q.inference {
+                Some(detect(&app, &entry, frame).await?.0)
+            } else {
+                None
+            };
+            let count = detections.as_ref().map(|d| d.len() as u32);
+            let mode = if q.mode == FrameMode::Fast {
+                Mode::Fast
+            } else {
+                Mode::Exact
+            };
+            let picture = decode(&app, &entry, frame, mode, Size::Exact { width, height }).await?;
+            let started = Instant::now();
+            let format = q.format;
+            let bytes = tokio::task::spawn_blocking(move || {
+                let mut rgb = picture.data.clone();
+                if let Some(d) = &detections {
+                    let scale = (width as f32 / native.0 as f32, height as f32 / native.1 as f32);
+                    draw_overlay(&mut rgb, width, height, d, scale);
+                }
+                encode(&rgb, width, height, format, quality)
+            })
+            .await
+            .map_err(ApiError::join)??;
+            app.counters.encode_ms_total.add(started.elapsed());
+            app.counters
+                .encodes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let encoded = Encoded { bytes, count };
+            app.images.insert(key, encoded.clone());
+            encoded
+        }
+    };
+    if let Some(count) = encoded.count {
+        headers.insert("x-count", HeaderValue::from(count));
+    }
+    let content_type = match q.format {
+        Format::Jpeg => "image/jpeg",
+        Format::Png => "image/png",
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok((headers, encoded.bytes).into_response())
+}
+
+/// The configured level nearest to `q` (ties go to the higher quality).
+fn snap_quality(q: u8, levels: &[u8]) -> Result<u8, ApiError> {
+    if !(1..=100).contains(&q) {
+        return Err(ApiError::Invalid("quality must be 1..=100".into()));
+    }
+    levels
+        .iter()
+        .copied()
+        .min_by_key(|&l| (l.abs_diff(q), std::cmp::Reverse(l)))
+        .ok_or_else(|| ApiError::Internal("no JPEG quality levels are configured".into()))
+}
+
+fn encode(rgb: &[u8], width: u32, height: u32, format: Format, quality: u8) -> Result<Bytes, ApiError> {
+    match format {
+        Format::Jpeg => {
+            let image = turbojpeg::Image {
+                pixels: rgb,
+                width: width as usize,
+                pitch: width as usize * 3,
+                height: height as usize,
+                format: turbojpeg::PixelFormat::RGB,
+            };
+            let jpeg = turbojpeg::compress(image, i32::from(quality), turbojpeg::Subsamp::Sub2x2)
+                .map_err(|e| ApiError::Internal(format!("JPEG encoding failed: {e}")))?;
+            Ok(Bytes::copy_from_slice(&jpeg))
+        }
+        Format::Png => {
+            use image::ImageEncoder as _;
+            let mut out = Vec::new();
+            image::codecs::png::PngEncoder::new_with_quality(
+                &mut out,
+                image::codecs::png::CompressionType::Fast,
+                image::codecs::png::FilterType::Sub,
+            )
+            .write_image(rgb, width, height, image::ExtendedColorType::Rgb8)
+            .map_err(|e| ApiError::Internal(format!("PNG encoding failed: {e}")))?;
+            Ok(Bytes::from(out))
+        }
+    }
+}
+
+const BOX_COLOUR: [u8; 3] = [255, 214, 0];
+
+/// Draws each detection's box outline and a badge with the count in the top-left corner.
+fn draw_overlay(rgb: &mut [u8], width: u32, height: u32, detections: &[Detection], scale: (f32, f32)) {
+    let (w, h) = (width as i64, height as i64);
+    let thick = (w / 320).max(2);
+    let mut fill = |x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3]| {
+        for y in y0.max(0)..y1.min(h) {
+            for x in x0.max(0)..x1.min(w) {
+                let i = ((y * w + x) * 3) as usize;
+                rgb[i..i + 3].copy_from_slice(&colour);
+            }
+        }
+    };
+    for d in detections {
+        let [x1, y1, x2, y2] = d.bbox;
+        let (x1, x2) = ((x1 * scale.0).round() as i64, (x2 * scale.0).round() as i64);
+        let (y1, y2) = ((y1 * scale.1).round() as i64, (y2 * scale.1).round() as i64);
+        fill(x1, y1, x2, y1 + thick, BOX_COLOUR);
+        fill(x1, y2 - thick, x2, y2, BOX_COLOUR);
+        fill(x1, y1, x1 + thick, y2, BOX_COLOUR);
+        fill(x2 - thick, y1, x2, y2, BOX_COLOUR);
+    }
+    // The count in a 3x5 pixel font, scaled to about 1/20 of the height.
+    let digits = detections.len().to_string();
+    let px = (h / 60).max(2);
+    let (pad, glyph_w) = (px * 2, px * 4);
+    let badge_w = pad * 2 + glyph_w * digits.len() as i64 - px;
+    fill(0, 0, badge_w, pad * 2 + px * 5, [0, 0, 0]);
+    for (k, c) in digits.bytes().enumerate() {
+        let rows = DIGITS[usize::from(c - b'0')];
+        for (r, bits) in rows.iter().enumerate() {
+            for col in 0..3 {
+                if bits & (0b100 >> col) != 0 {
+                    let x = pad + k as i64 * glyph_w + col * px;
+                    let y = pad + r as i64 * px;
+                    fill(x, y, x + px, y + px, BOX_COLOUR);
+                }
+            }
+        }
+    }
+}
+
+/// Digits 0-9, five rows of three bits each.
+const DIGITS: [[u8; 5]; 10] = [
+    [0b111, 0b101, 0b101, 0b101, 0b111],
+    [0b010, 0b110, 0b010, 0b010, 0b111],
+    [0b111, 0b001, 0b111, 0b100, 0b111],
+    [0b111, 0b001, 0b111, 0b001, 0b111],
+    [0b101, 0b101, 0b111, 0b001, 0b001],
+    [0b111, 0b100, 0b111, 0b001, 0b111],
+    [0b111, 0b100, 0b111, 0b101, 0b111],
+    [0b111, 0b001, 0b001, 0b001, 0b001],
+    [0b111, 0b101, 0b111, 0b101, 0b111],
+    [0b111, 0b101, 0b111, 0b001, 0b111],
+];
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ThumbQuery {
+    /// Seconds from the first frame.
+    t: f64,
+}
+
+/// The index's thumbnail nearest before `t` (JPEG, 160 px high), for timeline hovers.
+#[utoipa::path(get, path = "/api/videos/{id}/thumbnail", operation_id = "getThumbnail", tag = "frames",
+    params(("id" = String, Path, description = "Video id"), ThumbQuery),
+    responses(
+        (status = 200, description = "The thumbnail", content_type = "image/jpeg"),
+        (status = 404, description = "No such video, or no thumbnail indexed yet", body = ErrorBody),
+        (status = 422, description = "t is not a time in the video", body = ErrorBody),
+    ))]
+async fn get_thumbnail(
+    State(app): State<AppState>,
+    VideoId(id): VideoId,
+    Params(q): Params<ThumbQuery>,
+) -> Result<Response, ApiError> {
+    let entry = app.entry(&id)?;
+    let probed = app.probed(&entry).await?;
+    probed.timeline.index_at(q.t)?;
+    let frame = app
+        .indexer
+        .view(&entry.path)
+        .and_then(|v| v.thumbnail_at(q.t))
+        .ok_or_else(|| ApiError::NotFound(format!("video {id} has no thumbnails yet")))?;
+    let indexer = Arc::clone(&app.indexer);
+    let jpeg = tokio::task::spawn_blocking(move || indexer.thumbnail(&entry.path, frame))
+        .await
+        .map_err(ApiError::join)??
+        .ok_or_else(|| ApiError::NotFound(format!("video {id} has no thumbnails yet")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            ),
+            (
+                header::HeaderName::from_static("x-frame-index"),
+                HeaderValue::from(frame),
+            ),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
+/// The WebVTT map of the thumbnail sprite sheets (10x10 tiles each), the convention video
+/// players use for timeline previews: each cue names `sprites/{sheet}#xywh=x,y,w,h`.
+#[utoipa::path(get, path = "/api/videos/{id}/thumbnails.vtt", operation_id = "getThumbnailsVtt", tag = "frames",
+    params(("id" = String, Path, description = "Video id")),
+    responses(
+        (status = 200, description = "The map", content_type = "text/vtt"),
+        (status = 404, description = "No such video, or no thumbnails indexed yet", body = ErrorBody),
+    ))]
+async fn get_thumbnails_vtt(State(app): State<AppState>, VideoId(id): VideoId) -> Result<Response, ApiError> {
+    let entry = app.entry(&id)?;
+    let probed = app.probed(&entry).await?;
+    let duration = probed.info.duration;
+    let indexer = Arc::clone(&app.indexer);
+    let sheet_id = id.clone();
+    let vtt = tokio::task::spawn_blocking(move || {
+        indexer.sprite_vtt(&entry.path, duration, &|k| {
+            format!("/api/videos/{sheet_id}/sprites/{k}")
+        })
+    })
+    .await
+    .map_err(ApiError::join)??
+    .ok_or_else(|| ApiError::NotFound(format!("video {id} has no thumbnails yet")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/vtt; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        vtt,
+    )
+        .into_response())
+}
+
+/// Sprite sheet `sheet` of the thumbnails (JPEG), as named by `thumbnails.vtt`.
+#[utoipa::path(get, path = "/api/videos/{id}/sprites/{sheet}", operation_id = "getSprite", tag = "frames",
+    params(("id" = String, Path, description = "Video id"), ("sheet" = usize, Path, description = "Sheet number, from 0")),
+    responses(
+        (status = 200, description = "The sheet", content_type = "image/jpeg"),
+        (status = 404, description = "No such video or sheet", body = ErrorBody),
+    ))]
+async fn get_sprite(
+    State(app): State<AppState>,
+    axum::extract::Path((id, sheet)): axum::extract::Path<(String, usize)>,
+) -> Result<Response, ApiError> {
+    let entry = app.entry(&id)?;
+    let indexer = Arc::clone(&app.indexer);
+    let jpeg = tokio::task::spawn_blocking(move || indexer.sprite_sheet(&entry.path, sheet, 75))
+        .await
+        .map_err(ApiError::join)??
+        .ok_or_else(|| ApiError::NotFound(format!("video {id} has no sprite sheet {sheet}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualities_snap_to_the_nearest_level() {
+        let levels = [90, 70, 50];
+        assert_eq!(snap_quality(80, &levels).unwrap(), 90);
+        assert_eq!(snap_quality(79, &levels).unwrap(), 70);
+        assert_eq!(snap_quality(100, &levels).unwrap(), 90);
+        assert_eq!(snap_quality(1, &levels).unwrap(), 50);
+        assert!(snap_quality(0, &levels).is_err());
+        assert!(snap_quality(101, &levels).is_err());
+    }
+
+    #[test]
+    fn boxes_and_the_count_are_drawn_inside_the_picture() {
+        let (w, h) = (64u32, 48u32);
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        let d = Detection {
+            bbox: [20.0, 10.0, 40.0, 30.0],
+            score: 0.9,
+            class: 0,
+        };
+        // A box past the edge is clipped, not a panic.
+        let off = Detection {
+            bbox: [50.0, 40.0, 90.0, 80.0],
+            ..d
+        };
+        draw_overlay(&mut rgb, w, h, &[d, off], (1.0, 1.0));
+        let at = |x: u32, y: u32| &rgb[((y * w + x) * 3) as usize..][..3];
+        assert_eq!(at(30, 10), BOX_COLOUR, "top edge");
+        assert_eq!(at(20, 20), BOX_COLOUR, "left edge");
+        assert_eq!(at(30, 20), [0, 0, 0], "inside stays");
+        assert_eq!(at(63, 40), BOX_COLOUR, "clipped box's top edge");
+        // "2" in the badge: its top row is lit.
+        assert_eq!(at(4, 4), BOX_COLOUR);
+    }
+}

@@ -1,0 +1,91 @@
+//! The pigweight HTTP and WebSocket API: what the browser player and generated clients call.
+//!
+//! What it is for: the axum [`router`] over an [`App`] (the library of videos, the decoder,
+//! the indexer and the model's scheduler), and its OpenAPI document ([`openapi`]), built from
+//! the handlers' annotations. Handlers are thin: parse, ask the domain crates, map the answer;
+//! decoding, encoding, inference and database reads run on blocking threads.
+//!
+//! What it is not for: reading flags or the environment, starting the runtime or the indexer
+//! (the binary wires those), or decoding and inference themselves.
+
+mod auth;
+mod counts;
+mod error;
+mod extract;
+mod frames;
+mod library;
+mod state;
+mod stream;
+mod system;
+mod videos;
+mod ws;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ErrorBody};
+pub use library::{Entry, Library, is_video_name, video_id};
+pub use state::{ApiConfig, App, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pigweight",
+        description = "Counts pigs in farm video. Times are seconds from the first frame of a \
+video; frame indices count frames in presentation order from 0. Errors are JSON \
+`{\"error\": \"...\"}` with a 4xx status saying what was wrong, or 500. With API keys \
+configured, send one as the `X-API-Key` header (or `api_key` query parameter, or the \
+`pigweight_key` cookie, for media elements and WebSockets)."
+    ),
+    tags(
+        (name = "videos", description = "The library of videos and the files themselves"),
+        (name = "counts", description = "How many animals, when"),
+        (name = "frames", description = "Frames, thumbnails and sprite sheets"),
+        (name = "index", description = "The background index of each video"),
+        (name = "system", description = "Health, readiness and statistics"),
+    )
+)]
+struct ApiDoc;
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(videos::router())
+        .merge(stream::router())
+        .merge(counts::router())
+        .merge(frames::router())
+        .merge(system::router())
+        .merge(ws::router())
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The whole HTTP surface over `state`.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api().split_for_parts();
+    let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let mut router = routes.route(
+        "/openapi.json",
+        get(move || {
+            let doc = Arc::clone(&doc);
+            async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()).into_response() }
+        }),
+    );
+    if let Some(dir) = &state.config.web_dir {
+        router = router.fallback_service(tower_http::services::ServeDir::new(dir));
+    }
+    router
+        .layer(DefaultBodyLimit::max(state.config.max_body_kb * 1024))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,207 @@
+//! What every handler shares: the library, the decoder, the indexer, the model's scheduler,
+//! the caches of encoded images and detections, and the counters behind `/api/stats`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use pigweight_decode::{Decoder, Probed};
+use pigweight_indexer::Indexer;
+use pigweight_inference::{ResultCache, Scheduler};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::library::{Entry, Library};
+
+/// How the API behaves; the binary fills it from flags, the environment and a TOML file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// JPEG qualities that are actually encoded; a requested quality snaps to the nearest, so
+    /// one encoding serves many clients.
+    pub jpeg_qualities: Vec<u8>,
+    /// Budget of the cache of encoded frames, in MiB.
+    pub image_cache_mb: u64,
+    /// Most frames whose detections are kept in memory.
+    pub detection_cache_entries: u64,
+    /// The index answers a count only if it has a sample this close (seconds), unless the
+    /// video is fully indexed; otherwise the model runs on the frame.
+    pub max_sample_distance_s: f64,
+    /// Accepted API keys; empty: no key is asked for.
+    pub api_keys: Vec<String>,
+    /// Most WebSocket clients at once.
+    pub max_websocket_clients: usize,
+    /// Seconds between pings on an idle WebSocket.
+    pub websocket_ping_s: u64,
+    /// Largest request body (uploads excluded), in KiB.
+    pub max_body_kb: usize,
+    /// The static player's folder, served at `/` when set.
+    pub web_dir: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            jpeg_qualities: vec![90, 70, 50],
+            image_cache_mb: 128,
+            detection_cache_entries: 20_000,
+            max_sample_distance_s: 1.0,
+            api_keys: Vec::new(),
+            max_websocket_clients: 1024,
+            websocket_ping_s: 15,
+            max_body_kb: 64,
+            web_dir: None,
+        }
+    }
+}
+
+/// Counters for `/api/stats` and `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) images_hits: AtomicU64,
+    pub(crate) images_misses: AtomicU64,
+    pub(crate) encode_ms_total: AtomicMillis,
+    pub(crate) encodes: AtomicU64,
+    pub(crate) decode_ms_total: AtomicMillis,
+    pub(crate) decodes: AtomicU64,
+    pub(crate) inferences: AtomicU64,
+    pub(crate) inference_ms_total: AtomicMillis,
+    pub(crate) websocket_clients: AtomicU64,
+    pub(crate) websocket_updates: AtomicU64,
+    pub(crate) requests: AtomicU64,
+}
+
+/// A sum of milliseconds kept in microseconds in an atomic.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicMillis(AtomicU64);
+
+impl AtomicMillis {
+    pub(crate) fn add(&self, d: std::time::Duration) {
+        self.0.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+}
+
+/// Key of an encoded image: one video version, frame, size, encoding and overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ImageKey {
+    pub(crate) video: Arc<str>,
+    pub(crate) frame: u64,
+    pub(crate) width: u32,
+    pub(crate) format: crate::frames::Format,
+    pub(crate) quality: u8,
+    pub(crate) boxes: bool,
+}
+
+/// An encoded image and the facts sent with it.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoded {
+    pub(crate) bytes: Bytes,
+    pub(crate) count: Option<u32>,
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct App {
+    pub(crate) config: ApiConfig,
+    pub(crate) library: Arc<Library>,
+    pub(crate) decoder: Arc<Decoder>,
+    pub(crate) indexer: Arc<Indexer>,
+    pub(crate) scheduler: Arc<Scheduler>,
+    /// Probed facts per video id, for answering from the timeline without a blocking call.
+    probed: DashMap<String, (String, Arc<Probed>)>,
+    pub(crate) images: moka::sync::Cache<ImageKey, Encoded>,
+    pub(crate) detections: ResultCache,
+    pub(crate) counters: Counters,
+    /// A digest of the model and its parameters, part of every inferred result's identity.
+    pub(crate) model_tag: Arc<str>,
+}
+
+/// The state handed to every handler.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(
+        config: ApiConfig,
+        library: Arc<Library>,
+        decoder: Arc<Decoder>,
+        indexer: Arc<Indexer>,
+        scheduler: Arc<Scheduler>,
+    ) -> Self {
+        let images = moka::sync::Cache::builder()
+            .max_capacity(config.image_cache_mb << 20)
+            .weigher(|_: &ImageKey, e: &Encoded| u32::try_from(e.bytes.len()).unwrap_or(u32::MAX))
+            .build();
+        let info = scheduler.info();
+        let model_tag = format!(
+            "{}:{}",
+            info.hash,
+            serde_json::to_string(&(&info.thresholds, &info.counted_classes)).unwrap_or_default()
+        );
+        let model_tag = blake3::hash(model_tag.as_bytes()).to_hex()[..16].into();
+        Self {
+            detections: ResultCache::new(config.detection_cache_entries),
+            config,
+            library,
+            decoder,
+            indexer,
+            scheduler,
+            probed: DashMap::new(),
+            images,
+            counters: Counters::default(),
+            model_tag,
+        }
+    }
+
+    /// The library entry of `id`, or 404.
+    pub(crate) fn entry(&self, id: &str) -> Result<Entry, ApiError> {
+        self.library
+            .get(id)
+            .ok_or_else(|| ApiError::UnknownVideo(id.to_owned()))
+    }
+
+    /// The probed facts and frame table of a video: from memory, else probed on a blocking
+    /// thread once per file version.
+    pub(crate) async fn probed(&self, entry: &Entry) -> Result<Arc<Probed>, ApiError> {
+        if let Some(p) = self.decoder_probed(entry) {
+            return Ok(p);
+        }
+        let version = entry.version();
+        let decoder = Arc::clone(&self.decoder);
+        let path = entry.path.clone();
+        let probed = tokio::task::spawn_blocking(move || decoder.probe(&path))
+            .await
+            .map_err(ApiError::join)??;
+        self.probed
+            .insert(entry.id.clone(), (version, Arc::clone(&probed)));
+        Ok(probed)
+    }
+
+    /// The probed facts of a video if they are already known (no blocking call).
+    pub(crate) fn decoder_probed(&self, entry: &Entry) -> Option<Arc<Probed>> {
+        let version = entry.version();
+        self.probed
+            .get(&entry.id)
+            .filter(|p| p.0 == version)
+            .map(|p| Arc::clone(&p.1))
+    }
+
+    /// Forgets what is known of a video that changed or went away.
+    pub fn forget(&self, entry: &Entry) {
+        self.probed.remove(&entry.id);
+        self.decoder.forget(&entry.path);
+    }
+}

@@ -1,0 +1,298 @@
+//! The server's own state: health, readiness, statistics as JSON and as Prometheus metrics.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::{App, AppState};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(get_stats))
+        .routes(routes!(metrics))
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", operation_id = "health", tag = "system",
+    responses((status = 200, description = "Up", body = String, example = "ok")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The server can do its work: the index database and the model are working.
+#[utoipa::path(get, path = "/readyz", operation_id = "ready", tag = "system",
+    responses(
+        (status = 200, description = "Ready", body = String, example = "ready"),
+        (status = 503, description = "Not ready; the reason is in the body", body = String),
+    ))]
+async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
+    if app.indexer.has_failed() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the indexer stopped on a database error (see the log)",
+        )
+    } else {
+        (StatusCode::OK, "ready")
+    }
+}
+
+/// Hits and misses of one cache.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CacheCounts {
+    hits: u64,
+    misses: u64,
+    /// hits / (hits + misses), 0 when unused.
+    hit_rate: f64,
+    entries: u64,
+    /// Bytes held, where the cache is weighed in bytes.
+    bytes: Option<u64>,
+    budget_bytes: Option<u64>,
+}
+
+impl CacheCounts {
+    fn new(hits: u64, misses: u64, entries: u64, bytes: Option<u64>, budget_bytes: Option<u64>) -> Self {
+        let total = hits + misses;
+        Self {
+            hits,
+            misses,
+            hit_rate: if total == 0 {
+                0.0
+            } else {
+                hits as f64 / total as f64
+            },
+            entries,
+            bytes,
+            budget_bytes,
+        }
+    }
+}
+
+/// Count and mean duration of one kind of work.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Timing {
+    count: u64,
+    mean_ms: f64,
+}
+
+impl Timing {
+    fn new(count: u64, total_ms: f64) -> Self {
+        Self {
+            count,
+            mean_ms: if count == 0 { 0.0 } else { total_ms / count as f64 },
+        }
+    }
+}
+
+/// What the model's scheduler has done and holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SchedulerStats {
+    queued_interactive: usize,
+    queued_background: usize,
+    batches: u64,
+    mean_batch: f64,
+    mean_run_ms: f64,
+    interactive_completed: u64,
+    interactive_rejected: u64,
+    interactive_mean_wait_ms: f64,
+    background_completed: u64,
+}
+
+/// The server's counters.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Stats {
+    /// HTTP requests received.
+    requests: u64,
+    /// Count WebSocket clients connected now.
+    websocket_clients: u64,
+    websocket_updates_sent: u64,
+    /// Encoded frames (frame_optimized).
+    frame_images: CacheCounts,
+    /// Decoded frames.
+    decoded_frames: CacheCounts,
+    /// Detections per frame.
+    detections: CacheCounts,
+    decode: Timing,
+    encode: Timing,
+    /// Interactive model runs, from submission to result.
+    inference: Timing,
+    scheduler: SchedulerStats,
+    sources_open: u64,
+}
+
+pub(crate) fn stats(app: &App) -> Stats {
+    let c = &app.counters;
+    let d = app.decoder.stats();
+    let det = app.detections.stats();
+    let s = app.scheduler.metrics();
+    app.images.run_pending_tasks();
+    let images_in = s
+        .batch_sizes
+        .iter()
+        .enumerate()
+        .map(|(n, k)| n as u64 * k)
+        .sum::<u64>();
+    Stats {
+        requests: c.requests.load(Ordering::Relaxed),
+        websocket_clients: c.websocket_clients.load(Ordering::Relaxed),
+        websocket_updates_sent: c.websocket_updates.load(Ordering::Relaxed),
+        frame_images: CacheCounts::new(
+            c.images_hits.load(Ordering::Relaxed),
+            c.images_misses.load(Ordering::Relaxed),
+            app.images.entry_count(),
+            Some(app.images.weighted_size()),
+            Some(app.config.image_cache_mb << 20),
+        ),
+        decoded_frames: CacheCounts::new(
+            d.cache_hits,
+            d.cache_misses,
+            d.cache_entries,
+            Some(d.cache_bytes),
+            Some(d.cache_budget_bytes),
+        ),
+        detections: CacheCounts::new(det.hits, det.misses, det.entries, None, None),
+        decode: Timing::new(c.decodes.load(Ordering::Relaxed), c.decode_ms_total.get()),
+        encode: Timing::new(c.encodes.load(Ordering::Relaxed), c.encode_ms_total.get()),
+        inference: Timing::new(c.inferences.load(Ordering::Relaxed), c.inference_ms_total.get()),
+        scheduler: SchedulerStats {
+            queued_interactive: s.queued_interactive,
+            queued_background: s.queued_background,
+            batches: s.batches,
+            mean_batch: if s.batches == 0 {
+                0.0
+            } else {
+                images_in as f64 / s.batches as f64
+            },
+            mean_run_ms: if s.batches == 0 {
+                0.0
+            } else {
+                s.run_ms_total / s.batches as f64
+            },
+            interactive_completed: s.interactive.completed,
+            interactive_rejected: s.interactive.rejected,
+            interactive_mean_wait_ms: if s.interactive.completed == 0 {
+                0.0
+            } else {
+                s.interactive.wait_ms_total / s.interactive.completed as f64
+            },
+            background_completed: s.background.completed,
+        },
+        sources_open: d.sources_open,
+    }
+}
+
+/// Clients, cache hit rates, decode/encode/inference timings and queue depths.
+#[utoipa::path(get, path = "/api/stats", operation_id = "getStats", tag = "system",
+    responses((status = 200, description = "The counters", body = Stats)))]
+async fn get_stats(State(app): State<AppState>) -> Json<Stats> {
+    Json(stats(&app))
+}
+
+/// The same counters in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let s = stats(&app);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        out.push_str(&format!(
+            "# HELP pigweight_{name} {help}\n# TYPE pigweight_{name} {kind}\npigweight_{name} {value}\n"
+        ));
+    };
+    metric(
+        "http_requests_total",
+        "counter",
+        "HTTP requests received.",
+        s.requests as f64,
+    );
+    metric(
+        "websocket_clients",
+        "gauge",
+        "Count WebSocket clients connected.",
+        s.websocket_clients as f64,
+    );
+    metric(
+        "websocket_updates_total",
+        "counter",
+        "Count updates sent.",
+        s.websocket_updates_sent as f64,
+    );
+    for (name, c) in [
+        ("frame_image", &s.frame_images),
+        ("decoded_frame", &s.decoded_frames),
+        ("detection", &s.detections),
+    ] {
+        metric(
+            &format!("{name}_cache_hits_total"),
+            "counter",
+            "Cache hits.",
+            c.hits as f64,
+        );
+        metric(
+            &format!("{name}_cache_misses_total"),
+            "counter",
+            "Cache misses.",
+            c.misses as f64,
+        );
+        metric(
+            &format!("{name}_cache_entries"),
+            "gauge",
+            "Cache entries.",
+            c.entries as f64,
+        );
+    }
+    for (name, t) in [
+        ("decode", &s.decode),
+        ("encode", &s.encode),
+        ("inference", &s.inference),
+    ] {
+        metric(
+            &format!("{name}_total"),
+            "counter",
+            "Operations done.",
+            t.count as f64,
+        );
+        metric(
+            &format!("{name}_mean_ms"),
+            "gauge",
+            "Mean duration, milliseconds.",
+            t.mean_ms,
+        );
+    }
+    metric(
+        "queue_interactive",
+        "gauge",
+        "Interactive images waiting for the model.",
+        s.scheduler.queued_interactive as f64,
+    );
+    metric(
+        "queue_background",
+        "gauge",
+        "Background images waiting for the model.",
+        s.scheduler.queued_background as f64,
+    );
+    metric(
+        "model_batches_total",
+        "counter",
+        "Model runs.",
+        s.scheduler.batches as f64,
+    );
+    metric(
+        "sources_open",
+        "gauge",
+        "Open video pipelines.",
+        s.sources_open as f64,
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+}

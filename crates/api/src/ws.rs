@@ -1,0 +1,313 @@
+//! The count WebSocket (`/ws/count?id=`): the server follows the player's clock and pushes the
+//! count whenever it changes, so the player never polls.
+//!
+//! Client → server (JSON text): `{"type":"seek","t":12.5}`, `{"type":"play","t":12.5,"rate":1}`,
+//! `{"type":"pause","t":13.0}`. Server → client: `{"type":"count_update", ...}` (the fields of
+//! `countAtTime`: t, count, source, frame_index, frame_time, cached, nearest_sample_distance) once
+//! after every seek, play and pause, whenever the count changes while playing, and when playback
+//! reaches the end;
+//! `{"type":"index_progress", ...}` (the fields of `getIndexStatus`) while the video is indexed;
+//! `{"type":"error","message":"..."}` for a message it could not use (the socket stays open).
+//!
+//! While playing, the session sleeps until the index's next change of count (at most 250 ms),
+//! so updates land on the frame where the count changes. A writer task sends only the newest
+//! update of each kind: a slow client skips stale counts instead of queueing them, and the
+//! session never waits on a client's socket. Pings keep idle connections open through proxies.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::counts::{CountAtTime, count_at};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Params;
+use crate::library::Entry;
+use crate::state::{App, AppState};
+use crate::videos::IndexStatus;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(count_socket))
+}
+
+/// Longest sleep between two looks at the clock while playing.
+const PLAY_TICK: Duration = Duration::from_millis(250);
+/// Fastest playback rate followed.
+const MAX_RATE: f64 = 16.0;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SocketQuery {
+    /// Video id.
+    id: String,
+}
+
+/// Opens the count WebSocket of a video (see the protocol in the API description and
+/// docs/websocket.md).
+#[utoipa::path(get, path = "/ws/count", operation_id = "countSocket", tag = "counts",
+    params(SocketQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 404, description = "No such video", body = ErrorBody),
+        (status = 422, description = "The file cannot be read as a video", body = ErrorBody),
+        (status = 503, description = "Too many WebSocket clients", body = ErrorBody),
+    ))]
+async fn count_socket(
+    State(app): State<AppState>,
+    Params(q): Params<SocketQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let entry = app.entry(&q.id)?;
+    let duration = app.probed(&entry).await?.info.duration;
+    let clients = app.counters.websocket_clients.fetch_add(1, Ordering::Relaxed);
+    if clients >= app.config.max_websocket_clients as u64 {
+        app.counters.websocket_clients.fetch_sub(1, Ordering::Relaxed);
+        return Err(ApiError::Busy(format!(
+            "{clients} WebSocket clients are connected, the most this server takes"
+        )));
+    }
+    let guard = Connected(app.clone());
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        session(&guard.0, &entry, duration, socket).await;
+        drop(guard);
+    }))
+}
+
+/// Counts a client out when its session ends, however it ends.
+struct Connected(AppState);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.counters.websocket_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Seek { t: f64 },
+    Play { t: f64, rate: Option<f64> },
+    Pause { t: f64 },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerMessage {
+    CountUpdate(CountAtTime),
+    IndexProgress(IndexStatus),
+    Error { message: String },
+}
+
+impl ServerMessage {
+    fn into_message(self) -> Option<Message> {
+        serde_json::to_string(&self).ok().map(|s| Message::Text(s.into()))
+    }
+}
+
+/// The player's clock as the client last told it.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    t: f64,
+    since: Instant,
+    /// Playback rate; 0 when paused.
+    rate: f64,
+}
+
+impl Clock {
+    fn now(&self, duration: f64) -> f64 {
+        (self.t + self.since.elapsed().as_secs_f64() * self.rate).clamp(0.0, duration)
+    }
+}
+
+async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
+    let (sink, mut incoming) = socket.split();
+    let (counts_tx, counts_rx) = watch::channel(None);
+    let (progress_tx, progress_rx) = watch::channel(None);
+    let ping = Duration::from_secs(app.config.websocket_ping_s.max(1));
+    let writer = tokio::spawn(write_newest(sink, counts_rx, progress_rx, ping));
+    let mut progress = app.indexer.subscribe();
+    let mut clock = Clock {
+        t: 0.0,
+        since: Instant::now(),
+        rate: 0.0,
+    };
+    let mut last_count = None;
+    // Due: send an update at the next look even if the count is unchanged.
+    let mut due = true;
+    let mut wake = Instant::now();
+    loop {
+        tokio::select! {
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => match parse(&text, duration) {
+                    Ok(m) => {
+                        clock = m;
+                        due = true;
+                        wake = Instant::now();
+                    }
+                    Err(message) => {
+                        counts_tx.send_replace(ServerMessage::Error { message }.into_message());
+                    }
+                },
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            event = progress.recv() => {
+                match event {
+                    Ok(e) if e.status.path == entry.path => {
+                        progress_tx.send_replace(ServerMessage::IndexProgress(IndexStatus::from(&e.status)).into_message());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => progress = app.indexer.subscribe(),
+                    _ => {}
+                }
+                continue;
+            },
+            () = tokio::time::sleep_until(wake) => {},
+        }
+        if Instant::now() < wake {
+            continue;
+        }
+        let t = clock.now(duration);
+        // Playback reached the end: one last update there, then the clock stops.
+        let ended = clock.rate > 0.0 && t >= duration;
+        match count_at(app, entry, t).await {
+            Ok(c) => {
+                if due || ended || last_count != Some(c.count) {
+                    last_count = Some(c.count);
+                    app.counters.websocket_updates.fetch_add(1, Ordering::Relaxed);
+                    counts_tx.send_replace(ServerMessage::CountUpdate(c).into_message());
+                }
+            }
+            Err(e) => {
+                counts_tx.send_replace(
+                    ServerMessage::Error {
+                        message: e.to_string(),
+                    }
+                    .into_message(),
+                );
+            }
+        }
+        due = false;
+        if ended {
+            clock = Clock {
+                t: duration,
+                since: Instant::now(),
+                rate: 0.0,
+            };
+        }
+        wake = Instant::now()
+            + if clock.rate > 0.0 {
+                next_look(app, entry, t, clock.rate)
+            } else {
+                Duration::from_secs(86_400)
+            };
+    }
+    writer.abort();
+}
+
+/// How long to sleep while playing: until the index's next change of count, at most
+/// [`PLAY_TICK`].
+fn next_look(app: &App, entry: &Entry, t: f64, rate: f64) -> Duration {
+    let next_change = app.indexer.view(&entry.path).and_then(|view| {
+        let probed = app.decoder_probed(entry)?;
+        let frame = probed.timeline.index_at(t).ok()?;
+        view.next_change(frame).map(|c| c.time)
+    });
+    match next_change {
+        Some(at) if at > t => Duration::from_secs_f64(((at - t) / rate).min(PLAY_TICK.as_secs_f64())),
+        _ => PLAY_TICK,
+    }
+}
+
+fn parse(text: &str, duration: f64) -> Result<Clock, String> {
+    let message: ClientMessage =
+        serde_json::from_str(text).map_err(|e| format!("not a seek, play or pause message: {e}"))?;
+    let (t, rate) = match message {
+        ClientMessage::Seek { t } | ClientMessage::Pause { t } => (t, 0.0),
+        ClientMessage::Play { t, rate } => (t, rate.unwrap_or(1.0)),
+    };
+    if !(t.is_finite() && (0.0..=duration).contains(&t)) {
+        return Err(format!("t must be a number of seconds in 0..={duration}"));
+    }
+    if !(rate.is_finite() && (0.0..=MAX_RATE).contains(&rate)) {
+        return Err(format!("rate must be in 0..={MAX_RATE}"));
+    }
+    Ok(Clock {
+        t,
+        since: Instant::now(),
+        rate,
+    })
+}
+
+/// Sends the newest pending message of each kind, and pings when idle.
+async fn write_newest(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut counts: watch::Receiver<Option<Message>>,
+    mut progress: watch::Receiver<Option<Message>>,
+    ping: Duration,
+) {
+    let mut ticker = tokio::time::interval_at(Instant::now() + ping, ping);
+    loop {
+        let message = tokio::select! {
+            biased;
+            changed = counts.changed() => match changed {
+                Ok(()) => counts.borrow_and_update().clone(),
+                Err(_) => break,
+            },
+            changed = progress.changed() => match changed {
+                Ok(()) => progress.borrow_and_update().clone(),
+                Err(_) => break,
+            },
+            _ = ticker.tick() => Some(Message::Ping(bytes::Bytes::new())),
+        };
+        if let Some(m) = message
+            && sink.send(m).await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_are_checked() {
+        assert_eq!(parse(r#"{"type":"seek","t":2.5}"#, 4.0).unwrap().t, 2.5);
+        let play = parse(r#"{"type":"play","t":1,"rate":2}"#, 4.0).unwrap();
+        assert_eq!((play.t, play.rate), (1.0, 2.0));
+        assert_eq!(parse(r#"{"type":"play","t":1}"#, 4.0).unwrap().rate, 1.0);
+        assert_eq!(parse(r#"{"type":"pause","t":3}"#, 4.0).unwrap().rate, 0.0);
+        assert!(
+            parse(r#"{"type":"seek","t":5}"#, 4.0)
+                .unwrap_err()
+                .contains("0..=4")
+        );
+        assert!(parse(r#"{"type":"seek","t":-1}"#, 4.0).is_err());
+        assert!(parse(r#"{"type":"play","t":1,"rate":100}"#, 4.0).is_err());
+        assert!(parse(r#"{"type":"jump","t":1}"#, 4.0).is_err());
+        assert!(parse("not json", 4.0).is_err());
+    }
+
+    #[test]
+    fn the_clock_runs_at_the_rate_and_stops_at_the_end() {
+        let clock = Clock {
+            t: 3.0,
+            since: Instant::now() - Duration::from_secs(2),
+            rate: 1.0,
+        };
+        assert_eq!(clock.now(4.0), 4.0);
+        let paused = Clock { rate: 0.0, ..clock };
+        assert_eq!(paused.now(4.0), 3.0);
+    }
+}

@@ -1,0 +1,451 @@
+//! The API on a real port with the sample model and a synthetic video: every endpoint, its
+//! errors, ranges against the file's bytes, conditional requests, and the count WebSocket.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use pigweight_tests::{Server, get, synth_video};
+use serde_json::Value;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    let agent = agent();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = agent.run(req.body(()).unwrap()).unwrap();
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        resp.body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap()
+    };
+    Reply {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body,
+    }
+}
+
+fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
+    r.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}
+
+fn json(server: &Server, path: &str) -> Value {
+    let (status, body) = get(&server.url(path));
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Starts a server on a 4 s video and waits until its index is complete.
+fn indexed_server(dir: &std::path::Path, extra: &[&str]) -> (Server, String) {
+    let videos = dir.join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    if !videos.join("pen.mp4").exists() {
+        synth_video(&videos.join("pen.mp4"), 4, 11);
+    }
+    let mut args = vec!["--videos", videos.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, body) = get(&server.url("/api/videos"));
+        let list: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if let Some(v) = list.as_array().and_then(|l| l.first())
+            && v["index"]["state"] == "done"
+        {
+            return (server, v["id"].as_str().unwrap().to_owned());
+        }
+        assert!(Instant::now() < deadline, "not indexed in time: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_endpoint_of_an_indexed_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id) = indexed_server(dir.path(), &[]);
+    let file = std::fs::read(dir.path().join("videos/pen.mp4")).unwrap();
+    let truth = pigweight_synth::GroundTruth::load(&dir.path().join("videos/pen.truth.json")).unwrap();
+
+    // Index status, alone and in the video.
+    let status = json(&server, &format!("/api/videos/{id}/index"));
+    assert_eq!(status["state"], "done");
+    assert_eq!(status["percent"], 100.0);
+    let video = json(&server, &format!("/api/videos/{id}"));
+    assert_eq!(video["frame_count"], 100);
+    assert_eq!(video["index"]["state"], "done");
+
+    // count_at_time: the index answers; the model on the same exact frame agrees where the
+    // index has a sample there.
+    for k in 0..20u32 {
+        let t = f64::from(k) / 5.0;
+        let c = json(&server, &format!("/api/video_file/count_at_time?id={id}&t={t}"));
+        let frame = c["frame_index"].as_u64().unwrap();
+        assert_eq!(frame, (t * 25.0).round() as u64, "{c}");
+        assert_eq!(c["t"], t);
+        assert_eq!(c["cached"], true, "a complete index answers: {c}");
+        let source = c["source"].as_str().unwrap();
+        assert!(["indexed", "interpolated", "held"].contains(&source), "{c}");
+        if source == "indexed" {
+            assert_eq!(c["nearest_sample_distance"], 0.0);
+            let d = json(&server, &format!("/api/videos/{id}/detections?t={t}"));
+            assert_eq!(d["count"], c["count"], "{d} vs {c}");
+            assert_eq!(
+                d["detections"].as_array().unwrap().len() as u64,
+                d["count"].as_u64().unwrap()
+            );
+            assert_eq!(d["detections"][0]["class_name"], "pig", "{d}");
+        }
+        // The sample model is weaker on this small 320x240 video than on the 720p it is scored
+        // on (tests/model.rs); here the counts only have to be about the pen's.
+        let truth = i64::from(truth.frames[frame as usize].count);
+        assert!(
+            (c["count"].as_i64().unwrap() - truth).abs() <= 2,
+            "{c} vs truth {truth}"
+        );
+    }
+
+    // Bad parameters are JSON errors with the right status.
+    for (query, status) in [
+        (format!("id={id}&t=NaN"), 422),
+        (format!("id={id}&t=-1"), 422),
+        (format!("id={id}&t=4.5"), 422),
+        (format!("id={id}&t=abc"), 400),
+        (format!("id={id}"), 400),
+        ("id=0123456789abcdef&t=1".to_owned(), 404),
+    ] {
+        let (got, body) = get(&server.url(&format!("/api/video_file/count_at_time?{query}")));
+        assert_eq!(got, status, "{query}: {body}");
+        let err: Value = serde_json::from_str(&body).unwrap();
+        assert!(!err["error"].as_str().unwrap().is_empty(), "{body}");
+    }
+    let (_, body) = get(&server.url(&format!("/api/video_file/count_at_time?id={id}&t=4.5")));
+    assert!(body.contains("past the end"), "{body}");
+
+    // The frame, with boxes and count.
+    let url = server.url(&format!(
+        "/api/video_file/frame_optimized?id={id}&t=1.5&quality=80"
+    ));
+    let first = request("GET", &url, &[]);
+    assert_eq!(first.status, 200);
+    assert_eq!(header(&first, "content-type"), "image/jpeg");
+    assert_eq!(header(&first, "x-frame-index"), "37");
+    assert_eq!(header(&first, "x-frame-time"), "1.480000");
+    assert_eq!(header(&first, "x-has-inference"), "true");
+    assert_eq!(header(&first, "x-cache"), "miss");
+    assert!(header(&first, "cache-control").contains("immutable"));
+    let detections = json(&server, &format!("/api/videos/{id}/detections?t=1.5"));
+    assert_eq!(header(&first, "x-count"), detections["count"].to_string());
+    let picture = image::load_from_memory(&first.body).unwrap();
+    assert_eq!((picture.width(), picture.height()), (320, 240));
+    // Quality 85 snaps to the same level (90): the same bytes, from the cache.
+    let again = request("GET", &url.replace("quality=80", "quality=85"), &[]);
+    assert_eq!(header(&again, "x-cache"), "hit");
+    assert_eq!(again.body, first.body);
+    let etag = header(&first, "etag").to_owned();
+    let not_modified = request("GET", &url, &[("If-None-Match", &etag)]);
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+    // Scaled, and a lossless PNG without boxes that is exactly the decoded frame.
+    let small = request("GET", &format!("{url}&width=160&inference=false"), &[]);
+    let small = image::load_from_memory(&small.body).unwrap();
+    assert_eq!((small.width(), small.height()), (160, 120));
+    let png = request("GET", &format!("{url}&format=png&inference=false"), &[]);
+    assert_eq!(header(&png, "content-type"), "image/png");
+    assert_eq!(header(&png, "x-has-inference"), "false");
+    let exact = dir.path().join("f37.png");
+    pigweight_tests::run(&[
+        "frame",
+        dir.path().join("videos/pen.mp4").to_str().unwrap(),
+        "--index",
+        "37",
+        "-o",
+        exact.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        image::load_from_memory(&png.body).unwrap().to_rgb8().into_raw(),
+        image::open(&exact).unwrap().to_rgb8().into_raw(),
+        "the PNG is the exact frame"
+    );
+    // The fast mode gives the keyframe before (GOP 25: frame 25).
+    let fast = request("GET", &format!("{url}&mode=fast&inference=false"), &[]);
+    assert_eq!(header(&fast, "x-frame-index"), "25");
+    for bad in ["&width=8", "&quality=0", "&format=gif", "&mode=slow"] {
+        let r = request("GET", &format!("{url}{bad}"), &[]);
+        assert!(matches!(r.status, 400 | 422), "{bad}: {}", r.status);
+    }
+
+    // The count series, changes, thumbnails and sprites.
+    let series = json(&server, &format!("/api/videos/{id}/counts?points=4"));
+    assert_eq!(series["buckets"].as_array().unwrap().len(), 4, "{series}");
+    assert_eq!(series["complete"], true);
+    let b0 = &series["buckets"][0];
+    assert!(b0["min"].as_u64() <= b0["max"].as_u64(), "{series}");
+    assert_eq!(
+        get(&server.url(&format!("/api/videos/{id}/counts?from=3&to=2"))).0,
+        422
+    );
+    assert_eq!(
+        get(&server.url(&format!("/api/videos/{id}/counts?points=0"))).0,
+        422
+    );
+    let change = json(&server, &format!("/api/videos/{id}/changes?t=0"));
+    if let Some(c) = change["change"].as_object() {
+        let t = c["time"].as_f64().unwrap();
+        let before = json(
+            &server,
+            &format!("/api/video_file/count_at_time?id={id}&t={}", t - 0.04),
+        );
+        let after = json(&server, &format!("/api/video_file/count_at_time?id={id}&t={t}"));
+        assert_eq!(before["count"], c["from"], "{change}");
+        assert_eq!(after["count"], c["to"], "{change}");
+        let back = json(&server, &format!("/api/videos/{id}/changes?t={t}&dir=previous"));
+        assert!(back["change"].is_null() || back["change"]["time"].as_f64().unwrap() < t);
+    }
+    let thumb = request(
+        "GET",
+        &server.url(&format!("/api/videos/{id}/thumbnail?t=2")),
+        &[],
+    );
+    assert_eq!(thumb.status, 200);
+    assert_eq!(image::load_from_memory(&thumb.body).unwrap().height(), 160);
+    let (status, vtt) = get(&server.url(&format!("/api/videos/{id}/thumbnails.vtt")));
+    assert_eq!(status, 200);
+    assert!(vtt.starts_with("WEBVTT"), "{vtt}");
+    assert!(
+        vtt.contains(&format!("/api/videos/{id}/sprites/0#xywh=")),
+        "{vtt}"
+    );
+    let sprite = request("GET", &server.url(&format!("/api/videos/{id}/sprites/0")), &[]);
+    assert!(image::load_from_memory(&sprite.body).is_ok());
+    assert_eq!(get(&server.url(&format!("/api/videos/{id}/sprites/9"))).0, 404);
+
+    // Stats and metrics saw all this.
+    let stats = json(&server, "/api/stats");
+    assert!(stats["frame_images"]["hits"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["requests"].as_u64().unwrap() > 40, "{stats}");
+    let (status, metrics) = get(&server.url("/metrics"));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("pigweight_frame_image_cache_hits_total"),
+        "{metrics}"
+    );
+    assert_eq!(get(&server.url("/readyz")), (200, "ready".to_owned()));
+
+    // The file, by ranges.
+    stream_checks(&server, &id, &file);
+}
+
+fn stream_checks(server: &Server, id: &str, file: &[u8]) {
+    let len = file.len();
+    for path in [
+        format!("/api/videos/{id}/stream"),
+        format!("/api/video_file/stream_hls/{id}"),
+    ] {
+        let url = server.url(&path);
+        let whole = request("GET", &url, &[]);
+        assert_eq!(whole.status, 200);
+        assert_eq!(whole.body, file);
+        assert_eq!(header(&whole, "content-type"), "video/mp4");
+        assert_eq!(header(&whole, "accept-ranges"), "bytes");
+        let etag = header(&whole, "etag").to_owned();
+        let modified = header(&whole, "last-modified").to_owned();
+        for (range, from, to) in [
+            ("bytes=0-99".to_owned(), 0, 99),
+            ("bytes=-100".to_owned(), len - 100, len - 1),
+            (format!("bytes={}-", len - 10), len - 10, len - 1),
+            (format!("bytes=100-{}", len + 500), 100, len - 1),
+        ] {
+            let part = request("GET", &url, &[("Range", &range)]);
+            assert_eq!(part.status, 206, "{range}");
+            assert_eq!(header(&part, "content-range"), format!("bytes {from}-{to}/{len}"));
+            assert_eq!(header(&part, "content-length"), (to - from + 1).to_string());
+            assert_eq!(part.body, &file[from..=to], "{range}");
+        }
+        let past = request("GET", &url, &[("Range", &format!("bytes={len}-"))]);
+        assert_eq!(past.status, 416);
+        assert_eq!(header(&past, "content-range"), format!("bytes */{len}"));
+        assert_eq!(
+            request("GET", &url, &[("Range", "bytes=zz")]).status,
+            200,
+            "a bad header is ignored"
+        );
+        assert_eq!(request("GET", &url, &[("If-None-Match", &etag)]).status, 304);
+        assert_eq!(
+            request("GET", &url, &[("If-Modified-Since", &modified)]).status,
+            304
+        );
+        assert_eq!(
+            request("GET", &url, &[("If-None-Match", "\"other\"")]).status,
+            200
+        );
+        let fresh = request("GET", &url, &[("Range", "bytes=0-9"), ("If-Range", &etag)]);
+        assert_eq!(fresh.status, 206);
+        let stale = request("GET", &url, &[("Range", "bytes=0-9"), ("If-Range", "\"old\"")]);
+        assert_eq!(stale.status, 200);
+        assert_eq!(stale.body.len(), len);
+        let head = request("HEAD", &url, &[]);
+        assert_eq!(head.status, 200);
+        assert_eq!(header(&head, "content-length"), len.to_string());
+    }
+    assert_eq!(get(&server.url("/api/videos/0123456789abcdef/stream")).0, 404);
+}
+
+#[test]
+fn the_count_websocket_follows_the_player() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id) = indexed_server(dir.path(), &[]);
+    let ws_url = format!("{}/ws/count?id={id}", server.base.replace("http://", "ws://"));
+    let (mut socket, _) = tungstenite::connect(&ws_url).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    let next_update = |socket: &mut tungstenite::WebSocket<_>| -> Value {
+        loop {
+            let m = socket.read().unwrap();
+            if let tungstenite::Message::Text(t) = m {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] != "index_progress" {
+                    return v;
+                }
+            }
+        }
+    };
+    for t in [0.5, 3.2, 1.0, 2.04] {
+        socket
+            .send(tungstenite::Message::Text(
+                format!(r#"{{"type":"seek","t":{t}}}"#).into(),
+            ))
+            .unwrap();
+        let update = next_update(&mut socket);
+        assert_eq!(update["type"], "count_update", "{update}");
+        assert_eq!(update["t"], t);
+        let http = json(&server, &format!("/api/video_file/count_at_time?id={id}&t={t}"));
+        assert_eq!(update["count"], http["count"], "{update} vs {http}");
+        assert_eq!(update["frame_index"], http["frame_index"]);
+    }
+    socket
+        .send(tungstenite::Message::Text(r#"{"type":"seek","t":99}"#.into()))
+        .unwrap();
+    let err = next_update(&mut socket);
+    assert_eq!(err["type"], "error", "{err}");
+    // Play at 4x from the start: updates arrive as the count changes, in order, up to the end.
+    socket
+        .send(tungstenite::Message::Text(
+            r#"{"type":"play","t":0,"rate":4}"#.into(),
+        ))
+        .unwrap();
+    let started = Instant::now();
+    let mut times = Vec::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        let u = next_update(&mut socket);
+        let t = u["t"].as_f64().unwrap();
+        let http = json(&server, &format!("/api/video_file/count_at_time?id={id}&t={t}"));
+        assert_eq!(u["count"], http["count"], "{u}");
+        times.push(t);
+        if t >= 4.0 {
+            break;
+        }
+    }
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert_eq!(times.last().copied(), Some(4.0), "{times:?}");
+    socket.close(None).unwrap();
+}
+
+#[test]
+fn api_keys_guard_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    let server = Server::start(&["--videos", videos.to_str().unwrap(), "--api-key", "s3cret"]);
+    assert_eq!(get(&server.url("/healthz")).0, 200, "health stays open");
+    let (status, body) = get(&server.url("/api/videos"));
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("X-API-Key"), "{body}");
+    assert_eq!(
+        request("GET", &server.url("/api/videos"), &[("X-API-Key", "wrong")]).status,
+        401
+    );
+    assert_eq!(
+        request("GET", &server.url("/api/videos"), &[("X-API-Key", "s3cret")]).status,
+        200
+    );
+    let by_query = request("GET", &server.url("/api/videos?api_key=s3cret"), &[]);
+    assert_eq!(by_query.status, 200);
+    assert!(header(&by_query, "set-cookie").starts_with("pigweight_key=s3cret"));
+    assert_eq!(
+        request(
+            "GET",
+            &server.url("/metrics"),
+            &[("Cookie", "pigweight_key=s3cret")]
+        )
+        .status,
+        200
+    );
+    assert_eq!(request("GET", &server.url("/metrics"), &[]).status, 401);
+
+    // Not on loopback and no key: refused at start.
+    let out = std::process::Command::new(pigweight_tests::bin())
+        .args([
+            "serve",
+            "--bind",
+            "0.0.0.0:0",
+            "--videos",
+            videos.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--api-key"));
+}
+
+#[test]
+fn the_served_openapi_document_is_the_committed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&["--videos", dir.path().to_str().unwrap()]);
+    let (status, served) = get(&server.url("/openapi.json"));
+    assert_eq!(status, 200);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&served).unwrap(),
+        serde_json::from_str::<Value>(&committed).unwrap(),
+        "openapi/openapi.json is stale: run `make openapi`"
+    );
+    let doc: Value = serde_json::from_str(&served).unwrap();
+    for op in [
+        "countAtTime",
+        "getFrame",
+        "listVideos",
+        "streamVideo",
+        "getCounts",
+    ] {
+        assert!(
+            served.contains(&format!("\"operationId\": \"{op}\"")),
+            "{op} missing"
+        );
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
