@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index model clean-data
+.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ fmt: ## Format the code
 openapi: ## Write the API's OpenAPI document to openapi/openapi.json (a test fails when it drifts)
 	cargo run --quiet --locked -p pigweight-server -- openapi > openapi/openapi.json
 
-bench: bench-decode bench-inference bench-index ## Run every benchmark (figures go into bench/RESULTS.md by hand)
+bench: bench-decode bench-inference bench-index bench-api ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 
 bench-decode: setup ## Decode benchmark against OpenCV and PyAV (bench/run.sh, ~17 min)
 	bench/run.sh
@@ -50,6 +50,9 @@ bench-inference: setup ## Inference benchmark against Python onnxruntime + cv2 (
 
 bench-index: setup ## Indexer benchmark: speed on a 10-min 720p video, query latency on 10 hours (bench/index.sh)
 	bench/index.sh
+
+bench-api: setup ## API load figures with wrk: count_at_time, cached and cold frames (bench/api.sh)
+	bench/api.sh
 
 model: setup ## Retrain the sample detector (models/train: dataset, Ultralytics on CPU, ONNX export, scoring)
 	models/train/make_model.sh
