@@ -107,20 +107,20 @@ async fn count_at_time(
 
 /// The count at `t`, as [`count_at_time`] answers it; shared with the WebSocket.
 pub(crate) async fn count_at(app: &App, entry: &Entry, t: f64) -> Result<CountAtTime, ApiError> {
-    let probed = app.probed(entry).await?;
-    let tl = &probed.timeline;
-    let frame = tl.index_at(t)?;
-    let frame_time = tl.time(frame).unwrap_or(t);
+    let (probed, frame) = app.frame_at(entry, t).await?;
+    let frame_time = probed.timeline.time(frame).unwrap_or(t);
     if let Some(at) = app
         .indexer
         .view(&entry.path)
         .and_then(|v| v.count_at(frame, frame_time))
     {
-        let done = app
-            .indexer
-            .status(&entry.path)
-            .is_some_and(|s| s.state == IndexState::Done);
-        if done || at.distance_s <= app.config.max_sample_distance_s {
+        let near = at.distance_s <= app.config.max_sample_distance_s;
+        let complete = || {
+            app.indexer
+                .status(&entry.path)
+                .is_some_and(|s| s.state == IndexState::Done)
+        };
+        if near || complete() {
             return Ok(CountAtTime {
                 count: at.count,
                 cached: true,
@@ -182,7 +182,7 @@ pub(crate) async fn detect(
     frame: u64,
 ) -> Result<(Arc<Vec<Detection>>, bool), ApiError> {
     let key = ResultKey {
-        video: format!("{}@{}", entry.id, entry.version()).into(),
+        video: Arc::clone(entry.version()),
         frame,
         model: Arc::clone(&app.model_tag),
         params: 0,
@@ -349,8 +349,7 @@ async fn get_changes(
     Params(q): Params<ChangesQuery>,
 ) -> Result<Json<ChangeAnswer>, ApiError> {
     let entry = app.entry(&id)?;
-    let probed = app.probed(&entry).await?;
-    let frame = probed.timeline.index_at(q.t)?;
+    let (_, frame) = app.frame_at(&entry, q.t).await?;
     let change = app
         .indexer
         .view(&entry.path)
@@ -406,8 +405,7 @@ async fn get_detections(
     Params(q): Params<AtQuery>,
 ) -> Result<Json<FrameDetections>, ApiError> {
     let entry = app.entry(&id)?;
-    let probed = app.probed(&entry).await?;
-    let frame = probed.timeline.index_at(q.t)?;
+    let (probed, frame) = app.frame_at(&entry, q.t).await?;
     let (detections, cached) = detect(&app, &entry, frame).await?;
     let names = &app.scheduler.info().names;
     Ok(Json(FrameDetections {

@@ -106,9 +106,8 @@ async fn frame_optimized(
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let entry = app.entry(&q.id)?;
-    let probed = app.probed(&entry).await?;
+    let (probed, mut frame) = app.frame_at(&entry, q.t).await?;
     let tl = &probed.timeline;
-    let mut frame = tl.index_at(q.t)?;
     if q.mode == FrameMode::Fast {
         frame = tl.keyframe_at_or_before(frame);
     }
@@ -124,7 +123,7 @@ async fn frame_optimized(
         Format::Png => 0,
     };
     let key = ImageKey {
-        video: format!("{}@{}", entry.id, entry.version()).into(),
+        video: Arc::clone(entry.version()),
         frame,
         width,
         format: q.format,
@@ -192,12 +191,17 @@ async fn frame_optimized(
             let started = Instant::now();
             let format = q.format;
             let bytes = tokio::task::spawn_blocking(move || {
-                let mut rgb = picture.data.clone();
-                if let Some(d) = &detections {
-                    let scale = (width as f32 / native.0 as f32, height as f32 / native.1 as f32);
-                    draw_overlay(&mut rgb, width, height, d, scale);
+                // The decoded frame is shared through the frame cache: draw on a copy, and
+                // only when there is something to draw.
+                match &detections {
+                    Some(d) => {
+                        let mut rgb = picture.data.clone();
+                        let scale = (width as f32 / native.0 as f32, height as f32 / native.1 as f32);
+                        draw_overlay(&mut rgb, width, height, d, scale);
+                        encode(&rgb, width, height, format, quality)
+                    }
+                    None => encode(&picture.data, width, height, format, quality),
                 }
-                encode(&rgb, width, height, format, quality)
             })
             .await
             .map_err(ApiError::join)??;
@@ -340,8 +344,7 @@ async fn get_thumbnail(
     Params(q): Params<ThumbQuery>,
 ) -> Result<Response, ApiError> {
     let entry = app.entry(&id)?;
-    let probed = app.probed(&entry).await?;
-    probed.timeline.index_at(q.t)?;
+    app.frame_at(&entry, q.t).await?;
     let frame = app
         .indexer
         .view(&entry.path)

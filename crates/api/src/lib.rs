@@ -20,8 +20,6 @@ mod system;
 mod videos;
 mod ws;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
@@ -72,13 +70,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole HTTP surface over `state`.
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
-    let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let doc = bytes::Bytes::from(doc.to_pretty_json().unwrap_or_default());
     let mut router = routes.route(
         "/openapi.json",
-        get(move || {
-            let doc = Arc::clone(&doc);
-            async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()).into_response() }
-        }),
+        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc).into_response() }),
     );
     if let Some(dir) = &state.config.web_dir {
         router = router.fallback_service(tower_http::services::ServeDir::new(dir));

@@ -20,23 +20,30 @@ pub struct Entry {
     pub name: String,
     /// Size and modification time when last seen: a change means new content.
     seen: (u64, Option<SystemTime>),
+    /// `id@size-mtime`, made once from `seen`.
+    version: Arc<str>,
 }
 
 impl Entry {
-    /// Names this version of the file: changes whenever its size or modification time does,
-    /// so caches and ETags keyed by it never serve an old file's bytes.
-    pub fn version(&self) -> String {
-        let mtime = self
-            .seen
+    fn new(id: String, path: PathBuf, name: String, seen: (u64, Option<SystemTime>)) -> Self {
+        let mtime = seen
             .1
             .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        format!("{:x}-{:x}", self.seen.0, mtime)
+        let version = format!("{id}@{:x}-{mtime:x}", seen.0).into();
+        Self {
+            id,
+            path,
+            name,
+            seen,
+            version,
+        }
     }
 
-    /// When the file was last modified, if the file system says.
-    pub fn modified(&self) -> Option<SystemTime> {
-        self.seen.1
+    /// Names this version of this video: it changes whenever the file's size or modification
+    /// time does, so caches and ETags keyed by it never serve an old file's results.
+    pub fn version(&self) -> &Arc<str> {
+        &self.version
     }
 }
 
@@ -90,19 +97,15 @@ impl Library {
                 if self.videos.get(&id).is_some_and(|e| e.seen == seen) {
                     continue;
                 }
-                let mut entry = Entry {
-                    id: id.clone(),
-                    path: entry.path().to_owned(),
-                    name,
-                    seen,
-                };
+                let path = entry.path().to_owned();
                 if settled {
+                    let entry = Entry::new(id.clone(), path, name, seen);
                     self.videos.insert(id, entry.clone());
                     changed.push(entry);
                 } else {
                     // Listed at once, reported (for indexing) once it settles.
                     busy = true;
-                    entry.seen = UNSETTLED;
+                    let entry = Entry::new(id.clone(), path, name, UNSETTLED);
                     self.videos.entry(id).or_insert(entry);
                 }
             }

@@ -113,8 +113,9 @@ pub struct App {
     pub(crate) decoder: Arc<Decoder>,
     pub(crate) indexer: Arc<Indexer>,
     pub(crate) scheduler: Arc<Scheduler>,
-    /// Probed facts per video id, for answering from the timeline without a blocking call.
-    probed: DashMap<String, (String, Arc<Probed>)>,
+    /// Probed facts per video id (with the file version they belong to), for answering from
+    /// the timeline without a blocking call.
+    probed: DashMap<String, (Arc<str>, Arc<Probed>)>,
     pub(crate) images: moka::sync::Cache<ImageKey, Encoded>,
     pub(crate) detections: ResultCache,
     pub(crate) counters: Counters,
@@ -176,26 +177,34 @@ impl App {
     /// The probed facts and frame table of a video: from memory, else probed on a blocking
     /// thread once per file version.
     pub(crate) async fn probed(&self, entry: &Entry) -> Result<Arc<Probed>, ApiError> {
-        if let Some(p) = self.decoder_probed(entry) {
+        if let Some(p) = self.probed_if_known(entry) {
             return Ok(p);
         }
-        let version = entry.version();
         let decoder = Arc::clone(&self.decoder);
         let path = entry.path.clone();
         let probed = tokio::task::spawn_blocking(move || decoder.probe(&path))
             .await
             .map_err(ApiError::join)??;
-        self.probed
-            .insert(entry.id.clone(), (version, Arc::clone(&probed)));
+        self.probed.insert(
+            entry.id.clone(),
+            (Arc::clone(entry.version()), Arc::clone(&probed)),
+        );
         Ok(probed)
     }
 
+    /// The probed facts of a video and the frame on screen at `t` (422 when `t` is not a time
+    /// in the video).
+    pub(crate) async fn frame_at(&self, entry: &Entry, t: f64) -> Result<(Arc<Probed>, u64), ApiError> {
+        let probed = self.probed(entry).await?;
+        let frame = probed.timeline.index_at(t)?;
+        Ok((probed, frame))
+    }
+
     /// The probed facts of a video if they are already known (no blocking call).
-    pub(crate) fn decoder_probed(&self, entry: &Entry) -> Option<Arc<Probed>> {
-        let version = entry.version();
+    pub(crate) fn probed_if_known(&self, entry: &Entry) -> Option<Arc<Probed>> {
         self.probed
             .get(&entry.id)
-            .filter(|p| p.0 == version)
+            .filter(|p| p.0 == *entry.version())
             .map(|p| Arc::clone(&p.1))
     }
 

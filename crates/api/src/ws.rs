@@ -217,7 +217,7 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
 /// [`PLAY_TICK`].
 fn next_look(app: &App, entry: &Entry, t: f64, rate: f64) -> Duration {
     let next_change = app.indexer.view(&entry.path).and_then(|view| {
-        let probed = app.decoder_probed(entry)?;
+        let probed = app.probed_if_known(entry)?;
         let frame = probed.timeline.index_at(t).ok()?;
         view.next_change(frame).map(|c| c.time)
     });
