@@ -135,6 +135,8 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
     let ping = Duration::from_secs(app.config.websocket_ping_s.max(1));
     let writer = tokio::spawn(write_newest(sink, counts_rx, progress_rx, ping));
     let mut progress = app.indexer.subscribe();
+    // Cleared if the indexer's channel ever closes, so a closed channel is not polled again.
+    let mut progress_open = true;
     let mut clock = Clock {
         t: 0.0,
         since: Instant::now(),
@@ -160,12 +162,13 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => continue,
             },
-            event = progress.recv() => {
+            event = progress.recv(), if progress_open => {
                 match event {
                     Ok(e) if e.status.path == entry.path => {
                         progress_tx.send_replace(ServerMessage::IndexProgress(IndexStatus::from(&e.status)).into_message());
                     }
-                    Err(broadcast::error::RecvError::Closed) => progress = app.indexer.subscribe(),
+                    // Lagged: the next event carries the newest progress anyway.
+                    Err(broadcast::error::RecvError::Closed) => progress_open = false,
                     _ => {}
                 }
                 continue;
