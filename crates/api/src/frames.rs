@@ -187,14 +187,21 @@ async fn frame_optimized(
             } else {
                 Mode::Exact
             };
-            let picture = decode(&app, &entry, frame, mode, Size::Exact { width, height }).await?;
+            // Decoded at its own size (the model's input, and one cache entry for every
+            // width), then resized here.
+            let picture = decode(&app, &entry, frame, mode, Size::Native).await?;
             let started = Instant::now();
             let format = q.format;
             let bytes = tokio::task::spawn_blocking(move || {
-                // The decoded frame is shared through the frame cache: draw on a copy, and
-                // only when there is something to draw.
+                let scaled = if (width, height) == native {
+                    None
+                } else {
+                    Some(picture.resized(width, height)?)
+                };
+                let picture = scaled.as_ref().unwrap_or(&picture);
                 match &detections {
                     Some(d) => {
+                        // The decoded frame may be shared through the frame cache: draw on a copy.
                         let mut rgb = picture.data.clone();
                         let scale = (width as f32 / native.0 as f32, height as f32 / native.1 as f32);
                         draw_overlay(&mut rgb, width, height, d, scale);

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use fast_image_resize as fir;
 use serde::Serialize;
 
 use crate::error::DecodeError;
@@ -29,6 +30,27 @@ impl std::fmt::Debug for Frame {
             .field("height", &self.height)
             .field("bytes", &self.data.len())
             .finish()
+    }
+}
+
+impl Frame {
+    /// This frame resized to `width` x `height` (a SIMD convolution resize), keeping its
+    /// index, pts and keyframe flag: one decoded frame serves every size a caller wants.
+    pub fn resized(&self, width: u32, height: u32) -> Result<Frame, DecodeError> {
+        let invalid = |_| DecodeError::InvalidSize { width, height };
+        Size::Exact { width, height }.resolve((self.width, self.height))?;
+        let src = fir::images::ImageRef::new(self.width, self.height, &self.data, fir::PixelType::U8x3)
+            .map_err(invalid)?;
+        let mut dst = fir::images::Image::new(width, height, fir::PixelType::U8x3);
+        fir::Resizer::new()
+            .resize(&src, &mut dst, &fir::ResizeOptions::new())
+            .map_err(|_| DecodeError::InvalidSize { width, height })?;
+        Ok(Frame {
+            width,
+            height,
+            data: dst.into_vec(),
+            ..*self
+        })
     }
 }
 
@@ -125,6 +147,25 @@ impl Read {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_resizes_keeping_its_identity() {
+        let frame = Frame {
+            index: 7,
+            pts: Duration::from_millis(280),
+            keyframe: false,
+            width: 8,
+            height: 4,
+            data: vec![200; 8 * 4 * 3],
+        };
+        let half = frame.resized(4, 2).unwrap();
+        assert_eq!(
+            (half.width, half.height, half.index, half.pts),
+            (4, 2, 7, frame.pts)
+        );
+        assert_eq!(half.data, vec![200; 4 * 2 * 3], "a flat picture stays flat");
+        assert!(frame.resized(0, 2).is_err());
+    }
 
     #[test]
     fn sizes_resolve() {

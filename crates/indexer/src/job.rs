@@ -19,7 +19,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fast_image_resize as fir;
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
 use pigweight_decode::{Frame, FrameSource, Mode, Size, Target};
@@ -368,15 +367,10 @@ fn thumbnail(frame: &Frame, config: &IndexerConfig) -> Result<Vec<u8>, IndexErro
     let encode_err = |e: String| IndexError::Thumbnail(e);
     let h = config.thumbnail_height.clamp(8, frame.height.max(8));
     let w = ((f64::from(frame.width) * f64::from(h) / f64::from(frame.height.max(1))).round() as u32).max(1);
-    let src = fir::images::ImageRef::new(frame.width, frame.height, &frame.data, fir::PixelType::U8x3)
-        .map_err(|e| encode_err(e.to_string()))?;
-    let mut dst = fir::images::Image::new(w, h, fir::PixelType::U8x3);
-    fir::Resizer::new()
-        .resize(&src, &mut dst, &fir::ResizeOptions::new())
-        .map_err(|e| encode_err(e.to_string()))?;
+    let small = frame.resized(w, h)?;
     let mut jpeg = Vec::with_capacity(16 << 10);
     JpegEncoder::new_with_quality(&mut jpeg, config.thumbnail_quality.clamp(1, 100))
-        .encode(dst.buffer(), w, h, ExtendedColorType::Rgb8)
+        .encode(&small.data, w, h, ExtendedColorType::Rgb8)
         .map_err(|e| encode_err(e.to_string()))?;
     Ok(jpeg)
 }
