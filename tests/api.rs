@@ -22,12 +22,20 @@ struct Reply {
 }
 
 fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    send(method, url, headers, None)
+}
+
+fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
     let agent = agent();
     let mut req = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut resp = agent.run(req.body(()).unwrap()).unwrap();
+    let mut resp = match body {
+        Some(body) => agent.run(req.body(body).unwrap()),
+        None => agent.run(req.body(()).unwrap()),
+    }
+    .unwrap();
     let body = if method == "HEAD" {
         Vec::new()
     } else {
@@ -374,6 +382,193 @@ fn the_count_websocket_follows_the_player() {
     socket.close(None).unwrap();
 }
 
+/// The `.part` files of uploads in progress in `folder`.
+fn partial_uploads(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".part")
+        })
+        .count()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn videos_are_uploaded_registered_and_deleted() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    let source = dir.path().join("pen.mp4");
+    synth_video(&source, 4, 11);
+    let bytes = std::fs::read(&source).unwrap();
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(&config, "[api]\nmax_upload_mb = 1\nmax_concurrent_uploads = 1\n").unwrap();
+    assert!(bytes.len() < 1 << 20, "the test video must fit the 1 MiB limit");
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let post = |query: &str, content_type: &str, body: &[u8]| {
+        send(
+            "POST",
+            &server.url(&format!("/api/videos{query}")),
+            &[("Content-Type", content_type)],
+            Some(body),
+        )
+    };
+    let error = |r: &Reply| -> String {
+        serde_json::from_slice::<Value>(&r.body).unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // An upload lands under its name, byte for byte, listed and queued for indexing.
+    let up = post("?name=pen2/up.mp4", "video/mp4", &bytes);
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let added: Value = serde_json::from_slice(&up.body).unwrap();
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["name"], "pen2/up.mp4");
+    assert_eq!(header(&up, "location"), format!("/api/videos/{id}"));
+    assert!(
+        ["queued", "indexing"].contains(&added["index"]["state"].as_str().unwrap()),
+        "{added}"
+    );
+    assert_eq!(std::fs::read(videos.join("pen2/up.mp4")).unwrap(), bytes);
+    assert_eq!(json(&server, &format!("/api/videos/{id}"))["frame_count"], 100);
+    assert_eq!(partial_uploads(&videos), 0);
+
+    // Refused uploads leave nothing behind.
+    let again = post("?name=pen2/up.mp4", "video/mp4", &bytes);
+    assert_eq!(again.status, 409, "a file is never replaced");
+    let garbage = post("?name=bad.mp4", "application/octet-stream", b"not a video at all");
+    assert_eq!(garbage.status, 422);
+    assert!(
+        error(&garbage).contains("not a readable video"),
+        "{}",
+        error(&garbage)
+    );
+    assert!(!videos.join("bad.mp4").exists());
+    for name in ["../escape.mp4", "/tmp/abs.mp4", "pen2/.hidden.mp4", "notes.txt"] {
+        let r = post(&format!("?name={name}"), "video/mp4", &bytes);
+        assert_eq!(r.status, 422, "{name}: {}", error(&r));
+    }
+    assert!(!dir.path().join("escape.mp4").exists());
+    assert_eq!(
+        post("", "video/mp4", &bytes).status,
+        400,
+        "an upload needs a name"
+    );
+    // Over the limit: refused on its declared length before a byte is sent (the client asked
+    // for 100-continue), or once the bytes streamed in pass the limit.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let upload_head = |name: &str, framing: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "POST /api/videos?name={name} HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\n{framing}\r\n"
+        )
+        .unwrap();
+        stream
+    };
+    let status_line = |stream: std::net::TcpStream| {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line).unwrap();
+        line
+    };
+    let declared = upload_head("big.mp4", "Content-Length: 1048577\r\nExpect: 100-continue\r\n");
+    assert!(status_line(declared).starts_with("HTTP/1.1 413"));
+    let mut streamed = upload_head("big.mp4", "Transfer-Encoding: chunked\r\n");
+    for _ in 0..17 {
+        write!(streamed, "10000\r\n").unwrap();
+        streamed.write_all(&[0u8; 0x10000]).unwrap();
+        write!(streamed, "\r\n").unwrap();
+    }
+    assert!(status_line(streamed).starts_with("HTTP/1.1 413"));
+    assert!(!videos.join("big.mp4").exists());
+    assert_eq!(partial_uploads(&videos), 0);
+
+    // One upload at a time here: a second is told to come back; a client that vanishes
+    // mid-upload leaves no partial file and frees its place.
+    let mut slow = upload_head("slow.mp4", "Transfer-Encoding: chunked\r\n");
+    write!(slow, "1000\r\n").unwrap();
+    slow.write_all(&bytes[..0x1000]).unwrap();
+    slow.write_all(b"\r\n").unwrap();
+    slow.flush().unwrap();
+    wait_for("the slow upload's partial file", || partial_uploads(&videos) == 1);
+    let busy = post("?name=other.mp4", "video/mp4", &bytes);
+    assert_eq!(busy.status, 503);
+    assert_eq!(header(&busy, "retry-after"), "1");
+    drop(slow);
+    wait_for("the partial file to go", || partial_uploads(&videos) == 0);
+    assert!(!videos.join("slow.mp4").exists());
+    assert_eq!(post("?name=other.mp4", "video/mp4", &bytes).status, 201);
+
+    // Registering a file already in the folder lists it at once; links and strangers are refused.
+    std::fs::create_dir_all(videos.join("pen3")).unwrap();
+    std::fs::copy(&source, videos.join("pen3/reg.mp4")).unwrap();
+    let reg = post("", "application/json", br#"{"path": "pen3/reg.mp4"}"#);
+    assert_eq!(reg.status, 201, "{}", String::from_utf8_lossy(&reg.body));
+    let reg_id = serde_json::from_slice::<Value>(&reg.body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(reg_id, pigweight_api::video_id("pen3/reg.mp4"));
+    assert_eq!(
+        post("", "application/json", br#"{"path": "pen3/reg.mp4"}"#).status,
+        200
+    );
+    std::os::unix::fs::symlink(&source, videos.join("leak.mp4")).unwrap();
+    for (body, status) in [
+        (&br#"{"path": "leak.mp4"}"#[..], 422),
+        (br#"{"path": "/etc/passwd.mp4"}"#, 422),
+        (br#"{"path": "../pen.mp4"}"#, 422),
+        (br#"{"path": "pen3/none.mp4"}"#, 404),
+        (br#"{"path": 3}"#, 400),
+        (br#"{"file": "pen3/reg.mp4"}"#, 400),
+    ] {
+        let r = post("", "application/json", body);
+        assert_eq!(
+            r.status,
+            status,
+            "{}: {}",
+            String::from_utf8_lossy(body),
+            error(&r)
+        );
+    }
+
+    // Deleting removes the file and the id.
+    let deleted = request("DELETE", &server.url(&format!("/api/videos/{id}")), &[]);
+    assert_eq!(deleted.status, 204);
+    assert!(!videos.join("pen2/up.mp4").exists());
+    assert_eq!(get(&server.url(&format!("/api/videos/{id}"))).0, 404);
+    assert_eq!(
+        request("DELETE", &server.url(&format!("/api/videos/{id}")), &[]).status,
+        404
+    );
+    let names: Vec<Value> = json(&server, "/api/videos")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert_eq!(names, ["other.mp4", "pen3/reg.mp4"]);
+}
+
 #[test]
 fn api_keys_guard_the_api() {
     let dir = tempfile::tempdir().unwrap();
@@ -439,6 +634,8 @@ fn the_served_openapi_document_is_the_committed_one() {
         "countAtTime",
         "getFrame",
         "listVideos",
+        "addVideo",
+        "deleteVideo",
         "streamVideo",
         "getCounts",
     ] {

@@ -34,6 +34,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     TooLarge(String),
+    /// The request clashes with what is there (a file of that name exists).
+    #[error("{0}")]
+    Conflict(String),
     /// Too much interactive work queued; the client should retry shortly.
     #[error("{0}")]
     Busy(String),
@@ -58,6 +61,7 @@ impl ApiError {
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -17,6 +17,7 @@ mod library;
 mod state;
 mod stream;
 mod system;
+mod upload;
 mod videos;
 mod ws;
 
@@ -29,7 +30,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ErrorBody};
-pub use library::{Entry, Library, is_video_name, video_id};
+pub use library::{Change, Entry, Library, Rescan, client_path, is_video_name, video_id};
 pub use state::{ApiConfig, App, AppState};
 
 #[derive(OpenApi)]

@@ -1,7 +1,11 @@
 //! The videos the server knows: every video file under the configured folders, each with an id
 //! that stays the same across restarts (a hash of its path relative to its folder). The folders
 //! are watched: a file that appears or changes is reported once it has stopped changing (a
-//! copy in progress is not indexed half-way).
+//! copy in progress is not indexed half-way), and a file that goes away leaves the library.
+//!
+//! Clients name files only by paths relative to a library folder, and [`client_path`] checks
+//! every such name before it reaches the file system: plain components only (no `..`, no root,
+//! no hidden names), a video extension, and no link anywhere along the way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
 use notify::Watcher as _;
+
+use crate::error::ApiError;
 
 /// One video of the library.
 #[derive(Debug, Clone)]
@@ -52,6 +58,26 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// What a listed file that has not settled yet was "seen" as: never equal to a real look.
 const UNSETTLED: (u64, Option<SystemTime>) = (u64::MAX, None);
 
+/// A change to the library.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A video appeared, or its file changed.
+    Changed(Entry),
+    /// A video's file went away.
+    Removed(Entry),
+}
+
+/// What one walk of the folders found.
+#[derive(Debug, Default)]
+pub struct Rescan {
+    /// New or changed videos that have settled.
+    pub changed: Vec<Entry>,
+    /// Videos whose files are gone.
+    pub removed: Vec<Entry>,
+    /// Whether some file is still being written.
+    pub busy: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct Library {
     folders: Vec<PathBuf>,
@@ -71,10 +97,11 @@ impl Library {
         }
     }
 
-    /// Walks the folders; returns the videos that are new or changed since the last walk and
-    /// have stayed unchanged for [`SETTLE`], and whether some file is still being written.
-    pub fn rescan(&self) -> (Vec<Entry>, bool) {
-        let (mut changed, mut busy) = (Vec::new(), false);
+    /// Walks the folders; reports the videos that are new or changed since the last walk and
+    /// have stayed unchanged for [`SETTLE`], and those whose files are gone.
+    pub fn rescan(&self) -> Rescan {
+        let mut found = Rescan::default();
+        let mut present = std::collections::HashSet::new();
         for folder in &self.folders {
             for entry in walkdir::WalkDir::new(folder)
                 .follow_links(false)
@@ -88,36 +115,84 @@ impl Library {
                 let Ok(meta) = entry.metadata() else {
                     continue;
                 };
-                let seen = (meta.len(), meta.modified().ok());
+                let id = video_id(&name);
+                present.insert(id.clone());
+                let seen = seen_of(&meta);
+                if self.videos.get(&id).is_some_and(|e| e.seen == seen) {
+                    continue;
+                }
                 let settled = seen
                     .1
                     .and_then(|m| m.elapsed().ok())
                     .is_none_or(|age| age >= SETTLE);
-                let id = video_id(&name);
-                if self.videos.get(&id).is_some_and(|e| e.seen == seen) {
-                    continue;
-                }
                 let path = entry.path().to_owned();
                 if settled {
                     let entry = Entry::new(id.clone(), path, name, seen);
                     self.videos.insert(id, entry.clone());
-                    changed.push(entry);
+                    found.changed.push(entry);
                 } else {
                     // Listed at once, reported (for indexing) once it settles.
-                    busy = true;
+                    found.busy = true;
                     let entry = Entry::new(id.clone(), path, name, UNSETTLED);
                     self.videos.entry(id).or_insert(entry);
                 }
             }
         }
-        (changed, busy)
+        let gone: Vec<String> = self
+            .videos
+            .iter()
+            .filter(|e| !present.contains(e.key()) && !e.path.exists())
+            .map(|e| e.key().clone())
+            .collect();
+        found.removed = gone.iter().filter_map(|id| self.remove(id)).collect();
+        found
+    }
+
+    /// Adds the file at `relative` (checked by [`client_path`]) inside one of the folders, the
+    /// first that has it, without waiting for the watcher (which may not see changes at all on
+    /// network file systems). Returns the entry and whether it is new or changed.
+    pub fn register(&self, relative: &Path) -> Result<(Entry, bool), ApiError> {
+        let name = relative_str(relative)?;
+        for folder in &self.folders {
+            let path = folder.join(relative);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            ensure_no_links(folder, relative)?;
+            if !meta.is_file() {
+                return Err(ApiError::Invalid(format!("{name} is not a file")));
+            }
+            return Ok(self.insert(path, name, &meta));
+        }
+        Err(ApiError::NotFound(format!(
+            "no file {name} in the library folders"
+        )))
+    }
+
+    /// The folder that uploads go into: the first library folder.
+    pub fn upload_folder(&self) -> Option<&Path> {
+        self.folders.first().map(PathBuf::as_path)
+    }
+
+    fn insert(&self, path: PathBuf, name: String, meta: &std::fs::Metadata) -> (Entry, bool) {
+        let id = video_id(&name);
+        let seen = seen_of(meta);
+        let unchanged = self.videos.get(&id).is_some_and(|e| e.seen == seen);
+        let entry = Entry::new(id.clone(), path, name, seen);
+        self.videos.insert(id, entry.clone());
+        (entry, !unchanged)
+    }
+
+    /// Takes a video out of the library (its file is the caller's business).
+    pub fn remove(&self, id: &str) -> Option<Entry> {
+        self.videos.remove(id).map(|(_, e)| e)
     }
 
     /// Watches the folders and calls `on_change` with every video that appears or changes,
-    /// once it has settled. Watching stops when the returned watcher is dropped.
+    /// once it has settled, and every video whose file goes away. Watching stops when the returned watcher is dropped.
     pub fn watch(
         self: &Arc<Self>,
-        on_change: impl Fn(Entry) + Send + 'static,
+        on_change: impl Fn(Change) + Send + 'static,
     ) -> notify::Result<notify::RecommendedWatcher> {
         let (tx, rx) = mpsc::channel::<()>();
         // One look straight away, for files that were still being written at the first scan.
@@ -141,12 +216,16 @@ impl Library {
                     loop {
                         // Let a burst of events (a copy in progress) go quiet first.
                         while rx.recv_timeout(SETTLE).is_ok() {}
-                        let (changed, busy) = library.rescan();
-                        for entry in changed {
+                        let found = library.rescan();
+                        for entry in found.changed {
                             tracing::info!(video = %entry.name, "new or changed video");
-                            on_change(entry);
+                            on_change(Change::Changed(entry));
                         }
-                        if !busy {
+                        for entry in found.removed {
+                            tracing::info!(video = %entry.name, "video gone");
+                            on_change(Change::Removed(entry));
+                        }
+                        if !found.busy {
                             break;
                         }
                     }
@@ -179,6 +258,61 @@ pub fn is_video_name(path: &Path) -> bool {
     )
 }
 
+/// Checks a path a client names: relative, plain components only (no `..`, `.`, root or
+/// hidden names such as our `.part` files), at most 512 bytes, a video file name.
+pub fn client_path(name: &str) -> Result<PathBuf, ApiError> {
+    let refuse = |why: &str| Err(ApiError::Invalid(format!("path {name:?} is refused: {why}")));
+    if name.is_empty() || name.len() > 512 {
+        return refuse("it must be 1 to 512 bytes long");
+    }
+    if name.contains(['\\', '\0']) {
+        return refuse("backslashes and NUL are not allowed");
+    }
+    let path = Path::new(name);
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(part) if !part.to_string_lossy().starts_with('.') => {}
+            std::path::Component::Normal(_) => return refuse("names starting with a dot are not allowed"),
+            _ => return refuse("it must be relative to a library folder, without `..` or `.`"),
+        }
+    }
+    if !is_video_name(path) {
+        return refuse("not a video file name (.mp4, .m4v, .mov, .mkv, .webm or .avi)");
+    }
+    Ok(path.to_owned())
+}
+
+/// Refuses a path under `folder` that passes through a symbolic link anywhere: the file and
+/// every folder on the way must be what they seem, so nothing leads outside the library.
+pub(crate) fn ensure_no_links(folder: &Path, relative: &Path) -> Result<(), ApiError> {
+    let mut at = folder.to_owned();
+    for part in relative.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(ApiError::Invalid(format!(
+                    "path {} is refused: it goes through a link",
+                    relative.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+fn relative_str(relative: &Path) -> Result<String, ApiError> {
+    relative
+        .to_str()
+        .map(|s| s.replace('\\', "/"))
+        .ok_or_else(|| ApiError::Invalid("paths must be UTF-8".into()))
+}
+
+fn seen_of(meta: &std::fs::Metadata) -> (u64, Option<SystemTime>) {
+    (meta.len(), meta.modified().ok())
+}
+
 fn relative_name(folder: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(folder).ok()?;
     Some(rel.to_str()?.replace('\\', "/"))
@@ -204,12 +338,12 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         let lib = Library::new(vec![dir.path().to_owned()]);
         // Files written this instant are listed but not reported until they settle.
-        let (changed, busy) = lib.rescan();
-        assert!(changed.is_empty() && busy);
+        let found = lib.rescan();
+        assert!(found.changed.is_empty() && found.busy);
         assert_eq!(lib.list().len(), 2);
         std::thread::sleep(SETTLE);
-        assert_eq!(lib.rescan().0.len(), 2);
-        assert!(lib.rescan().0.is_empty(), "nothing changed");
+        assert_eq!(lib.rescan().changed.len(), 2);
+        assert!(lib.rescan().changed.is_empty(), "nothing changed");
         let names: Vec<String> = lib.list().into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["b.MKV", "pen4/a.mp4"]);
         let id = video_id("pen4/a.mp4");
@@ -222,7 +356,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lib = Arc::new(Library::new(vec![dir.path().to_owned()]));
         let (tx, rx) = mpsc::channel();
-        let _watcher = lib.watch(move |e| tx.send(e.name).unwrap()).unwrap();
+        let _watcher = lib
+            .watch(move |c| {
+                tx.send(match c {
+                    Change::Changed(e) => e.name,
+                    Change::Removed(e) => format!("gone: {}", e.name),
+                })
+                .unwrap();
+            })
+            .unwrap();
         std::fs::create_dir(dir.path().join("pen2")).unwrap();
         std::fs::write(dir.path().join("pen2/new.mp4"), b"first").unwrap();
         std::fs::write(dir.path().join("pen2/notes.txt"), b"x").unwrap();
@@ -231,5 +373,71 @@ mod tests {
         std::fs::write(dir.path().join("pen2/new.mp4"), b"second version").unwrap();
         assert_eq!(rx.recv_timeout(wait).unwrap(), "pen2/new.mp4");
         assert!(rx.recv_timeout(SETTLE * 3).is_err(), "reported once per change");
+        std::fs::remove_file(dir.path().join("pen2/new.mp4")).unwrap();
+        assert_eq!(rx.recv_timeout(wait).unwrap(), "gone: pen2/new.mp4");
+        assert!(lib.list().is_empty());
+    }
+
+    #[test]
+    fn client_paths_are_checked() {
+        for ok in ["a.mp4", "pen4/morning.MKV", "barn 2/cam-1.webm"] {
+            assert_eq!(client_path(ok).unwrap(), Path::new(ok));
+        }
+        for bad in [
+            "",
+            "/etc/x.mp4",
+            "../x.mp4",
+            "pen/../../x.mp4",
+            "./x.mp4",
+            "pen/.hidden.mp4",
+            ".x.part",
+            "notes.txt",
+            "a\\..\\b.mp4",
+            "x\0.mp4",
+        ] {
+            assert!(
+                matches!(client_path(bad), Err(ApiError::Invalid(_))),
+                "{bad:?} passed"
+            );
+        }
+        assert!(client_path(&"a/".repeat(300)).is_err());
+    }
+
+    #[test]
+    fn registering_finds_files_and_refuses_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pen4")).unwrap();
+        std::fs::write(dir.path().join("pen4/a.mp4"), b"x").unwrap();
+        std::fs::write(outside.path().join("secret.mp4"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.mp4"), dir.path().join("link.mp4")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
+        std::fs::create_dir(dir.path().join("folder.mp4")).unwrap();
+        let lib = Library::new(vec![dir.path().to_owned()]);
+
+        let (entry, new) = lib.register(Path::new("pen4/a.mp4")).unwrap();
+        assert!(new);
+        assert_eq!(
+            (entry.name.as_str(), entry.id.clone()),
+            ("pen4/a.mp4", video_id("pen4/a.mp4"))
+        );
+        assert!(!lib.register(Path::new("pen4/a.mp4")).unwrap().1, "unchanged");
+        assert!(lib.get(&entry.id).is_some());
+        for linked in ["link.mp4", "out/secret.mp4"] {
+            assert!(
+                matches!(lib.register(Path::new(linked)), Err(ApiError::Invalid(_))),
+                "{linked}"
+            );
+        }
+        assert!(matches!(
+            lib.register(Path::new("folder.mp4")),
+            Err(ApiError::Invalid(_))
+        ));
+        assert!(matches!(
+            lib.register(Path::new("pen4/none.mp4")),
+            Err(ApiError::NotFound(_))
+        ));
+        assert_eq!(lib.remove(&entry.id).unwrap().name, "pen4/a.mp4");
+        assert!(lib.list().is_empty());
     }
 }

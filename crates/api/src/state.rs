@@ -13,7 +13,7 @@ use pigweight_inference::{ResultCache, Scheduler};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::library::{Entry, Library};
+use crate::library::{Change, Entry, Library};
 
 /// How the API behaves; the binary fills it from flags, the environment and a TOML file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -39,6 +39,10 @@ pub struct ApiConfig {
     pub max_body_kb: usize,
     /// The static player's folder, served at `/` when set.
     pub web_dir: Option<PathBuf>,
+    /// Largest uploaded video, in MiB.
+    pub max_upload_mb: u64,
+    /// Most uploads received at once; more are answered 503 with `Retry-After`.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +57,8 @@ impl Default for ApiConfig {
             websocket_ping_s: 15,
             max_body_kb: 64,
             web_dir: None,
+            max_upload_mb: 4096,
+            max_concurrent_uploads: 2,
         }
     }
 }
@@ -121,6 +127,8 @@ pub struct App {
     pub(crate) counters: Counters,
     /// A digest of the model and its parameters, part of every inferred result's identity.
     pub(crate) model_tag: Arc<str>,
+    /// Permits for uploads in progress.
+    pub(crate) uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// The state handed to every handler.
@@ -155,6 +163,7 @@ impl App {
         let model_tag = blake3::hash(model_tag.as_bytes()).to_hex()[..16].into();
         Self {
             detections: ResultCache::new(config.detection_cache_entries),
+            uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
             config,
             library,
             decoder,
@@ -208,9 +217,17 @@ impl App {
             .map(|p| Arc::clone(&p.1))
     }
 
-    /// Forgets what is known of a video that changed or went away.
-    pub fn forget(&self, entry: &Entry) {
+    /// Acts on a change to the library, from the folder watch or from a request: what was known
+    /// of the old file is forgotten, and a new or changed video is queued for indexing.
+    pub fn apply(&self, change: &Change) {
+        let entry = match change {
+            Change::Changed(e) | Change::Removed(e) => e,
+        };
         self.probed.remove(&entry.id);
         self.decoder.forget(&entry.path);
+        match change {
+            Change::Changed(_) => self.indexer.add(&entry.path),
+            Change::Removed(_) => self.indexer.remove(&entry.path),
+        }
     }
 }

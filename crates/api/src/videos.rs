@@ -1,22 +1,27 @@
 //! The library: which videos there are, what each is, and where its index stands.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use pigweight_decode::MediaInfo;
 use pigweight_indexer::{Pass, State as IndexState, Status};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::VideoId;
+use crate::extract::{Params, VideoId};
+use crate::library::{Change, Entry, client_path};
 use crate::state::AppState;
+use crate::upload;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_videos))
-        .routes(routes!(get_video))
+        .routes(routes!(list_videos, add_video))
+        .routes(routes!(get_video, delete_video))
         .routes(routes!(get_index_status, rebuild_index))
 }
 
@@ -150,6 +155,16 @@ impl From<&Status> for IndexStatus {
     }
 }
 
+impl VideoSummary {
+    fn of(app: &AppState, entry: Entry) -> Self {
+        Self {
+            index: app.indexer.status(&entry.path).as_ref().map(IndexStatus::from),
+            id: entry.id,
+            name: entry.name,
+        }
+    }
+}
+
 /// Every video under the library folders, sorted by name.
 #[utoipa::path(get, path = "/api/videos", operation_id = "listVideos", tag = "videos",
     responses((status = 200, description = "The videos", body = [VideoSummary])))]
@@ -158,13 +173,131 @@ async fn list_videos(State(app): State<AppState>) -> Json<Vec<VideoSummary>> {
         app.library
             .list()
             .into_iter()
-            .map(|e| VideoSummary {
-                index: app.indexer.status(&e.path).as_ref().map(IndexStatus::from),
-                id: e.id,
-                name: e.name,
-            })
+            .map(|e| VideoSummary::of(&app, e))
             .collect(),
     )
+}
+
+/// A file already in a library folder, to list (and index) now rather than when the folder
+/// watch sees it (network file systems may never tell it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterVideo {
+    /// Path relative to a library folder.
+    #[schema(example = "pen4/morning.mp4")]
+    path: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AddQuery {
+    /// For an upload: the name to store it under, relative to the upload folder (the first
+    /// library folder), e.g. `pen4/morning.mp4`.
+    name: Option<String>,
+}
+
+/// Adds a video: upload its bytes (any content type but JSON; `name` says where it goes), or
+/// send `{"path": ...}` as JSON to list a file that is already in a library folder. Paths are
+/// relative, with plain parts only: `..`, absolute paths, hidden names and links are refused.
+/// An upload is streamed to disk, checked to be a readable video, and never replaces a file.
+#[utoipa::path(post, path = "/api/videos", operation_id = "addVideo", tag = "videos",
+    params(AddQuery),
+    request_body(description = "The video's bytes, or a path to register as JSON", content(
+        (RegisterVideo = "application/json"),
+        ("application/octet-stream"),
+        ("video/mp4"),
+    )),
+    responses(
+        (status = 201, description = "Added (and queued for indexing)", body = VideoSummary,
+            headers(("Location" = String, description = "The new video's URL"))),
+        (status = 200, description = "Already listed, unchanged", body = VideoSummary),
+        (status = 400, description = "No name for an upload, a broken JSON body, or an upload that broke off", body = ErrorBody),
+        (status = 404, description = "No such file in the library folders", body = ErrorBody),
+        (status = 409, description = "A file of that name exists", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = ErrorBody),
+        (status = 422, description = "A refused path, or an upload that is not a readable video", body = ErrorBody),
+        (status = 503, description = "Too many uploads at once; retry later", body = ErrorBody),
+    ))]
+async fn add_video(
+    State(app): State<AppState>,
+    Params(query): Params<AddQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.essence_str() == "application/json");
+    let (entry, created) = if is_json {
+        register(&app, body).await?
+    } else {
+        (receive_upload(&app, query, &headers, body).await?, true)
+    };
+    if created {
+        app.apply(&Change::Changed(entry.clone()));
+    }
+    let location = format!("/api/videos/{}", entry.id);
+    let summary = Json(VideoSummary::of(&app, entry));
+    Ok(if created {
+        (StatusCode::CREATED, [(header::LOCATION, location)], summary).into_response()
+    } else {
+        summary.into_response()
+    })
+}
+
+/// Lists a file named by a JSON body; says whether it is new or changed.
+async fn register(app: &AppState, body: Body) -> Result<(Entry, bool), ApiError> {
+    let bytes = axum::body::to_bytes(body, app.config.max_body_kb * 1024)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+    let request: RegisterVideo = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body must be {{\"path\": \"...\"}}: {e}")))?;
+    let relative = client_path(&request.path)?;
+    let library = std::sync::Arc::clone(&app.library);
+    tokio::task::spawn_blocking(move || library.register(&relative))
+        .await
+        .map_err(ApiError::join)?
+}
+
+/// Receives an upload into the upload folder.
+async fn receive_upload(
+    app: &AppState,
+    query: AddQuery,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Entry, ApiError> {
+    let name = query.name.ok_or_else(|| {
+        ApiError::BadRequest(
+            "an upload needs `name` in the query (or send JSON {\"path\"} to register a file)".into(),
+        )
+    })?;
+    let name = client_path(&name)?;
+    let folder = app
+        .library
+        .upload_folder()
+        .ok_or_else(|| ApiError::Invalid("the server has no library folder to upload into".into()))?
+        .to_owned();
+    let limit = app.config.max_upload_mb << 20;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(upload::too_large(limit));
+    }
+    if tokio::fs::symlink_metadata(folder.join(&name)).await.is_ok() {
+        return Err(upload::exists(&name));
+    }
+    let _permit = std::sync::Arc::clone(&app.uploads)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy("too many uploads at once; try again shortly".into()))?;
+    let partial = upload::receive(body, &folder, limit).await?;
+    let library = std::sync::Arc::clone(&app.library);
+    let entry = tokio::task::spawn_blocking(move || upload::finish(partial, &library, &folder, &name))
+        .await
+        .map_err(ApiError::join)??;
+    tracing::info!(video = %entry.name, "uploaded");
+    Ok(entry)
 }
 
 /// One video: its facts (size, duration, exact frame count, ...) and index status.
@@ -180,6 +313,34 @@ async fn get_video(State(app): State<AppState>, VideoId(id): VideoId) -> Result<
     let probed = app.probed(&entry).await?;
     let index = app.indexer.status(&entry.path).as_ref().map(IndexStatus::from);
     Ok(Json(VideoDetail::new(entry.id, entry.name, &probed.info, index)))
+}
+
+/// Deletes a video: its file is removed from the library folder, its indexing stops, and its
+/// id is unknown from then on. Its index stays in the database, so the same file added again
+/// picks it up.
+#[utoipa::path(delete, path = "/api/videos/{id}", operation_id = "deleteVideo", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such video", body = ErrorBody),
+    ))]
+async fn delete_video(State(app): State<AppState>, VideoId(id): VideoId) -> Result<StatusCode, ApiError> {
+    let entry = app.entry(&id)?;
+    match tokio::fs::remove_file(&entry.path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(ApiError::Internal(format!(
+                "deleting {}: {e}",
+                entry.path.display()
+            )));
+        }
+    }
+    if let Some(entry) = app.library.remove(&id) {
+        tracing::info!(video = %entry.name, "deleted");
+        app.apply(&Change::Removed(entry));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Where a video's index stands.

@@ -62,6 +62,8 @@ pub struct ProgressEvent {
 
 struct Queue {
     waiting: VecDeque<PathBuf>,
+    /// Videos taken out of the library, for the worker to drop.
+    removed: Vec<PathBuf>,
     stop: bool,
 }
 
@@ -79,6 +81,12 @@ struct Shared {
 impl Shared {
     fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn forget(&self, path: &Path) {
+        self.statuses.remove(path);
+        self.views.remove(path);
+        self.video_ids.remove(path);
     }
 
     fn publish(&self, status: Status) {
@@ -120,6 +128,7 @@ impl Indexer {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 waiting: VecDeque::new(),
+                removed: Vec::new(),
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -164,6 +173,18 @@ impl Indexer {
             });
             self.shared.wake.notify_one();
         }
+    }
+
+    /// Forgets a video taken out of the library: it leaves the queue, its job stops, and it has
+    /// no status or view any more. What its index holds stays in the database (content
+    /// addressed: the same file added again resumes from it).
+    pub fn remove(&self, path: &Path) {
+        let mut q = self.shared.queue();
+        q.waiting.retain(|p| p != path);
+        q.removed.push(path.to_owned());
+        drop(q);
+        self.shared.forget(path);
+        self.shared.wake.notify_one();
     }
 
     /// Every video the indexer has been given, and where it is.
@@ -309,14 +330,25 @@ impl Worker {
     fn run(mut self) {
         let _span = tracing::info_span!("indexer").entered();
         loop {
-            // Take new work while there is room; sleep when there is nothing at all.
+            // Drop removed videos, take new work while there is room; sleep when there is
+            // nothing at all.
             let next = {
                 let mut q = self.shared.queue();
-                while !q.stop && q.waiting.is_empty() && self.active.is_empty() {
+                while !q.stop && q.waiting.is_empty() && q.removed.is_empty() && self.active.is_empty() {
                     q = self.shared.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
                 }
                 if q.stop {
                     return;
+                }
+                for path in std::mem::take(&mut q.removed) {
+                    if let Some(i) = self.active.iter().position(|a| a.path == path) {
+                        self.active.remove(i);
+                        // A step may have published after `remove` cleared it; a video queued
+                        // again since keeps its fresh status.
+                        if !q.waiting.contains(&path) {
+                            self.shared.forget(&path);
+                        }
+                    }
                 }
                 if self.active.len() < self.config.active_videos.max(1) {
                     q.waiting.pop_front()

@@ -125,3 +125,41 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
     wait_settled(&indexer, &[&good]);
     assert_eq!(indexer.status(&good).unwrap().state, State::Done);
 }
+
+#[test]
+fn a_removed_video_stops_indexing_and_leaves_no_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = video(dir.path());
+    let (scheduler, key) = scheduler();
+    let scheduler = Arc::new(scheduler);
+    let indexer = Indexer::start(
+        &dir.path().join("index.db"),
+        scheduler.clone(),
+        key,
+        IndexerConfig::default(),
+    )
+    .unwrap();
+    indexer.add(&good);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(
+        indexer.status(&good).map(|s| s.state),
+        Some(State::Indexing { .. })
+    ) {
+        assert!(Instant::now() < deadline, "{:?}", indexer.status(&good));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    indexer.remove(&good);
+    // The worker drops the job at its next turn; after that nothing more is inferred for it.
+    std::thread::sleep(Duration::from_millis(500));
+    let inferred = scheduler.metrics().background.completed;
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(scheduler.metrics().background.completed, inferred);
+    assert!(indexer.status(&good).is_none(), "{:?}", indexer.status(&good));
+    assert!(indexer.view(&good).is_none());
+    assert!(indexer.statuses().is_empty());
+
+    // Added again, it resumes and finishes.
+    indexer.add(&good);
+    wait_settled(&indexer, &[&good]);
+    assert_eq!(indexer.status(&good).unwrap().state, State::Done);
+}

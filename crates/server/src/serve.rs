@@ -120,7 +120,7 @@ impl ServeArgs {
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     let library = Arc::new(Library::new(args.videos.clone()));
-    let (found, _) = library.rescan();
+    let found = library.rescan().changed;
     tracing::info!(videos = found.len(), folders = ?args.videos, "library scanned");
     let decoder = Arc::new(Decoder::new(settings.decoder));
     let detector = args.model.load()?;
@@ -147,10 +147,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _watcher = {
         let app = Arc::clone(&app);
         library
-            .watch(move |entry| {
-                app.forget(&entry);
-                indexer.add(&entry.path);
-            })
+            .watch(move |change| app.apply(&change))
             .context("watching the video folders")?
     };
     let runtime = tokio::runtime::Runtime::new()?;
