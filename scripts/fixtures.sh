@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the tiny ONNX fixture models the inference tests use, into target/fixtures, with a
-# Python venv (.venv, git-ignored) holding pinned `onnx` and `numpy`. Idempotent.
+# Python venv (.venv, git-ignored) holding pinned `onnx` and `numpy`; installs the tools of the
+# JavaScript-side tests (tests/js, pinned by its package-lock.json). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/fixtures
@@ -15,3 +16,7 @@ if [ ! -f "$out/.stamp" ] || [ "$script" -nt "$out/.stamp" ]; then
   .venv/bin/python "$script" "$out"
   touch "$out/.stamp"
 fi
+
+# shellcheck source=scripts/npm.sh
+. scripts/npm.sh
+npm_ci tests/js

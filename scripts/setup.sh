@@ -2,6 +2,7 @@
 # Installs what pigweight needs on a Debian 12 machine. Idempotent, and quick when all is there:
 # it only calls apt when a package is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # GStreamer 1.22 with the plugins that decode and encode our formats (x264 is in -ugly).
 APT_PACKAGES=(
@@ -17,6 +18,11 @@ APT_PACKAGES=(
   # libjpeg-turbo for the API's JPEG encoding (turbojpeg crate, found through pkg-config).
   libturbojpeg0-dev
 )
+
+# Node.js and npm: the /docs page's Swagger UI comes from npm, and so do the tools of the
+# generated-client and browser tests.
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 
 # Python with pip and venv: the ONNX Runtime library comes from a PyPI wheel, and the test
 # fixtures are made with the `onnx` package.
@@ -43,3 +49,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is not on PATH; install Rust (rustup) first" >&2
   exit 1
 fi
+
+# What web/ loads at run time (Swagger UI for /docs), pinned by web/package-lock.json.
+# shellcheck source=scripts/npm.sh
+. scripts/npm.sh
+npm_ci web

@@ -315,6 +315,7 @@ pub(crate) struct ChangesQuery {
     /// Seconds from the first frame, 0..=duration.
     t: f64,
     /// `next` (default) or `previous`.
+    #[param(inline)]
     dir: Option<Direction>,
 }
 

@@ -78,8 +78,10 @@ pub(crate) struct FrameQuery {
     /// Scale to this width (16 or more; the height keeps the aspect ratio; never upscaled).
     width: Option<u32>,
     #[serde(default)]
+    #[param(inline)]
     mode: FrameMode,
     #[serde(default)]
+    #[param(inline)]
     format: Format,
 }
 

@@ -43,6 +43,7 @@ video; frame indices count frames in presentation order from 0. Errors are JSON 
 configured, send one as the `X-API-Key` header (or `api_key` query parameter, or the \
 `pigweight_key` cookie, for media elements and WebSockets)."
     ),
+    modifiers(&ApiKeyScheme),
     tags(
         (name = "videos", description = "The library of videos and the files themselves"),
         (name = "counts", description = "How many animals, when"),
@@ -52,6 +53,26 @@ configured, send one as the `X-API-Key` header (or `api_key` query parameter, or
     )
 )]
 struct ApiDoc;
+
+/// Declares the API key, so generated clients and `/docs` can send it. Keys are optional in the
+/// document: a server on loopback without keys asks for none.
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+            );
+        doc.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new("api_key", Vec::<String>::new()),
+        ]);
+    }
+}
 
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -77,7 +98,13 @@ pub fn router(state: AppState) -> Router {
         get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc).into_response() }),
     );
     if let Some(dir) = &state.config.web_dir {
-        router = router.fallback_service(tower_http::services::ServeDir::new(dir));
+        // `/docs`: Swagger UI over /openapi.json, its scripts vendored into the folder.
+        router = router
+            .route_service(
+                "/docs",
+                tower_http::services::ServeFile::new(dir.join("docs.html")),
+            )
+            .fallback_service(tower_http::services::ServeDir::new(dir));
     }
     router
         .layer(DefaultBodyLimit::max(state.config.max_body_kb * 1024))
