@@ -1,59 +1,55 @@
 #!/usr/bin/env bash
-# Load figures for the API (issue 6), with wrk (Debian's package) against the release binary on
-# this machine: count_at_time on an indexed video, a cached frame, a cold exact 1080p frame.
-# Prints a Markdown table; figures go into bench/RESULTS.md by hand.
+# Load figures for the API (issue 6) on this machine: ours (the release binary) and a replica of
+# the Python prototype (bench/prototype.py: FastAPI + OpenCV + onnxruntime) in the same run, one
+# after the other (never at once: 2 cores), on the same videos and requests:
+#   - count_at_time on an indexed video: saturated (wrk, 32 connections) and at a fixed 20,000
+#     requests/s (oha -q, open loop: latency counted from when each request was due);
+#   - a cached frame (wrk, 32 connections);
+#   - cold exact 1080p frames, sequential, each at a new random time;
+#   - 200 count-WebSocket clients each seeking 5 times a second (bench/ws_load.py).
+# The load generators share the two cores with the server. Prints Markdown; figures go into
+# bench/RESULTS.md by hand. Knobs: DURATION (s per wrk/oha row), QUIET_WAIT, WS_SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
 source bench/lib.sh
 QUIET_WAIT=${QUIET_WAIT:-120}
 DURATION=${DURATION:-10}
+WS_SECONDS=${WS_SECONDS:-20}
+VENV=bench/.venv-api
+OHA_VERSION=1.16.0
+PINS=(fastapi==0.165.0 uvicorn==0.54.0 uvloop==0.23.0 httptools==0.9.0 websockets==17.4
+  opencv-python-headless==4.14.0.94 numpy==2.4.6 onnxruntime==1.31.1)
 
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+command -v oha >/dev/null || cargo install --locked oha --version $OHA_VERSION >&2
+if [ ! -x $VENV/bin/python ]; then python3 -m venv $VENV; fi
+$VENV/bin/python -c "import fastapi, uvicorn, websockets, cv2, onnxruntime" 2>/dev/null ||
+  $VENV/bin/pip install --quiet --disable-pip-version-check "${PINS[@]}"
 cargo build --release --locked -p pigweight-server >&2
 BIN=target/release/pigweight
 WORK=bench/.data/api
 mkdir -p "$WORK/videos"
 [ -f "$WORK/videos/pen720.mp4" ] || $BIN synth video "$WORK/videos/pen720.mp4" --seed 3 --duration 60 >&2
 [ -f "$WORK/videos/pen1080.mp4" ] || $BIN synth video "$WORK/videos/pen1080.mp4" --seed 4 --duration 20 --width 1920 --height 1080 >&2
-
 PORT=18931
-RUST_LOG=warn $BIN serve --videos "$WORK/videos" --data "$WORK/data" --bind 127.0.0.1:$PORT &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
 BASE=http://127.0.0.1:$PORT
-until curl -sf "$BASE/healthz" >/dev/null; do sleep 0.2; done
-id_of() { curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='$1'))"; }
-ID720=$(id_of pen720.mp4)
-ID1080=$(id_of pen1080.mp4)
-log "waiting for both videos to be indexed"
-until curl -sf "$BASE/api/videos" | python3 -c "import sys,json; sys.exit(0 if all(v['index'] and v['index']['state']=='done' for v in json.load(sys.stdin)) else 1)"; do sleep 2; done
-wait_quiet api
+SERVER=
+trap '[ -z "$SERVER" ] || kill $SERVER 2>/dev/null || true' EXIT
 
-# wrk: random t per request for count_at_time (a Lua script), one URL for the cached frame.
-cat >"$WORK/count.lua" <<LUA
-math.randomseed(7)
-request = function()
-  return wrk.format("GET", string.format("/api/video_file/count_at_time?id=$ID720&t=%.3f", math.random() * 60))
-end
-LUA
-echo "| what | threads x connections | requests/s | p50 ms | p99 ms |"
-echo "|---|---|---:|---:|---:|"
-run_wrk() {
-  local name=$1 conns=$2; shift 2
+# One row per figure: "what|ours|prototype|unit" collected in ROWS, printed at the end.
+declare -A OURS THEIRS
+wrk_row() { # key conns url [wrk args...] -> "rps p50 p99"
   local out
-  out=$(wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@")
-  local rps p50 p99
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  echo "| $name | 1 x $conns | $rps | $p50 | $p99 |"
+  out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency "${@:4}" "$3")
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out")"
 }
-run_wrk "count_at_time, indexed 720p, random t" 32 -s "$WORK/count.lua" "$BASE"
-curl -sf -o /dev/null "$BASE/api/video_file/frame_optimized?id=$ID720&t=12.5"
-run_wrk "frame_optimized, cached (720p JPEG q80, boxes)" 32 "$BASE/api/video_file/frame_optimized?id=$ID720&t=12.5"
-
-# Cold exact 1080p frames: sequential, each at a new random time, no boxes (decode + encode).
-python3 - "$BASE" "$ID1080" <<'PY'
+oha_row() { # rate url-regex -> "rps p50 p99" (ms)
+  oha --no-tui --output-format json -z "${DURATION}s" -q "$1" -c 64 --latency-correction \
+    --rand-regex-url "$2" | python3 -c "import sys,json; d=json.load(sys.stdin); s=d['summary']; p=d['latencyPercentiles']; print(f\"{s['requestsPerSec']:.0f} {p['p50']*1000:.2f}ms {p['p99']*1000:.2f}ms\")"
+}
+cold_row() { # base id-of-1080p -> "rps p50 p99"
+  python3 - "$1" "$2" <<'PY'
 import random, statistics, sys, time, urllib.request
 base, vid = sys.argv[1], sys.argv[2]
 random.seed(11)
@@ -64,6 +60,71 @@ for _ in range(40):
     urllib.request.urlopen(f"{base}/api/video_file/frame_optimized?id={vid}&t={t:.3f}&inference=false").read()
     times.append((time.perf_counter() - start) * 1000)
 times.sort()
-print(f"| frame_optimized, cold exact 1080p frame (random t, no boxes), sequential | 1 | {1000/statistics.mean(times):.1f} | {statistics.median(times):.1f} | {times[int(len(times)*0.99)-1]:.1f} |")
+print(f"{1000/statistics.mean(times):.1f} {statistics.median(times):.1f}ms {times[int(len(times)*0.99)-1]:.1f}ms")
 PY
+}
+ws_row() { # ws-url -> table row fields
+  $VENV/bin/python bench/ws_load.py "$1" 60 --clients 200 --rate 5 --seconds "$WS_SECONDS"
+}
+# count.lua: a random time per request, the same sequence for both servers.
+count_lua() {
+  cat >"$WORK/count-$1.lua" <<LUA
+math.randomseed(7)
+request = function()
+  return wrk.format("GET", string.format("/api/video_file/count_at_time?id=$1&t=%.3f", math.random() * 60))
+end
+LUA
+  echo "$WORK/count-$1.lua"
+}
+measure() { # side id720 id1080 -> fills OURS or THEIRS
+  local -n into=$1
+  local lua
+  lua=$(count_lua "$2")
+  wait_quiet "$1"
+  into[count]=$(wrk_row count 32 "$BASE" -s "$lua")
+  into[count_fixed]=$(oha_row 20000 "$BASE/api/video_file/count_at_time\\?id=$2&t=[1-5][0-9]\\.[0-9]{3}")
+  curl -sf -o /dev/null "$BASE/api/video_file/frame_optimized?id=$2&t=12.5"
+  into[frame]=$(wrk_row frame 32 "$BASE/api/video_file/frame_optimized?id=$2&t=12.5")
+  into[cold]=$(cold_row "$BASE" "$3")
+  into[ws]=$(ws_row "ws://127.0.0.1:$PORT/ws/count?id=$2")
+}
+
+# --- ours -------------------------------------------------------------------------------------
+RUST_LOG=warn $BIN serve --videos "$WORK/videos" --data "$WORK/data" --bind 127.0.0.1:$PORT &
+SERVER=$!
+until curl -sf "$BASE/healthz" >/dev/null; do sleep 0.2; done
+id_of() { curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='$1'))"; }
+ID720=$(id_of pen720.mp4)
+ID1080=$(id_of pen1080.mp4)
+log "waiting for both videos to be indexed"
+until curl -sf "$BASE/api/videos" | python3 -c "import sys,json; sys.exit(0 if all(v['index'] and v['index']['state']=='done' for v in json.load(sys.stdin)) else 1)"; do sleep 2; done
+measure OURS "$ID720" "$ID1080"
+kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=
+
+# --- the prototype's replica -----------------------------------------------------------------
+log "starting the prototype replica (counts every frame at start-up)"
+PROTO_VIDEOS="$WORK/videos" PROTO_MODEL=models/pigs-yolov8n.onnx PROTO_PRECOUNT=1 \
+  $VENV/bin/uvicorn --app-dir bench prototype:app --port $PORT --log-level warning &
+SERVER=$!
+until curl -sf "$BASE/api/videos" >/dev/null; do sleep 1; done
+measure THEIRS pen720.mp4 pen1080.mp4
+kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=
+
+# --- table ------------------------------------------------------------------------------------
+echo "| what | ours: req/s, p50, p99 | prototype replica: req/s, p50, p99 | ours / replica (req/s) |"
+echo "|---|---|---|---:|"
+row() {
+  read -r a b c <<<"${OURS[$2]}"
+  read -r x y z <<<"${THEIRS[$2]}"
+  echo "| $1 | $a, $b, $c | $x, $y, $z | $(python3 -c "print(f'{float(\"$a\")/float(\"$x\"):.1f}x')") |"
+}
+row "count_at_time, indexed 720p, random t, 32 connections (wrk)" count
+row "count_at_time, asked at 20,000 req/s (oha, open loop)" count_fixed
+row "frame_optimized, cached 720p JPEG q80 with boxes, 32 connections (wrk)" frame
+row "frame_optimized, cold exact 1080p frame, sequential" cold
+echo
+echo "| count WebSocket | clients x seeks | seeks/s | answered | p50 ms | p99 ms | max ms |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+echo "${OURS[ws]}" | sed 's/^| count WebSocket/| ours/'
+echo "${THEIRS[ws]}" | sed 's/^| count WebSocket/| prototype replica/'
 for n in "${NOTES[@]}"; do echo "Note: $n"; done
