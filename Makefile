@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api model clean-data
+.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api bench-player model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -26,6 +26,7 @@ run: sample ## Set up, build, make the sample video and serve on http://127.0.0.
 	$(BIN) serve --videos $(DATA)/videos --bind $(BIND)
 
 test: setup lint ## Set up, lint, and run every test
+	@scripts/setup.sh --test
 	@scripts/fixtures.sh
 	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
@@ -40,7 +41,7 @@ fmt: ## Format the code
 openapi: ## Write the API's OpenAPI document to openapi/openapi.json (a test fails when it drifts)
 	cargo run --quiet --locked -p pigweight-server -- openapi > openapi/openapi.json
 
-bench: bench-decode bench-inference bench-index bench-api ## Run every benchmark (figures go into bench/RESULTS.md by hand)
+bench: bench-decode bench-inference bench-index bench-api bench-player ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 
 bench-decode: setup ## Decode benchmark against OpenCV and PyAV (bench/run.sh, ~17 min)
 	bench/run.sh
@@ -51,8 +52,11 @@ bench-inference: setup ## Inference benchmark against Python onnxruntime + cv2 (
 bench-index: setup ## Indexer benchmark: speed on a 10-min 720p video, query latency on 10 hours (bench/index.sh)
 	bench/index.sh
 
-bench-api: setup ## API load figures with wrk: count_at_time, cached and cold frames (bench/api.sh)
+bench-api: setup ## API load: ours vs the Python prototype's replica (wrk, oha, 200 WebSocket clients; bench/api.sh)
 	bench/api.sh
+
+bench-player: setup ## Scrub latency of the player in headless chromium (bench/player.sh)
+	bench/player.sh
 
 model: setup ## Retrain the sample detector (models/train: dataset, Ultralytics on CPU, ONNX export, scoring)
 	models/train/make_model.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what pigweight needs on a Debian 12 machine. Idempotent, and quick when all is there:
-# it only calls apt when a package is missing.
+# Installs what pigweight needs on a Debian 12 machine (with --test, also what the tests need).
+# Idempotent, and quick when all is there: it only calls apt when a package is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,11 @@ APT_PACKAGES=(
   # libjpeg-turbo for the API's JPEG encoding (turbojpeg crate, found through pkg-config).
   libturbojpeg0-dev
 )
+
+# With --test: what only the tests need (the browser tests drive Debian's chromium).
+if [ "${1:-}" = "--test" ]; then
+  APT_PACKAGES+=(chromium)
+fi
 
 # Node.js and npm: the /docs page's Swagger UI comes from npm, and so do the tools of the
 # generated-client and browser tests.

@@ -68,31 +68,7 @@ fn json(server: &Server, path: &str) -> Value {
 
 /// Starts a server on a 4 s video and waits until its index is complete.
 fn indexed_server(dir: &std::path::Path, extra: &[&str]) -> (Server, String) {
-    let videos = dir.join("videos");
-    std::fs::create_dir_all(&videos).unwrap();
-    if !videos.join("pen.mp4").exists() {
-        synth_video(&videos.join("pen.mp4"), 4, 11);
-    }
-    let mut args = vec!["--videos", videos.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let server = Server::start(&args);
-    let key = extra
-        .iter()
-        .position(|a| *a == "--api-key")
-        .map_or("", |i| extra[i + 1]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let reply = request("GET", &server.url("/api/videos"), &[("X-API-Key", key)]);
-        let body = String::from_utf8_lossy(&reply.body);
-        let list: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        if let Some(v) = list.as_array().and_then(|l| l.first())
-            && v["index"]["state"] == "done"
-        {
-            return (server, v["id"].as_str().unwrap().to_owned());
-        }
-        assert!(Instant::now() < deadline, "not indexed in time: {body}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    pigweight_tests::indexed_server(dir, 4, extra)
 }
 
 #[test]

@@ -122,6 +122,50 @@ impl Drop for Server {
     }
 }
 
+/// Starts a server on a synthetic video `videos/pen.mp4` of `seconds` under `dir` (made with
+/// seed 11 if missing) and waits until its index is complete; returns the video's id. With
+/// `--api-key K` in `extra`, asks with that key.
+pub fn indexed_server(dir: &Path, seconds: u32, extra: &[&str]) -> (Server, String) {
+    let videos = dir.join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    if !videos.join("pen.mp4").exists() {
+        synth_video(&videos.join("pen.mp4"), seconds, 11);
+    }
+    let mut args = vec!["--videos", videos.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
+    let key = extra
+        .iter()
+        .position(|a| *a == "--api-key")
+        .map_or("", |i| extra[i + 1]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let body = agent
+            .get(&server.url("/api/videos"))
+            .header("X-API-Key", key)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(v) = list.as_array().and_then(|l| l.first())
+            && v["index"]["state"] == "done"
+        {
+            return (server, v["id"].as_str().unwrap().to_owned());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not indexed in time: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// GET that returns status and body, whatever the status.
 pub fn get(url: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()

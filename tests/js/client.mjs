@@ -31,6 +31,14 @@ const videos = await client.GET('/api/videos');
 if (!videos.data) fail('listVideos', videos);
 const id = videos.data[0].id;
 
+const frame = await client.GET('/api/video_file/frame_optimized', {
+  params: { query: { id, t: 1.5, quality: 70, inference: true } },
+  parseAs: 'arrayBuffer',
+});
+if (!frame.data) fail('getFrame', frame);
+writeFileSync(frameOut, Buffer.from(frame.data));
+
+// Asked after the frame: the model's result on that exact frame (drawn on it) is the count.
 const count = await client.GET('/api/video_file/count_at_time', {
   params: { query: { id, t: 1.5 } },
 });
@@ -39,13 +47,6 @@ if (!count.data) fail('countAtTime', count);
 const pigs = count.data.count;
 /** @type {'indexed' | 'interpolated' | 'held' | 'inferred'} */
 const source = count.data.source;
-
-const frame = await client.GET('/api/video_file/frame_optimized', {
-  params: { query: { id, t: 1.5, quality: 70, inference: true } },
-  parseAs: 'arrayBuffer',
-});
-if (!frame.data) fail('getFrame', frame);
-writeFileSync(frameOut, Buffer.from(frame.data));
 
 const missing = await client.GET('/api/videos/{id}', {
   params: { path: { id: '0000000000000000' } },

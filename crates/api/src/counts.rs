@@ -87,8 +87,10 @@ pub(crate) struct AtQuery {
     t: f64,
 }
 
-/// The count at a moment: from the index when it has a sample near enough (or the video is
-/// fully indexed), else from the model on that exact frame.
+/// The count at a moment: from the index's sample on that frame; else from the model's result
+/// on that exact frame if it was computed already (e.g. for `getDetections`); else from the
+/// index when it has a sample near enough (or the video is fully indexed); else from the model,
+/// run on that exact frame now.
 #[utoipa::path(get, path = "/api/video_file/count_at_time", operation_id = "countAtTime", tag = "counts",
     params(CountQuery),
     responses(
@@ -109,11 +111,26 @@ async fn count_at_time(
 pub(crate) async fn count_at(app: &App, entry: &Entry, t: f64) -> Result<CountAtTime, ApiError> {
     let (probed, frame) = app.frame_at(entry, t).await?;
     let frame_time = probed.timeline.time(frame).unwrap_or(t);
-    if let Some(at) = app
+    let from_index = app
         .indexer
         .view(&entry.path)
-        .and_then(|v| v.count_at(frame, frame_time))
+        .and_then(|v| v.count_at(frame, frame_time));
+    // The model's own answer on this very frame, when it was asked for already (boxes drawn on
+    // a paused frame), is more exact than a value carried over from neighbouring samples.
+    if from_index.is_none_or(|at| at.provenance != Provenance::Indexed)
+        && let Some(found) = app.detections.get(&result_key(app, entry, frame))
     {
+        return Ok(CountAtTime {
+            count: found.len() as u32,
+            cached: true,
+            t,
+            frame_index: frame,
+            frame_time,
+            source: CountSource::Inferred,
+            nearest_sample_distance: 0.0,
+        });
+    }
+    if let Some(at) = from_index {
         let near = at.distance_s <= app.config.max_sample_distance_s;
         let complete = || {
             app.indexer
@@ -174,6 +191,16 @@ pub(crate) async fn decode(
     Ok(decoded)
 }
 
+/// Names the model's result on one frame of one version of a video.
+fn result_key(app: &App, entry: &Entry, frame: u64) -> ResultKey {
+    ResultKey {
+        video: Arc::clone(entry.version()),
+        frame,
+        model: Arc::clone(&app.model_tag),
+        params: 0,
+    }
+}
+
 /// The model's detections on exact frame `frame`, from the cache or run now at interactive
 /// priority; and whether they were cached.
 pub(crate) async fn detect(
@@ -181,12 +208,7 @@ pub(crate) async fn detect(
     entry: &Entry,
     frame: u64,
 ) -> Result<(Arc<Vec<Detection>>, bool), ApiError> {
-    let key = ResultKey {
-        video: Arc::clone(entry.version()),
-        frame,
-        model: Arc::clone(&app.model_tag),
-        params: 0,
-    };
+    let key = result_key(app, entry, frame);
     if let Some(found) = app.detections.get(&key) {
         return Ok((found, true));
     }
@@ -227,6 +249,9 @@ pub(crate) struct CountBucket {
     max: u32,
     /// Time-weighted mean count over the bucket.
     mean: f64,
+    /// Index samples inside the bucket; 0 where the values are carried over from neighbouring
+    /// samples (draw such stretches as less certain).
+    samples: u32,
 }
 
 /// The count series of a span.
@@ -283,6 +308,7 @@ async fn get_counts(
             min: b.min,
             max: b.max,
             mean: b.mean,
+            samples: b.samples,
         })
         .collect();
     let complete = app

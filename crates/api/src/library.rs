@@ -46,6 +46,11 @@ impl Entry {
         }
     }
 
+    /// The file's size in bytes when last seen.
+    pub fn size(&self) -> u64 {
+        if self.seen == UNSETTLED { 0 } else { self.seen.0 }
+    }
+
     /// Names this version of this video: it changes whenever the file's size or modification
     /// time does, so caches and ETags keyed by it never serve an old file's results.
     pub fn version(&self) -> &Arc<str> {

@@ -34,6 +34,10 @@ pub(crate) struct VideoSummary {
     /// Path relative to its library folder.
     #[schema(example = "pen4/morning.mp4")]
     name: String,
+    /// File size in bytes (0 while the file is still being written).
+    size: u64,
+    /// Seconds, when the server has already read the file's facts (else ask `getVideo`).
+    duration: Option<f64>,
     /// Where indexing stands; absent before the indexer has seen the file.
     index: Option<IndexStatus>,
 }
@@ -159,6 +163,8 @@ impl VideoSummary {
     fn of(app: &AppState, entry: Entry) -> Self {
         Self {
             index: app.indexer.status(&entry.path).as_ref().map(IndexStatus::from),
+            size: entry.size(),
+            duration: app.probed_if_known(&entry).map(|p| p.info.duration),
             id: entry.id,
             name: entry.name,
         }

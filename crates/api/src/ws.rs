@@ -9,8 +9,10 @@
 //! `{"type":"index_progress", ...}` (the fields of `getIndexStatus`) while the video is indexed;
 //! `{"type":"error","message":"..."}` for a message it could not use (the socket stays open).
 //!
-//! While playing, the session sleeps until the index's next change of count (at most 250 ms),
-//! so updates land on the frame where the count changes. A writer task sends only the newest
+//! While playing, the session looks [`LEAD`] ahead of the player's clock and sleeps until the
+//! index's next change of count (at most 250 ms): an update arrives shortly *before* the frame
+//! where the count changes, stamped with that frame's time, and the player shows it when that
+//! frame is on screen — so the count never lags the picture. A writer task sends only the newest
 //! update of each kind: a slow client skips stale counts instead of queueing them, and the
 //! session never waits on a client's socket. Pings keep idle connections open through proxies.
 
@@ -41,6 +43,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// Longest sleep between two looks at the clock while playing.
 const PLAY_TICK: Duration = Duration::from_millis(250);
+/// How far ahead of the player's clock (wall time) updates are sent while playing.
+const LEAD: Duration = Duration::from_millis(150);
 /// Fastest playback rate followed.
 const MAX_RATE: f64 = 16.0;
 
@@ -181,7 +185,13 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
         let t = clock.now(duration);
         // Playback reached the end: one last update there, then the clock stops.
         let ended = clock.rate > 0.0 && t >= duration;
-        match count_at(app, entry, t).await {
+        // Right after a message, the count at the player's moment; then the count LEAD ahead.
+        let look = if due || ended {
+            t
+        } else {
+            (t + LEAD.as_secs_f64() * clock.rate).min(duration)
+        };
+        match count_at(app, entry, look).await {
             Ok(c) => {
                 if due || ended || last_count != Some(c.count) {
                     last_count = Some(c.count);
@@ -206,9 +216,11 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
                 rate: 0.0,
             };
         }
+        // From a look at the player's moment, wake LEAD early so the next look lands ahead.
+        let early = if look == t { LEAD } else { Duration::ZERO };
         wake = Instant::now()
             + if clock.rate > 0.0 {
-                next_look(app, entry, t, clock.rate)
+                next_look(app, entry, look, clock.rate).saturating_sub(early)
             } else {
                 Duration::from_secs(86_400)
             };
@@ -216,8 +228,8 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
     writer.abort();
 }
 
-/// How long to sleep while playing: until the index's next change of count, at most
-/// [`PLAY_TICK`].
+/// How long to sleep while playing: until the index's next change of count after `t`, at
+/// most [`PLAY_TICK`].
 fn next_look(app: &App, entry: &Entry, t: f64, rate: f64) -> Duration {
     let next_change = app.indexer.view(&entry.path).and_then(|view| {
         let probed = app.probed_if_known(entry)?;

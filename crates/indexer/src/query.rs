@@ -56,6 +56,9 @@ pub struct Bucket {
     pub min: u32,
     pub max: u32,
     pub mean: f64,
+    /// Samples inside the bucket: 0 where its values are only carried over from neighbours
+    /// (a stretch the index has not looked at closely yet).
+    pub samples: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +67,8 @@ struct Cell {
     max: u32,
     sum: f64,
     n: u32,
+    /// Real samples merged in (the held value at a cell's start is not one).
+    samples: u32,
 }
 
 impl Cell {
@@ -72,6 +77,7 @@ impl Cell {
         max: 0,
         sum: 0.0,
         n: 0,
+        samples: 0,
     };
 
     fn merge(self, o: Self) -> Self {
@@ -80,6 +86,7 @@ impl Cell {
             max: self.max.max(o.max),
             sum: self.sum + o.sum,
             n: self.n + o.n,
+            samples: self.samples + o.samples,
         }
     }
 }
@@ -157,17 +164,26 @@ impl IndexView {
         // plus every sample falling inside the cell, so short spikes still show in min/max.
         let mut level0 = Vec::with_capacity(cells);
         let mut i = 0; // first sample with time > cell start
+        let mut k = 0; // first sample with time >= cell start
         for c in 0..cells {
             let start = c as f64 * self.resolution;
             while i < self.times.len() && self.times[i] <= start {
                 i += 1;
             }
+            while k < self.times.len() && self.times[k] < start {
+                k += 1;
+            }
+            let inside = self.times[k..]
+                .iter()
+                .take_while(|&&t| t < start + self.resolution)
+                .count();
             let held = self.counts[i.saturating_sub(1)];
             let mut cell = Cell {
                 min: held,
                 max: held,
                 sum: f64::from(held),
                 n: 1,
+                samples: 0,
             };
             let mut j = i;
             while j < self.times.len() && self.times[j] < start + self.resolution {
@@ -177,9 +193,11 @@ impl IndexView {
                     max: v,
                     sum: f64::from(v),
                     n: 1,
+                    samples: 0,
                 });
                 j += 1;
             }
+            cell.samples = inside as u32;
             level0.push(cell);
         }
         self.levels = vec![level0];
@@ -292,6 +310,7 @@ impl IndexView {
                     min: cell.min,
                     max: cell.max,
                     mean: cell.sum / f64::from(cell.n.max(1)),
+                    samples: cell.samples,
                 }
             })
             .collect()
@@ -392,6 +411,11 @@ mod tests {
         assert_eq!(v.series(0.0, 1.0, 1000).len(), 4);
         assert!(v.series(3.0, 2.0, 10).is_empty());
         assert!(view(&[]).series(0.0, 1.0, 10).is_empty());
+        // Samples per bucket: the stretches between samples have none.
+        let s = v.series(0.0, 4.0, 8);
+        let samples: Vec<u32> = s.iter().map(|b| b.samples).collect();
+        assert_eq!(samples, [1, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(whole[0].samples, 3);
     }
 
     #[test]
@@ -422,7 +446,11 @@ mod tests {
                 let first = (b.time / 0.25).floor() as usize;
                 let last = (((b.time + width) / 0.25).ceil() as usize).min(level0.len());
                 let brute = level0[first..last].iter().copied().fold(Cell::EMPTY, Cell::merge);
-                assert_eq!((b.min, b.max), (brute.min, brute.max), "{b:?}");
+                assert_eq!(
+                    (b.min, b.max, b.samples),
+                    (brute.min, brute.max, brute.samples),
+                    "{b:?}"
+                );
                 assert!((b.mean - brute.sum / f64::from(brute.n)).abs() < 1e-9, "{b:?}");
             }
         }

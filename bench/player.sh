@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Scrub latency of the player in a real browser (issue 7): Debian's chromium (headless, driven by
+# playwright-core) against the release server on this machine, on the 60 s 720p synthetic pen
+# of bench/api.sh, fully indexed. Three drags across the whole timeline, a pointer move every
+# 50 ms; from each pointer event to the new picture and its count on screen. Prints Markdown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+QUIET_WAIT=${QUIET_WAIT:-120}
+
+scripts/setup.sh --test
+scripts/fixtures.sh
+cargo build --release --locked -p pigweight-server >&2
+BIN=target/release/pigweight
+WORK=bench/.data/api
+mkdir -p "$WORK/videos"
+[ -f "$WORK/videos/pen720.mp4" ] || $BIN synth video "$WORK/videos/pen720.mp4" --seed 3 --duration 60 >&2
+PORT=18932
+BASE=http://127.0.0.1:$PORT
+RUST_LOG=warn $BIN serve --videos "$WORK/videos" --data "$WORK/data" --bind 127.0.0.1:$PORT &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+until curl -sf "$BASE/healthz" >/dev/null; do sleep 0.2; done
+ID=$(curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='pen720.mp4'))")
+log "waiting for the video to be indexed"
+until curl -sf "$BASE/api/videos/$ID/index" | python3 -c "import sys,json; sys.exit(json.load(sys.stdin)['state']!='done')"; do sleep 2; done
+wait_quiet player
+(cd tests/js && node scrub_bench.mjs "$BASE" "$ID" 3) | python3 -c "
+import sys, json
+r = json.load(sys.stdin)
+print('| frames shown while dragging | pointer to picture + count: median | p90 | max | release to exact frame + count |')
+print('|---:|---:|---:|---:|---|')
+print(f\"| {r['frames']} | {r['median_ms']:.1f} ms | {r['p90_ms']:.1f} ms | {r['max_ms']:.1f} ms | {', '.join(f'{x} ms' for x in r['release_ms'])} |\")
+"
+for n in "${NOTES[@]}"; do echo "Note: $n"; done

@@ -1,0 +1,142 @@
+//! The player in a real browser (Debian's chromium driven by playwright-core from
+//! tests/js/browser.mjs) against the real server with the sample model and a synthetic video:
+//! what the pages show is checked here against the API and the video's ground truth.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use pigweight_tests::{get, indexed_server};
+use serde_json::Value;
+
+/// Seconds of the test video (320x240, 25 fps, a keyframe every 25 frames).
+const SECONDS: u32 = 8;
+const FPS: f64 = 25.0;
+
+#[test]
+fn the_player_in_a_real_browser() {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    assert!(
+        js.join("node_modules/playwright-core").exists(),
+        "tests/js is not installed: run scripts/fixtures.sh (make test does)"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "chromium is missing: run make setup"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id) = indexed_server(dir.path(), SECONDS, &[]);
+    let truth = pigweight_synth::GroundTruth::load(&dir.path().join("videos/pen.truth.json")).unwrap();
+    let shots = js.join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let out = Command::new("node")
+        .arg("browser.mjs")
+        .args([server.base.as_str(), id.as_str()])
+        .arg(&shots)
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser.mjs failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
+
+    let api_count = |frame_time: f64| -> Value {
+        let (status, body) = get(&server.url(&format!(
+            "/api/video_file/count_at_time?id={id}&t={:.6}",
+            frame_time + 0.001
+        )));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    // A view of one frame: the count shown is the API's count for the very frame shown.
+    let check_view = |view: &Value, what: &str| -> u64 {
+        let frame_time = view["frameTime"].as_f64().unwrap();
+        assert_eq!(
+            view["countFrameTime"].as_str().unwrap().parse::<f64>().unwrap(),
+            frame_time,
+            "{what}: the count is of another frame than the picture: {view}"
+        );
+        let api = api_count(frame_time);
+        assert_eq!(api["frame_index"], view["frame"], "{what}: {view} vs {api}");
+        assert_eq!(
+            view["count"].as_str().unwrap(),
+            api["count"].to_string(),
+            "{what}: {view} vs {api}"
+        );
+        assert_eq!(view["source"], api["source"], "{what}: {view} vs {api}");
+        view["frame"].as_u64().unwrap()
+    };
+
+    // The library lists the video with its duration and state.
+    let library = seen["library"]["text"].as_str().unwrap();
+    assert!(
+        library.contains("pen.mp4") && library.contains("0:08") && library.contains("indexed"),
+        "{library}"
+    );
+
+    check_view(&seen["opened"], "opened");
+    for drag in seen["drags"].as_array().unwrap() {
+        let to = drag["to"].as_f64().unwrap();
+        // While dragging: keyframes (fast mode), each with its own count.
+        let scrub = check_view(&drag["scrub"], "scrubbing");
+        assert_eq!(scrub % 25, 0, "a keyframe while dragging: {drag}");
+        // Released: the exact frame under the pointer, its count right by the ground truth, and
+        // one box per animal counted.
+        let exact = check_view(&drag["exact"], "released");
+        let wanted = (to * f64::from(SECONDS) * FPS).round() as i64;
+        assert!(
+            (exact as i64 - wanted).abs() <= 1,
+            "released at frame {exact}, wanted ~{wanted}"
+        );
+        let count: u32 = drag["exact"]["count"].as_str().unwrap().parse().unwrap();
+        assert_eq!(count, truth.frames[exact as usize].count, "frame {exact}: {drag}");
+        assert_eq!(drag["exact"]["boxes"], count.to_string(), "boxes drawn: {drag}");
+    }
+
+    let hover = &seen["hover"];
+    assert_eq!(hover["status"], 200, "{hover}");
+    assert_eq!(hover["type"], "image/jpeg", "{hover}");
+    assert!(
+        hover["url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/api/videos/{id}/sprites/")),
+        "{hover}"
+    );
+    assert!(hover["width"].as_u64().unwrap() > 0, "{hover}");
+    assert!(hover["text"].as_str().unwrap().contains("pigs"), "{hover}");
+
+    let steps = &seen["steps"];
+    let before = check_view(&steps["before"], "before stepping");
+    assert_eq!(check_view(&steps["next"], "next frame"), before + 1);
+    assert_eq!(check_view(&steps["back"], "previous frame"), before);
+
+    let unknown = seen["unknown"].as_str().unwrap();
+    assert!(unknown.contains("Video not found"), "{unknown}");
+
+    let mut latencies: Vec<f64> = seen["scrubLatencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        latencies.len() >= 10,
+        "scrubbing showed only {} frames",
+        latencies.len()
+    );
+    latencies.sort_by(f64::total_cmp);
+    // A figure, not a check (timing belongs to benchmarks: bench/player.sh).
+    eprintln!(
+        "scrub: {} frames shown, pointer to picture and count median {:.1} ms",
+        latencies.len(),
+        latencies[latencies.len() / 2]
+    );
+}

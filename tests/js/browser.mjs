@@ -1,0 +1,128 @@
+// The player in a real browser: Debian's chromium, headless, driven by playwright-core, against
+// a live server (started by tests/browser.rs, which checks what this prints against the API and
+// the synthetic video's ground truth).
+//
+// Usage: node browser.mjs BASE_URL VIDEO_ID SCREENSHOT_DIR
+// Prints one line of JSON with what the pages showed, and the scrub latencies measured in the
+// page (pointer event to picture and count on screen, ms).
+
+import { chromium } from 'playwright-core';
+
+const [base, id, shots] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update'],
+});
+const out = { pageErrors: [] };
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('pageerror', (e) => out.pageErrors.push(e.message));
+  page.setDefaultTimeout(30_000);
+
+  // The library: the video is listed, indexed, with its facts.
+  await page.goto(`${base}/`);
+  const item = page.locator(`li.video[data-id="${id}"]`);
+  await item.and(page.locator('[data-state="done"]')).waitFor();
+  out.library = { text: await item.innerText() };
+  await page.screenshot({ path: `${shots}/library.png` });
+
+  // Open it.
+  await item.locator('a').click();
+  await page.waitForURL(/player\.html\?id=/);
+  const shown = () =>
+    page.evaluate(() => ({
+      frameTime: Number(document.querySelector('#stage').dataset.frameTime),
+      frame: Number(document.querySelector('#stage').dataset.frame),
+      from: document.querySelector('#stage').dataset.from,
+      count: document.querySelector('#count').textContent,
+      countFrameTime: document.querySelector('#count').dataset.frameTime,
+      source: document.querySelector('#source').textContent,
+      boxes: document.querySelector('#overlay').dataset.boxes,
+    }));
+  // Settled: picture and count of the same frame, with boxes drawn for it when paused.
+  const settled = (from) =>
+    page.waitForFunction((from) => {
+      const stage = document.querySelector('#stage').dataset;
+      const count = document.querySelector('#count').dataset;
+      const boxes = document.querySelector('#overlay').dataset.boxes;
+      return stage.from === from && count.frameTime !== '' &&
+        Math.abs(Number(count.frameTime) - Number(stage.frameTime)) < 1e-6 &&
+        (from !== 'video' || boxes !== '');
+    }, from);
+  await settled('video');
+  out.opened = await shown();
+
+  // Drag the timeline to three positions; after each release the exact frame is shown.
+  const bar = await page.locator('#timeline').boundingBox();
+  const y = bar.y + bar.height / 2;
+  const xAt = (fraction) => bar.x + bar.width * fraction;
+  out.drags = [];
+  let from = 0.05;
+  for (const to of [0.3, 0.62, 0.85]) {
+    await page.mouse.move(xAt(from), y);
+    await page.mouse.down();
+    for (let k = 1; k <= 12; k += 1) {
+      await page.mouse.move(xAt(from + ((to - from) * k) / 12), y);
+      await page.waitForTimeout(40);
+    }
+    await settled('scrub');
+    const scrub = await shown();
+    if (out.drags.length === 0) await page.screenshot({ path: `${shots}/scrubbing.png` });
+    await page.mouse.up();
+    await settled('video');
+    out.drags.push({ to, scrub, exact: await shown() });
+    from = to;
+  }
+  await page.screenshot({ path: `${shots}/paused.png` });
+
+  // Hover: a thumbnail from a sprite sheet and the count there, without a request per pixel.
+  await page.mouse.move(xAt(0.4), y);
+  await page.locator('#hover').waitFor({ state: 'visible' });
+  out.hover = await page.evaluate(async () => {
+    const thumb = document.querySelector('#hover-thumb');
+    const url = getComputedStyle(thumb).backgroundImage.slice(5, -2);
+    const sheet = await fetch(url);
+    return {
+      url,
+      status: sheet.status,
+      type: sheet.headers.get('content-type'),
+      width: thumb.clientWidth,
+      text: document.querySelector('#hover').innerText,
+    };
+  });
+  await page.screenshot({ path: `${shots}/hover.png` });
+  await page.mouse.move(0, 0);
+
+  // Frame steps with the keyboard.
+  const before = await shown();
+  await page.keyboard.press('.');
+  await page.waitForFunction((k) => Number(document.querySelector('#stage').dataset.frame) === k + 1, before.frame);
+  await settled('video');
+  const next = await shown();
+  await page.keyboard.press(',');
+  await page.waitForFunction((k) => Number(document.querySelector('#stage').dataset.frame) === k, before.frame);
+  await settled('video');
+  out.steps = { before, next, back: await shown() };
+
+  // Scrub latency: a long drag across the timeline, a move every 50 ms.
+  await page.evaluate(() => {
+    window.pigweight.scrubLatencies.length = 0;
+  });
+  await page.mouse.move(xAt(0.02), y);
+  await page.mouse.down();
+  for (let k = 0; k <= 60; k += 1) {
+    await page.mouse.move(xAt(0.02 + (0.95 * k) / 60), y);
+    await page.waitForTimeout(50);
+  }
+  await page.mouse.up();
+  out.scrubLatencies = await page.evaluate(() => window.pigweight.scrubLatencies);
+
+  // An unknown video: a message, not silence.
+  await page.goto(`${base}/player.html?id=0000000000000000`);
+  await page.locator('#message').waitFor({ state: 'visible' });
+  out.unknown = await page.locator('#message').innerText();
+  await page.screenshot({ path: `${shots}/unknown.png` });
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
