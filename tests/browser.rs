@@ -31,10 +31,13 @@ fn the_player_in_a_real_browser() {
     let shots = js.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
+    let upload = dir.path().join("upload-test.mp4");
+    std::fs::copy(dir.path().join("videos/pen.mp4"), &upload).unwrap();
     let out = Command::new("node")
         .arg("browser.mjs")
         .args([server.base.as_str(), id.as_str()])
         .arg(&shots)
+        .arg(&upload)
         .current_dir(&js)
         .output()
         .unwrap();
@@ -81,6 +84,14 @@ fn the_player_in_a_real_browser() {
         "{library}"
     );
 
+    // The upload landed in the video folder, byte for byte.
+    let uploaded = seen["uploaded"]["text"].as_str().unwrap();
+    assert!(uploaded.contains("upload-test.mp4"), "{uploaded}");
+    assert_eq!(
+        std::fs::read(dir.path().join("videos/upload-test.mp4")).unwrap(),
+        std::fs::read(&upload).unwrap()
+    );
+
     check_view(&seen["opened"], "opened");
     for drag in seen["drags"].as_array().unwrap() {
         let to = drag["to"].as_f64().unwrap();
@@ -117,6 +128,36 @@ fn the_player_in_a_real_browser() {
     let before = check_view(&steps["before"], "before stepping");
     assert_eq!(check_view(&steps["next"], "next frame"), before + 1);
     assert_eq!(check_view(&steps["back"], "previous frame"), before);
+
+    // Playing: the picture moves on; each count shown is the index's for a frame at or before
+    // the picture (held until the next change, which arrives ahead of its frame).
+    let playing = seen["playing"].as_array().unwrap();
+    let times: Vec<f64> = playing.iter().map(|v| v["frameTime"].as_f64().unwrap()).collect();
+    assert!(
+        times.last().unwrap() - times[0] > 0.8,
+        "the picture did not move on: {times:?}"
+    );
+    let counted: Vec<&Value> = playing.iter().filter(|v| v["count"] != "…").collect();
+    assert!(
+        counted.len() >= playing.len() - 2,
+        "counts missing while playing: {playing:?}"
+    );
+    for view in counted {
+        let picture = view["frameTime"].as_f64().unwrap();
+        let stamped: f64 = view["countFrameTime"].as_str().unwrap().parse().unwrap();
+        assert!(stamped <= picture + 0.0011, "a count from the future: {view}");
+        let (_, body) = get(&server.url(&format!(
+            "/api/videos/{id}/counts?from={picture:.3}&to={:.3}&points=1",
+            picture + 0.04
+        )));
+        let bucket = &serde_json::from_str::<Value>(&body).unwrap()["buckets"][0];
+        let count: u64 = view["count"].as_str().unwrap().parse().unwrap();
+        assert!(
+            bucket["min"].as_u64().unwrap() <= count && count <= bucket["max"].as_u64().unwrap(),
+            "count {count} shown with the picture at {picture} s, the index says {bucket}"
+        );
+    }
+    check_view(&seen["pausedAfterPlay"], "paused after playing");
 
     let unknown = seen["unknown"].as_str().unwrap();
     assert!(unknown.contains("Video not found"), "{unknown}");

@@ -2,13 +2,13 @@
 // a live server (started by tests/browser.rs, which checks what this prints against the API and
 // the synthetic video's ground truth).
 //
-// Usage: node browser.mjs BASE_URL VIDEO_ID SCREENSHOT_DIR
+// Usage: node browser.mjs BASE_URL VIDEO_ID SCREENSHOT_DIR UPLOAD_FILE
 // Prints one line of JSON with what the pages showed, and the scrub latencies measured in the
 // page (pointer event to picture and count on screen, ms).
 
 import { chromium } from 'playwright-core';
 
-const [base, id, shots] = process.argv.slice(2);
+const [base, id, shots, uploadFile] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update'],
@@ -24,6 +24,13 @@ try {
   const item = page.locator(`li.video[data-id="${id}"]`);
   await item.and(page.locator('[data-state="done"]')).waitFor();
   out.library = { text: await item.innerText() };
+
+  // Upload a file from the library page: it is listed once the server has it.
+  await page.setInputFiles('#file', uploadFile);
+  await page.click('#upload button[type=submit]');
+  const uploaded = page.locator('li.video', { hasText: 'upload-test.mp4' });
+  await uploaded.waitFor();
+  out.uploaded = { text: await uploaded.innerText() };
   await page.screenshot({ path: `${shots}/library.png` });
 
   // Open it.
@@ -103,6 +110,21 @@ try {
   await page.waitForFunction((k) => Number(document.querySelector('#stage').dataset.frame) === k, before.frame);
   await settled('video');
   out.steps = { before, next, back: await shown() };
+
+  // Playing: the picture moves on, and the count shown is stamped at or before the picture
+  // (the WebSocket's updates arrive ahead and wait for their frame).
+  for (let k = 0; k < 4; k += 1) await page.keyboard.press('ArrowLeft');
+  await page.waitForFunction(() => Number(document.querySelector('#stage').dataset.frameTime) < 3);
+  await settled('video');
+  await page.keyboard.press(' ');
+  out.playing = [];
+  for (let k = 0; k < 15; k += 1) {
+    await page.waitForTimeout(100);
+    out.playing.push(await shown());
+  }
+  await page.keyboard.press(' ');
+  await settled('video');
+  out.pausedAfterPlay = await shown();
 
   // Scrub latency: a long drag across the timeline, a move every 50 ms.
   await page.evaluate(() => {

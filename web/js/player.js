@@ -338,6 +338,8 @@ function wireControls() {
   video.addEventListener('pause', () => {
     $('#play').textContent = '▶';
     tellSocket();
+    // Stopped on a frame: its own count and boxes (unless a drag or seek is under way).
+    if (!scrub.active && !video.seeking) showExact(video.currentTime);
   });
   video.addEventListener('ratechange', () => !video.paused && tellSocket());
   video.addEventListener('seeking', () => {

@@ -104,11 +104,26 @@ async fn count_at_time(
     Params(q): Params<CountQuery>,
 ) -> Result<Json<CountAtTime>, ApiError> {
     let entry = app.entry(&q.id)?;
-    Ok(Json(count_at(&app, &entry, q.t).await?))
+    Ok(Json(count_at(&app, &entry, q.t, Exact::First).await?))
+}
+
+/// Whether the model's cached result on the exact frame comes before the index's neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exact {
+    /// For one moment asked for: the most exact answer there is.
+    First,
+    /// For a stream of counts along the timeline (the WebSocket): the index's step function,
+    /// so that results cached for scattered frames do not make the stream flicker.
+    Last,
 }
 
 /// The count at `t`, as [`count_at_time`] answers it; shared with the WebSocket.
-pub(crate) async fn count_at(app: &App, entry: &Entry, t: f64) -> Result<CountAtTime, ApiError> {
+pub(crate) async fn count_at(
+    app: &App,
+    entry: &Entry,
+    t: f64,
+    exact: Exact,
+) -> Result<CountAtTime, ApiError> {
     let (probed, frame) = app.frame_at(entry, t).await?;
     let frame_time = probed.timeline.time(frame).unwrap_or(t);
     let from_index = app
@@ -117,7 +132,8 @@ pub(crate) async fn count_at(app: &App, entry: &Entry, t: f64) -> Result<CountAt
         .and_then(|v| v.count_at(frame, frame_time));
     // The model's own answer on this very frame, when it was asked for already (boxes drawn on
     // a paused frame), is more exact than a value carried over from neighbouring samples.
-    if from_index.is_none_or(|at| at.provenance != Provenance::Indexed)
+    if exact == Exact::First
+        && from_index.is_none_or(|at| at.provenance != Provenance::Indexed)
         && let Some(found) = app.detections.get(&result_key(app, entry, frame))
     {
         return Ok(CountAtTime {

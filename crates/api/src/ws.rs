@@ -30,7 +30,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::counts::{CountAtTime, count_at};
+use crate::counts::{CountAtTime, Exact, count_at};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Params;
 use crate::library::Entry;
@@ -191,7 +191,7 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
         } else {
             (t + LEAD.as_secs_f64() * clock.rate).min(duration)
         };
-        match count_at(app, entry, look).await {
+        match count_at(app, entry, look, Exact::Last).await {
             Ok(c) => {
                 if due || ended || last_count != Some(c.count) {
                     last_count = Some(c.count);
