@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use pigweight_tests::{Server, get, synth_video};
+use pigweight_tests::{Server, get, synth_video, wait_for};
 use serde_json::Value;
 
 fn agent() -> ureq::Agent {
@@ -375,14 +375,6 @@ fn partial_uploads(folder: &std::path::Path) -> usize {
                 .ends_with(".part")
         })
         .count()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

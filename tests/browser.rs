@@ -31,6 +31,12 @@ fn the_player_in_a_real_browser() {
     let shots = js.join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
+    // A file that is not a video, listed like any other.
+    std::fs::write(dir.path().join("videos/broken.mp4"), b"not a video at all").unwrap();
+    let broken = pigweight_api::video_id("broken.mp4");
+    pigweight_tests::wait_for("the broken file to be listed", || {
+        get(&server.url(&format!("/api/videos/{broken}"))).0 != 404
+    });
     let upload = dir.path().join("upload-test.mp4");
     std::fs::copy(dir.path().join("videos/pen.mp4"), &upload).unwrap();
     let out = Command::new("node")
@@ -38,6 +44,7 @@ fn the_player_in_a_real_browser() {
         .args([server.base.as_str(), id.as_str()])
         .arg(&shots)
         .arg(&upload)
+        .arg(&broken)
         .current_dir(&js)
         .output()
         .unwrap();
@@ -158,6 +165,15 @@ fn the_player_in_a_real_browser() {
         );
     }
     check_view(&seen["pausedAfterPlay"], "paused after playing");
+
+    assert_eq!(seen["reconnected"], true);
+    assert_eq!(seen["phone"]["overflow"], 0, "wider than a phone: {seen}");
+    assert_eq!(seen["phone"]["controls"], true);
+    let broken_message = seen["broken"].as_str().unwrap();
+    assert!(
+        broken_message.contains("broken.mp4") || broken_message.contains("not"),
+        "{broken_message}"
+    );
 
     let unknown = seen["unknown"].as_str().unwrap();
     assert!(unknown.contains("Video not found"), "{unknown}");

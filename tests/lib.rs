@@ -166,6 +166,18 @@ pub fn indexed_server(dir: &Path, seconds: u32, extra: &[&str]) -> (Server, Stri
     }
 }
 
+/// Polls `done` every 20 ms; fails the test after 20 s.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// GET that returns status and body, whatever the status.
 pub fn get(url: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()

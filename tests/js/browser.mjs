@@ -2,13 +2,13 @@
 // a live server (started by tests/browser.rs, which checks what this prints against the API and
 // the synthetic video's ground truth).
 //
-// Usage: node browser.mjs BASE_URL VIDEO_ID SCREENSHOT_DIR UPLOAD_FILE
+// Usage: node browser.mjs BASE_URL VIDEO_ID SCREENSHOT_DIR UPLOAD_FILE BROKEN_VIDEO_ID
 // Prints one line of JSON with what the pages showed, and the scrub latencies measured in the
 // page (pointer event to picture and count on screen, ms).
 
 import { chromium } from 'playwright-core';
 
-const [base, id, shots, uploadFile] = process.argv.slice(2);
+const [base, id, shots, uploadFile, brokenId] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update'],
@@ -138,6 +138,28 @@ try {
   }
   await page.mouse.up();
   out.scrubLatencies = await page.evaluate(() => window.pigweight.scrubLatencies);
+
+  // A dropped count WebSocket reconnects by itself.
+  await page.evaluate(() => window.pigweight.socket.ws.close());
+  await page.waitForFunction(() => window.pigweight.socket.tries >= 1);
+  await page.waitForFunction(() => window.pigweight.socket.open && window.pigweight.socket.tries === 0);
+  out.reconnected = true;
+
+  // On a phone: the page fits the screen's width and the controls are there.
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await phone.goto(`${base}/player.html?id=${id}`);
+  await phone.waitForFunction(() => document.querySelector('#count').dataset.frameTime);
+  out.phone = await phone.evaluate(() => ({
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    controls: [...document.querySelectorAll('.controls button')].every((b) => b.getBoundingClientRect().width > 0),
+  }));
+  await phone.screenshot({ path: `${shots}/phone.png`, fullPage: true });
+  await phone.close();
+
+  // A file that is not a video: the server's reason, shown.
+  await page.goto(`${base}/player.html?id=${brokenId}`);
+  await page.locator('#message').waitFor({ state: 'visible' });
+  out.broken = await page.locator('#message').innerText();
 
   // An unknown video: a message, not silence.
   await page.goto(`${base}/player.html?id=0000000000000000`);

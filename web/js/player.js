@@ -28,8 +28,8 @@ const EPS = 0.001;
 /** How far ahead of the playing picture boxes are fetched, in frames. */
 const BOX_LOOKAHEAD = 12;
 
-/** Figures the browser tests read. */
-const measured = { scrubLatencies: [] };
+/** Figures (and the count socket) the browser tests read. */
+const measured = { scrubLatencies: [], socket: null };
 window.pigweight = measured;
 
 let info = null;
@@ -105,7 +105,17 @@ function onVideoFrame(_now, meta) {
       fetchBoxesAhead();
     }
   }
-  video.requestVideoFrameCallback(onVideoFrame);
+  nextFrame();
+}
+
+/** Calls onVideoFrame for each presented frame: requestVideoFrameCallback where the browser
+ * has it, else once per animation frame with the element's current time. */
+function nextFrame() {
+  if ('requestVideoFrameCallback' in video) {
+    video.requestVideoFrameCallback(onVideoFrame);
+  } else {
+    requestAnimationFrame((now) => onVideoFrame(now, { mediaTime: video.currentTime }));
+  }
 }
 
 /** Shows the newest count update stamped at or before the picture's time. */
@@ -391,9 +401,9 @@ async function start() {
   timeline = new Timeline($('#timeline'), { duration: info.duration, onScrub, onScrubEnd, onHover });
   thumbs = new Thumbnails(id);
   wireControls();
-  video.requestVideoFrameCallback(onVideoFrame);
+  nextFrame();
   video.src = `/api/videos/${id}/stream`;
-  socket = new CountSocket(id, {
+  socket = measured.socket = new CountSocket(id, {
     onOpen: () => {
       const message = document.getElementById('message');
       if (message.dataset.lost) {
