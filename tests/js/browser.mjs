@@ -6,13 +6,10 @@
 // Prints one line of JSON with what the pages showed, and the scrub latencies measured in the
 // page (pointer event to picture and count on screen, ms).
 
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [base, id, shots, uploadFile, brokenId] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch();
 const out = { pageErrors: [] };
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

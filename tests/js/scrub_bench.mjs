@@ -6,13 +6,10 @@
 // Usage: node scrub_bench.mjs BASE_URL VIDEO_ID [DRAGS]
 // Prints one line of JSON: {frames, median_ms, p90_ms, max_ms, release_ms: [...]}.
 
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [base, id, drags = '3'] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update'],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 await page.goto(`${base}/player.html?id=${id}`);
 await page.waitForFunction(() => document.querySelector('#count').dataset.frameTime);
