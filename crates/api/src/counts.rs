@@ -178,7 +178,7 @@ pub(crate) async fn count_at(
 }
 
 /// A frame's pixels, lent to the scheduler without a copy.
-struct Pixels(Arc<Frame>);
+pub(crate) struct Pixels(pub(crate) Arc<Frame>);
 
 impl AsRef<[u8]> for Pixels {
     fn as_ref(&self) -> &[u8] {

@@ -19,6 +19,19 @@ impl<S: Send + Sync> FromRequestParts<S> for VideoId {
     }
 }
 
+/// The `{id}` of a stream route.
+#[derive(Debug)]
+pub(crate) struct StreamId(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await?;
+        Ok(Self(id))
+    }
+}
+
 /// Query parameters, parsed into `T`.
 #[derive(Debug)]
 pub(crate) struct Params<T>(pub(crate) T);

@@ -235,7 +235,7 @@ async fn frame_optimized(
 }
 
 /// The configured level nearest to `q` (ties go to the higher quality).
-fn snap_quality(q: u8, levels: &[u8]) -> Result<u8, ApiError> {
+pub(crate) fn snap_quality(q: u8, levels: &[u8]) -> Result<u8, ApiError> {
     if !(1..=100).contains(&q) {
         return Err(ApiError::Invalid("quality must be 1..=100".into()));
     }
@@ -246,7 +246,13 @@ fn snap_quality(q: u8, levels: &[u8]) -> Result<u8, ApiError> {
         .ok_or_else(|| ApiError::Internal("no JPEG quality levels are configured".into()))
 }
 
-fn encode(rgb: &[u8], width: u32, height: u32, format: Format, quality: u8) -> Result<Bytes, ApiError> {
+pub(crate) fn encode(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    format: Format,
+    quality: u8,
+) -> Result<Bytes, ApiError> {
     match format {
         Format::Jpeg => {
             let image = turbojpeg::Image {
@@ -278,7 +284,13 @@ fn encode(rgb: &[u8], width: u32, height: u32, format: Format, quality: u8) -> R
 const BOX_COLOUR: [u8; 3] = [255, 214, 0];
 
 /// Draws each detection's box outline and a badge with the count in the top-left corner.
-fn draw_overlay(rgb: &mut [u8], width: u32, height: u32, detections: &[Detection], scale: (f32, f32)) {
+pub(crate) fn draw_overlay(
+    rgb: &mut [u8],
+    width: u32,
+    height: u32,
+    detections: &[Detection],
+    scale: (f32, f32),
+) {
     let (w, h) = (width as i64, height as i64);
     let thick = (w / 320).max(2);
     let mut fill = |x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3]| {

@@ -16,6 +16,7 @@ mod frames;
 mod library;
 mod state;
 mod stream;
+mod streams;
 mod system;
 mod upload;
 mod videos;
@@ -49,6 +50,7 @@ configured, send one as the `X-API-Key` header (or `api_key` query parameter, or
         (name = "counts", description = "How many animals, when"),
         (name = "frames", description = "Frames, thumbnails and sprite sheets"),
         (name = "index", description = "The background index of each video"),
+        (name = "streams", description = "Live camera streams with live counts"),
         (name = "system", description = "Health, readiness and statistics"),
     )
 )]
@@ -82,6 +84,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(frames::router())
         .merge(system::router())
         .merge(ws::router())
+        .merge(streams::router())
 }
 
 /// The OpenAPI document of every route.

@@ -43,6 +43,15 @@ pub struct ApiConfig {
     pub max_upload_mb: u64,
     /// Most uploads received at once; more are answered 503 with `Retry-After`.
     pub max_concurrent_uploads: usize,
+    /// Frames per second captured from each live stream.
+    pub stream_fps: u32,
+    /// Live streams: the model runs every this many frames (sooner on a scene change); the
+    /// tracker holds the count in between.
+    pub stream_infer_every: u64,
+    /// Seconds without a new frame after which an MJPEG client gets the last frame again.
+    pub mjpeg_heartbeat_s: f64,
+    /// Most live streams at once.
+    pub max_streams: usize,
 }
 
 impl Default for ApiConfig {
@@ -59,6 +68,10 @@ impl Default for ApiConfig {
             web_dir: None,
             max_upload_mb: 4096,
             max_concurrent_uploads: 2,
+            stream_fps: 15,
+            stream_infer_every: 3,
+            mjpeg_heartbeat_s: 5.0,
+            max_streams: 16,
         }
     }
 }
@@ -129,6 +142,8 @@ pub struct App {
     pub(crate) model_tag: Arc<str>,
     /// Permits for uploads in progress.
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
+    /// Live streams by id.
+    pub(crate) streams: DashMap<String, Arc<crate::streams::Live>>,
 }
 
 /// The state handed to every handler.
@@ -164,6 +179,7 @@ impl App {
         Self {
             detections: ResultCache::new(config.detection_cache_entries),
             uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
+            streams: DashMap::new(),
             config,
             library,
             decoder,
@@ -181,6 +197,14 @@ impl App {
         self.library
             .get(id)
             .ok_or_else(|| ApiError::UnknownVideo(id.to_owned()))
+    }
+
+    /// The live stream `id`, or 404.
+    pub(crate) fn stream(&self, id: &str) -> Result<Arc<crate::streams::Live>, ApiError> {
+        self.streams
+            .get(id)
+            .map(|l| Arc::clone(&l))
+            .ok_or_else(|| ApiError::NotFound(format!("no stream with id {id}")))
     }
 
     /// The probed facts and frame table of a video: from memory, else probed on a blocking

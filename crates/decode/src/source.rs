@@ -450,30 +450,12 @@ impl VideoFile {
     }
 
     fn to_frame(&self, sample: &gst::Sample) -> Result<Frame, DecodeError> {
-        let buffer = sample
-            .buffer()
-            .ok_or_else(|| DecodeError::Pipeline("sample without buffer".into()))?;
-        let caps = sample
-            .caps()
-            .ok_or_else(|| DecodeError::Pipeline("sample without caps".into()))?;
-        let info = gst_video::VideoInfo::from_caps(caps).map_err(pipeline_err)?;
-        let vframe =
-            gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(pipeline_err)?;
-        let (width, height) = (info.width(), info.height());
-        let plane = |i: u32| vframe.plane_data(i).map_err(pipeline_err);
-        let strides = vframe.plane_stride();
-        let picture = I420 {
-            y: plane(0)?,
-            y_stride: strides[0] as usize,
-            u: plane(1)?,
-            u_stride: strides[1] as usize,
-            v: plane(2)?,
-            v_stride: strides[2] as usize,
+        let Rgb {
             width,
             height,
-        };
-        let data = i420_to_rgb(&picture, colour_of(&info))?;
-        let pts = buffer.pts().map(|p| p.nseconds()).unwrap_or(0);
+            data,
+            pts,
+        } = rgb_of(sample)?;
         let tl = self.tl();
         let index = match tl.index_of_pts(pts) {
             Some(i) => i,
@@ -657,6 +639,45 @@ impl FrameSource for VideoFile {
         }
         Ok(())
     }
+}
+
+/// A decoded I420 sample in RGB, with its pts in nanoseconds (0 when it has none).
+pub(crate) struct Rgb {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) data: Vec<u8>,
+    pub(crate) pts: u64,
+}
+
+/// Converts an I420 sample of an appsink to RGB, honouring its strides and colorimetry.
+pub(crate) fn rgb_of(sample: &gst::Sample) -> Result<Rgb, DecodeError> {
+    let buffer = sample
+        .buffer()
+        .ok_or_else(|| DecodeError::Pipeline("sample without buffer".into()))?;
+    let caps = sample
+        .caps()
+        .ok_or_else(|| DecodeError::Pipeline("sample without caps".into()))?;
+    let info = gst_video::VideoInfo::from_caps(caps).map_err(pipeline_err)?;
+    let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(pipeline_err)?;
+    let (width, height) = (info.width(), info.height());
+    let plane = |i: u32| vframe.plane_data(i).map_err(pipeline_err);
+    let strides = vframe.plane_stride();
+    let picture = I420 {
+        y: plane(0)?,
+        y_stride: strides[0] as usize,
+        u: plane(1)?,
+        u_stride: strides[1] as usize,
+        v: plane(2)?,
+        v_stride: strides[2] as usize,
+        width,
+        height,
+    };
+    Ok(Rgb {
+        width,
+        height,
+        data: i420_to_rgb(&picture, colour_of(&info))?,
+        pts: buffer.pts().map_or(0, |p| p.nseconds()),
+    })
 }
 
 /// A seek that makes the demuxer and decoder pass keyframes only.

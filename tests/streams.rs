@@ -1,0 +1,247 @@
+//! Live streams end to end: a library video played as a live source, its MJPEG parts parsed as
+//! JPEGs at the configured rate with counts, a slow client skipping frames, clients counted and
+//! cleaned up, a camera that cannot be reached retried, a removed stream ending its clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::time::{Duration, Instant};
+
+use pigweight_tests::{Server, get, synth_video, wait_for};
+use serde_json::Value;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn post(server: &Server, body: &str) -> (u16, Value) {
+    let mut resp = agent()
+        .post(&server.url("/api/streams"))
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap(),
+    )
+}
+
+fn stream(server: &Server, id: &str) -> Value {
+    let (status, body) = get(&server.url(&format!("/api/streams/{id}")));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// One MJPEG part: its headers and the JPEG.
+struct Part {
+    headers: Vec<(String, String)>,
+    jpeg: Vec<u8>,
+    at: Instant,
+}
+
+impl Part {
+    fn header(&self, name: &str) -> &str {
+        &self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .unwrap()
+            .1
+    }
+}
+
+/// Reads MJPEG parts from `reader` for `seconds`.
+fn read_parts(reader: &mut impl BufRead, seconds: f64) -> Vec<Part> {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut parts = Vec::new();
+    while Instant::now() < until {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "--pigweight-frame\r\n");
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            let (k, v) = line.trim_end().split_once(": ").unwrap();
+            headers.push((k.to_owned(), v.to_owned()));
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "Content-Length")
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
+        let mut jpeg = vec![0; len + 2];
+        reader.read_exact(&mut jpeg).unwrap();
+        assert_eq!(&jpeg[len..], b"\r\n");
+        jpeg.truncate(len);
+        parts.push(Part {
+            headers,
+            jpeg,
+            at: Instant::now(),
+        });
+    }
+    parts
+}
+
+fn watch(server: &Server, id: &str, query: &str) -> BufReader<ureq::BodyReader<'static>> {
+    let resp = agent()
+        .get(&server.url(&format!("/api/streams/{id}/mjpeg{query}")))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "multipart/x-mixed-replace; boundary=pigweight-frame"
+    );
+    BufReader::new(resp.into_body().into_reader())
+}
+
+#[test]
+fn a_video_played_live_is_served_as_mjpeg_with_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    synth_video(&videos.join("pen.mp4"), 4, 11);
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(&config, "[api]\nstream_fps = 10\nstream_infer_every = 2\n").unwrap();
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let video = pigweight_api::video_id("pen.mp4");
+
+    // Bad requests first.
+    assert_eq!(post(&server, "{}").0, 400);
+    assert_eq!(post(&server, r#"{"url": "ftp://camera/x"}"#).0, 422);
+    assert_eq!(post(&server, r#"{"video": "0000000000000000"}"#).0, 404);
+
+    let (status, added) = post(&server, &format!(r#"{{"video": "{video}", "name": "pen 4"}}"#));
+    assert_eq!(status, 201, "{added}");
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["name"], "pen 4");
+    assert_eq!(added["fps"], 10);
+    assert_eq!(
+        post(&server, &format!(r#"{{"video": "{video}"}}"#)).0,
+        409,
+        "streamed already"
+    );
+    wait_for("the stream to go live", || {
+        stream(&server, &id)["status"]["state"] == "live"
+    });
+
+    // A client at the full rate: JPEG parts of the video's size, ids rising, counts drawn.
+    let mut full = watch(&server, &id, "?quality=90");
+    let parts = read_parts(&mut full, 2.0);
+    assert!(
+        (12..=32).contains(&parts.len()),
+        "{} parts in 2 s at 10 fps",
+        parts.len()
+    );
+    for part in &parts {
+        assert_eq!(part.header("Content-Type"), "image/jpeg");
+        let image = image::load_from_memory(&part.jpeg).unwrap();
+        assert_eq!((image.width(), image.height()), (320, 240));
+    }
+    let ids: Vec<u64> = parts
+        .iter()
+        .map(|p| p.header("X-Frame-Id").parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[1] > w[0]), "{ids:?}");
+    let counts: Vec<u32> = parts
+        .iter()
+        .map(|p| p.header("X-Count").parse().unwrap())
+        .collect();
+    assert!(
+        counts.iter().all(|&c| (1..=30).contains(&c)),
+        "the pen has pigs: {counts:?}"
+    );
+    assert_eq!(stream(&server, &id)["clients"], 1);
+
+    // A slow client (2 frames a second): the newest frame each time, frames in between skipped,
+    // while the fast one keeps its rate.
+    let mut slow = watch(&server, &id, "?fps=2&quality=50");
+    let slow_parts = read_parts(&mut slow, 2.0);
+    assert!(
+        (3..=6).contains(&slow_parts.len()),
+        "{} parts in 2 s at 2 fps",
+        slow_parts.len()
+    );
+    let slow_ids: Vec<u64> = slow_parts
+        .iter()
+        .map(|p| p.header("X-Frame-Id").parse().unwrap())
+        .collect();
+    assert!(
+        slow_ids.windows(2).all(|w| w[1] >= w[0] + 3),
+        "frames skipped: {slow_ids:?}"
+    );
+    let fast_again = read_parts(&mut full, 1.0);
+    assert!(
+        fast_again.len() >= 6,
+        "the fast client slowed down: {}",
+        fast_again.len()
+    );
+    let info = stream(&server, &id);
+    assert_eq!(info["clients"], 2);
+    assert!(info["inferences"].as_u64().unwrap() > 5, "{info}");
+    assert!(info["count"].as_u64().unwrap() >= 1, "{info}");
+    let gaps: Vec<f64> = parts
+        .windows(2)
+        .map(|w| (w[1].at - w[0].at).as_secs_f64())
+        .collect();
+    assert!(
+        gaps.iter().sum::<f64>() / gaps.len() as f64 > 0.05,
+        "faster than 10 fps: {gaps:?}"
+    );
+
+    // Clients that go away are no longer counted.
+    drop(slow);
+    drop(full);
+    wait_for("clients to be cleaned up", || {
+        stream(&server, &id)["clients"] == 0
+    });
+
+    // A camera that cannot be reached is retried, with the reason in its state.
+    let (status, camera) = post(&server, r#"{"url": "rtsp://user:secret@127.0.0.1:9/cam"}"#);
+    assert_eq!(status, 201, "{camera}");
+    assert!(!camera["source"].as_str().unwrap().contains("secret"), "{camera}");
+    let camera_id = camera["id"].as_str().unwrap().to_owned();
+    wait_for("the camera to be retried", || {
+        stream(&server, &camera_id)["status"]["state"] == "retrying"
+    });
+    let retrying = stream(&server, &camera_id);
+    assert!(retrying["status"]["reason"].as_str().is_some(), "{retrying}");
+    let (_, list) = get(&server.url("/api/streams"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&list)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Removing a stream ends its clients' responses.
+    let mut watching = watch(&server, &id, "");
+    assert!(!read_parts(&mut watching, 0.3).is_empty());
+    for remove in [&id, &camera_id] {
+        let resp = agent()
+            .delete(&server.url(&format!("/api/streams/{remove}")))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+    }
+    let mut rest = Vec::new();
+    watching.read_to_end(&mut rest).unwrap();
+    assert_eq!(get(&server.url(&format!("/api/streams/{id}"))).0, 404);
+}
