@@ -245,3 +245,113 @@ fn a_video_played_live_is_served_as_mjpeg_with_counts() {
     watching.read_to_end(&mut rest).unwrap();
     assert_eq!(get(&server.url(&format!("/api/streams/{id}"))).0, 404);
 }
+
+/// What a stream WebSocket client received.
+#[derive(Debug, Default)]
+struct Received {
+    /// (frame id, count, JPEG bytes) per binary message.
+    frames: Vec<(u64, u32, usize)>,
+    qualities: Vec<u64>,
+    texts: Vec<Value>,
+}
+
+fn receive(
+    socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    seconds: f64,
+) -> Received {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut got = Received::default();
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+        tcp.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    }
+    while Instant::now() < until {
+        match socket.read() {
+            Ok(tungstenite::Message::Binary(data)) => {
+                // The documented header: id u64, timestamp f64, count u32, length u32 (LE).
+                let id = u64::from_le_bytes(data[0..8].try_into().unwrap());
+                let t = f64::from_le_bytes(data[8..16].try_into().unwrap());
+                let count = u32::from_le_bytes(data[16..20].try_into().unwrap());
+                let len = u32::from_le_bytes(data[20..24].try_into().unwrap()) as usize;
+                assert_eq!(data.len(), 24 + len);
+                assert!(t > 0.0);
+                let image = image::load_from_memory(&data[24..]).unwrap();
+                assert_eq!((image.width(), image.height()), (320, 240));
+                got.frames.push((id, count, len));
+            }
+            Ok(tungstenite::Message::Text(text)) => {
+                let v: Value = serde_json::from_str(&text).unwrap();
+                if v["type"] == "quality" {
+                    got.qualities.push(v["quality"].as_u64().unwrap());
+                }
+                got.texts.push(v);
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn the_stream_websocket_sends_framed_jpegs_and_adapts_to_each_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    synth_video(&videos.join("pen.mp4"), 4, 11);
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(&config, "[api]\nstream_fps = 10\n").unwrap();
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let video = pigweight_api::video_id("pen.mp4");
+    let (status, added) = post(&server, &format!(r#"{{"video": "{video}"}}"#));
+    assert_eq!(status, 201);
+    let id = added["id"].as_str().unwrap().to_owned();
+    wait_for("the stream to go live", || {
+        stream(&server, &id)["status"]["state"] == "live"
+    });
+    let ws_url = format!("{}/ws/streams/{id}", server.base.replace("http://", "ws://"));
+
+    let (mut fast, _) = tungstenite::connect(&ws_url).unwrap();
+    let (mut slow, _) = tungstenite::connect(format!("{ws_url}?quality=90")).unwrap();
+    // The slow client takes nothing for a while: its socket fills, frames are skipped for it.
+    let fast_got = receive(&mut fast, 5.0);
+    let slow_got = receive(&mut slow, 3.0);
+
+    assert_eq!(fast_got.texts[0]["type"], "state");
+    assert_eq!(fast_got.texts[0]["state"], "live");
+    assert!(
+        fast_got.texts.iter().any(|t| t["type"] == "count"),
+        "{:?}",
+        fast_got.texts
+    );
+    assert!(
+        fast_got.frames.len() >= 35,
+        "the fast client got {} frames in 5 s",
+        fast_got.frames.len()
+    );
+    assert!(
+        fast_got.qualities.is_empty(),
+        "the fast client kept its quality: {:?}",
+        fast_got.qualities
+    );
+    let ids: Vec<u64> = fast_got.frames.iter().map(|f| f.0).collect();
+    assert!(ids.windows(2).all(|w| w[1] > w[0]));
+
+    let stats: Value = serde_json::from_str(&get(&server.url("/api/streams/stats")).1).unwrap();
+    eprintln!("{stats}");
+    assert_eq!(stats["clients"], 2, "{stats}");
+    let slow_ids: Vec<u64> = slow_got.frames.iter().map(|f| f.0).collect();
+    let skipped: u64 = slow_ids.windows(2).map(|w| w[1] - w[0] - 1).sum();
+    assert!(skipped > 0, "nothing skipped for the slow client: {slow_ids:?}");
+    assert!(
+        slow_got.qualities.first().is_some_and(|&q| q < 90),
+        "the slow client's quality did not step down: {:?}",
+        slow_got.qualities
+    );
+    assert!(stats["frames_dropped"].as_u64().unwrap() > 0, "{stats}");
+}

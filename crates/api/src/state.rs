@@ -52,6 +52,8 @@ pub struct ApiConfig {
     pub mjpeg_heartbeat_s: f64,
     /// Most live streams at once.
     pub max_streams: usize,
+    /// Stream WebSocket clients above this bitrate (kbit/s) step down a quality level.
+    pub stream_target_kbps: u64,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +74,7 @@ impl Default for ApiConfig {
             stream_infer_every: 3,
             mjpeg_heartbeat_s: 5.0,
             max_streams: 16,
+            stream_target_kbps: 8000,
         }
     }
 }

@@ -20,9 +20,12 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use dashmap::DashMap;
+use futures_util::{SinkExt as _, StreamExt as _};
 use pigweight_decode::{Frame, LiveConfig, LiveSource};
 use pigweight_inference::{
     Cadence, CadenceConfig, Detection, InferenceError, Priority, Scheduler, SharedImage, Tracker,
@@ -44,6 +47,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_streams, add_stream))
         .routes(routes!(get_stream, delete_stream))
         .routes(routes!(mjpeg))
+        .routes(routes!(stream_stats))
+        .routes(routes!(stream_socket))
 }
 
 /// The multipart boundary of MJPEG responses.
@@ -104,6 +109,8 @@ pub(crate) struct Live {
     encoded: Mutex<HashMap<u8, (u64, SharedJpeg)>>,
     stop: AtomicBool,
     added: Instant,
+    /// Every client watching now, by a number unique within the server.
+    viewers: DashMap<u64, Arc<ViewerStats>>,
     clients: AtomicU64,
     frames: AtomicU64,
     inferences: AtomicU64,
@@ -126,13 +133,11 @@ impl Live {
                 }
             }
         };
-        if let Some(bytes) = cell.get() {
-            self.encode_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(bytes.clone());
-        }
+        let encoded_here = AtomicBool::new(false);
         let bytes = cell
             .get_or_try_init(|| {
                 let frame = Arc::clone(frame);
+                encoded_here.store(true, Ordering::Relaxed);
                 async move {
                     let started = Instant::now();
                     let bytes = tokio::task::spawn_blocking(move || {
@@ -150,6 +155,9 @@ impl Live {
                 }
             })
             .await?;
+        if !encoded_here.load(Ordering::Relaxed) {
+            self.encode_hits.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(bytes.clone())
     }
 
@@ -389,6 +397,7 @@ async fn add_stream(
         encoded: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
         added: Instant::now(),
+        viewers: DashMap::new(),
         clients: AtomicU64::new(0),
         frames: AtomicU64::new(0),
         inferences: AtomicU64::new(0),
@@ -466,12 +475,59 @@ pub(crate) struct MjpegQuery {
     fps: Option<f64>,
 }
 
-/// Counts a client while its response lives.
-struct Watching(Arc<Live>);
+/// What one client has been sent.
+#[derive(Debug)]
+pub(crate) struct ViewerStats {
+    kind: &'static str,
+    quality: std::sync::atomic::AtomicU8,
+    frames: AtomicU64,
+    dropped: AtomicU64,
+    bytes: AtomicU64,
+    since: Instant,
+}
+
+/// Counts a client (and keeps its figures in the stream's list) while its response lives.
+struct Watching {
+    live: Arc<Live>,
+    key: u64,
+    stats: Arc<ViewerStats>,
+}
+
+impl Watching {
+    fn new(live: &Arc<Live>, kind: &'static str, quality: u8) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        let stats = Arc::new(ViewerStats {
+            kind,
+            quality: std::sync::atomic::AtomicU8::new(quality),
+            frames: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            since: Instant::now(),
+        });
+        live.viewers.insert(key, Arc::clone(&stats));
+        live.clients.fetch_add(1, Ordering::Relaxed);
+        Self {
+            live: Arc::clone(live),
+            key,
+            stats,
+        }
+    }
+
+    /// Records a frame sent, and the frames skipped since the one before (`previous`).
+    fn sent(&self, frame: &LiveFrame, previous: Option<u64>, bytes: usize) -> u64 {
+        let skipped = previous.map_or(0, |p| frame.id.saturating_sub(p + 1));
+        self.stats.frames.fetch_add(1, Ordering::Relaxed);
+        self.stats.dropped.fetch_add(skipped, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        skipped
+    }
+}
 
 impl Drop for Watching {
     fn drop(&mut self) {
-        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+        self.live.viewers.remove(&self.key);
+        self.live.clients.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -484,7 +540,7 @@ struct Viewer {
     gap: Duration,
     heartbeat: Duration,
     next_due: tokio::time::Instant,
-    _watching: Watching,
+    watching: Watching,
 }
 
 impl Viewer {
@@ -512,6 +568,10 @@ impl Viewer {
             return None;
         }
         let jpeg = self.live.jpeg(&frame, self.quality).await.ok()?;
+        if !stale {
+            self.watching
+                .sent(&frame, self.last.as_ref().map(|f| f.id), jpeg.len());
+        }
         self.next_due = tokio::time::Instant::now() + self.gap;
         let head = format!(
             "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Frame-Id: {}\r\nX-Timestamp: {:.3}\r\nX-Count: {}\r\nX-Stale: {}\r\n\r\n",
@@ -553,7 +613,6 @@ async fn mjpeg(
     if !(client_fps.is_finite() && client_fps > 0.0) {
         return Err(ApiError::Invalid("fps must be a positive number".into()));
     }
-    live.clients.fetch_add(1, Ordering::Relaxed);
     let viewer = Viewer {
         frames: live.latest.subscribe(),
         last: None,
@@ -562,7 +621,7 @@ async fn mjpeg(
         gap: Duration::from_secs_f64(0.9 / client_fps.min(fps)),
         heartbeat: Duration::from_secs_f64(app.config.mjpeg_heartbeat_s.max(0.1)),
         next_due: tokio::time::Instant::now(),
-        _watching: Watching(Arc::clone(&live)),
+        watching: Watching::new(&live, "mjpeg", quality),
         live,
     };
     let body = futures_util::stream::unfold(viewer, |mut v| async move {
@@ -579,4 +638,365 @@ async fn mjpeg(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// Per-client quality for the binary WebSocket: steps down a level when the client falls behind
+/// (frames skipped because it was still taking the previous one, or more than the target
+/// bitrate), up when it has been well under the target with nothing skipped for a while. Down
+/// is quick (a one-second window), up is slow (three), so a client on the edge does not swing.
+#[derive(Debug)]
+struct Adapt {
+    /// The configured levels, best first; the client moves between these.
+    levels: Vec<u8>,
+    at: usize,
+    target_bps: f64,
+    window_start: Instant,
+    bytes: u64,
+    frames: u64,
+    skipped: u64,
+    last_change: Instant,
+    calm_since: Instant,
+}
+
+/// Adapt's window for stepping down, and how long a client must stay calm to step up.
+const ADAPT_WINDOW: Duration = Duration::from_secs(1);
+const ADAPT_UP_AFTER: Duration = Duration::from_secs(3);
+
+impl Adapt {
+    fn new(levels: &[u8], start: u8, target_bps: f64, now: Instant) -> Self {
+        let mut levels = levels.to_vec();
+        levels.sort_unstable_by(|a, b| b.cmp(a));
+        levels.dedup();
+        let at = levels
+            .iter()
+            .position(|&l| l <= start)
+            .unwrap_or(levels.len().saturating_sub(1));
+        Self {
+            levels,
+            at,
+            target_bps,
+            window_start: now,
+            bytes: 0,
+            frames: 0,
+            skipped: 0,
+            last_change: now,
+            calm_since: now,
+        }
+    }
+
+    fn quality(&self) -> u8 {
+        self.levels.get(self.at).copied().unwrap_or(70)
+    }
+
+    /// Records one frame sent (`bytes`, after `skipped` frames that were not); returns the new
+    /// quality when it changes.
+    fn record(&mut self, now: Instant, bytes: usize, skipped: u64) -> Option<u8> {
+        self.bytes += bytes as u64;
+        self.frames += 1;
+        self.skipped += skipped;
+        let span = now.duration_since(self.window_start);
+        if span < ADAPT_WINDOW {
+            return None;
+        }
+        let bps = self.bytes as f64 * 8.0 / span.as_secs_f64();
+        // Behind: more than one frame in five skipped, or over the target.
+        let behind = self.skipped * 5 > self.frames + self.skipped || bps > self.target_bps;
+        let easy = self.skipped == 0 && bps < self.target_bps * 0.6;
+        (self.window_start, self.bytes, self.frames, self.skipped) = (now, 0, 0, 0);
+        if !easy {
+            self.calm_since = now;
+        }
+        let before = self.at;
+        if behind && self.at + 1 < self.levels.len() {
+            self.at += 1;
+        } else if easy
+            && self.at > 0
+            && now.duration_since(self.calm_since) >= ADAPT_UP_AFTER
+            && now.duration_since(self.last_change) >= ADAPT_UP_AFTER
+        {
+            self.at -= 1;
+            self.calm_since = now;
+        }
+        (self.at != before).then(|| {
+            self.last_change = now;
+            self.quality()
+        })
+    }
+}
+
+/// Bytes before the JPEG in each binary message of `/ws/streams/{id}`.
+pub(crate) const FRAME_HEADER_LEN: usize = 24;
+
+/// The fixed header of a binary frame message, all little-endian: frame id (u64, bytes 0..8),
+/// timestamp in seconds since the stream was added (f64, 8..16), count (u32, 16..20), JPEG
+/// length (u32, 20..24).
+fn frame_header(frame: &LiveFrame, jpeg_len: usize) -> [u8; FRAME_HEADER_LEN] {
+    let mut h = [0u8; FRAME_HEADER_LEN];
+    h[0..8].copy_from_slice(&frame.id.to_le_bytes());
+    h[8..16].copy_from_slice(&frame.at_s.to_le_bytes());
+    h[16..20].copy_from_slice(&frame.count.to_le_bytes());
+    h[20..24].copy_from_slice(&u32::try_from(jpeg_len).unwrap_or(u32::MAX).to_le_bytes());
+    h
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SocketQuery {
+    /// Starting JPEG quality, snapped to the configured levels (default: the best level); it
+    /// then follows what the client keeps up with.
+    quality: Option<u8>,
+}
+
+/// Text messages of the stream WebSocket.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StreamMessage<'a> {
+    /// The source's state (on connect and on every change).
+    State(&'a StreamStatus),
+    /// The count changed (sent before the frame that shows it).
+    Count { frame_id: u64, t: f64, count: u32 },
+    /// The quality this client gets from now on.
+    Quality { quality: u8 },
+}
+
+impl StreamMessage<'_> {
+    fn text(&self) -> Message {
+        Message::Text(serde_json::to_string(self).unwrap_or_default().into())
+    }
+}
+
+/// The stream as binary WebSocket messages, one per frame: a 24-byte little-endian header
+/// (frame id u64, timestamp f64 seconds since the stream was added, count u32, JPEG length u32)
+/// then the JPEG. Text messages: `{"type":"state",...}`, `{"type":"count",frame_id,t,count}`
+/// when the count changes, `{"type":"quality","quality":q}` when the quality changes. The
+/// quality adapts to the client: down a level when it falls behind (frames skipped while it
+/// was busy, or over `stream_target_kbps`), up when it keeps up easily. Only the newest frame
+/// ever waits for a client. See docs/streams.md.
+#[utoipa::path(get, path = "/ws/streams/{id}", operation_id = "streamSocket", tag = "streams",
+    params(("id" = String, Path, description = "Stream id"), SocketQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 404, description = "No such stream", body = ErrorBody),
+    ))]
+async fn stream_socket(
+    State(app): State<AppState>,
+    StreamId(id): StreamId,
+    Params(q): Params<SocketQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let live = app.stream(&id)?;
+    let levels = app.config.jpeg_qualities.clone();
+    let best = levels.iter().copied().max().unwrap_or(90);
+    let start = snap_quality(q.quality.unwrap_or(best), &levels)?;
+    let target_bps = app.config.stream_target_kbps as f64 * 1000.0;
+    Ok(upgrade.on_upgrade(move |socket| serve_socket(live, socket, levels, start, target_bps)))
+}
+
+async fn serve_socket(live: Arc<Live>, socket: WebSocket, levels: Vec<u8>, start: u8, target_bps: f64) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut adapt = Adapt::new(&levels, start, target_bps, Instant::now());
+    let watching = Watching::new(&live, "websocket", adapt.quality());
+    let mut frames = live.latest.subscribe();
+    let mut status = live.status.subscribe();
+    let first = StreamMessage::State(&status.borrow_and_update()).text();
+    let (mut last_id, mut last_count) = (None, None);
+    if sink.send(first).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            changed = status.changed() => {
+                let text = StreamMessage::State(&status.borrow_and_update()).text();
+                if changed.is_err() || sink.send(text).await.is_err() {
+                    break;
+                }
+            },
+            changed = frames.changed() => {
+                let frame = frames.borrow_and_update().as_ref().map(Arc::clone);
+                let Some(frame) = frame else {
+                    if changed.is_err() || live.stopped() { break } else { continue }
+                };
+                let Ok(jpeg) = live.jpeg(&frame, adapt.quality()).await else { break };
+                if last_count != Some(frame.count) {
+                    last_count = Some(frame.count);
+                    let count = StreamMessage::Count { frame_id: frame.id, t: frame.at_s, count: frame.count };
+                    if sink.send(count.text()).await.is_err() {
+                        break;
+                    }
+                }
+                let mut message = Vec::with_capacity(FRAME_HEADER_LEN + jpeg.len());
+                message.extend_from_slice(&frame_header(&frame, jpeg.len()));
+                message.extend_from_slice(&jpeg);
+                if sink.send(Message::Binary(message.into())).await.is_err() {
+                    break;
+                }
+                let skipped = watching.sent(&frame, last_id, jpeg.len());
+                last_id = Some(frame.id);
+                if let Some(quality) = adapt.record(Instant::now(), jpeg.len(), skipped) {
+                    watching.stats.quality.store(quality, Ordering::Relaxed);
+                    if sink.send(StreamMessage::Quality { quality }.text()).await.is_err() {
+                        break;
+                    }
+                }
+            },
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// One client of a stream, as `/api/streams/stats` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClientStats {
+    /// `mjpeg` or `websocket`.
+    kind: String,
+    quality: u8,
+    frames_sent: u64,
+    /// Frames that came while the client was still taking an earlier one, skipped for it.
+    frames_dropped: u64,
+    /// Mean rate sent since the client came, kilobits per second.
+    bitrate_kbps: f64,
+    connected_s: f64,
+}
+
+/// One stream's figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StreamStats {
+    id: String,
+    frames: u64,
+    inferences: u64,
+    /// JPEG encodings, and times one was shared instead of encoding again.
+    pub(crate) encodes: u64,
+    pub(crate) encode_shared: u64,
+    encode_ms: f64,
+    clients: Vec<ClientStats>,
+}
+
+/// All streams' figures: per client quality, bitrate and dropped frames; encodings shared.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StreamsStats {
+    pub(crate) clients: u64,
+    pub(crate) frames_dropped: u64,
+    pub(crate) streams: Vec<StreamStats>,
+}
+
+pub(crate) fn streams_stats(app: &App) -> StreamsStats {
+    let mut streams: Vec<StreamStats> = app
+        .streams
+        .iter()
+        .map(|live| {
+            let info = StreamInfo::of(app, &live);
+            let clients = live
+                .viewers
+                .iter()
+                .map(|v| {
+                    let secs = v.since.elapsed().as_secs_f64().max(1e-3);
+                    ClientStats {
+                        kind: v.kind.to_owned(),
+                        quality: v.quality.load(Ordering::Relaxed),
+                        frames_sent: v.frames.load(Ordering::Relaxed),
+                        frames_dropped: v.dropped.load(Ordering::Relaxed),
+                        bitrate_kbps: v.bytes.load(Ordering::Relaxed) as f64 * 8.0 / 1000.0 / secs,
+                        connected_s: secs,
+                    }
+                })
+                .collect();
+            StreamStats {
+                id: info.id,
+                frames: info.frames,
+                inferences: info.inferences,
+                encodes: info.encodes,
+                encode_shared: info.encode_shared,
+                encode_ms: info.encode_ms,
+                clients,
+            }
+        })
+        .collect();
+    streams.sort_by(|a, b| a.id.cmp(&b.id));
+    StreamsStats {
+        clients: streams.iter().map(|s| s.clients.len() as u64).sum(),
+        frames_dropped: streams
+            .iter()
+            .flat_map(|s| &s.clients)
+            .map(|c| c.frames_dropped)
+            .sum(),
+        streams,
+    }
+}
+
+/// Every stream's clients (quality, bitrate, frames dropped) and encoding figures.
+#[utoipa::path(get, path = "/api/streams/stats", operation_id = "getStreamsStats", tag = "streams",
+    responses((status = 200, description = "The figures", body = StreamsStats)))]
+async fn stream_stats(State(app): State<AppState>) -> Json<StreamsStats> {
+    Json(streams_stats(&app))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quality_steps_down_fast_and_up_slowly() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut a = Adapt::new(&[50, 90, 70], 90, 1_000_000.0, t0);
+        assert_eq!(a.quality(), 90);
+        // Half the frames skipped for a second: one level down, then the next.
+        for k in 0..10 {
+            assert_eq!(a.record(at(k * 100), 10_000, 1), None);
+        }
+        assert_eq!(a.record(at(1000), 10_000, 1), Some(70));
+        for k in 11..20 {
+            a.record(at(k * 100), 10_000, 1);
+        }
+        assert_eq!(a.record(at(2000), 10_000, 1), Some(50));
+        // At the floor it stays.
+        for k in 21..=30 {
+            assert_eq!(a.record(at(k * 100), 10_000, 1), None);
+        }
+        // Keeping up easily (2 kB frames 10 times a second: 160 kbit/s, well under 1 Mbit/s,
+        // nothing skipped): up one level, and only after three calm seconds.
+        let mut ups = Vec::new();
+        for k in 31..=100 {
+            if let Some(q) = a.record(at(k * 100), 2_000, 0) {
+                ups.push((k, q));
+            }
+        }
+        assert_eq!(ups.first().map(|u| u.1), Some(70), "{ups:?}");
+        assert!(ups[0].0 >= 60, "up too soon: {ups:?}");
+        assert!(ups.len() <= 2, "{ups:?}");
+        // Over the bitrate target: down, even with nothing skipped.
+        let mut b = Adapt::new(&[90, 70, 50], 90, 100_000.0, t0);
+        let mut down = None;
+        for k in 0..=10 {
+            down = down.or(b.record(at(k * 100), 5_000, 0));
+        }
+        assert_eq!(down, Some(70));
+    }
+
+    #[test]
+    fn the_frame_header_is_little_endian_and_fixed() {
+        let frame = LiveFrame {
+            id: 0x0102_0304_0506_0708,
+            at_s: 1.5,
+            frame: Arc::new(Frame {
+                index: 0,
+                pts: Duration::ZERO,
+                keyframe: false,
+                width: 2,
+                height: 2,
+                data: vec![0; 12],
+            }),
+            boxes: Arc::new(Vec::new()),
+            count: 7,
+        };
+        let h = frame_header(&frame, 1234);
+        assert_eq!(h[0..8], [8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(f64::from_le_bytes(h[8..16].try_into().unwrap()), 1.5);
+        assert_eq!(u32::from_le_bytes(h[16..20].try_into().unwrap()), 7);
+        assert_eq!(u32::from_le_bytes(h[20..24].try_into().unwrap()), 1234);
+    }
 }

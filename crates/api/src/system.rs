@@ -225,6 +225,35 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         "Count updates sent.",
         s.websocket_updates_sent as f64,
     );
+    let live = crate::streams::streams_stats(&app);
+    metric(
+        "stream_clients",
+        "gauge",
+        "Clients watching live streams (MJPEG and WebSocket).",
+        live.clients as f64,
+    );
+    metric(
+        "stream_frames_dropped",
+        "gauge",
+        "Frames skipped for slow live-stream clients now connected.",
+        live.frames_dropped as f64,
+    );
+    let (encodes, shared) = live
+        .streams
+        .iter()
+        .fold((0, 0), |(e, s), st| (e + st.encodes, s + st.encode_shared));
+    metric(
+        "stream_encodes_total",
+        "counter",
+        "Live-stream JPEG encodings of the streams now open.",
+        encodes as f64,
+    );
+    metric(
+        "stream_encodes_shared_total",
+        "counter",
+        "Times a live-stream JPEG was shared with another client instead of encoded again.",
+        shared as f64,
+    );
     for (name, c) in [
         ("frame_image", &s.frame_images),
         ("decoded_frame", &s.decoded_frames),

@@ -154,6 +154,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.bind).await?;
         tracing::info!(address = %listener.local_addr()?, "listening");
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            // Little unsent data may wait in the kernel per connection, so a client that reads
+            // slowly holds up its own writes at once: live streams then skip frames and lower
+            // its quality, instead of filling megabytes of socket buffer with stale frames.
+            if let Err(e) = socket2::SockRef::from(&*tcp).set_tcp_notsent_lowat(UNSENT_LIMIT) {
+                tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not set");
+            }
+        });
         axum::serve(listener, pigweight_api::router(AppState(app)))
             .with_graceful_shutdown(shutdown_signal())
             .await?;
@@ -161,6 +169,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// Bytes of unsent data the kernel holds per connection (`TCP_NOTSENT_LOWAT`).
+const UNSENT_LIMIT: u32 = 128 * 1024;
 
 /// Ctrl-C or SIGTERM (what service managers send).
 async fn shutdown_signal() {
