@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api bench-player model clean-data
+.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api bench-player bench-streams model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ fmt: ## Format the code
 openapi: ## Write the API's OpenAPI document to openapi/openapi.json (a test fails when it drifts)
 	cargo run --quiet --locked -p pigweight-server -- openapi > openapi/openapi.json
 
-bench: bench-decode bench-inference bench-index bench-api bench-player ## Run every benchmark (figures go into bench/RESULTS.md by hand)
+bench: bench-decode bench-inference bench-index bench-api bench-player bench-streams ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 
 bench-decode: setup ## Decode benchmark against OpenCV and PyAV (bench/run.sh, ~17 min)
 	bench/run.sh
@@ -57,6 +57,9 @@ bench-api: setup ## API load: ours vs the Python prototype's replica (wrk, oha, 
 
 bench-player: setup ## Scrub latency of the player in headless chromium (bench/player.sh)
 	bench/player.sh
+
+bench-streams: setup ## Live-stream fan-out: 1, 10, 50 WebSocket clients on one 720p source (bench/streams.sh)
+	bench/streams.sh
 
 model: setup ## Retrain the sample detector (models/train: dataset, Ultralytics on CPU, ONNX export, scoring)
 	models/train/make_model.sh
