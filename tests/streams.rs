@@ -132,6 +132,11 @@ fn a_video_played_live_is_served_as_mjpeg_with_counts() {
     assert_eq!(added["name"], "pen 4");
     assert_eq!(added["fps"], 10);
     assert_eq!(
+        added["source"],
+        format!("video pen.mp4 ({video}), in a loop"),
+        "no server paths"
+    );
+    assert_eq!(
         post(&server, &format!(r#"{{"video": "{video}"}}"#)).0,
         409,
         "streamed already"
@@ -315,6 +320,19 @@ fn the_stream_websocket_sends_framed_jpegs_and_adapts_to_each_client() {
         stream(&server, &id)["status"]["state"] == "live"
     });
     let ws_url = format!("{}/ws/streams/{id}", server.base.replace("http://", "ws://"));
+
+    // The count WebSocket follows a live stream too.
+    let count_url = format!("{}/ws/count?stream={id}", server.base.replace("http://", "ws://"));
+    let (mut counts, _) = tungstenite::connect(&count_url).unwrap();
+    let update: Value = loop {
+        if let tungstenite::Message::Text(text) = counts.read().unwrap() {
+            break serde_json::from_str(&text).unwrap();
+        }
+    };
+    assert_eq!(update["type"], "count_update", "{update}");
+    assert_eq!(update["source"], "live", "{update}");
+    assert!(update["count"].as_u64().unwrap() >= 1, "{update}");
+    counts.close(None).unwrap();
 
     let (mut fast, _) = tungstenite::connect(&ws_url).unwrap();
     let (mut slow, _) = tungstenite::connect(format!("{ws_url}?quality=90")).unwrap();

@@ -158,6 +158,23 @@ try {
   await page.locator('#message').waitFor({ state: 'visible' });
   out.broken = await page.locator('#message').innerText();
 
+  // The live view: a library video added as a live source, its frames and counts arriving
+  // over the stream WebSocket.
+  await page.goto(`${base}/live.html`);
+  await page.locator(`#video option[value="${id}"]`).waitFor({ state: 'attached' });
+  await page.selectOption('#video', id);
+  await page.click('#add button[type=submit]');
+  await page.waitForFunction(() => window.pigweight.frames >= 10);
+  await page.waitForFunction(() => document.querySelector('#state').textContent === 'live');
+  out.live = await page.evaluate(() => ({
+    frames: window.pigweight.frames,
+    count: document.querySelector('#count').textContent,
+    lastCount: window.pigweight.lastCount,
+    listed: document.querySelectorAll('#streams li.video').length,
+    width: document.querySelector('#picture').width,
+  }));
+  await page.screenshot({ path: `${shots}/live.png` });
+
   // An unknown video: a message, not silence.
   await page.goto(`${base}/player.html?id=0000000000000000`);
   await page.locator('#message').waitFor({ state: 'visible' });

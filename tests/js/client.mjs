@@ -45,7 +45,7 @@ const count = await client.GET('/api/video_file/count_at_time', {
 if (!count.data) fail('countAtTime', count);
 /** @type {number} */
 const pigs = count.data.count;
-/** @type {'indexed' | 'interpolated' | 'held' | 'inferred'} */
+/** @type {'indexed' | 'interpolated' | 'held' | 'inferred' | 'live'} */
 const source = count.data.source;
 
 const missing = await client.GET('/api/videos/{id}', {

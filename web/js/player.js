@@ -10,7 +10,7 @@
 //   is on screen. While no count is known for the picture, the display shows "…".
 
 import { adoptKey, call, formatTime, getJSON, showMessage } from './api.js';
-import { CountSocket } from './countsocket.js';
+import { ReconnectingSocket, socketUrl } from './socket.js';
 import { drawBoxes } from './overlay.js';
 import { Thumbnails } from './thumbs.js';
 import { Timeline } from './timeline.js';
@@ -403,7 +403,7 @@ async function start() {
   wireControls();
   nextFrame();
   video.src = `/api/videos/${id}/stream`;
-  socket = measured.socket = new CountSocket(id, {
+  socket = measured.socket = new ReconnectingSocket(socketUrl(`/ws/count?id=${encodeURIComponent(id)}`), {
     onOpen: () => {
       const message = document.getElementById('message');
       if (message.dataset.lost) {

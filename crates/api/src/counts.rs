@@ -39,6 +39,8 @@ pub(crate) enum CountSource {
     Held,
     /// The model ran on this exact frame (now, or earlier for another request).
     Inferred,
+    /// A live stream's newest count (the tracker's, between inferred frames).
+    Live,
 }
 
 impl From<Provenance> for CountSource {

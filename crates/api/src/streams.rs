@@ -82,13 +82,13 @@ pub(crate) struct StreamStatus {
 #[derive(Debug)]
 pub(crate) struct LiveFrame {
     /// Counts frames over the stream's whole life (reopening does not restart it).
-    id: u64,
+    pub(crate) id: u64,
     /// Seconds since the stream was added.
-    at_s: f64,
+    pub(crate) at_s: f64,
     frame: Arc<Frame>,
     /// The tracked animals: boxes of the last inferred frame, carried by the tracker.
     boxes: Arc<Vec<Detection>>,
-    count: u32,
+    pub(crate) count: u32,
 }
 
 /// A frame's encoding at one quality level, made by whichever client asks first.
@@ -120,6 +120,11 @@ pub(crate) struct Live {
 }
 
 impl Live {
+    /// The newest frames, as they come (None when the stream is removed).
+    pub(crate) fn frames(&self) -> watch::Receiver<Option<Arc<LiveFrame>>> {
+        self.latest.subscribe()
+    }
+
     /// The JPEG of `frame` at `quality` with boxes and count drawn: encoded once, whoever asks.
     async fn jpeg(&self, frame: &Arc<LiveFrame>, quality: u8) -> Result<Bytes, ApiError> {
         let cell = {
@@ -283,7 +288,7 @@ pub(crate) struct NewStream {
 pub(crate) struct StreamInfo {
     id: String,
     name: String,
-    /// The source, with any password in a URL hidden.
+    /// The source: a camera URL with any user name and password hidden, or the library video.
     source: String,
     status: StreamStatus,
     /// Frames delivered per second, as configured.
@@ -360,7 +365,8 @@ async fn add_stream(
     body: Result<Json<NewStream>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<StreamInfo>), ApiError> {
     let Json(new) = body?;
-    let (source, default_name) = match (&new.url, &new.video) {
+    // The source, what clients see of it (never a server path or a password), a default name.
+    let (source, shown, default_name) = match (&new.url, &new.video) {
         (Some(url), None) => {
             let parsed = url::Url::parse(url).map_err(|e| ApiError::Invalid(format!("not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "rtsp" | "rtsps" | "http" | "https") {
@@ -368,11 +374,13 @@ async fn add_stream(
                     "a camera URL must be rtsp, rtsps, http or https".into(),
                 ));
             }
-            (url.clone(), parsed.host_str().unwrap_or("camera").to_owned())
+            let host = parsed.host_str().unwrap_or("camera").to_owned();
+            (url.clone(), redact(url), host)
         }
         (None, Some(video)) => {
             let entry = app.entry(video)?;
-            (entry.path.to_string_lossy().into_owned(), entry.name)
+            let shown = format!("video {} ({}), in a loop", entry.name, entry.id);
+            (entry.path.to_string_lossy().into_owned(), shown, entry.name)
         }
         _ => return Err(ApiError::BadRequest("give either `url` or `video`".into())),
     };
@@ -386,7 +394,7 @@ async fn add_stream(
     let live = Arc::new(Live {
         id: id.clone(),
         name: new.name.unwrap_or(default_name),
-        shown: redact(&source),
+        shown,
         source,
         status: watch::Sender::new(StreamStatus {
             state: SourceState::Connecting,

@@ -16,6 +16,7 @@
 //! update of each kind: a slow client skips stale counts instead of queueing them, and the
 //! session never waits on a client's socket. Pings keep idle connections open through proxies.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::counts::{CountAtTime, Exact, count_at};
+use crate::counts::{CountAtTime, CountSource, Exact, count_at};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Params;
 use crate::library::Entry;
@@ -51,8 +52,11 @@ const MAX_RATE: f64 = 16.0;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SocketQuery {
-    /// Video id.
-    id: String,
+    /// Video id: follow the player's clock on this video.
+    id: Option<String>,
+    /// Or a live stream's id: its count as it changes (`source` is `live`, `t` and
+    /// `frame_time` are seconds since the stream was added, `frame_index` its frame id).
+    stream: Option<String>,
 }
 
 /// Opens the count WebSocket of a video (see the protocol in the API description and
@@ -70,8 +74,19 @@ async fn count_socket(
     Params(q): Params<SocketQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let entry = app.entry(&q.id)?;
-    let duration = app.probed(&entry).await?.info.duration;
+    let target = match (q.id, q.stream) {
+        (Some(id), None) => {
+            let entry = app.entry(&id)?;
+            let duration = app.probed(&entry).await?.info.duration;
+            Target::Video(entry, duration)
+        }
+        (None, Some(stream)) => Target::Stream(app.stream(&stream)?),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give either `id` (a video) or `stream`".into(),
+            ));
+        }
+    };
     let clients = app.counters.websocket_clients.fetch_add(1, Ordering::Relaxed);
     if clients >= app.config.max_websocket_clients as u64 {
         app.counters.websocket_clients.fetch_sub(1, Ordering::Relaxed);
@@ -81,9 +96,59 @@ async fn count_socket(
     }
     let guard = Connected(app.clone());
     Ok(upgrade.on_upgrade(move |socket| async move {
-        session(&guard.0, &entry, duration, socket).await;
+        match target {
+            Target::Video(entry, duration) => session(&guard.0, &entry, duration, socket).await,
+            Target::Stream(live) => live_session(&guard.0, &live, socket).await,
+        }
         drop(guard);
     }))
+}
+
+/// What a count socket follows.
+enum Target {
+    Video(Entry, f64),
+    Stream(Arc<crate::streams::Live>),
+}
+
+/// A live stream's count as it changes, until the client leaves or the stream is removed.
+async fn live_session(app: &App, live: &crate::streams::Live, socket: WebSocket) {
+    let (sink, mut incoming) = socket.split();
+    let (counts_tx, counts_rx) = watch::channel(None);
+    let (_progress_tx, progress_rx) = watch::channel(None);
+    let ping = Duration::from_secs(app.config.websocket_ping_s.max(1));
+    let writer = tokio::spawn(write_newest(sink, counts_rx, progress_rx, ping));
+    let mut frames = live.frames();
+    let mut last_count = None;
+    loop {
+        tokio::select! {
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            changed = frames.changed() => {
+                let newest = frames.borrow_and_update().as_ref().map(|f| (f.id, f.at_s, f.count));
+                let Some((id, at_s, count)) = newest else { break };
+                if changed.is_err() {
+                    break;
+                }
+                if last_count != Some(count) {
+                    last_count = Some(count);
+                    app.counters.websocket_updates.fetch_add(1, Ordering::Relaxed);
+                    let update = CountAtTime {
+                        count,
+                        cached: true,
+                        t: at_s,
+                        frame_index: id,
+                        frame_time: at_s,
+                        source: CountSource::Live,
+                        nearest_sample_distance: 0.0,
+                    };
+                    counts_tx.send_replace(ServerMessage::CountUpdate(update).into_message());
+                }
+            },
+        }
+    }
+    writer.abort();
 }
 
 /// Counts a client out when its session ends, however it ends.
