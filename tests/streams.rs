@@ -373,3 +373,55 @@ fn the_stream_websocket_sends_framed_jpegs_and_adapts_to_each_client() {
     );
     assert!(stats["frames_dropped"].as_u64().unwrap() > 0, "{stats}");
 }
+
+#[test]
+fn a_source_that_drops_is_reopened_and_clients_get_heartbeats_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    synth_video(&videos.join("pen.mp4"), 2, 11);
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(&config, "[api]\nstream_fps = 10\nmjpeg_heartbeat_s = 0.2\n").unwrap();
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    // A "camera" over HTTP that hangs up at the end of each take: the server's own file URL,
+    // which ends after 2 s of video.
+    let video = pigweight_api::video_id("pen.mp4");
+    let camera = server.url(&format!("/api/videos/{video}/stream"));
+    let (status, added) = post(&server, &format!(r#"{{"url": "{camera}"}}"#));
+    assert_eq!(status, 201, "{added}");
+    let id = added["id"].as_str().unwrap().to_owned();
+
+    let mut reader = watch(&server, &id, "");
+    let parts = read_parts(&mut reader, 6.0);
+    let fresh: Vec<u64> = parts
+        .iter()
+        .filter(|p| p.header("X-Stale") == "0")
+        .map(|p| p.header("X-Frame-Id").parse().unwrap())
+        .collect();
+    let stale = parts.iter().filter(|p| p.header("X-Stale") == "1").count();
+    // While the source is down, the last frame comes again as a heartbeat, marked stale; when
+    // it is back, new frames follow (ids keep counting across reopenings).
+    assert!(
+        stale >= 2,
+        "no heartbeats while the source was down ({} parts)",
+        parts.len()
+    );
+    let first_stale = parts.iter().position(|p| p.header("X-Stale") == "1").unwrap();
+    let after: Vec<u64> = parts[first_stale..]
+        .iter()
+        .filter(|p| p.header("X-Stale") == "0")
+        .map(|p| p.header("X-Frame-Id").parse().unwrap())
+        .collect();
+    assert!(!after.is_empty(), "the source never came back: {fresh:?}");
+    assert!(fresh.windows(2).all(|w| w[1] > w[0]), "{fresh:?}");
+    let info = stream(&server, &id);
+    assert!(
+        info["frames"].as_u64().unwrap() > *fresh.last().unwrap(),
+        "{info}"
+    );
+}
