@@ -20,8 +20,9 @@ APT_PACKAGES=(
 )
 
 # With --test: what only the tests need (the browser tests drive Debian's chromium).
+# The stream tests run an RTSP camera with GStreamer's RTSP server from Python.
 if [ "${1:-}" = "--test" ]; then
-  APT_PACKAGES+=(chromium)
+  APT_PACKAGES+=(chromium python3-gi gir1.2-gst-rtsp-server-1.0)
 fi
 
 # Node.js and npm: the /docs page's Swagger UI comes from npm, and so do the tools of the

@@ -425,3 +425,98 @@ fn a_source_that_drops_is_reopened_and_clients_get_heartbeats_meanwhile() {
         "{info}"
     );
 }
+
+/// An RTSP camera (tests/support/rtsp_serve.py) serving `file` on `port`; killed when dropped.
+struct Camera(std::process::Child);
+
+impl Camera {
+    fn start(file: &std::path::Path, port: u16) -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/rtsp_serve.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(file)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the RTSP camera did not start: scripts/setup.sh --test installs what it needs (make test runs it)"
+        );
+        Self(child)
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_rtsp_camera_is_streamed_and_reconnected_after_it_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    let clip = dir.path().join("camera.mp4");
+    synth_video(&clip, 30, 12);
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(&config, "[api]\nstream_fps = 10\n").unwrap();
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let camera = Camera::start(&clip, port);
+
+    let (status, added) = post(&server, &format!(r#"{{"url": "rtsp://127.0.0.1:{port}/cam"}}"#));
+    assert_eq!(status, 201, "{added}");
+    let id = added["id"].as_str().unwrap().to_owned();
+    wait_for("the camera to go live", || {
+        stream(&server, &id)["status"]["state"] == "live"
+    });
+    let mut reader = watch(&server, &id, "");
+    let before = read_parts(&mut reader, 1.5);
+    let fresh: Vec<&Part> = before.iter().filter(|p| p.header("X-Stale") == "0").collect();
+    assert!(
+        fresh.len() >= 5,
+        "{} frames in 1.5 s from the camera",
+        fresh.len()
+    );
+    assert!(
+        fresh
+            .iter()
+            .all(|p| p.header("X-Count").parse::<u32>().unwrap() >= 1)
+    );
+
+    // The camera goes away: the stream retries, with the reason; the client stays connected.
+    drop(camera);
+    wait_for("the stream to notice", || {
+        stream(&server, &id)["status"]["state"] == "retrying"
+    });
+    // It comes back: the stream reopens it by itself and frames flow again.
+    let _camera = Camera::start(&clip, port);
+    wait_for("the stream to reconnect", || {
+        stream(&server, &id)["status"]["state"] == "live"
+    });
+    let last_before: u64 = fresh.last().unwrap().header("X-Frame-Id").parse().unwrap();
+    let after = read_parts(&mut reader, 3.0);
+    let newer = after
+        .iter()
+        .filter(|p| p.header("X-Stale") == "0")
+        .filter(|p| p.header("X-Frame-Id").parse::<u64>().unwrap() > last_before + 1)
+        .count();
+    assert!(newer >= 5, "{newer} new frames after the camera came back");
+}
