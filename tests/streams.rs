@@ -155,6 +155,11 @@ fn a_video_played_live_is_served_as_mjpeg_with_counts() {
     );
     for part in &parts {
         assert_eq!(part.header("Content-Type"), "image/jpeg");
+        assert_eq!(
+            part.header("X-Quality"),
+            "90",
+            "a client that keeps up keeps its quality"
+        );
         let image = image::load_from_memory(&part.jpeg).unwrap();
         assert_eq!((image.width(), image.height()), (320, 240));
     }

@@ -477,7 +477,8 @@ async fn delete_stream(State(app): State<AppState>, StreamId(id): StreamId) -> R
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct MjpegQuery {
-    /// JPEG quality 1..=100, snapped to the configured levels (default 70).
+    /// Starting JPEG quality 1..=100, snapped to the configured levels (default 70); it then
+    /// follows what the client keeps up with.
     quality: Option<u8>,
     /// Most frames per second to send this client (default: the stream's rate).
     fps: Option<f64>,
@@ -544,7 +545,10 @@ struct Viewer {
     live: Arc<Live>,
     frames: watch::Receiver<Option<Arc<LiveFrame>>>,
     last: Option<Arc<LiveFrame>>,
-    quality: u8,
+    /// The quality this client gets, adapting to how it keeps up.
+    adapt: Adapt,
+    /// The stream's rate, to tell how many frames a late client missed.
+    fps: f64,
     gap: Duration,
     heartbeat: Duration,
     next_due: tokio::time::Instant,
@@ -555,34 +559,50 @@ impl Viewer {
     /// The next part: a new frame once one is due, or the last one again (marked stale) when
     /// none came for a heartbeat. None when the stream is gone.
     async fn next_part(&mut self) -> Option<Bytes> {
+        // Asked for later than due: the client was still taking the previous part (the server
+        // writes no faster than it reads), and the frames of that delay were skipped for it.
+        let late = tokio::time::Instant::now().saturating_duration_since(self.next_due);
         tokio::time::sleep_until(self.next_due).await;
         let last_id = self.last.as_ref().map(|f| f.id);
-        let (frames, live) = (&mut self.frames, &self.live);
-        let newer = tokio::time::timeout(self.heartbeat, async move {
-            // The borrow of the channel ends here, before any other await. Removing the stream
-            // sends None to wake every waiting client.
-            frames
-                .wait_for(|f| live.stopped() || f.as_ref().is_some_and(|f| Some(f.id) != last_id))
-                .await
-                .map(|f| f.as_ref().map(Arc::clone))
-        })
-        .await;
-        let (frame, stale) = match newer {
-            Ok(Ok(f)) => (f?, false),
-            Ok(Err(_)) => return None,
-            Err(_) => (self.last.as_ref().map(Arc::clone)?, true),
+        let (frame, stale) = loop {
+            let (frames, live) = (&mut self.frames, &self.live);
+            let newer = tokio::time::timeout(self.heartbeat, async move {
+                // The borrow of the channel ends here, before any other await. Removing the
+                // stream sends None to wake every waiting client.
+                frames
+                    .wait_for(|f| live.stopped() || f.as_ref().is_some_and(|f| Some(f.id) != last_id))
+                    .await
+                    .map(|f| f.as_ref().map(Arc::clone))
+            })
+            .await;
+            match newer {
+                Ok(Ok(f)) => break (f?, false),
+                Ok(Err(_)) => return None,
+                Err(_) => {
+                    // Nothing new for a heartbeat: the last frame again, marked stale (before a
+                    // first frame there is nothing to send; keep waiting).
+                    if let Some(last) = &self.last {
+                        break (Arc::clone(last), true);
+                    }
+                }
+            }
         };
         if self.live.stopped() {
             return None;
         }
-        let jpeg = self.live.jpeg(&frame, self.quality).await.ok()?;
+        let quality = self.adapt.quality();
+        let jpeg = self.live.jpeg(&frame, quality).await.ok()?;
         if !stale {
             self.watching
                 .sent(&frame, self.last.as_ref().map(|f| f.id), jpeg.len());
+            let behind = (late.as_secs_f64() * self.fps).floor() as u64;
+            if let Some(q) = self.adapt.record(Instant::now(), jpeg.len(), behind) {
+                self.watching.stats.quality.store(q, Ordering::Relaxed);
+            }
         }
         self.next_due = tokio::time::Instant::now() + self.gap;
         let head = format!(
-            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Frame-Id: {}\r\nX-Timestamp: {:.3}\r\nX-Count: {}\r\nX-Stale: {}\r\n\r\n",
+            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Frame-Id: {}\r\nX-Timestamp: {:.3}\r\nX-Count: {}\r\nX-Quality: {quality}\r\nX-Stale: {}\r\n\r\n",
             jpeg.len(),
             frame.id,
             frame.at_s,
@@ -599,9 +619,10 @@ impl Viewer {
 }
 
 /// The stream as `multipart/x-mixed-replace` JPEG parts, for an `<img>` tag. Each part has
-/// `X-Frame-Id`, `X-Timestamp` (seconds since the stream was added), `X-Count` and `X-Stale`
-/// (1 on a heartbeat: the last frame again, when no new one came for `mjpeg_heartbeat_s`).
-/// A client that reads slowly gets the newest frame each time, never a backlog.
+/// `X-Frame-Id`, `X-Timestamp` (seconds since the stream was added), `X-Count`, `X-Quality`
+/// and `X-Stale` (1 on a heartbeat: the last frame again, when no new one came for
+/// `mjpeg_heartbeat_s`). A client that reads slowly gets the newest frame each time, never a
+/// backlog, and its quality steps down from `quality` as it falls behind (as on the WebSocket).
 #[utoipa::path(get, path = "/api/streams/{id}/mjpeg", operation_id = "getStreamMjpeg", tag = "streams",
     params(("id" = String, Path, description = "Stream id"), MjpegQuery),
     responses(
@@ -621,10 +642,12 @@ async fn mjpeg(
     if !(client_fps.is_finite() && client_fps > 0.0) {
         return Err(ApiError::Invalid("fps must be a positive number".into()));
     }
+    let target_bps = app.config.stream_target_kbps as f64 * 1000.0;
     let viewer = Viewer {
         frames: live.latest.subscribe(),
         last: None,
-        quality,
+        adapt: Adapt::new(&app.config.jpeg_qualities, quality, target_bps, Instant::now()),
+        fps,
         // A little under the period, so timer jitter does not skip frames at the full rate.
         gap: Duration::from_secs_f64(0.9 / client_fps.min(fps)),
         heartbeat: Duration::from_secs_f64(app.config.mjpeg_heartbeat_s.max(0.1)),
