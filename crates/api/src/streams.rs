@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use dashmap::DashMap;
 use futures_util::{SinkExt as _, StreamExt as _};
-use pigweight_decode::{Frame, LiveConfig, LiveSource};
+use pigweight_decode::{DecodeError, Frame, LiveConfig, LiveSource};
 use pigweight_inference::{
     Cadence, CadenceConfig, Detection, InferenceError, Priority, Scheduler, SharedImage, Tracker,
 };
@@ -66,13 +66,15 @@ pub(crate) enum SourceState {
     Live,
     /// The source failed; it is reopened after a pause that grows with each attempt.
     Retrying,
+    /// The source cannot work (its codec has no decoder here); it is not retried.
+    Failed,
 }
 
 /// A source's state and why.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub(crate) struct StreamStatus {
     state: SourceState,
-    /// Why the source is retrying.
+    /// Why the source is retrying, or failed.
     reason: Option<String>,
     /// Failed attempts in a row.
     attempts: u32,
@@ -180,6 +182,15 @@ fn capture(live: &Live, scheduler: &Scheduler, config: &LiveConfig, every_n_fram
     while !live.stopped() {
         let mut source = match LiveSource::open(&live.source, config) {
             Ok(source) => source,
+            Err(e @ DecodeError::UnsupportedCodec { .. }) => {
+                tracing::error!(error = %e, "stream source cannot be decoded; not retrying");
+                live.status.send_replace(StreamStatus {
+                    state: SourceState::Failed,
+                    reason: Some(e.to_string()),
+                    attempts: attempts + 1,
+                });
+                return;
+            }
             Err(e) => {
                 attempts += 1;
                 retry(live, attempts, &e.to_string());

@@ -8,7 +8,7 @@ mod common;
 
 use common::{Spec, make_video};
 use gst::prelude::*;
-use pigweight_decode::{DecodeError, probe};
+use pigweight_decode::{DecodeError, LiveConfig, LiveSource, probe};
 
 #[test]
 fn missing_decoder_names_the_codec() {
@@ -48,4 +48,7 @@ fn missing_decoder_names_the_codec() {
         err.to_string().contains("no decoder is installed for H.264"),
         "{err}"
     );
+    // A live source in that codec fails the same way (a stream then stops retrying).
+    let live = LiveSource::open(path.to_str().unwrap(), &LiveConfig::default()).unwrap_err();
+    assert!(matches!(live, DecodeError::UnsupportedCodec { .. }), "{live:?}");
 }
