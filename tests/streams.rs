@@ -105,20 +105,27 @@ fn watch(server: &Server, id: &str, query: &str) -> BufReader<ureq::BodyReader<'
     BufReader::new(resp.into_body().into_reader())
 }
 
-#[test]
-fn a_video_played_live_is_served_as_mjpeg_with_counts() {
+/// A server whose library holds `pen.mp4` (`seconds` long, seed 11), with `settings` as its
+/// TOML `[api]` section; and the folder it lives in.
+fn stream_server(seconds: u32, settings: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let videos = dir.path().join("videos");
     std::fs::create_dir_all(&videos).unwrap();
-    synth_video(&videos.join("pen.mp4"), 4, 11);
+    synth_video(&videos.join("pen.mp4"), seconds, 11);
     let config = dir.path().join("pigweight.toml");
-    std::fs::write(&config, "[api]\nstream_fps = 10\nstream_infer_every = 2\n").unwrap();
+    std::fs::write(&config, format!("[api]\n{settings}")).unwrap();
     let server = Server::start(&[
         "--videos",
         videos.to_str().unwrap(),
         "--config",
         config.to_str().unwrap(),
     ]);
+    (dir, server)
+}
+
+#[test]
+fn a_video_played_live_is_served_as_mjpeg_with_counts() {
+    let (_dir, server) = stream_server(4, "stream_fps = 10\nstream_infer_every = 2\n");
     let video = pigweight_api::video_id("pen.mp4");
 
     // Bad requests first.
@@ -305,18 +312,7 @@ fn receive(
 
 #[test]
 fn the_stream_websocket_sends_framed_jpegs_and_adapts_to_each_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let videos = dir.path().join("videos");
-    std::fs::create_dir_all(&videos).unwrap();
-    synth_video(&videos.join("pen.mp4"), 4, 11);
-    let config = dir.path().join("pigweight.toml");
-    std::fs::write(&config, "[api]\nstream_fps = 10\n").unwrap();
-    let server = Server::start(&[
-        "--videos",
-        videos.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let (_dir, server) = stream_server(4, "stream_fps = 10\n");
     let video = pigweight_api::video_id("pen.mp4");
     let (status, added) = post(&server, &format!(r#"{{"video": "{video}"}}"#));
     assert_eq!(status, 201);
@@ -381,18 +377,7 @@ fn the_stream_websocket_sends_framed_jpegs_and_adapts_to_each_client() {
 
 #[test]
 fn a_source_that_drops_is_reopened_and_clients_get_heartbeats_meanwhile() {
-    let dir = tempfile::tempdir().unwrap();
-    let videos = dir.path().join("videos");
-    std::fs::create_dir_all(&videos).unwrap();
-    synth_video(&videos.join("pen.mp4"), 2, 11);
-    let config = dir.path().join("pigweight.toml");
-    std::fs::write(&config, "[api]\nstream_fps = 10\nmjpeg_heartbeat_s = 0.2\n").unwrap();
-    let server = Server::start(&[
-        "--videos",
-        videos.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let (_dir, server) = stream_server(2, "stream_fps = 10\nmjpeg_heartbeat_s = 0.2\n");
     // A "camera" over HTTP that hangs up at the end of each take: the server's own file URL,
     // which ends after 2 s of video.
     let video = pigweight_api::video_id("pen.mp4");

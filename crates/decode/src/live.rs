@@ -117,20 +117,7 @@ impl LiveSource {
         bin.add_many([&decode, &convert, &rate, &filter, sink.upcast_ref()])
             .map_err(pipeline_err)?;
         gst::Element::link_many([&convert, &rate, &filter, sink.upcast_ref()]).map_err(pipeline_err)?;
-        let convert_weak = convert.downgrade();
-        decode.connect_pad_added(move |_, pad| {
-            let Some(convert) = convert_weak.upgrade() else {
-                return;
-            };
-            let Some(sinkpad) = convert.static_pad("sink") else {
-                return;
-            };
-            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            let is_video = caps.structure(0).is_some_and(|s| s.name().starts_with("video/"));
-            if is_video && !sinkpad.is_linked() {
-                let _ = pad.link(&sinkpad);
-            }
-        });
+        pipeline::link_video_pads(&decode, &convert);
         let stall = Duration::from_secs(config.stall_timeout_s.max(1));
         parts.set_state(gst::State::Playing)?;
         parts.wait_preroll(stall)?;

@@ -51,6 +51,25 @@ pub(crate) fn make(factory: &str) -> Result<gst::Element, DecodeError> {
         .map_err(|_| DecodeError::Pipeline(format!("GStreamer element '{factory}' is not installed")))
 }
 
+/// Links the decoded video pad that `decodebin` (or `uridecodebin`) adds to `next`'s sink,
+/// when it appears; other streams (audio, subtitles) are left unlinked.
+pub(crate) fn link_video_pads(decodebin: &gst::Element, next: &gst::Element) {
+    let next = next.downgrade();
+    decodebin.connect_pad_added(move |_, pad| {
+        let Some(next) = next.upgrade() else {
+            return;
+        };
+        let Some(sinkpad) = next.static_pad("sink") else {
+            return;
+        };
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let is_video = caps.structure(0).is_some_and(|s| s.name() == "video/x-raw");
+        if is_video && !sinkpad.is_linked() {
+            let _ = pad.link(&sinkpad);
+        }
+    });
+}
+
 /// A pipeline that reaches `Null` however its owner exits.
 #[derive(Debug)]
 pub(crate) struct Pipeline {

@@ -211,20 +211,7 @@ impl Parts {
                 element.set_property("max-threads", decoder_threads as i32);
             }
         });
-        let convert_weak = convert.downgrade();
-        decodebin.connect_pad_added(move |_, pad| {
-            let Some(convert) = convert_weak.upgrade() else {
-                return;
-            };
-            let Some(sinkpad) = convert.static_pad("sink") else {
-                return;
-            };
-            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            let is_video = caps.structure(0).is_some_and(|s| s.name() == "video/x-raw");
-            if is_video && !sinkpad.is_linked() {
-                let _ = pad.link(&sinkpad);
-            }
-        });
+        pipeline::link_video_pads(decodebin.upcast_ref(), &convert);
 
         let gate = Arc::new(Gate::default());
         if let Some(sinkpad) = convert.static_pad("sink") {
