@@ -22,7 +22,7 @@ use std::time::Instant;
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
 use pigweight_decode::{Frame, FrameSource, Mode, Size, Target};
-use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage};
+use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage, Tracker, TrackerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
@@ -226,7 +226,13 @@ impl Job {
                     Pass::Regular => Pass::Refine,
                     _ => Pass::Done,
                 };
-                store.set_pass(self.index.id, next, None)?;
+                if next == Pass::Done {
+                    assign_tracks(self.samples.values_mut());
+                    let samples: Vec<&Sample> = self.samples.values().collect();
+                    store.finish_with_tracks(self.index.id, &samples)?;
+                } else {
+                    store.set_pass(self.index.id, next, None)?;
+                }
                 tracing::info!(index = self.index.id, pass = ?next, samples = self.samples.len(), "indexing pass");
                 self.index.pass = next;
                 continue;
@@ -373,4 +379,36 @@ fn thumbnail(frame: &Frame, config: &IndexerConfig) -> Result<Vec<u8>, IndexErro
         .encode(&small.data, w, h, ExtendedColorType::Rgb8)
         .map_err(|e| encode_err(e.to_string()))?;
     Ok(jpeg)
+}
+
+/// Gives every detection of `samples` (in frame order) the id of the animal it belongs to,
+/// following them with the inference crate's tracker. Samples are at most an interval apart
+/// (denser where the count changes), close enough for the tracker's overlap matching; every
+/// stored detection passed the counting threshold, so each may start a track.
+pub(crate) fn assign_tracks<'a>(samples: impl Iterator<Item = &'a mut Sample>) {
+    let mut tracker = Tracker::new(TrackerConfig {
+        high_score: 0.0,
+        low_score: 0.0,
+        ..TrackerConfig::default()
+    });
+    for sample in samples {
+        let found: Vec<Detection> = sample
+            .detections
+            .iter()
+            .map(|d| Detection {
+                bbox: d.bbox,
+                score: d.score,
+                class: d.class,
+            })
+            .collect();
+        let tracks = tracker.update(sample.frame, &found);
+        for d in &mut sample.detections {
+            d.track = tracks
+                .iter()
+                .find(|t| {
+                    t.last_seen == sample.frame && t.missed == 0 && t.bbox == d.bbox && t.class == d.class
+                })
+                .map(|t| t.id);
+        }
+    }
 }

@@ -314,6 +314,28 @@ impl Store {
         Ok(())
     }
 
+    /// Rewrites the detections of `samples` (now with track ids) and marks the index done, in
+    /// one transaction: a stop in between leaves it unfinished, and the tracks are assigned
+    /// again on resume.
+    pub fn finish_with_tracks(&mut self, index_id: i64, samples: &[&Sample]) -> Result<(), IndexError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut update =
+                tx.prepare_cached("UPDATE samples SET detections = ?3 WHERE index_id = ?1 AND frame = ?2")?;
+            for s in samples {
+                let detections = serde_json::to_string(&s.detections)
+                    .map_err(|e| IndexError::Database(format!("encoding detections: {e}")))?;
+                update.execute(params![index_id, s.frame as i64, detections])?;
+            }
+        }
+        tx.execute(
+            "UPDATE indexes SET pass = ?2, error = NULL, updated_ms = ?3 WHERE id = ?1",
+            params![index_id, Pass::Done.as_str(), now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Adds samples in one transaction; frames the index already has are left as they are.
     /// Returns how many were new.
     pub fn insert_samples(&mut self, index_id: i64, samples: &[Sample]) -> Result<usize, IndexError> {

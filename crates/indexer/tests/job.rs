@@ -69,6 +69,39 @@ fn passes_cover_keyframes_regular_samples_and_pin_count_changes() {
         assert_eq!(s.count as usize, s.detections.len());
         assert!((s.time - tl.time(s.frame).unwrap()).abs() < 1e-9);
     }
+    // Every detection belongs to a track, and the animals keep their ids from one sample to
+    // the next (the pen's pigs stay; a few ids change where one is missed or one appears).
+    assert!(
+        samples
+            .iter()
+            .flat_map(|s| &s.detections)
+            .all(|d| d.track.is_some())
+    );
+    let (mut kept, mut total) = (0, 0);
+    for pair in samples.windows(2) {
+        let before: Vec<Option<u32>> = pair[0].detections.iter().map(|d| d.track).collect();
+        total += pair[1].detections.len();
+        kept += pair[1]
+            .detections
+            .iter()
+            .filter(|d| before.contains(&d.track))
+            .count();
+    }
+    assert!(
+        kept * 10 >= total * 9,
+        "only {kept} of {total} detections kept their track"
+    );
+    let ids: std::collections::HashSet<u32> = samples
+        .iter()
+        .flat_map(|s| &s.detections)
+        .filter_map(|d| d.track)
+        .collect();
+    let most = samples.iter().map(|s| s.detections.len()).max().unwrap();
+    assert!(
+        ids.len() <= most * 2,
+        "{} tracks for at most {most} pigs at once",
+        ids.len()
+    );
     // Every keyframe and regular sample has its thumbnail, 160 px high.
     for s in samples.iter().filter(|s| s.source != Source::Refine) {
         let jpeg = store
