@@ -26,12 +26,8 @@ command -v oha >/dev/null || cargo install --locked oha --version $OHA_VERSION >
 if [ ! -x $VENV/bin/python ]; then python3 -m venv $VENV; fi
 $VENV/bin/python -c "import fastapi, uvicorn, websockets, cv2, onnxruntime" 2>/dev/null ||
   $VENV/bin/pip install --quiet --disable-pip-version-check "${PINS[@]}"
-cargo build --release --locked -p pigweight-server >&2
-BIN=target/release/pigweight
-WORK=bench/.data/api
-mkdir -p "$WORK/videos"
-[ -f "$WORK/videos/pen720.mp4" ] || $BIN synth video "$WORK/videos/pen720.mp4" --seed 3 --duration 60 >&2
-[ -f "$WORK/videos/pen1080.mp4" ] || $BIN synth video "$WORK/videos/pen1080.mp4" --seed 4 --duration 20 --width 1920 --height 1080 >&2
+api_videos 1080
+WORK=$API_WORK
 PORT=18931
 BASE=http://127.0.0.1:$PORT
 SERVER=
@@ -90,14 +86,9 @@ measure() { # side id720 id1080 -> fills OURS or THEIRS
 }
 
 # --- ours -------------------------------------------------------------------------------------
-RUST_LOG=warn $BIN serve --videos "$WORK/videos" --data "$WORK/data" --bind 127.0.0.1:$PORT &
-SERVER=$!
-until curl -sf "$BASE/healthz" >/dev/null; do sleep 0.2; done
-id_of() { curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='$1'))"; }
-ID720=$(id_of pen720.mp4)
-ID1080=$(id_of pen1080.mp4)
-log "waiting for both videos to be indexed"
-until curl -sf "$BASE/api/videos" | python3 -c "import sys,json; sys.exit(0 if all(v['index'] and v['index']['state']=='done' for v in json.load(sys.stdin)) else 1)"; do sleep 2; done
+serve_api $PORT
+ID720=$(video_id pen720.mp4)
+ID1080=$(video_id pen1080.mp4)
 measure OURS "$ID720" "$ID1080"
 kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=
 

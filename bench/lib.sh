@@ -31,3 +31,35 @@ wait_quiet() {
   done
 }
 
+
+# The release server on the synthetic pens of the API benchmarks (bench/.data/api), shared by
+# bench/api.sh, bench/player.sh and bench/streams.sh.
+BIN=target/release/pigweight
+API_WORK=bench/.data/api
+
+# api_videos [1080]: builds the release binary, makes the 60 s 720p pen (and the 20 s 1080p one).
+api_videos() {
+  cargo build --release --locked -p pigweight-server >&2
+  mkdir -p "$API_WORK/videos"
+  [ -f "$API_WORK/videos/pen720.mp4" ] ||
+    $BIN synth video "$API_WORK/videos/pen720.mp4" --seed 3 --duration 60 >&2
+  if [ "${1:-}" = 1080 ] && [ ! -f "$API_WORK/videos/pen1080.mp4" ]; then
+    $BIN synth video "$API_WORK/videos/pen1080.mp4" --seed 4 --duration 20 --width 1920 --height 1080 >&2
+  fi
+}
+
+# serve_api PORT: starts the release server on those videos; sets SERVER (its pid) and BASE,
+# returns once it answers, and waits until every video is indexed (or failed).
+serve_api() {
+  BASE=http://127.0.0.1:$1
+  RUST_LOG=warn $BIN serve --videos "$API_WORK/videos" --data "$API_WORK/data" --bind "127.0.0.1:$1" &
+  SERVER=$!
+  until curl -sf "$BASE/healthz" >/dev/null; do sleep 0.2; done
+  log "waiting for the videos to be indexed"
+  until curl -sf "$BASE/api/videos" | python3 -c "import sys,json; sys.exit(0 if all(v['index'] and v['index']['state'] in ('done','failed') for v in json.load(sys.stdin)) else 1)"; do sleep 2; done
+}
+
+# video_id NAME: the id of a video of the running server.
+video_id() {
+  curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='$1'))"
+}

@@ -11,20 +11,10 @@ QUIET_WAIT=${QUIET_WAIT:-120}
 
 scripts/setup.sh --test
 scripts/fixtures.sh
-cargo build --release --locked -p pigweight-server >&2
-BIN=target/release/pigweight
-WORK=bench/.data/api
-mkdir -p "$WORK/videos"
-[ -f "$WORK/videos/pen720.mp4" ] || $BIN synth video "$WORK/videos/pen720.mp4" --seed 3 --duration 60 >&2
-PORT=18932
-BASE=http://127.0.0.1:$PORT
-RUST_LOG=warn $BIN serve --videos "$WORK/videos" --data "$WORK/data" --bind 127.0.0.1:$PORT &
-SERVER=$!
+api_videos
+serve_api 18932
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-until curl -sf "$BASE/healthz" >/dev/null; do sleep 0.2; done
-ID=$(curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='pen720.mp4'))")
-log "waiting for the video to be indexed"
-until curl -sf "$BASE/api/videos/$ID/index" | python3 -c "import sys,json; sys.exit(json.load(sys.stdin)['state']!='done')"; do sleep 2; done
+ID=$(video_id pen720.mp4)
 wait_quiet player
 (cd tests/js && node scrub_bench.mjs "$BASE" "$ID" 3) | python3 -c "
 import sys, json

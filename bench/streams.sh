@@ -15,20 +15,11 @@ VENV=bench/.venv-api
 if [ ! -x $VENV/bin/python ]; then python3 -m venv $VENV; fi
 $VENV/bin/python -c "import websockets" 2>/dev/null ||
   $VENV/bin/pip install --quiet --disable-pip-version-check websockets==17.4
-cargo build --release --locked -p pigweight-server >&2
-BIN=target/release/pigweight
-WORK=bench/.data/api
-mkdir -p "$WORK/videos"
-[ -f "$WORK/videos/pen720.mp4" ] || $BIN synth video "$WORK/videos/pen720.mp4" --seed 3 --duration 60 >&2
+api_videos
 PORT=18933
-BASE=http://127.0.0.1:$PORT
-RUST_LOG=warn $BIN serve --videos "$WORK/videos" --data "$WORK/data" --bind 127.0.0.1:$PORT &
-SERVER=$!
+serve_api $PORT
 trap 'kill $SERVER 2>/dev/null || true' EXIT
-until curl -sf "$BASE/healthz" >/dev/null; do sleep 0.2; done
-VIDEO=$(curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='pen720.mp4'))")
-log "waiting for the library to be indexed (the indexer would take CPU from the stream)"
-until curl -sf "$BASE/api/videos" | python3 -c "import sys,json; sys.exit(0 if all(v['index'] and v['index']['state'] in ('done','failed') for v in json.load(sys.stdin)) else 1)"; do sleep 2; done
+VIDEO=$(video_id pen720.mp4)
 STREAM=$(curl -sf -X POST -H 'Content-Type: application/json' -d "{\"video\": \"$VIDEO\"}" "$BASE/api/streams" | python3 -c "import sys,json; print(json.load(sys.stdin)['id'])")
 until curl -sf "$BASE/api/streams/$STREAM" | python3 -c "import sys,json; sys.exit(json.load(sys.stdin)['status']['state']!='live')"; do sleep 0.5; done
 wait_quiet streams

@@ -138,10 +138,7 @@ pub fn indexed_server(dir: &Path, seconds: u32, extra: &[&str]) -> (Server, Stri
         .iter()
         .position(|a| *a == "--api-key")
         .map_or("", |i| extra[i + 1]);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let body = agent
@@ -178,13 +175,17 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// GET that returns status and body, whatever the status.
-pub fn get(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// An HTTP client that returns error statuses as answers, not errors.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
-        .into();
-    let mut resp = agent.get(url).call().unwrap();
+        .into()
+}
+
+/// GET that returns status and body, whatever the status.
+pub fn get(url: &str) -> (u16, String) {
+    let mut resp = agent().get(url).call().unwrap();
     let status = resp.status().as_u16();
     (status, resp.body_mut().read_to_string().unwrap())
 }

@@ -7,15 +7,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
-use pigweight_tests::{Server, get, synth_video, wait_for};
+use pigweight_tests::{Server, agent, get, synth_video, wait_for};
 use serde_json::Value;
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
 
 fn post(server: &Server, body: &str) -> (u16, Value) {
     let mut resp = agent()

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Params, VideoId};
+use crate::extract::{Params, PathId};
 use crate::library::Entry;
 use crate::state::{App, AppState};
 
@@ -298,7 +298,7 @@ const MAX_POINTS: usize = 10_000;
     ))]
 async fn get_counts(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
     Params(q): Params<CountsQuery>,
 ) -> Result<Json<CountSeries>, ApiError> {
     let entry = app.entry(&id)?;
@@ -390,7 +390,7 @@ pub(crate) struct ChangeAnswer {
     ))]
 async fn get_changes(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
     Params(q): Params<ChangesQuery>,
 ) -> Result<Json<ChangeAnswer>, ApiError> {
     let entry = app.entry(&id)?;
@@ -446,7 +446,7 @@ pub(crate) struct FrameDetections {
     ))]
 async fn get_detections(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
     Params(q): Params<AtQuery>,
 ) -> Result<Json<FrameDetections>, ApiError> {
     let entry = app.entry(&id)?;

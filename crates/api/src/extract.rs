@@ -6,24 +6,11 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// The `{id}` of a video route.
+/// The `{id}` of a route (a video's or a stream's).
 #[derive(Debug)]
-pub(crate) struct VideoId(pub(crate) String);
+pub(crate) struct PathId(pub(crate) String);
 
-impl<S: Send + Sync> FromRequestParts<S> for VideoId {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state).await?;
-        Ok(Self(id))
-    }
-}
-
-/// The `{id}` of a stream route.
-#[derive(Debug)]
-pub(crate) struct StreamId(pub(crate) String);
-
-impl<S: Send + Sync> FromRequestParts<S> for StreamId {
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::counts::{decode, detect};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Params, VideoId};
+use crate::extract::{Params, PathId};
 use crate::state::{AppState, Encoded, ImageKey};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -361,7 +361,7 @@ pub(crate) struct ThumbQuery {
     ))]
 async fn get_thumbnail(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
     Params(q): Params<ThumbQuery>,
 ) -> Result<Response, ApiError> {
     let entry = app.entry(&id)?;
@@ -401,7 +401,7 @@ async fn get_thumbnail(
         (status = 200, description = "The map", content_type = "text/vtt"),
         (status = 404, description = "No such video, or no thumbnails indexed yet", body = ErrorBody),
     ))]
-async fn get_thumbnails_vtt(State(app): State<AppState>, VideoId(id): VideoId) -> Result<Response, ApiError> {
+async fn get_thumbnails_vtt(State(app): State<AppState>, PathId(id): PathId) -> Result<Response, ApiError> {
     let entry = app.entry(&id)?;
     let probed = app.probed(&entry).await?;
     let duration = probed.info.duration;

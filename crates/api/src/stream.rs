@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::VideoId;
+use crate::extract::PathId;
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -43,7 +43,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn stream_video(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     serve_file(&app, &id, &headers).await
@@ -61,7 +61,7 @@ async fn stream_video(
     ))]
 async fn stream_hls(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     serve_file(&app, &id, &headers).await

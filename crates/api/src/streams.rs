@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 
 use crate::counts::Pixels;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Params, StreamId};
+use crate::extract::{Params, PathId};
 use crate::frames::{Format, draw_overlay, encode, snap_quality};
 use crate::state::{App, AppState};
 
@@ -113,8 +113,6 @@ pub(crate) struct Live {
     added: Instant,
     /// Every client watching now, by a number unique within the server.
     viewers: DashMap<u64, Arc<ViewerStats>>,
-    clients: AtomicU64,
-    frames: AtomicU64,
     inferences: AtomicU64,
     encodes: AtomicU64,
     encode_us: AtomicU64,
@@ -248,7 +246,6 @@ fn capture(live: &Live, scheduler: &Scheduler, config: &LiveConfig, every_n_fram
                     Err(e) => tracing::warn!(error = %e, "inference failed on a live frame"),
                 }
             }
-            live.frames.fetch_add(1, Ordering::Relaxed);
             live.latest.send_replace(Some(Arc::new(LiveFrame {
                 id: next_id,
                 at_s: live.added.elapsed().as_secs_f64(),
@@ -329,8 +326,9 @@ impl StreamInfo {
             status: live.status.borrow().clone(),
             fps: app.config.stream_fps,
             count: live.latest.borrow().as_ref().map(|f| f.count),
-            clients: live.clients.load(Ordering::Relaxed),
-            frames: live.frames.load(Ordering::Relaxed),
+            clients: live.viewers.len() as u64,
+            // Frame ids count every frame captured, from 0.
+            frames: live.latest.borrow().as_ref().map_or(0, |f| f.id + 1),
             inferences: live.inferences.load(Ordering::Relaxed),
             encodes,
             encode_shared: live.encode_hits.load(Ordering::Relaxed),
@@ -417,8 +415,6 @@ async fn add_stream(
         stop: AtomicBool::new(false),
         added: Instant::now(),
         viewers: DashMap::new(),
-        clients: AtomicU64::new(0),
-        frames: AtomicU64::new(0),
         inferences: AtomicU64::new(0),
         encodes: AtomicU64::new(0),
         encode_us: AtomicU64::new(0),
@@ -458,10 +454,7 @@ async fn add_stream(
         (status = 200, description = "The stream", body = StreamInfo),
         (status = 404, description = "No such stream", body = ErrorBody),
     ))]
-async fn get_stream(
-    State(app): State<AppState>,
-    StreamId(id): StreamId,
-) -> Result<Json<StreamInfo>, ApiError> {
+async fn get_stream(State(app): State<AppState>, PathId(id): PathId) -> Result<Json<StreamInfo>, ApiError> {
     let live = app.stream(&id)?;
     Ok(Json(StreamInfo::of(&app, &live)))
 }
@@ -473,7 +466,7 @@ async fn get_stream(
         (status = 204, description = "Stopped"),
         (status = 404, description = "No such stream", body = ErrorBody),
     ))]
-async fn delete_stream(State(app): State<AppState>, StreamId(id): StreamId) -> Result<StatusCode, ApiError> {
+async fn delete_stream(State(app): State<AppState>, PathId(id): PathId) -> Result<StatusCode, ApiError> {
     let (_, live) = app
         .streams
         .remove(&id)
@@ -526,7 +519,6 @@ impl Watching {
             since: Instant::now(),
         });
         live.viewers.insert(key, Arc::clone(&stats));
-        live.clients.fetch_add(1, Ordering::Relaxed);
         Self {
             live: Arc::clone(live),
             key,
@@ -547,13 +539,11 @@ impl Watching {
 impl Drop for Watching {
     fn drop(&mut self) {
         self.live.viewers.remove(&self.key);
-        self.live.clients.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// What one MJPEG response holds between parts.
 struct Viewer {
-    live: Arc<Live>,
     frames: watch::Receiver<Option<Arc<LiveFrame>>>,
     last: Option<Arc<LiveFrame>>,
     /// The quality this client gets, adapting to how it keeps up.
@@ -576,7 +566,7 @@ impl Viewer {
         tokio::time::sleep_until(self.next_due).await;
         let last_id = self.last.as_ref().map(|f| f.id);
         let (frame, stale) = loop {
-            let (frames, live) = (&mut self.frames, &self.live);
+            let (frames, live) = (&mut self.frames, &self.watching.live);
             let newer = tokio::time::timeout(self.heartbeat, async move {
                 // The borrow of the channel ends here, before any other await. Removing the
                 // stream sends None to wake every waiting client.
@@ -598,11 +588,11 @@ impl Viewer {
                 }
             }
         };
-        if self.live.stopped() {
+        if self.watching.live.stopped() {
             return None;
         }
         let quality = self.adapt.quality();
-        let jpeg = self.live.jpeg(&frame, quality).await.ok()?;
+        let jpeg = self.watching.live.jpeg(&frame, quality).await.ok()?;
         if !stale {
             self.watching
                 .sent(&frame, self.last.as_ref().map(|f| f.id), jpeg.len());
@@ -643,7 +633,7 @@ impl Viewer {
     ))]
 async fn mjpeg(
     State(app): State<AppState>,
-    StreamId(id): StreamId,
+    PathId(id): PathId,
     Params(q): Params<MjpegQuery>,
 ) -> Result<Response, ApiError> {
     let live = app.stream(&id)?;
@@ -664,7 +654,6 @@ async fn mjpeg(
         heartbeat: Duration::from_secs_f64(app.config.mjpeg_heartbeat_s.max(0.1)),
         next_due: tokio::time::Instant::now(),
         watching: Watching::new(&live, "mjpeg", quality),
-        live,
     };
     let body = futures_util::stream::unfold(viewer, |mut v| async move {
         v.next_part().await.map(|part| (Ok::<_, Infallible>(part), v))
@@ -822,7 +811,7 @@ impl StreamMessage<'_> {
     ))]
 async fn stream_socket(
     State(app): State<AppState>,
-    StreamId(id): StreamId,
+    PathId(id): PathId,
     Params(q): Params<SocketQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {

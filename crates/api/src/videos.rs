@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Params, VideoId};
+use crate::extract::{Params, PathId};
 use crate::library::{Change, Entry, client_path};
 use crate::state::AppState;
 use crate::upload;
@@ -314,7 +314,7 @@ async fn receive_upload(
         (status = 404, description = "No such video", body = ErrorBody),
         (status = 422, description = "The file cannot be read as a video", body = ErrorBody),
     ))]
-async fn get_video(State(app): State<AppState>, VideoId(id): VideoId) -> Result<Json<VideoDetail>, ApiError> {
+async fn get_video(State(app): State<AppState>, PathId(id): PathId) -> Result<Json<VideoDetail>, ApiError> {
     let entry = app.entry(&id)?;
     let probed = app.probed(&entry).await?;
     let index = app.indexer.status(&entry.path).as_ref().map(IndexStatus::from);
@@ -330,7 +330,7 @@ async fn get_video(State(app): State<AppState>, VideoId(id): VideoId) -> Result<
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such video", body = ErrorBody),
     ))]
-async fn delete_video(State(app): State<AppState>, VideoId(id): VideoId) -> Result<StatusCode, ApiError> {
+async fn delete_video(State(app): State<AppState>, PathId(id): PathId) -> Result<StatusCode, ApiError> {
     let entry = app.entry(&id)?;
     match tokio::fs::remove_file(&entry.path).await {
         Ok(()) => {}
@@ -358,7 +358,7 @@ async fn delete_video(State(app): State<AppState>, VideoId(id): VideoId) -> Resu
     ))]
 async fn get_index_status(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
 ) -> Result<Json<IndexStatus>, ApiError> {
     let entry = app.entry(&id)?;
     app.indexer
@@ -378,7 +378,7 @@ async fn get_index_status(
     ))]
 async fn rebuild_index(
     State(app): State<AppState>,
-    VideoId(id): VideoId,
+    PathId(id): PathId,
 ) -> Result<(axum::http::StatusCode, Json<IndexStatus>), ApiError> {
     let entry = app.entry(&id)?;
     app.indexer.add(&entry.path);
