@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use pigweight_api::{ApiConfig, App, AppState, Library};
+use pigweight_api::{ApiConfig, App, AppState, Change, Library};
 use pigweight_decode::{Decoder, DecoderConfig};
 use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
 use pigweight_inference::{Detector, Scheduler, SchedulerConfig};
@@ -133,9 +133,6 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         key,
         settings.indexer,
     )?);
-    for entry in &found {
-        indexer.add(&entry.path);
-    }
     let app = Arc::new(App::new(
         settings.api,
         Arc::clone(&library),
@@ -143,6 +140,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&indexer),
         scheduler,
     ));
+    for entry in found {
+        app.apply(&Change::Changed(entry));
+    }
     // Dropped after the server stops: the folder watch ends before the indexer it feeds.
     let _watcher = {
         let app = Arc::clone(&app);
