@@ -48,6 +48,8 @@ struct Args {
     frames_dir: Option<PathBuf>,
     seeks: usize,
     seed: u64,
+    /// `--decode-all`: decode every frame on the way to a target (no non-reference skipping).
+    decode_all: bool,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +59,7 @@ fn parse_args() -> Args {
         frames_dir: None,
         seeks: 60,
         seed: 7,
+        decode_all: false,
     };
     if let Some(files) = std::env::var_os("PIGWEIGHT_BENCH_FILES") {
         args.files.extend(std::env::split_paths(&files));
@@ -67,6 +70,7 @@ fn parse_args() -> Args {
             "--json" => args.json = Some(it.next().expect("--json PATH").into()),
             "--frames-dir" => args.frames_dir = Some(it.next().expect("--frames-dir DIR").into()),
             "--seeks" => args.seeks = it.next().expect("--seeks N").parse().expect("--seeks N"),
+            "--decode-all" => args.decode_all = true,
             "--seed" => args.seed = it.next().expect("--seed S").parse().expect("--seed S"),
             // cargo bench adds `--bench`; a filter word from `cargo bench NAME` is a file only if it exists.
             s if s.starts_with("--") => {}
@@ -279,7 +283,10 @@ fn time_read(video: &mut VideoFile, read: Read) -> ReadRuns {
 }
 
 fn bench_file(path: &Path, args: &Args) -> FileReport {
-    let config = SourceConfig::default();
+    let config = SourceConfig {
+        skip_non_reference: !args.decode_all,
+        ..SourceConfig::default()
+    };
     // Opening sometimes fails with a spurious "typefind stopped reading the file" (see
     // bench/RESULTS.md); retry, and count it so the report shows it.
     let mut open_failures = Vec::new();

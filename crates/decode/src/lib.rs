@@ -14,6 +14,7 @@ mod error;
 mod frame;
 mod info;
 mod live;
+mod nal;
 mod pipeline;
 mod pool;
 mod scan;

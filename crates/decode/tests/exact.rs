@@ -71,6 +71,13 @@ fn check_exact(spec: &Spec, ext: &str, seed: u64) {
             index
         );
     }
+    // Non-reference frames (B-frames here) before a target are not decoded; P-frames always are.
+    let skipped = video.frames_skipped();
+    if info.reordered {
+        assert!(skipped > 0, "no B-frame was skipped on the way to a target");
+    } else {
+        assert_eq!(skipped, 0, "a reference frame was skipped");
+    }
 
     for _ in 0..20 {
         let t = rng.random_range(0.0..info.duration);
@@ -103,6 +110,14 @@ fn exact_gop12_no_bframes() {
 #[test]
 fn exact_gop50_bframes() {
     check_exact(&Spec::h264(50, 2), "mp4", 2);
+}
+
+/// x264's B-pyramid makes the middle B-frame of each run a reference: it must be decoded.
+#[test]
+fn exact_gop50_bframe_pyramid() {
+    let mut spec = Spec::h264(50, 3);
+    spec.encoder = spec.encoder.replace("bframes=3", "bframes=3 b-pyramid=true");
+    check_exact(&spec, "mp4", 5);
 }
 
 #[test]
