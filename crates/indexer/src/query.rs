@@ -97,6 +97,8 @@ pub struct IndexView {
     frames: Vec<u64>,
     times: Vec<f64>,
     counts: Vec<u32>,
+    /// Positions (in the vectors above) of the samples whose count differs from the one before.
+    changes: Vec<usize>,
     /// Seconds per level-0 cell.
     resolution: f64,
     /// levels[0]: one cell per `resolution`; levels[k]: pairs of levels[k-1].
@@ -113,6 +115,9 @@ impl IndexView {
         let frames: Vec<u64> = sorted.iter().map(|s| s.frame).collect();
         let times: Vec<f64> = sorted.iter().map(|s| s.time).collect();
         let counts: Vec<u32> = sorted.iter().map(|s| s.count).collect();
+        let changes = (1..counts.len())
+            .filter(|&i| counts[i] != counts[i - 1])
+            .collect();
         let thumbs = sorted
             .iter()
             .filter(|s| s.source != Source::Refine)
@@ -127,6 +132,7 @@ impl IndexView {
             frames,
             times,
             counts,
+            changes,
             resolution,
             levels: Vec::new(),
             thumbs,
@@ -268,19 +274,14 @@ impl IndexView {
 
     /// The first change after `frame`.
     pub fn next_change(&self, frame: u64) -> Option<Change> {
-        let start = self.frames.partition_point(|&f| f <= frame).max(1);
-        (start..self.frames.len())
-            .find(|&i| self.counts[i] != self.counts[i - 1])
-            .map(|i| self.change_at(i))
+        let after = self.changes.partition_point(|&i| self.frames[i] <= frame);
+        self.changes.get(after).map(|&i| self.change_at(i))
     }
 
     /// The last change before `frame` (at a sample earlier than it).
     pub fn previous_change(&self, frame: u64) -> Option<Change> {
-        let end = self.frames.partition_point(|&f| f < frame);
-        (1..end)
-            .rev()
-            .find(|&i| self.counts[i] != self.counts[i - 1])
-            .map(|i| self.change_at(i))
+        let before = self.changes.partition_point(|&i| self.frames[i] < frame);
+        before.checked_sub(1).map(|k| self.change_at(self.changes[k]))
     }
 
     /// Up to `max_points` buckets of equal length covering `from..to` seconds: min, max and
@@ -393,6 +394,35 @@ mod tests {
         assert_eq!(v.previous_change(75).unwrap().frame, 37);
         assert_eq!(v.previous_change(76).unwrap().frame, 75);
         assert!(v.previous_change(37).is_none());
+    }
+
+    #[test]
+    fn changes_agree_with_a_scan_of_every_sample() {
+        // Long flat stretches and single-sample blips, every 5th frame sampled.
+        let points: Vec<(u64, u32)> = (0..400u64)
+            .map(|i| {
+                (
+                    i * 5,
+                    [3, 3, 3, 4, 3, 3, 5, 5, 5, 5, 5, 2][(i * i % 97 % 12) as usize],
+                )
+            })
+            .collect();
+        let v = view(&points);
+        let scan: Vec<u64> = points
+            .windows(2)
+            .filter(|w| w[0].1 != w[1].1)
+            .map(|w| w[1].0)
+            .collect();
+        for frame in 0..2_010 {
+            let next = scan.iter().copied().find(|&f| f > frame);
+            let previous = scan.iter().copied().rev().find(|&f| f < frame);
+            assert_eq!(v.next_change(frame).map(|c| c.frame), next, "next after {frame}");
+            assert_eq!(
+                v.previous_change(frame).map(|c| c.frame),
+                previous,
+                "before {frame}"
+            );
+        }
     }
 
     #[test]
