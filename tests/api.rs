@@ -224,6 +224,32 @@ fn every_endpoint_of_an_indexed_video() {
     assert!(image::load_from_memory(&sprite.body).is_ok());
     assert_eq!(get(&server.url(&format!("/api/videos/{id}/sprites/9"))).0, 404);
 
+    // Eight clients asking at once for a frame nobody asked for yet: one decode, one model run,
+    // one encoding; everyone gets the same bytes.
+    let before = json(&server, "/api/stats");
+    let fresh = server.url(&format!(
+        "/api/video_file/frame_optimized?id={id}&t=2.5&quality=50&inference=true"
+    ));
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..8).map(|_| s.spawn(|| request("GET", &fresh, &[]))).collect();
+        asks.into_iter()
+            .map(|a| {
+                let r = a.join().unwrap();
+                assert_eq!(r.status, 200);
+                r.body
+            })
+            .collect()
+    });
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    let after = json(&server, "/api/stats");
+    let grew = |path: &[&str]| {
+        let at = |v: &Value| path.iter().fold(v.clone(), |v, k| v[k].clone()).as_u64().unwrap();
+        at(&after) - at(&before)
+    };
+    assert_eq!(grew(&["inference", "count"]), 1, "{after}");
+    assert_eq!(grew(&["frame_images", "misses"]), 1, "{after}");
+    assert_eq!(grew(&["frame_images", "hits"]), 7, "{after}");
+
     // Stats and metrics saw all this.
     let stats = json(&server, "/api/stats");
     assert!(stats["frame_images"]["hits"].as_u64().unwrap() >= 1, "{stats}");

@@ -136,7 +136,7 @@ pub(crate) async fn count_at(
     // a paused frame), is more exact than a value carried over from neighbouring samples.
     if exact == Exact::First
         && from_index.is_none_or(|at| at.provenance != Provenance::Indexed)
-        && let Some(found) = app.detections.get(&result_key(app, entry, frame))
+        && let Some(found) = app.detections.get(&result_key(app, entry, frame)).await
     {
         return Ok(CountAtTime {
             count: found.len() as u32,
@@ -220,30 +220,31 @@ fn result_key(app: &App, entry: &Entry, frame: u64) -> ResultKey {
 }
 
 /// The model's detections on exact frame `frame`, from the cache or run now at interactive
-/// priority; and whether they were cached.
+/// priority (once for callers asking at the same moment); and whether they were cached.
 pub(crate) async fn detect(
     app: &App,
     entry: &Entry,
     frame: u64,
 ) -> Result<(Arc<Vec<Detection>>, bool), ApiError> {
-    let key = result_key(app, entry, frame);
-    if let Some(found) = app.detections.get(&key) {
-        return Ok((found, true));
-    }
-    let decoded = decode(app, entry, frame, Mode::Exact, Size::Native).await?;
-    let image = SharedImage {
-        width: decoded.width,
-        height: decoded.height,
-        pixels: Arc::new(Pixels(decoded)),
+    let infer = async {
+        let decoded = decode(app, entry, frame, Mode::Exact, Size::Native).await?;
+        let image = SharedImage {
+            width: decoded.width,
+            height: decoded.height,
+            pixels: Arc::new(Pixels(decoded)),
+        };
+        let started = Instant::now();
+        let detections = Arc::new(app.scheduler.submit(image, Priority::Interactive)?.await?);
+        app.counters.inference_ms_total.add(started.elapsed());
+        app.counters
+            .inferences
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(detections)
     };
-    let started = Instant::now();
-    let detections = Arc::new(app.scheduler.submit(image, Priority::Interactive)?.await?);
-    app.counters.inference_ms_total.add(started.elapsed());
-    app.counters
-        .inferences
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    app.detections.insert(key, Arc::clone(&detections));
-    Ok((detections, false))
+    app.detections
+        .get_or_infer(result_key(app, entry, frame), infer)
+        .await
+        .map_err(|e: Arc<ApiError>| (*e).clone())
 }
 
 /// A span of a video for the timeline graph.

@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 use crate::counts::{decode, detect};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Params, PathId};
+use crate::library::Entry;
 use crate::state::{AppState, Encoded, ImageKey};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -165,64 +166,26 @@ async fn frame_optimized(
     {
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
-    let encoded = match app.images.get(&key) {
-        Some(hit) => {
-            app.counters
-                .images_hits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            headers.insert("x-cache", HeaderValue::from_static("hit"));
-            hit
-        }
-        None => {
-            app.counters
-                .images_misses
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            headers.insert("x-cache", HeaderValue::from_static("miss"));
-            let detections = if q.inference {
-                Some(detect(&app, &entry, frame).await?.0)
-            } else {
-                None
-            };
-            let count = detections.as_ref().map(|d| d.len() as u32);
-            let mode = if q.mode == FrameMode::Fast {
-                Mode::Fast
-            } else {
-                Mode::Exact
-            };
-            // Decoded at its own size (the model's input, and one cache entry for every
-            // width), then resized here.
-            let picture = decode(&app, &entry, frame, mode, Size::Native).await?;
-            let started = Instant::now();
-            let format = q.format;
-            let bytes = tokio::task::spawn_blocking(move || {
-                let scaled = if (width, height) == native {
-                    None
-                } else {
-                    Some(picture.resized(width, height)?)
-                };
-                let picture = scaled.as_ref().unwrap_or(&picture);
-                match &detections {
-                    Some(d) => {
-                        // The decoded frame may be shared through the frame cache: draw on a copy.
-                        let mut rgb = picture.data.clone();
-                        let scale = (width as f32 / native.0 as f32, height as f32 / native.1 as f32);
-                        draw_overlay(&mut rgb, width, height, d, scale);
-                        encode(&rgb, width, height, format, quality)
-                    }
-                    None => encode(&picture.data, width, height, format, quality),
-                }
-            })
-            .await
-            .map_err(ApiError::join)??;
-            app.counters.encode_ms_total.add(started.elapsed());
-            app.counters
-                .encodes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let encoded = Encoded { bytes, count };
-            app.images.insert(key, encoded.clone());
-            encoded
-        }
+    // Concurrent requests for the same image wait for one encoding (moka coalesces them).
+    let mut made = false;
+    let encoded = app
+        .images
+        .try_get_with(key, async {
+            made = true;
+            render(&app, &entry, frame, &q, native, (width, height), quality).await
+        })
+        .await
+        .map_err(|e| (*e).clone())?;
+    let counter = if made {
+        &app.counters.images_misses
+    } else {
+        &app.counters.images_hits
     };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    headers.insert(
+        "x-cache",
+        HeaderValue::from_static(if made { "miss" } else { "hit" }),
+    );
     if let Some(count) = encoded.count {
         headers.insert("x-count", HeaderValue::from(count));
     }
@@ -232,6 +195,59 @@ async fn frame_optimized(
     };
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok((headers, encoded.bytes).into_response())
+}
+
+/// Decodes frame `frame`, runs the model when boxes are asked for, draws, scales and encodes.
+async fn render(
+    app: &AppState,
+    entry: &Entry,
+    frame: u64,
+    q: &FrameQuery,
+    native: (u32, u32),
+    (width, height): (u32, u32),
+    quality: u8,
+) -> Result<Encoded, ApiError> {
+    let detections = if q.inference {
+        Some(detect(app, entry, frame).await?.0)
+    } else {
+        None
+    };
+    let count = detections.as_ref().map(|d| d.len() as u32);
+    let mode = if q.mode == FrameMode::Fast {
+        Mode::Fast
+    } else {
+        Mode::Exact
+    };
+    // Decoded at its own size (the model's input, and one cache entry for every width), then
+    // resized here.
+    let picture = decode(app, entry, frame, mode, Size::Native).await?;
+    let started = Instant::now();
+    let format = q.format;
+    let bytes = tokio::task::spawn_blocking(move || {
+        let scaled = if (width, height) == native {
+            None
+        } else {
+            Some(picture.resized(width, height)?)
+        };
+        let picture = scaled.as_ref().unwrap_or(&picture);
+        match &detections {
+            Some(d) => {
+                // The decoded frame may be shared through the frame cache: draw on a copy.
+                let mut rgb = picture.data.clone();
+                let scale = (width as f32 / native.0 as f32, height as f32 / native.1 as f32);
+                draw_overlay(&mut rgb, width, height, d, scale);
+                encode(&rgb, width, height, format, quality)
+            }
+            None => encode(&picture.data, width, height, format, quality),
+        }
+    })
+    .await
+    .map_err(ApiError::join)??;
+    app.counters.encode_ms_total.add(started.elapsed());
+    app.counters
+        .encodes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(Encoded { bytes, count })
 }
 
 /// The configured level nearest to `q` (ties go to the higher quality).

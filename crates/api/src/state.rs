@@ -138,7 +138,7 @@ pub struct App {
     /// Probed facts per video id (with the file version they belong to), for answering from
     /// the timeline without a blocking call.
     probed: DashMap<String, (Arc<str>, Arc<Probed>)>,
-    pub(crate) images: moka::sync::Cache<ImageKey, Encoded>,
+    pub(crate) images: moka::future::Cache<ImageKey, Encoded>,
     pub(crate) detections: ResultCache,
     pub(crate) counters: Counters,
     /// A digest of the model and its parameters, part of every inferred result's identity.
@@ -168,7 +168,7 @@ impl App {
         indexer: Arc<Indexer>,
         scheduler: Arc<Scheduler>,
     ) -> Self {
-        let images = moka::sync::Cache::builder()
+        let images = moka::future::Cache::builder()
             .max_capacity(config.image_cache_mb << 20)
             .weigher(|_: &ImageKey, e: &Encoded| u32::try_from(e.bytes.len()).unwrap_or(u32::MAX))
             .build();

@@ -128,12 +128,12 @@ pub(crate) struct Stats {
     sources_open: u64,
 }
 
-pub(crate) fn stats(app: &App) -> Stats {
+pub(crate) async fn stats(app: &App) -> Stats {
     let c = &app.counters;
     let d = app.decoder.stats();
-    let det = app.detections.stats();
+    let det = app.detections.stats().await;
     let s = app.scheduler.metrics();
-    app.images.run_pending_tasks();
+    app.images.run_pending_tasks().await;
     let images_in = s
         .batch_sizes
         .iter()
@@ -193,14 +193,14 @@ pub(crate) fn stats(app: &App) -> Stats {
 #[utoipa::path(get, path = "/api/stats", operation_id = "getStats", tag = "system",
     responses((status = 200, description = "The counters", body = Stats)))]
 async fn get_stats(State(app): State<AppState>) -> Json<Stats> {
-    Json(stats(&app))
+    Json(stats(&app).await)
 }
 
 /// The same counters in the Prometheus text format.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let s = stats(&app);
+    let s = stats(&app).await;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
         out.push_str(&format!(
