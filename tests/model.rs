@@ -29,6 +29,11 @@ fn the_sample_model_counts_a_held_out_clip() {
     assert!(summary["true_boxes"].as_u64().unwrap() >= 400, "{report}");
     // The model's own counting operating point (from its metadata) is the one in use.
     assert_eq!(report["confidence"], 0.5, "{report}");
+    assert_eq!(
+        report["model"]["input_size"],
+        serde_json::json!([320, 320]),
+        "{report}"
+    );
     let exact = summary["exact_count_rate"].as_f64().unwrap();
     // Issue 4 asks for 95% here; the shipped model reaches 90% on this clip (models/README.md),
     // so this guards against regressions until a better model lands.

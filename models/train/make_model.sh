@@ -57,5 +57,6 @@ $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$work/stage1.on
   --imgsz "$imgsz" --epochs "$epochs" --device "$device" --project "$work/runs" --name pigs
 $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$out" \
   --imgsz "$imgsz" --epochs "$fine_epochs" --device "$device" --project "$work/runs" --name pigs-stage2 \
-  --start-from "$work/runs/pigs/weights/best.pt" --lr0 0.0005
+  --start-from "$work/runs/pigs/weights/best.pt" --lr0 0.0005 \
+  --count-conf 0.5 --count-iou 0.5  # the operating point; models/train/tune.sh compares others
 echo "model made in $(( $(date +%s) - started )) s: $out"

@@ -14,23 +14,26 @@ import time
 from pathlib import Path
 
 
-def finish(exported: Path, out: Path, data: Path, count_conf: float, count_iou: float) -> None:
+def finish(
+    exported: Path, out: Path, data: Path, count_conf: float, count_iou: float, count_imgsz: int | None
+) -> None:
     """Writes the export to `out` with the dataset's class names and our counting operating
     point in its metadata: pigweight uses them unless told otherwise (Ultralytics' 0.25 / 0.7
     keep duplicates and half-visible pigs)."""
     import onnx
     import yaml
 
+    from operating_point import set_operating_point
+
     names = yaml.safe_load(data.read_text())["names"]
     model = onnx.load(str(exported))
     props = {p.key: p.value for p in model.metadata_props}
     props["names"] = repr({int(k): v for k, v in names.items()})
-    props["count_confidence"] = str(count_conf)
-    props["count_iou"] = str(count_iou)
     del model.metadata_props[:]
     for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
+    set_operating_point(model, count_conf, count_iou, count_imgsz)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
 
@@ -58,6 +61,7 @@ def main() -> None:
         help="counting confidence written into the model's metadata (chosen on the tuning videos)",
     )
     ap.add_argument("--count-iou", type=float, default=0.5, help="counting NMS IoU, likewise")
+    ap.add_argument("--count-imgsz", type=int, help="counting input size, likewise (default: --imgsz)")
     ap.add_argument("--lr0", type=float, help="initial learning rate (default: Ultralytics' choice)")
     args = ap.parse_args()
 
@@ -95,7 +99,7 @@ def main() -> None:
         trained.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17, device="cpu")
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    finish(exported, args.out, args.data, args.count_conf, args.count_iou)
+    finish(exported, args.out, args.data, args.count_conf, args.count_iou, args.count_imgsz)
     print(
         f"trained in {trained_s / 60:.1f} min on {args.device}; "
         f"val mAP50 {metrics.box.map50:.4f} mAP50-95 {metrics.box.map:.4f}; wrote {args.out}"

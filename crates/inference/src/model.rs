@@ -73,7 +73,9 @@ pub struct ModelConfig {
     pub classes: Vec<String>,
     /// The output layout, when the shape and metadata cannot tell it.
     pub layout: LayoutHint,
-    /// Input size (square) when the model's metadata does not say.
+    /// Input size (square) to run a model of dynamic input size at; default: the size its
+    /// metadata says it counts best at (`count_imgsz`), else its training size (`imgsz`).
+    /// Models of fixed input size always run at theirs.
     pub input_size: Option<u32>,
     /// Class names when the model's metadata does not say.
     pub names: Vec<String>,
@@ -246,10 +248,10 @@ impl OnnxDetector {
         };
         let (h, w) = (input_shape[2], input_shape[3]);
         let dynamic_size = h <= 0 || w <= 0;
-        let input_size = match (meta.imgsz, config.input_size) {
+        let input_size = match (config.input_size.or(meta.count_imgsz), meta.imgsz) {
             _ if !dynamic_size => (w as u32, h as u32),
-            (Some(size), _) => size,
-            (None, Some(s)) => (s, s),
+            (Some(s), _) => (s, s),
+            (None, Some(size)) => size,
             (None, None) => {
                 return Err(InferenceError::UnsupportedModel(
                     "the input size is dynamic and neither the model's metadata (imgsz) nor the \
@@ -500,6 +502,9 @@ struct Metadata {
     /// The counting operating point the model recommends (our own metadata keys).
     count_confidence: Option<f32>,
     count_iou: Option<f32>,
+    /// The square input size the model counts best at (it may differ from `imgsz`, the size it
+    /// was trained at).
+    count_imgsz: Option<u32>,
 }
 
 impl Metadata {
@@ -538,6 +543,9 @@ impl Metadata {
             end_to_end,
             count_confidence: unit("count_confidence"),
             count_iou: unit("count_iou"),
+            count_imgsz: get("count_imgsz")
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|&s| (32..=4096).contains(&s)),
         }
     }
 }
@@ -592,6 +600,7 @@ mod tests {
                 "args" => Some("{'batch': 8, 'half': False, 'dynamic': True, 'nms': True}"),
                 "count_confidence" => Some("0.5"),
                 "count_iou" => Some("1.5"),
+                "count_imgsz" => Some("416"),
                 _ => None,
             }
             .map(str::to_owned)
@@ -602,6 +611,7 @@ mod tests {
         assert!(meta.end_to_end);
         assert_eq!(meta.count_confidence, Some(0.5));
         assert_eq!(meta.count_iou, None, "out of range: ignored");
+        assert_eq!(meta.count_imgsz, Some(416));
         assert_eq!(parse_names("{}"), Vec::<String>::new());
     }
 

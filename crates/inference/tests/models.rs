@@ -64,6 +64,10 @@ fn anchors_layout_with_a_dynamic_batch() {
     let out = det.detect(&images(&red, &black)).unwrap();
     assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
     assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.9)]);
+
+    // A size asked for wins over the metadata's.
+    let resized = load("anchors_dynamic.onnx", |c| c.input_size = Some(96)).unwrap();
+    assert_eq!(resized.info().input_size, (96, 96));
 }
 
 #[test]

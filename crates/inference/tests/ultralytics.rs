@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 struct Expected {
     ultralytics: String,
     model_sha256: String,
+    /// [height, width] Ultralytics ran at: the model's training size.
+    imgsz: [u32; 2],
     conf: f32,
     iou: f32,
     max_det: usize,
@@ -48,8 +50,11 @@ fn detections_match_ultralytics_predict_within_one_pixel() {
         sha, expected.model_sha256,
         "expected.json was made for another model: run models/train/ultralytics_reference.py"
     );
+    // At Ultralytics' size, not the model's own counting size (`count_imgsz`).
+    assert_eq!(expected.imgsz[0], expected.imgsz[1]);
     let config = ModelConfig {
         path: model,
+        input_size: Some(expected.imgsz[0]),
         thresholds: Some(Thresholds {
             confidence: expected.conf,
             iou: expected.iou,

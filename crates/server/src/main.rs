@@ -133,6 +133,10 @@ pub(crate) struct ModelArgs {
     /// Count only this class (name or id); repeat for several.
     #[arg(long = "class")]
     classes: Vec<String>,
+    /// Run a model of dynamic input size at this square size [default: the model's counting
+    /// size if its metadata has one, else its training size].
+    #[arg(long = "input-size", value_parser = clap::value_parser!(u32).range(32..=4096))]
+    input_size: Option<u32>,
     /// libonnxruntime.so (1.31); default: .ort/lib from `make setup`, here or beside the binary.
     #[arg(long = "ort-lib", env = "ORT_DYLIB_PATH")]
     ort_lib: Option<PathBuf>,
@@ -159,6 +163,7 @@ impl ModelArgs {
             device: self.device,
             thresholds: self.thresholds(),
             classes: self.classes.clone(),
+            input_size: self.input_size,
             ..ModelConfig::default()
         };
         Ok(OnnxDetector::load(&library, &config)?)

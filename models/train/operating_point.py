@@ -1,0 +1,41 @@
+"""Writes a model's counting operating point into its ONNX metadata: the confidence, NMS IoU and
+input size that pigweight counts with unless told otherwise (chosen with tune.sh on the tuning
+videos). The weights and Ultralytics' own keys (`imgsz`, the training size) stay as they are.
+
+    python operating_point.py MODEL.onnx [--out OUT.onnx] --conf 0.6 --iou 0.5 --imgsz 416
+"""
+
+import argparse
+from pathlib import Path
+
+
+def set_operating_point(model, conf: float, iou: float, imgsz: int | None) -> None:
+    """Sets `count_confidence`, `count_iou` and (when given) `count_imgsz` on a loaded model."""
+    props = {p.key: p.value for p in model.metadata_props}
+    props["count_confidence"] = str(conf)
+    props["count_iou"] = str(iou)
+    if imgsz is not None:
+        props["count_imgsz"] = str(imgsz)
+    del model.metadata_props[:]
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def main() -> None:
+    import onnx
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--out", type=Path, help="default: rewrite MODEL in place")
+    ap.add_argument("--conf", type=float, required=True)
+    ap.add_argument("--iou", type=float, required=True)
+    ap.add_argument("--imgsz", type=int, help="square input size to count at")
+    args = ap.parse_args()
+    model = onnx.load(str(args.model))
+    set_operating_point(model, args.conf, args.iou, args.imgsz)
+    onnx.save(model, str(args.out or args.model))
+
+
+if __name__ == "__main__":
+    main()
