@@ -7,21 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-models/pigs-yolov8n.onnx}
-work=${WORK:-target/model-eval}
-bin=target/release/pigweight
-cargo build --release --locked --bin pigweight >&2
-mkdir -p "$work"
-videos=()
+# shellcheck source=models/train/lib.sh
+source models/train/lib.sh
 # name seed pigs pig-length quality: the sample's settings, a crowded pen, a far camera, a near
 # camera with heavy compression.
-while read -r name seed pigs length quality; do
-  video="$work/$name.mp4"
-  if [ ! -f "$video" ]; then
-    $bin synth video "$video" --seed "$seed" --duration 60 --pigs "$pigs" --pig-length "$length" \
-      --quality "$quality" >&2
-  fi
-  videos+=("$video")
-done <<'LIST'
+synth_videos "${WORK:-target/model-eval}" <<'LIST'
 default 9001 6,12 0.22,0.32 23
 crowded 9002 12,20 0.2,0.3 23
 far 9003 8,16 0.14,0.2 23

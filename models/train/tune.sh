@@ -12,19 +12,9 @@ model=${1:-models/pigs-yolov8n.onnx}
 sizes=${2:-320 384 416 448 480}
 confs=${3:-0.5}
 ious=${4:-0.5}
-work=${WORK:-target/model-tune}
-bin=target/release/pigweight
-cargo build --release --locked --bin pigweight >&2
-mkdir -p "$work"
-videos=()
-while read -r name seed pigs length quality; do
-  video="$work/$name.mp4"
-  if [ ! -f "$video" ]; then
-    $bin synth video "$video" --seed "$seed" --duration 60 --pigs "$pigs" --pig-length "$length" \
-      --quality "$quality" >&2
-  fi
-  videos+=("$video")
-done <<'LIST'
+# shellcheck source=models/train/lib.sh
+source models/train/lib.sh
+synth_videos "${WORK:-target/model-tune}" <<'LIST'
 default 8001 6,12 0.22,0.32 23
 crowded 8002 12,20 0.2,0.3 23
 far 8003 8,16 0.14,0.2 23
