@@ -49,8 +49,8 @@ impl Framing {
 /// Anything unexpected (a truncated unit, an extension slice) answers false: decode it.
 pub(crate) fn is_non_reference(unit: &[u8], framing: Framing) -> bool {
     let mut slices = 0;
-    for header in headers(unit, framing) {
-        let Some(header) = header else { return false };
+    let mut headers = Headers { rest: unit, framing };
+    for header in &mut headers {
         let (ref_idc, kind) = (header >> 5 & 0b11, header & 0b1_1111);
         match kind {
             // Coded slices (1), partitions (2–4), IDR slices (5).
@@ -61,40 +61,43 @@ pub(crate) fn is_non_reference(unit: &[u8], framing: Framing) -> bool {
             _ => {}
         }
     }
-    slices > 0
+    // A unit whose framing broke before its end is never skipped.
+    slices > 0 && !headers.broken()
 }
 
-/// The first byte of each NAL unit; `None` where the framing is broken.
-fn headers(unit: &[u8], framing: Framing) -> Box<dyn Iterator<Item = Option<u8>> + '_> {
-    match framing {
-        Framing::Length(size) => {
-            let mut rest = unit;
-            Box::new(std::iter::from_fn(move || {
-                if rest.is_empty() {
-                    return None;
-                }
-                let Some((len, body)) = rest.split_at_checked(size) else {
-                    rest = &[];
-                    return Some(None);
-                };
+/// The first byte of each NAL unit of an access unit, in order.
+struct Headers<'a> {
+    rest: &'a [u8],
+    framing: Framing,
+}
+
+impl Headers<'_> {
+    /// Whether iteration stopped on a length that does not fit the bytes left (start codes
+    /// cannot break: the payload after the last one is that NAL unit's).
+    fn broken(&self) -> bool {
+        matches!(self.framing, Framing::Length(_)) && !self.rest.is_empty()
+    }
+}
+
+impl Iterator for Headers<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        match self.framing {
+            Framing::Length(size) => {
+                let (len, body) = self.rest.split_at_checked(size)?;
                 let len = len.iter().fold(0usize, |n, &b| n << 8 | b as usize);
-                match body.split_at_checked(len) {
-                    Some((nal, tail)) if !nal.is_empty() => {
-                        rest = tail;
-                        Some(Some(nal[0]))
-                    }
-                    _ => {
-                        rest = &[];
-                        Some(None)
-                    }
-                }
-            }))
+                let (nal, tail) = body.split_at_checked(len).filter(|(nal, _)| !nal.is_empty())?;
+                self.rest = tail;
+                Some(nal[0])
+            }
+            Framing::StartCodes => {
+                let at = self.rest.windows(4).position(|w| w[..3] == [0, 0, 1])?;
+                let header = self.rest[at + 3];
+                self.rest = &self.rest[at + 4..];
+                Some(header)
+            }
         }
-        Framing::StartCodes => Box::new(
-            unit.windows(4)
-                .filter(|w| w[..3] == [0, 0, 1])
-                .map(|w| Some(w[3])),
-        ),
     }
 }
 
