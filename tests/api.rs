@@ -341,6 +341,13 @@ fn the_count_websocket_follows_the_player() {
             }
         }
     };
+    // On connecting, the count at the start; read it first, or it may race the first seek's.
+    let initial = next_update(&mut socket);
+    assert_eq!(
+        (&initial["type"], &initial["t"]),
+        (&"count_update".into(), &0.0.into()),
+        "{initial}"
+    );
     for t in [0.5, 3.2, 1.0, 2.04] {
         socket
             .send(tungstenite::Message::Text(
