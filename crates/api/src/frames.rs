@@ -166,13 +166,17 @@ async fn frame_optimized(
     {
         return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
     }
+    let mode = match q.mode {
+        FrameMode::Fast => Mode::Fast,
+        FrameMode::Exact => Mode::Exact,
+    };
     // Concurrent requests for the same image wait for one encoding (moka coalesces them).
     let mut made = false;
     let encoded = app
         .images
-        .try_get_with(key, async {
+        .try_get_with(key.clone(), async {
             made = true;
-            render(&app, &entry, frame, &q, native, (width, height), quality).await
+            render(&app, &entry, &key, mode, native, height).await
         })
         .await
         .map_err(|e| (*e).clone())?;
@@ -197,32 +201,28 @@ async fn frame_optimized(
     Ok((headers, encoded.bytes).into_response())
 }
 
-/// Decodes frame `frame`, runs the model when boxes are asked for, draws, scales and encodes.
+/// Makes the image `key` names: decodes its frame (`mode` says how to seek), runs the model
+/// when boxes are asked for, draws, scales from `native` to `key.width` x `height` and encodes.
 async fn render(
     app: &AppState,
     entry: &Entry,
-    frame: u64,
-    q: &FrameQuery,
+    key: &ImageKey,
+    mode: Mode,
     native: (u32, u32),
-    (width, height): (u32, u32),
-    quality: u8,
+    height: u32,
 ) -> Result<Encoded, ApiError> {
-    let detections = if q.inference {
+    let (frame, width) = (key.frame, key.width);
+    let detections = if key.boxes {
         Some(detect(app, entry, frame).await?.0)
     } else {
         None
     };
     let count = detections.as_ref().map(|d| d.len() as u32);
-    let mode = if q.mode == FrameMode::Fast {
-        Mode::Fast
-    } else {
-        Mode::Exact
-    };
     // Decoded at its own size (the model's input, and one cache entry for every width), then
     // resized here.
     let picture = decode(app, entry, frame, mode, Size::Native).await?;
     let started = Instant::now();
-    let format = q.format;
+    let (format, quality) = (key.format, key.quality);
     let bytes = tokio::task::spawn_blocking(move || {
         let scaled = if (width, height) == native {
             None

@@ -49,10 +49,14 @@ impl ResultCache {
         }
     }
 
-    /// The result when it is there; nothing is computed.
+    /// The result when it is there; nothing is computed. A find counts as a hit; finding
+    /// nothing is not counted as a miss, because the caller then answers another way (the
+    /// index) or computes it through [`Self::get_or_infer`], which counts the miss once.
     pub async fn get(&self, key: &ResultKey) -> Option<Arc<Vec<Detection>>> {
         let found = self.cache.get(key).await;
-        self.count(found.is_some());
+        if found.is_some() {
+            self.count(true);
+        }
         found
     }
 
@@ -128,7 +132,8 @@ mod tests {
         );
         assert!(cache.get(&key(2, 7)).await.is_none());
         let stats = cache.stats().await;
-        assert_eq!((stats.hits, stats.misses, stats.entries), (2, 4, 1));
+        // Misses: only the one computation; the peeks that found nothing are not counted.
+        assert_eq!((stats.hits, stats.misses, stats.entries), (2, 1, 1));
     }
 
     type Gate = tokio::sync::watch::Receiver<bool>;

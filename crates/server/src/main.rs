@@ -436,7 +436,7 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
 }
 
 /// Scores one video (its truth beside it as `NAME.truth.json`) into `pooled`; returns its own
-/// summary and the frames whose count was wrong.
+/// summary and the frames whose count was wrong, with the detections it counted there.
 fn evaluate_video(
     detector: &mut OnnxDetector,
     file: &Path,
@@ -472,8 +472,14 @@ fn evaluate_video(
             pooled.add(&detections, &boxes);
             let counted = eval.add(&detections, &boxes);
             if counted != expected.count {
+                let counted_boxes: Vec<_> = detections
+                    .iter()
+                    .filter(|d| d.score >= eval.count_confidence())
+                    .map(|d| serde_json::json!({ "box": d.bbox, "score": d.score }))
+                    .collect();
                 wrong.push(serde_json::json!({
                     "index": frame.index, "time": expected.time, "truth": expected.count, "counted": counted,
+                    "detections": counted_boxes,
                 }));
             }
         }
