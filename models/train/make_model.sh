@@ -5,8 +5,12 @@
 #
 #   EPOCHS=20 FINE_EPOCHS=12 IMGSZ=320 TRAIN_IMAGES=2000 DEVICE=cpu models/train/make_model.sh
 #
+# RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
+# made again, identical: its seeds are fixed).
+#
 # Training is two stages: EPOCHS from the YOLOv8n YAML (random init), then FINE_EPOCHS more from
-# the first stage's best weights at a low learning rate (0.0005, AdamW, no warm-up).
+# the first stage's best weights at a low learning rate (0.0005, AdamW, no warm-up); with
+# FINE_EPOCHS=0 the first stage is the model.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=models/train
@@ -19,6 +23,9 @@ val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}
 out=${OUT:-models/pigs-yolov8n.onnx}
 bin=target/release/pigweight
+resume=(); [ "${RESUME:-0}" = 1 ] && resume=(--resume)
+# Ultralytics keeps its settings file here, not in the home folder; nothing goes online.
+export YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$work/ultralytics-config"
 
 if [ ! -x $here/.venv/bin/python ]; then
   python3 -m venv $here/.venv
@@ -52,11 +59,16 @@ for spec in "2,8 23" "6,14 28" "10,18 33" "4,12 38" "8,16 26" "1,5 31" "12,20 35
 done
 echo "dataset made in $(( $(date +%s) - started )) s"
 
-export YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$work/ultralytics-config"
-$here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$work/stage1.onnx" \
-  --imgsz "$imgsz" --epochs "$epochs" --device "$device" --project "$work/runs" --name pigs
-$here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$out" \
-  --imgsz "$imgsz" --epochs "$fine_epochs" --device "$device" --project "$work/runs" --name pigs-stage2 \
-  --start-from "$work/runs/pigs/weights/best.pt" --lr0 0.0005 \
-  --count-conf 0.5 --count-iou 0.5  # the operating point; models/train/tune.sh compares others
+# The counting operating point goes into the metadata; models/train/tune.sh compares others.
+count_point=(--count-conf 0.5 --count-iou 0.5)
+if [ "$fine_epochs" -eq 0 ]; then
+  $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$out" \
+    --imgsz "$imgsz" --epochs "$epochs" --device "$device" --project "$work/runs" --name pigs "${count_point[@]}" "${resume[@]}"
+else
+  $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$work/stage1.onnx" \
+    --imgsz "$imgsz" --epochs "$epochs" --device "$device" --project "$work/runs" --name pigs "${resume[@]}"
+  $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$out" \
+    --imgsz "$imgsz" --epochs "$fine_epochs" --device "$device" --project "$work/runs" --name pigs-stage2 \
+    --start-from "$work/runs/pigs/weights/best.pt" --lr0 0.0005 "${count_point[@]}" "${resume[@]}"
+fi
 echo "model made in $(( $(date +%s) - started )) s: $out"

@@ -1,0 +1,90 @@
+"""Sorts the counting errors of a `pigweight eval` run into kinds, per video, from the boxes it
+counted on each wrongly counted frame and the ground truth beside each video:
+
+- over, partly visible: a counted box on an animal under the counting threshold (less than half
+  of it visible), at the frame's edge or hidden by others;
+- over, duplicate: a second box on an animal already matched;
+- over, background: a box on no animal;
+- missed: an animal that counts but no counted box is on it, at the edge or not, and with its
+  visible fraction.
+
+    models/train/evaluate.sh > eval.json && python3 models/train/errors.py eval.json
+
+Standard library only. Matching is greedy by score at IoU 0.3 (looser than AP50's 0.5: the
+question here is which animal a box is on, not how well it fits).
+"""
+
+import argparse
+import collections
+import json
+from pathlib import Path
+
+MATCH_IOU = 0.3
+
+
+def iou(a: list[float], b: list[float]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, w) * max(0.0, h)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def at_edge(animal: dict, width: int, height: int) -> bool:
+    x1, y1, x2, y2 = animal["full_box"]
+    return x1 < 0 or y1 < 0 or x2 > width or y2 > height
+
+
+def classify(wrong: dict, animals: list[dict], threshold: float, size: tuple[int, int]) -> list[str]:
+    """The kinds of error on one wrongly counted frame, one entry per box or animal."""
+    kinds = []
+    taken: set[int] = set()
+    for det in sorted(wrong["detections"], key=lambda d: -d["score"]):
+        free = [(iou(det["box"], a["box"]), i) for i, a in enumerate(animals) if i not in taken]
+        overlap, best = max(free, default=(0.0, -1))
+        if overlap < MATCH_IOU:
+            on_taken = any(iou(det["box"], animals[i]["box"]) >= MATCH_IOU for i in taken)
+            kinds.append("over, duplicate" if on_taken else "over, background")
+            continue
+        taken.add(best)
+        animal = animals[best]
+        if animal["visible_fraction"] < threshold:
+            where = "edge" if at_edge(animal, *size) else "hidden by others"
+            kinds.append(f"over, partly visible ({where}), visible {bucket(animal)}")
+    for i, animal in enumerate(animals):
+        if animal["visible_fraction"] >= threshold and i not in taken:
+            where = "edge" if at_edge(animal, *size) else "inside"
+            kinds.append(f"missed ({where}), visible {bucket(animal)}")
+    return kinds
+
+
+def bucket(animal: dict) -> str:
+    """The visible fraction to a tenth, as a range: '0.4-0.5'."""
+    low = min(int(animal["visible_fraction"] * 10), 9) / 10
+    return f"{low:.1f}-{low + 0.1:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("eval", type=Path, help="the JSON `pigweight eval` printed")
+    args = ap.parse_args()
+    report = json.loads(args.eval.read_text())
+    pooled: collections.Counter[str] = collections.Counter()
+    for video in report["videos"]:
+        path = Path(video["video"])
+        truth = json.loads(path.with_suffix(".truth.json").read_text())
+        kinds: collections.Counter[str] = collections.Counter()
+        for wrong in video["wrong_counts"]:
+            animals = truth["frames"][wrong["index"]]["animals"]
+            kinds.update(classify(wrong, animals, truth["count_threshold"], (truth["width"], truth["height"])))
+        pooled.update(kinds)
+        print(f"{path.stem}: {len(video['wrong_counts'])} of {video['summary']['frames']} frames wrong")
+        for kind, n in sorted(kinds.items()):
+            print(f"  {n:5}  {kind}")
+    print("all videos:")
+    for kind, n in sorted(pooled.items()):
+        print(f"  {n:5}  {kind}")
+
+
+if __name__ == "__main__":
+    main()
