@@ -9,17 +9,22 @@ import argparse
 from pathlib import Path
 
 
-def set_operating_point(model, conf: float, iou: float, imgsz: int | None) -> None:
-    """Sets `count_confidence`, `count_iou` and (when given) `count_imgsz` on a loaded model."""
+def set_metadata(model, updates: dict[str, str]) -> None:
+    """Sets these metadata keys on a loaded model, keeping the others and their order."""
     props = {p.key: p.value for p in model.metadata_props}
-    props["count_confidence"] = str(conf)
-    props["count_iou"] = str(iou)
-    if imgsz is not None:
-        props["count_imgsz"] = str(imgsz)
+    props.update(updates)
     del model.metadata_props[:]
     for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
+
+
+def set_operating_point(model, conf: float, iou: float, imgsz: int | None) -> None:
+    """Sets `count_confidence`, `count_iou` and (when given) `count_imgsz` on a loaded model."""
+    updates = {"count_confidence": str(conf), "count_iou": str(iou)}
+    if imgsz is not None:
+        updates["count_imgsz"] = str(imgsz)
+    set_metadata(model, updates)
 
 
 def main() -> None:

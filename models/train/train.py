@@ -23,16 +23,11 @@ def finish(
     import onnx
     import yaml
 
-    from operating_point import set_operating_point
+    from operating_point import set_metadata, set_operating_point
 
     names = yaml.safe_load(data.read_text())["names"]
     model = onnx.load(str(exported))
-    props = {p.key: p.value for p in model.metadata_props}
-    props["names"] = repr({int(k): v for k, v in names.items()})
-    del model.metadata_props[:]
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    set_metadata(model, {"names": repr({int(k): v for k, v in names.items()})})
     set_operating_point(model, count_conf, count_iou, count_imgsz)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))

@@ -62,13 +62,16 @@ impl Evaluation {
         self.count_confidence
     }
 
+    /// The detections that count: those at or above the count confidence.
+    pub fn counted<'a>(&self, detections: &'a [Detection]) -> impl Iterator<Item = &'a Detection> {
+        let confidence = self.count_confidence;
+        detections.iter().filter(move |d| d.score >= confidence)
+    }
+
     /// Adds one frame: its detections and the boxes of the animals that truly count. Returns
-    /// the frame's count (detections at or above the count confidence).
+    /// the frame's count (see [`Self::counted`]).
     pub fn add(&mut self, detections: &[Detection], truth: &[[f32; 4]]) -> u32 {
-        let counted = detections
-            .iter()
-            .filter(|d| d.score >= self.count_confidence)
-            .count();
+        let counted = self.counted(detections).count();
         self.frames += 1;
         self.exact += u64::from(counted == truth.len());
         self.abs_error += counted.abs_diff(truth.len()) as u64;

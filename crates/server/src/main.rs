@@ -472,9 +472,8 @@ fn evaluate_video(
             pooled.add(&detections, &boxes);
             let counted = eval.add(&detections, &boxes);
             if counted != expected.count {
-                let counted_boxes: Vec<_> = detections
-                    .iter()
-                    .filter(|d| d.score >= eval.count_confidence())
+                let counted_boxes: Vec<_> = eval
+                    .counted(&detections)
                     .map(|d| serde_json::json!({ "box": d.bbox, "score": d.score }))
                     .collect();
                 wrong.push(serde_json::json!({
