@@ -241,6 +241,13 @@ struct SynthDatasetArgs {
     height: u32,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Fewest and most pigs in each scene's pen, e.g. 10,22 (default: 0,15).
+    #[arg(long, value_parser = pair::<u32>)]
+    pigs: Option<[u32; 2]>,
+    /// Range of a scene's typical pig length as a fraction of the image's shorter side, e.g.
+    /// 0.12,0.3 (default: 0.14,0.42).
+    #[arg(long, value_parser = pair::<f32>)]
+    pig_length: Option<[f32; 2]>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -268,13 +275,16 @@ fn main() -> anyhow::Result<()> {
         Command::Index(args) => index(&args),
         Command::Synth(SynthCommand::Video(args)) => synth_video(&args),
         Command::Synth(SynthCommand::Dataset(args)) => {
+            let defaults = DatasetConfig::default();
             let cfg = DatasetConfig {
                 train_images: args.train,
                 val_images: args.val,
                 width: args.width,
                 height: args.height,
                 seed: args.seed,
-                ..DatasetConfig::default()
+                pigs: args.pigs.unwrap_or(defaults.pigs),
+                pig_length: args.pig_length.unwrap_or(defaults.pig_length),
+                ..defaults
             };
             let summary = pigweight_synth::write_dataset(&cfg, &args.out)?;
             println_json(&summary)
