@@ -1,8 +1,10 @@
 //! Indexing one video, coarse to fine, in small resumable steps.
 //!
-//! 1. Keyframes: only the keyframes are decoded (a keyframe seek decodes one picture), so a
-//!    rough timeline of the whole video exists within seconds.
-//! 2. Regular: the frame on screen every `interval` seconds. Frames are read exactly; the
+//! 1. Keyframes: only keyframes are decoded (a keyframe seek decodes one picture), so a rough
+//!    timeline of the whole video exists within seconds. Where keyframes are closer than
+//!    `interval` (short GOPs, all-intra video), only as many as keep them `interval` apart.
+//! 2. Regular: frames that close every gap the keyframes leave longer than `interval` seconds,
+//!    evenly spaced in it, and the last frame (see [`SamplePlan`]). Frames are read exactly; the
 //!    source decodes forward or seeks, whichever is cheaper.
 //! 3. Refine: where two neighbouring samples disagree on the count, the frame halfway between
 //!    is inferred, and so on until the gap is at most `refine_gap_frames`: the frame where the
@@ -21,7 +23,7 @@ use std::time::Instant;
 
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
-use pigweight_decode::{Frame, FrameSource, Mode, Size, Target};
+use pigweight_decode::{Frame, FrameSource, Mode, Size, Target, Timeline};
 use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage, Tracker, TrackerConfig};
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +34,7 @@ use crate::store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetect
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IndexerConfig {
-    /// Seconds between regular samples.
+    /// Longest time in seconds between neighbouring samples once the first two passes are done.
     pub interval: f64,
     /// Frames inferred per step (one scheduler batch).
     pub batch: usize,
@@ -143,6 +145,58 @@ pub struct Progress {
     pub samples: u64,
 }
 
+/// The frames the keyframes and regular passes infer. Together they leave no two neighbouring
+/// samples more than `interval` seconds apart (plus at most one frame: a sample is the frame on
+/// screen at its time), with as few decoded pictures as that allows: a keyframe costs one
+/// picture, any other frame the pictures it depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamplePlan {
+    /// The first keyframe, then from each chosen keyframe the furthest one within `interval`
+    /// (or, when there is none, the next one).
+    pub keyframes: Vec<u64>,
+    /// In each gap between chosen keyframes, and from the last to the end, that is longer than
+    /// `interval`: the fewest frames, evenly spaced in time, that close it; and the last frame.
+    pub regular: Vec<u64>,
+}
+
+impl SamplePlan {
+    pub fn new(tl: &Timeline, interval: f64) -> Self {
+        let time = |frame: u64| tl.time(frame).unwrap_or(0.0);
+        let all = tl.keyframes();
+        let mut keyframes: Vec<u64> = all.first().copied().into_iter().collect();
+        let mut next = 1;
+        while next < all.len() {
+            let reach = keyframes.last().map_or(0.0, |&k| time(k)) + interval;
+            let furthest = all[next..]
+                .iter()
+                .take_while(|&&k| time(k) <= reach + 1e-9)
+                .count()
+                .max(1);
+            next += furthest;
+            keyframes.push(all[next - 1]);
+        }
+        let last = tl.len().saturating_sub(1);
+        let mut regular = Vec::new();
+        let ends = keyframes.iter().copied().chain(std::iter::once(last));
+        for (a, b) in keyframes.iter().copied().zip(ends.skip(1)) {
+            let (ta, tb) = (time(a), time(b));
+            // Gaps that closing would split into parts of at most `interval`.
+            let parts = ((tb - ta) / interval - 1e-9).ceil().max(1.0) as u32;
+            regular.extend((1..parts).filter_map(|k| {
+                let frame = tl
+                    .index_at(ta + (tb - ta) * f64::from(k) / f64::from(parts))
+                    .ok()?;
+                (frame > a && frame < b).then_some(frame)
+            }));
+        }
+        if keyframes.last() != Some(&last) {
+            regular.push(last);
+        }
+        regular.dedup();
+        Self { keyframes, regular }
+    }
+}
+
 /// The indexing of one video for one model: call [`Job::step`] until it reports `Done`.
 pub struct Job {
     source: Box<dyn FrameSource>,
@@ -150,8 +204,8 @@ pub struct Job {
     config: IndexerConfig,
     /// Everything the index holds, by frame.
     samples: BTreeMap<u64, Sample>,
-    /// Regular samples' frames, computed once from the timeline.
-    regular: Vec<u64>,
+    /// The frames of the first two passes, computed once from the timeline.
+    plan: SamplePlan,
 }
 
 impl std::fmt::Debug for Job {
@@ -179,25 +233,18 @@ impl Job {
             .into_iter()
             .map(|s| (s.frame, s))
             .collect();
-        let tl = source.timeline();
-        let duration = tl.time(tl.len().saturating_sub(1)).unwrap_or(0.0);
         let interval = if config.interval.is_finite() && config.interval > 0.0 {
             config.interval
         } else {
             1.0
         };
-        let mut regular: Vec<u64> = (0..)
-            .map(|k| k as f64 * interval)
-            .take_while(|&t| t <= duration + 1e-9)
-            .filter_map(|t| tl.index_at(t).ok())
-            .collect();
-        regular.dedup();
+        let plan = SamplePlan::new(source.timeline(), interval);
         Ok(Self {
             source,
             index,
             config,
             samples,
-            regular,
+            plan,
         })
     }
 
@@ -216,8 +263,8 @@ impl Job {
         loop {
             let (todo, source) = match self.index.pass {
                 Pass::Done | Pass::Failed => return Ok(self.progress(0, 0)),
-                Pass::Keyframes => (self.missing(self.source.timeline().keyframes()), Source::Keyframe),
-                Pass::Regular => (self.missing(&self.regular), Source::Regular),
+                Pass::Keyframes => (self.missing(&self.plan.keyframes), Source::Keyframe),
+                Pass::Regular => (self.missing(&self.plan.regular), Source::Regular),
                 Pass::Refine => (self.midpoints(), Source::Refine),
             };
             if todo.is_empty() {
@@ -240,8 +287,8 @@ impl Job {
             let chunk: Vec<u64> = todo.iter().copied().take(self.config.batch.max(1)).collect();
             self.infer(store, scheduler, &chunk, source)?;
             let (done, total) = match self.index.pass {
-                Pass::Keyframes => self.counted(self.source.timeline().keyframes()),
-                Pass::Regular => self.counted(&self.regular),
+                Pass::Keyframes => self.counted(&self.plan.keyframes),
+                Pass::Regular => self.counted(&self.plan.regular),
                 _ => {
                     let refined = self
                         .samples
@@ -409,6 +456,73 @@ pub(crate) fn assign_tracks<'a>(samples: impl Iterator<Item = &'a mut Sample>) {
                     t.last_seen == sample.frame && t.missed == 0 && t.bbox == d.bbox && t.class == d.class
                 })
                 .map(|t| t.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `frames` frames at 25 fps, a keyframe every `gop`.
+    fn timeline(frames: u64, gop: u64) -> Timeline {
+        let frame_ns = 40_000_000;
+        let entries = (0..frames).map(|i| (i * frame_ns, i % gop == 0)).collect();
+        Timeline::from_entries(entries, Some(frame_ns)).unwrap()
+    }
+
+    #[test]
+    fn keyframes_two_seconds_apart_get_one_frame_between_them() {
+        let plan = SamplePlan::new(&timeline(250, 50), 1.0);
+        assert_eq!(plan.keyframes, [0, 50, 100, 150, 200]);
+        // 200 -> 249 is 1.96 s: one frame halfway (8.98 s shows frame 224), then the last.
+        assert_eq!(plan.regular, [25, 75, 125, 175, 224, 249]);
+    }
+
+    #[test]
+    fn close_keyframes_are_thinned_to_the_interval() {
+        // All-intra: every frame is a keyframe; one a second is enough, and the last.
+        let plan = SamplePlan::new(&timeline(100, 1), 1.0);
+        assert_eq!(plan.keyframes, [0, 25, 50, 75, 99]);
+        assert!(plan.regular.is_empty());
+        // Keyframes 0.48 s apart: every second one keeps the gaps under a second.
+        let plan = SamplePlan::new(&timeline(100, 12), 1.0);
+        assert_eq!(plan.keyframes, [0, 24, 48, 72, 96]);
+        assert_eq!(plan.regular, [99]);
+    }
+
+    #[test]
+    fn long_gops_are_split_evenly() {
+        // 10 s between keyframes, 2.5 s interval: four parts.
+        let plan = SamplePlan::new(&timeline(500, 250), 2.5);
+        assert_eq!(plan.keyframes, [0, 250]);
+        assert_eq!(plan.regular, [62, 125, 187, 312, 374, 436, 499]);
+    }
+
+    #[test]
+    fn no_gap_exceeds_the_interval_by_more_than_a_frame() {
+        for (frames, gop, interval) in [
+            (1000, 50, 1.0),
+            (1000, 7, 0.5),
+            (733, 250, 1.0),
+            (61, 13, 0.3),
+            (1, 1, 1.0),
+        ] {
+            let tl = timeline(frames, gop);
+            let plan = SamplePlan::new(&tl, interval);
+            let mut all: Vec<u64> = plan.keyframes.iter().chain(&plan.regular).copied().collect();
+            all.sort_unstable();
+            let len = all.len();
+            all.dedup();
+            assert_eq!(all.len(), len, "a frame planned twice: {plan:?}");
+            assert_eq!((all[0], all[len - 1]), (0, frames - 1));
+            for pair in all.windows(2) {
+                let gap = tl.time(pair[1]).unwrap() - tl.time(pair[0]).unwrap();
+                assert!(
+                    gap <= interval + 0.04 + 1e-9,
+                    "{pair:?} is {gap} s apart ({frames}, {gop}, {interval})"
+                );
+            }
         }
     }
 }

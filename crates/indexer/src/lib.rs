@@ -15,7 +15,7 @@ mod sprites;
 mod store;
 
 pub use error::IndexError;
-pub use job::{IndexerConfig, Job, Progress, fingerprint};
+pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
 pub use query::{Bucket, Change, CountAt, IndexView, Provenance};
 pub use service::{Indexer, ProgressEvent, State, Status};
 pub use sprites::{SPRITE_COLUMNS, SPRITE_ROWS, compose_sheet, sprite_frames, sprite_sheets, sprite_vtt};

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::{scheduler, video};
 use pigweight_decode::{FrameSource, SourceConfig, VideoFile};
-use pigweight_indexer::{IndexKey, IndexerConfig, Job, Pass, Source, Store, VideoRecord};
+use pigweight_indexer::{IndexKey, IndexerConfig, Job, Pass, SamplePlan, Source, Store, VideoRecord};
 use pigweight_inference::Scheduler;
 
 fn open_job(store: &mut Store, path: &Path, key: &IndexKey) -> Job {
@@ -41,16 +41,22 @@ fn passes_cover_keyframes_regular_samples_and_pin_count_changes() {
     let tl = source.timeline();
     let samples = store.samples(job.index().id).unwrap();
     let frames: Vec<u64> = samples.iter().map(|s| s.frame).collect();
-    for k in tl.keyframes() {
-        assert!(frames.contains(k), "keyframe {k} missing");
+    let plan = SamplePlan::new(tl, IndexerConfig::default().interval);
+    for k in plan.keyframes.iter().chain(&plan.regular) {
+        assert!(frames.contains(k), "planned frame {k} missing");
     }
-    for second in 0..12 {
-        let f = tl.index_at(f64::from(second)).unwrap();
-        assert!(
-            frames.contains(&f),
-            "the sample at {second} s (frame {f}) is missing"
-        );
+    // Keyframes and regular samples leave no gap longer than the interval (1 s) plus a frame,
+    // and reach the last frame.
+    let coarse: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.source != Source::Refine)
+        .map(|s| s.time)
+        .collect();
+    let frame = tl.time(1).unwrap();
+    for pair in coarse.windows(2) {
+        assert!(pair[1] - pair[0] <= 1.0 + frame + 1e-9, "samples at {pair:?} s");
     }
+    assert_eq!(frames.last(), Some(&(tl.len() - 1)));
     for pair in samples.windows(2) {
         assert!(
             pair[0].count == pair[1].count || pair[1].frame - pair[0].frame <= 1,

@@ -71,9 +71,10 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
     assert!(series.iter().all(|b| b.min <= b.max));
     let jpeg = indexer.thumbnail(&good, 25).unwrap().unwrap();
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
-    // Thumbnails of 12 s: keyframes every 2 s and a sample every second, one sheet.
+    // Thumbnails of 12 s (300 frames): keyframes every 2 s (6), a frame halfway between each
+    // two and between the last and the end (6), and the last frame; one sheet.
     let thumbs = view.thumbnails().len();
-    assert_eq!(thumbs, 12);
+    assert_eq!(thumbs, 13);
     let sheet = indexer.sprite_sheet(&good, 0, 80).unwrap().unwrap();
     let sheet = image::load_from_memory(&sheet).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (284 * 10, 160 * 2));
@@ -84,7 +85,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
         .unwrap();
     assert_eq!(vtt.matches(" --> ").count(), thumbs);
     assert!(
-        vtt.contains("00:00:11.000 --> 00:00:12.000\ns0.jpg#xywh=284,160,284,160"),
+        vtt.contains("00:00:11.960 --> 00:00:12.000\ns0.jpg#xywh=568,160,284,160"),
         "{vtt}"
     );
     indexer.shutdown();

@@ -83,7 +83,8 @@ struct IndexArgs {
     /// The index database (made if missing); a run stopped at any point continues from it.
     #[arg(long, default_value = "data/index.db")]
     db: PathBuf,
-    /// Seconds between regular samples.
+    /// Longest time in seconds between neighbouring samples (keyframes, and frames that fill
+    /// the gaps between them).
     #[arg(long, default_value_t = 1.0)]
     interval: f64,
     /// csv or json.

@@ -47,7 +47,8 @@ pub(crate) struct ServeArgs {
     /// Where the index database lives.
     #[arg(long, env = "PIGWEIGHT_DATA", default_value = "data")]
     data: PathBuf,
-    /// Seconds between regular index samples [default: 1].
+    /// Longest time in seconds between neighbouring index samples (keyframes, and frames that
+    /// fill the gaps between them) [default: 1].
     #[arg(long, env = "PIGWEIGHT_INTERVAL")]
     interval: Option<f64>,
     /// An accepted API key (repeat, or comma-separated in the environment). Never logged.
