@@ -28,16 +28,17 @@ fn the_sample_model_counts_a_held_out_clip() {
     assert_eq!(summary["frames"], 100, "{report}");
     assert!(summary["true_boxes"].as_u64().unwrap() >= 400, "{report}");
     // The model's own counting operating point (from its metadata) is the one in use.
-    assert_eq!(report["confidence"], 0.5, "{report}");
+    let confidence = report["confidence"].as_f64().unwrap();
+    assert!((confidence - 0.4).abs() < 1e-6, "{report}");
     assert_eq!(
         report["model"]["input_size"],
-        serde_json::json!([320, 320]),
+        serde_json::json!([416, 416]),
         "{report}"
     );
     let exact = summary["exact_count_rate"].as_f64().unwrap();
-    // Issue 4 asks for 95% here; the shipped model reaches exactly 95% on this clip (models/README.md),
-    // too close to the line to assert across machines, so this guards against regressions until a
-    // better model lands.
+    // Issue 4 asks for 95% here; the shipped model reaches exactly 95% on this clip (models/README.md;
+    // so did the one before it), too close to the line to assert across machines, so this guards
+    // against regressions until a model clears it with a margin.
     assert!(
         exact >= 0.85,
         "exact counts on {:.1}% of frames: {report}",

@@ -3,21 +3,26 @@
 # `pigweight synth` (stills + frames of x264-encoded videos), YOLOv8n trained from its YAML
 # with Ultralytics, exported to ONNX. `make model` runs it. Fixed seeds throughout.
 #
-#   EPOCHS=20 FINE_EPOCHS=12 IMGSZ=320 TRAIN_IMAGES=2000 DEVICE=cpu models/train/make_model.sh
+#   STAGE1_EPOCHS=24 STAGE2_EPOCHS=8 STAGE3_EPOCHS=10 IMGSZ=416 DEVICE=cpu models/train/make_model.sh
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed).
 #
-# Training is two stages: EPOCHS from the YOLOv8n YAML (random init), then FINE_EPOCHS more from
-# the first stage's best weights at a low learning rate (0.0005, AdamW, no warm-up); with
-# FINE_EPOCHS=0 the first stage is the model.
+# Training is three stages, all with crop labels kept by the counting rule (train.py
+# --augment counting; models/README.md has the experiments behind each step):
+#   1. STAGE1_EPOCHS from the YOLOv8n YAML (random init) at 320, without the cropping
+#      augmentations;
+#   2. STAGE2_EPOCHS more from stage 1's best weights at 320 with them, AdamW at lr 0.0005;
+#   3. STAGE3_EPOCHS more from stage 2's best weights at IMGSZ (the size it counts at), AdamW
+#      at lr 0.0005.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=models/train
 work=${WORK:-target/model-train}
-epochs=${EPOCHS:-20}
-fine_epochs=${FINE_EPOCHS:-12}
-imgsz=${IMGSZ:-320}
+stage1_epochs=${STAGE1_EPOCHS:-24}
+stage2_epochs=${STAGE2_EPOCHS:-8}
+stage3_epochs=${STAGE3_EPOCHS:-10}
+imgsz=${IMGSZ:-416}
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}
@@ -59,16 +64,14 @@ for spec in "2,8 23" "6,14 28" "10,18 33" "4,12 38" "8,16 26" "1,5 31" "12,20 35
 done
 echo "dataset made in $(( $(date +%s) - started )) s"
 
+train() { $here/.venv/bin/python $here/train.py "$@" --device "$device" --project "$work/runs" \
+  --augment counting "${resume[@]}"; }
+train "$work/dataset/data.yaml" "$work/stage1.onnx" --imgsz 320 --epochs "$stage1_epochs" \
+  --name pigs-stage1 --no-crops
+train "$work/dataset/data.yaml" "$work/stage2.onnx" --imgsz 320 --epochs "$stage2_epochs" \
+  --name pigs-stage2 --start-from "$work/runs/pigs-stage1/weights/best.pt" --lr0 0.0005
 # The counting operating point goes into the metadata; models/train/tune.sh compares others.
-count_point=(--count-conf 0.5 --count-iou 0.5)
-if [ "$fine_epochs" -eq 0 ]; then
-  $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$out" \
-    --imgsz "$imgsz" --epochs "$epochs" --device "$device" --project "$work/runs" --name pigs "${count_point[@]}" "${resume[@]}"
-else
-  $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$work/stage1.onnx" \
-    --imgsz "$imgsz" --epochs "$epochs" --device "$device" --project "$work/runs" --name pigs "${resume[@]}"
-  $here/.venv/bin/python $here/train.py "$work/dataset/data.yaml" "$out" \
-    --imgsz "$imgsz" --epochs "$fine_epochs" --device "$device" --project "$work/runs" --name pigs-stage2 \
-    --start-from "$work/runs/pigs/weights/best.pt" --lr0 0.0005 "${count_point[@]}" "${resume[@]}"
-fi
+train "$work/dataset/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage3_epochs" \
+  --name pigs-stage3 --start-from "$work/runs/pigs-stage2/weights/best.pt" --lr0 0.0005 \
+  --count-conf 0.4 --count-iou 0.5
 echo "model made in $(( $(date +%s) - started )) s: $out"
