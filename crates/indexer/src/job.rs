@@ -180,12 +180,13 @@ impl SamplePlan {
         let ends = keyframes.iter().copied().chain(std::iter::once(last));
         for (a, b) in keyframes.iter().copied().zip(ends.skip(1)) {
             let (ta, tb) = (time(a), time(b));
-            // Gaps that closing would split into parts of at most `interval`.
-            let parts = ((tb - ta) / interval - 1e-9).ceil().max(1.0) as u32;
+            // The fewest equal parts no longer than `interval`; never more than the gap has
+            // frames (a tiny interval must not mean billions of parts).
+            let parts = ((tb - ta) / interval - 1e-9)
+                .ceil()
+                .clamp(1.0, (b - a).max(1) as f64) as u64;
             regular.extend((1..parts).filter_map(|k| {
-                let frame = tl
-                    .index_at(ta + (tb - ta) * f64::from(k) / f64::from(parts))
-                    .ok()?;
+                let frame = tl.index_at(ta + (tb - ta) * k as f64 / parts as f64).ok()?;
                 (frame > a && frame < b).then_some(frame)
             }));
         }
