@@ -91,8 +91,8 @@ def train(args: argparse.Namespace, model) -> None:
         exist_ok=True,
         # Crops (mosaic tiles, translate, scale) cut pigs at the new image's edge. With
         # `--augment counting` their labels follow the counting rule (keep_the_counting_rule)
-        # and both flips are on (pens are seen from above); `ultralytics` is the library's own
-        # augmentation, which made the shipped model.
+        # and both flips are on (pens are seen from above): the shipped model's recipe.
+        # `ultralytics` is the library's own augmentation, which made the model before it.
         **({} if args.crops else {"mosaic": 0.0, "translate": 0.0, "scale": 0.0}),
         close_mosaic=max(1, args.epochs // 5),
         **({"flipud": 0.5} if args.augment == "counting" else {}),
@@ -131,8 +131,9 @@ def main() -> None:
         "--augment",
         choices=["ultralytics", "counting"],
         default="ultralytics",
-        help="Ultralytics' augmentation as it is (the shipped model), or with crops that keep "
-        "labels by the counting rule and vertical flips too (models/README.md compares them)",
+        help="Ultralytics' augmentation as it is (the previous model), or with crops that keep "
+        "labels by the counting rule and vertical flips too (the shipped model; models/README.md "
+        "compares them)",
     )
     ap.add_argument(
         "--crops",

@@ -161,19 +161,17 @@ pub struct SamplePlan {
 
 impl SamplePlan {
     pub fn new(tl: &Timeline, interval: f64) -> Self {
+        /// Slack for float times that are equal in principle.
+        const EPSILON: f64 = 1e-9;
         let time = |frame: u64| tl.time(frame).unwrap_or(0.0);
         let all = tl.keyframes();
         let mut keyframes: Vec<u64> = all.first().copied().into_iter().collect();
-        let mut next = 1;
-        while next < all.len() {
-            let reach = keyframes.last().map_or(0.0, |&k| time(k)) + interval;
-            let furthest = all[next..]
-                .iter()
-                .take_while(|&&k| time(k) <= reach + 1e-9)
-                .count()
-                .max(1);
-            next += furthest;
-            keyframes.push(all[next - 1]);
+        for (i, &k) in all.iter().enumerate().skip(1) {
+            // Skip k while the keyframe after it is still within reach of the last one kept.
+            let reach = keyframes.last().map_or(0.0, |&kept| time(kept)) + interval;
+            if all.get(i + 1).is_none_or(|&after| time(after) > reach + EPSILON) {
+                keyframes.push(k);
+            }
         }
         let last = tl.len().saturating_sub(1);
         let mut regular = Vec::new();
@@ -182,7 +180,7 @@ impl SamplePlan {
             let (ta, tb) = (time(a), time(b));
             // The fewest equal parts no longer than `interval`; never more than the gap has
             // frames (a tiny interval must not mean billions of parts).
-            let parts = ((tb - ta) / interval - 1e-9)
+            let parts = ((tb - ta) / interval - EPSILON)
                 .ceil()
                 .clamp(1.0, (b - a).max(1) as f64) as u64;
             regular.extend((1..parts).filter_map(|k| {
