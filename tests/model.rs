@@ -36,9 +36,9 @@ fn the_sample_model_counts_a_held_out_clip() {
         "{report}"
     );
     let exact = summary["exact_count_rate"].as_f64().unwrap();
-    // Issue 4 asks for 95% here; the shipped model reaches exactly 95% on this clip (models/README.md;
-    // so did the one before it), too close to the line to assert across machines, so this guards
-    // against regressions until a model clears it with a margin.
+    // Issue 4 asks for 95% here; the shipped model reaches 93% on this clip (the two before it 95%;
+    // models/README.md), so this guards against regressions until a model clears 95% with a
+    // margin.
     assert!(
         exact >= 0.85,
         "exact counts on {:.1}% of frames: {report}",
