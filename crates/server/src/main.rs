@@ -249,6 +249,10 @@ struct SynthDatasetArgs {
     /// 0.12,0.3 (default: 0.14,0.42).
     #[arg(long, value_parser = pair::<f32>)]
     pig_length: Option<[f32; 2]>,
+    /// Range of the moment, in seconds of herd movement, each image is caught at, e.g. 0,60
+    /// (default: 0,3). Crowded herds press together and lie over each other later on.
+    #[arg(long, value_parser = pair::<f32>)]
+    moment: Option<[f32; 2]>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -285,6 +289,7 @@ fn main() -> anyhow::Result<()> {
                 seed: args.seed,
                 pigs: args.pigs.unwrap_or(defaults.pigs),
                 pig_length: args.pig_length.unwrap_or(defaults.pig_length),
+                moment: args.moment.unwrap_or(defaults.moment),
                 ..defaults
             };
             let summary = pigweight_synth::write_dataset(&cfg, &args.out)?;

@@ -50,6 +50,10 @@ pub struct DatasetConfig {
     pub jpeg_quality: [u8; 2],
     /// Probability that an image is motion-blurred.
     pub motion_blur: f32,
+    /// Range of the moment, in seconds of herd movement after the scene starts, at which each
+    /// image is caught. A herd starts spread out and presses together as it moves: in a crowded
+    /// pen pigs lie over each other only after some seconds, so a later range shows more of it.
+    pub moment: [f32; 2],
     /// Worker threads; 0 uses every core. The output does not depend on it.
     pub threads: u32,
 }
@@ -67,6 +71,7 @@ impl Default for DatasetConfig {
             count_threshold: 0.5,
             jpeg_quality: [40, 95],
             motion_blur: 0.3,
+            moment: [0.0, 3.0],
             threads: 0,
         }
     }
@@ -92,9 +97,22 @@ impl DatasetConfig {
         if !(0.0..=1.0).contains(&self.motion_blur) {
             return bad(format!("motion_blur is a probability, got {}", self.motion_blur));
         }
+        let [m0, m1] = self.moment;
+        if !(0.0 <= m0 && m0 < m1 && m1 <= MAX_MOMENT_S) {
+            return bad(format!(
+                "moment must be [from, to] seconds with 0 <= from < to <= {MAX_MOMENT_S}, got {:?}",
+                self.moment
+            ));
+        }
         Ok(())
     }
 }
+
+/// The latest moment an image may be caught at; the herd is simulated up to it for every image.
+const MAX_MOMENT_S: f32 = 600.0;
+
+/// Frames per second of the herd's simulation in dataset scenes.
+const FPS: u32 = 25;
 
 /// What [`write_dataset`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,7 +143,7 @@ fn render_sample(cfg: &DatasetConfig, index: u64) -> Sample {
     let mut pen = Pen::from_spec(SceneSpec {
         width: cfg.width,
         height: cfg.height,
-        fps_num: 25,
+        fps_num: FPS,
         fps_den: 1,
         frame_count: 1,
         pigs: cfg.pigs,
@@ -134,7 +152,8 @@ fn render_sample(cfg: &DatasetConfig, index: u64) -> Sample {
         seed,
     });
     // A random moment, so bodies are caught mid-turn, mid-stride or resting.
-    let moment = rng.random_range(0..75);
+    let [from, to] = cfg.moment.map(|s| (s * FPS as f32).round() as u64);
+    let moment = rng.random_range(from..to.max(from + 1));
     let offsets: Vec<f32> = if rng.random::<f32>() < cfg.motion_blur {
         let exposure = rng.random_range(0.03..0.12f32);
         (0..5).map(|k| (k as f32 / 4.0 - 0.5) * exposure).collect()
@@ -387,6 +406,57 @@ mod tests {
         let err = write_dataset(&cfg, &dir.path().join("out")).unwrap_err();
         assert!(matches!(err, SynthError::InvalidConfig(m) if m.contains("jpeg_quality")));
         assert!(!dir.path().join("out").exists());
+    }
+
+    #[test]
+    fn moment_range_is_checked() {
+        for moment in [
+            [3.0, 3.0],
+            [-1.0, 2.0],
+            [0.0, 601.0],
+            [f32::NAN, 1.0],
+            [0.0, f32::INFINITY],
+        ] {
+            let err = DatasetConfig { moment, ..small() }.validate().unwrap_err();
+            assert!(
+                matches!(err, SynthError::InvalidConfig(m) if m.contains("moment")),
+                "{moment:?}"
+            );
+        }
+        DatasetConfig {
+            moment: [20.0, 20.04],
+            ..small()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    /// A crowded herd caught late lies over itself far more than one caught in its first
+    /// seconds, which is what the `moment` range is for.
+    #[test]
+    fn later_moments_show_more_pigs_covered_by_others() {
+        let covered = |moment: [f32; 2]| {
+            let cfg = DatasetConfig {
+                pigs: [16, 20],
+                pig_length: [0.2, 0.3],
+                moment,
+                motion_blur: 0.0,
+                ..small()
+            };
+            let (w, h) = (cfg.width as f32, cfg.height as f32);
+            (0..12)
+                .flat_map(|i| render_sample(&cfg, i).truth.animals)
+                .filter(|a| {
+                    let [x0, y0, x1, y1] = a.full_box;
+                    x0 >= 0.0 && y0 >= 0.0 && x1 <= w && y1 <= h && a.visible_fraction < 0.9
+                })
+                .count()
+        };
+        let (early, late) = (covered([0.0, 3.0]), covered([20.0, 60.0]));
+        assert!(
+            late >= 3 * early.max(1),
+            "covered pigs: early {early}, late {late}"
+        );
     }
 
     #[test]
