@@ -3,8 +3,8 @@
 # `pigweight synth` (stills + frames of x264-encoded videos), YOLOv8n trained from its YAML
 # with Ultralytics, exported to ONNX. `make model` runs it. Fixed seeds throughout.
 #
-#   STAGE1_EPOCHS=24 STAGE2_EPOCHS=8 STAGE3_EPOCHS=10 STAGE4_EPOCHS=12 IMGSZ=416 DEVICE=cpu \
-#     models/train/make_model.sh
+#   STAGE1_EPOCHS=24 STAGE2_EPOCHS=8 STAGE3_EPOCHS=10 STAGE4_EPOCHS=12 STAGE5_EPOCHS=6 \
+#     IMGSZ=416 DEVICE=cpu models/train/make_model.sh
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed).
@@ -17,7 +17,10 @@
 #   3. STAGE3_EPOCHS more from stage 2's best weights at IMGSZ (the size it counts at), AdamW
 #      at lr 0.0005;
 #   4. STAGE4_EPOCHS more from stage 3's best weights at IMGSZ, likewise, on the dataset plus
-#      500 stills of crowded pens and 500 of far cameras (the held-out videos' weak spots).
+#      500 stills of crowded pens and 500 of far cameras (the held-out videos' weak spots);
+#   5. STAGE5_EPOCHS more from stage 4's best weights, likewise, on stage 4's data plus 1,200
+#      stills of herds caught after 5-60 s of movement, pressed together and lying over each
+#      other (the other stills catch herds in their first 3 s, still spread out).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=models/train
@@ -26,6 +29,7 @@ stage1_epochs=${STAGE1_EPOCHS:-24}
 stage2_epochs=${STAGE2_EPOCHS:-8}
 stage3_epochs=${STAGE3_EPOCHS:-10}
 stage4_epochs=${STAGE4_EPOCHS:-12}
+stage5_epochs=${STAGE5_EPOCHS:-6}
 imgsz=${IMGSZ:-416}
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
@@ -77,25 +81,44 @@ train "$work/dataset/data.yaml" "$work/stage2.onnx" --imgsz 320 --epochs "$stage
 train "$work/dataset/data.yaml" "$work/stage3.onnx" --imgsz "$imgsz" --epochs "$stage3_epochs" \
   --name pigs-stage3 --start-from "$work/runs/pigs-stage2/weights/best.pt" --lr0 0.0005
 
-# Stage 4's data: the dataset above, plus crowded pens and far cameras, hard-linked in under a
-# prefix (seeds 3 and 4; the dataset's stills use seed 1).
-rm -rf "$work/hard-crowded" "$work/hard-far" "$work/dataset2"
+# link_dataset OUT SRC[:PREFIX]...: a dataset of the sources' images and labels, hard-linked in,
+# each source's files under its prefix (none for a source without one).
+link_dataset() {
+  local out=$1 src prefix dir file; shift
+  rm -rf "$out"
+  for dir in images/train images/val labels/train labels/val; do
+    mkdir -p "$out/$dir"
+    for src in "$@"; do
+      prefix=; [[ $src == *:* ]] && prefix=${src#*:}- && src=${src%%:*}
+      for file in "$src/$dir"/*; do
+        ln "$file" "$out/$dir/$prefix$(basename "$file")"
+      done
+    done
+  done
+  sed "s|^path: .*|path: '$(realpath "$out")'|" "$work/dataset/data.yaml" > "$out/data.yaml"
+}
+
+# Stage 4's data: the dataset above, plus crowded pens and far cameras (seeds 3 and 4; the
+# dataset's stills use seed 1).
+rm -rf "$work/hard-crowded" "$work/hard-far"
 $bin synth dataset "$work/hard-crowded" --train 500 --val 50 --pigs 12,24 --pig-length 0.18,0.32 \
   --seed 3
 $bin synth dataset "$work/hard-far" --train 500 --val 50 --pigs 6,18 --pig-length 0.1,0.2 --seed 4
-for dir in images/train images/val labels/train labels/val; do
-  mkdir -p "$work/dataset2/$dir"
-  ln "$work/dataset/$dir"/* "$work/dataset2/$dir/"
-  for kind in crowded far; do
-    for file in "$work/hard-$kind/$dir"/*; do
-      ln "$file" "$work/dataset2/$dir/$kind-$(basename "$file")"
-    done
-  done
-done
-sed "s|^path: .*|path: '$(realpath "$work/dataset2")'|" "$work/dataset/data.yaml" > "$work/dataset2/data.yaml"
+link_dataset "$work/dataset2" "$work/dataset" "$work/hard-crowded:crowded" "$work/hard-far:far"
+train "$work/dataset2/data.yaml" "$work/stage4.onnx" --imgsz "$imgsz" --epochs "$stage4_epochs" \
+  --name pigs-stage4 --start-from "$work/runs/pigs-stage3/weights/best.pt" --lr0 0.0005
+
+# Stage 5's data: stage 4's, plus herds caught after 5-60 s of movement, crowded and of every
+# kind (seeds 5 and 6).
+rm -rf "$work/settled-crowded" "$work/settled"
+$bin synth dataset "$work/settled-crowded" --train 800 --val 80 --pigs 12,24 \
+  --pig-length 0.18,0.32 --moment 5,60 --seed 5
+$bin synth dataset "$work/settled" --train 400 --val 40 --moment 5,60 --seed 6
+link_dataset "$work/dataset3" "$work/dataset2" "$work/settled-crowded:settled-crowded" \
+  "$work/settled:settled"
 
 # The counting operating point goes into the metadata; models/train/tune.sh compares others.
-train "$work/dataset2/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage4_epochs" \
-  --name pigs-stage4 --start-from "$work/runs/pigs-stage3/weights/best.pt" --lr0 0.0005 \
-  --count-conf 0.4 --count-iou 0.5 --count-imgsz "$imgsz"
+train "$work/dataset3/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage5_epochs" \
+  --name pigs-stage5 --start-from "$work/runs/pigs-stage4/weights/best.pt" --lr0 0.0005 \
+  --count-conf 0.45 --count-iou 0.5 --count-imgsz "$imgsz"
 echo "model made in $(( $(date +%s) - started )) s: $out"
