@@ -9,7 +9,7 @@
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed).
 #
-# Training is four stages, all with crop labels kept by the counting rule (train.py
+# Training is five stages, all with crop labels kept by the counting rule (train.py
 # --augment counting; models/README.md has the experiments behind each step):
 #   1. STAGE1_EPOCHS from the YOLOv8n YAML (random init) at 320, without the cropping
 #      augmentations;
@@ -82,7 +82,8 @@ train "$work/dataset/data.yaml" "$work/stage3.onnx" --imgsz "$imgsz" --epochs "$
   --name pigs-stage3 --start-from "$work/runs/pigs-stage2/weights/best.pt" --lr0 0.0005
 
 # link_dataset OUT SRC[:PREFIX]...: a dataset of the sources' images and labels, hard-linked in,
-# each source's files under its prefix (none for a source without one).
+# each source's files under its prefix (none for a source without one); data.yaml is the
+# main dataset's (the class names), pointed at OUT.
 link_dataset() {
   local out=$1 src prefix dir file; shift
   rm -rf "$out"
