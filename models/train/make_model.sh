@@ -81,13 +81,13 @@ train "$work/dataset/data.yaml" "$work/stage2.onnx" --imgsz 320 --epochs "$stage
 train "$work/dataset/data.yaml" "$work/stage3.onnx" --imgsz "$imgsz" --epochs "$stage3_epochs" \
   --name pigs-stage3 --start-from "$work/runs/pigs-stage2/weights/best.pt" --lr0 0.0005
 
-# link_dataset OUT SRC[:PREFIX]...: a dataset of the sources' images and labels, hard-linked in,
-# each source's files under its prefix (none for a source without one); data.yaml is the
-# main dataset's (the class names), pointed at OUT.
+# link_dataset OUT SRC[:PREFIX]...: a dataset of the sources' images, labels and visible
+# fractions, hard-linked in, each source's files under its prefix (none for a source without
+# one); data.yaml is the main dataset's (the class names), pointed at OUT.
 link_dataset() {
   local out=$1 src prefix dir file; shift
   rm -rf "$out"
-  for dir in images/train images/val labels/train labels/val; do
+  for dir in {images,labels,visible}/{train,val}; do
     mkdir -p "$out/$dir"
     for src in "$@"; do
       prefix=; [[ $src == *:* ]] && prefix=${src#*:}- && src=${src%%:*}

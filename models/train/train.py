@@ -37,17 +37,53 @@ def finish(
 KEEP = 0.5
 
 
-def keep_the_counting_rule() -> None:
-    """Makes Ultralytics' cropping augmentations drop the label of a pig they cut to less than
-    KEEP of its labelled box. Out of the box they keep labels down to a tenth (affine) or any
-    sliver (mosaic tiles), which taught the first models to count pigs 20-50 % visible at the
-    frame's edge. The cut fraction is of the box as labelled, so a pig the data already showed
-    partly can end a little under half; two cuts of one pig can compound the same way."""
+# With `--augment visible` each label's visible fraction rides through the augmentations in its
+# class's fractional part, class + SHARE * fraction, and is floored off before the loss sees it.
+SHARE = 0.5
+
+
+def keep_the_counting_rule(visible: bool) -> None:
+    """Makes Ultralytics' cropping augmentations drop the label of a pig they cut below the
+    counting rule. Out of the box they keep labels down to a tenth (affine) or any sliver (mosaic
+    tiles), which taught the first models to count pigs 20-50 % visible at the frame's edge.
+
+    Without `visible` a crop keeps a label when it keeps at least KEEP of its box: a pig the
+    image already showed partly (cut by the frame, covered by another) can end under half, and
+    two cuts of one pig compound the same way. With `visible` the rule is the counts' own: the
+    pig's visible fraction (read from visible/ beside labels/: `pigweight synth dataset` and
+    video_frames.py write it) times the fraction of its box each crop keeps must stay at least
+    KEEP, and the label carries what is left into the next crop."""
+    from functools import lru_cache
+
     import numpy as np
-    from ultralytics.data.augment import Mosaic, RandomPerspective
+    from ultralytics.data.augment import Format, Mosaic, RandomPerspective
+    from ultralytics.data.dataset import YOLODataset
 
     def area(boxes: "np.ndarray") -> "np.ndarray":
         return (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+
+    def split(cls: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+        """Classes and visible fractions, both (N, 1)."""
+        classes = np.floor(cls)
+        return classes, (cls - classes) / SHARE if visible else np.ones_like(cls)
+
+    def join(classes: "np.ndarray", fractions: "np.ndarray") -> "np.ndarray":
+        return classes + SHARE * fractions if visible else classes
+
+    @lru_cache(maxsize=None)
+    def fractions_of(im_file: str) -> "np.ndarray":
+        images, marked = f"{os.sep}images{os.sep}", f"{os.sep}visible{os.sep}"
+        path = Path(marked.join(im_file.rsplit(images, 1))).with_suffix(".txt")
+        return np.array(path.read_text().split(), dtype=np.float32).reshape(-1, 1)
+
+    update_labels_info = YOLODataset.update_labels_info
+
+    def update_labels_info_with_fractions(self, label):
+        fractions = fractions_of(label["im_file"])
+        if len(fractions) != len(label["cls"]):
+            raise ValueError(f"{label['im_file']}: {len(label['cls'])} labels, {len(fractions)} visible fractions")
+        label["cls"] = join(label["cls"], fractions)
+        return update_labels_info(self, label)
 
     cat_labels = Mosaic._cat_labels
 
@@ -57,18 +93,48 @@ def keep_the_counting_rule() -> None:
         for labels in mosaic_labels:
             instances = labels["instances"]
             instances.convert_bbox(format="xyxy")
-            full = area(instances.bboxes)
-            kept = area(instances.bboxes.clip(0, size)) >= KEEP * full
-            labels["instances"], labels["cls"] = instances[kept], labels["cls"][kept]
+            full, cut = area(instances.bboxes), area(instances.bboxes.clip(0, size))
+            classes, fractions = split(labels["cls"])
+            left = fractions[:, 0] * cut
+            kept = left >= KEEP * full
+            left = (left / np.maximum(full, 1e-16))[:, None]
+            labels["instances"], labels["cls"] = instances[kept], join(classes, left)[kept]
         return cat_labels(self, mosaic_labels)
 
-    box_candidates = RandomPerspective.box_candidates
+    candidates = RandomPerspective.box_candidates
+    apply_instances = RandomPerspective.apply_instances
 
-    def box_candidates_by_rule(box1, box2, wh_thr=2, ar_thr=100, area_thr=0.1, eps=1e-16):
-        return box_candidates(box1, box2, wh_thr, ar_thr, max(area_thr, KEEP), eps)
+    def apply_instances_by_rule(self, labels, params):
+        classes, fractions = split(labels["cls"])
+        left = []
+
+        def by_rule(box1, box2, wh_thr=2, ar_thr=100, area_thr=0.1, eps=1e-16):
+            # box1: the boxes scaled as the image was, box2: moved and clipped to the new image.
+            cut = fractions[:, 0] * (box2[2] - box2[0]) * (box2[3] - box2[1])
+            cut /= (box1[2] - box1[0]) * (box1[3] - box1[1]) + eps
+            kept = candidates(box1, box2, wh_thr, ar_thr, area_thr, eps) & (cut > KEEP)
+            left.append(cut[kept][:, None])
+            return kept
+
+        self.box_candidates = by_rule  # this call's own, over the class's static method
+        try:
+            labels = apply_instances(self, labels, params)
+        finally:
+            del self.box_candidates
+        labels["cls"] = join(np.floor(labels["cls"]), left[0])
+        return labels
+
+    format_call = Format.__call__
+
+    def format_whole_classes(self, labels):
+        labels["cls"] = np.floor(labels["cls"])
+        return format_call(self, labels)
 
     Mosaic._cat_labels = cat_labels_by_rule
-    RandomPerspective.box_candidates = staticmethod(box_candidates_by_rule)
+    RandomPerspective.apply_instances = apply_instances_by_rule
+    if visible:
+        YOLODataset.update_labels_info = update_labels_info_with_fractions
+        Format.__call__ = format_whole_classes
 
 
 def train(args: argparse.Namespace, model) -> None:
@@ -90,12 +156,12 @@ def train(args: argparse.Namespace, model) -> None:
         name=args.name,
         exist_ok=True,
         # Crops (mosaic tiles, translate, scale) cut pigs at the new image's edge. With
-        # `--augment counting` their labels follow the counting rule (keep_the_counting_rule)
-        # and both flips are on (pens are seen from above): the shipped model's recipe.
-        # `ultralytics` is the library's own augmentation, which made the model before it.
+        # `--augment counting` or `visible` their labels follow the counting rule
+        # (keep_the_counting_rule) and both flips are on (pens are seen from above).
+        # `ultralytics` is the library's own augmentation, which made the first models.
         **({} if args.crops else {"mosaic": 0.0, "translate": 0.0, "scale": 0.0}),
         close_mosaic=max(1, args.epochs // 5),
-        **({"flipud": 0.5} if args.augment == "counting" else {}),
+        **({"flipud": 0.5} if args.augment != "ultralytics" else {}),
         patience=0,
         verbose=False,
         **extra,
@@ -129,11 +195,11 @@ def main() -> None:
     ap.add_argument("--lr0", type=float, help="initial learning rate (default: Ultralytics' choice)")
     ap.add_argument(
         "--augment",
-        choices=["ultralytics", "counting"],
+        choices=["ultralytics", "counting", "visible"],
         default="ultralytics",
-        help="Ultralytics' augmentation as it is (the previous model), or with crops that keep "
-        "labels by the counting rule and vertical flips too (the shipped model; models/README.md "
-        "compares them)",
+        help="Ultralytics' augmentation as it is, or with vertical flips too and crops that keep "
+        "labels by the counting rule: by the fraction of each box a crop keeps (counting), or of "
+        "each pig, from the dataset's visible/ fractions (visible); models/README.md compares them",
     )
     ap.add_argument(
         "--crops",
@@ -156,8 +222,8 @@ def main() -> None:
     # Ultralytics trains on CPU with one thread fewer than there are cores: one of two here,
     # half the machine. Use them all.
     ultralytics.utils.torch_utils.NUM_THREADS = os.cpu_count() or 1
-    if args.augment == "counting":
-        keep_the_counting_rule()
+    if args.augment in ("counting", "visible"):
+        keep_the_counting_rule(visible=args.augment == "visible")
     last = args.project.resolve() / args.name / "weights" / "last.pt"
     started = time.monotonic()
     if args.resume and last.exists():

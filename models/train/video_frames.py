@@ -6,7 +6,8 @@ B-frame softness) and not only from JPEG stills.
 
 Frames are read in order with OpenCV (frame-exact on these files) and saved losslessly as PNG,
 so the only artefacts are the video codec's. A pig gets a label when at least the video's
-count threshold of it is visible, the same rule the counts use.
+count threshold of it is visible, the same rule the counts use; `visible/` gets each label's
+visible fraction, line for line, as `pigweight synth dataset` writes it.
 """
 
 import argparse
@@ -29,8 +30,9 @@ def main() -> None:
     width, height, threshold = truth["width"], truth["height"], truth["count_threshold"]
     images = args.dataset / "images" / args.split
     labels = args.dataset / "labels" / args.split
-    images.mkdir(parents=True, exist_ok=True)
-    labels.mkdir(parents=True, exist_ok=True)
+    visible = args.dataset / "visible" / args.split
+    for folder in (images, labels, visible):
+        folder.mkdir(parents=True, exist_ok=True)
 
     capture = cv2.VideoCapture(str(args.video), cv2.CAP_FFMPEG)
     if not capture.isOpened():
@@ -45,7 +47,7 @@ def main() -> None:
         assert (frame.shape[1], frame.shape[0]) == (width, height), frame.shape
         name = f"{args.video.stem}_{index:05d}"
         cv2.imwrite(str(images / f"{name}.png"), frame)
-        lines = []
+        lines, fractions = [], []
         for animal in frame_truth["animals"]:
             if animal["visible_fraction"] < threshold:
                 continue
@@ -54,7 +56,9 @@ def main() -> None:
                 f"0 {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
                 f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}\n"
             )
+            fractions.append(f"{animal['visible_fraction']:.4f}\n")
         (labels / f"{name}.txt").write_text("".join(lines))
+        (visible / f"{name}.txt").write_text("".join(fractions))
         written += 1
     if capture.read()[0]:
         raise SystemExit(f"{args.video}: more frames than its ground truth")

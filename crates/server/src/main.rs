@@ -230,7 +230,7 @@ struct SynthVideoArgs {
 
 #[derive(Debug, Args)]
 struct SynthDatasetArgs {
-    /// Output folder (images/, labels/, data.yaml).
+    /// Output folder (images/, labels/, visible/, data.yaml).
     out: PathBuf,
     #[arg(long, default_value_t = 1000)]
     train: u32,

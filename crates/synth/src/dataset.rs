@@ -4,7 +4,8 @@
 //! size, a random moment of the herd's movement), optionally motion-blurred, and saved as JPEG at
 //! a random quality so the detector sees compression artefacts like those in encoded video.
 //! Labels follow the ground truth: one box per pig whose visible fraction reaches the threshold,
-//! around its visible part.
+//! around its visible part. Beside each label file, `visible/` holds each labelled pig's visible
+//! fraction (a crop that cuts a pig already cut by the frame keeps less of it than of its box).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -22,8 +23,18 @@ use crate::SynthError;
 use crate::noise::mix64;
 use crate::pen::{Pen, RgbaFrame, SceneSpec};
 use crate::raster::MAX_SIDE;
-use crate::truth::FrameTruth;
+use crate::truth::{AnimalTruth, FrameTruth};
 use crate::video::check_scene;
+
+/// The folders of a dataset.
+const SUBDIRS: [&str; 6] = [
+    "images/train",
+    "images/val",
+    "labels/train",
+    "labels/val",
+    "visible/train",
+    "visible/val",
+];
 
 /// What a dataset holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,13 +180,18 @@ fn render_sample(cfg: &DatasetConfig, index: u64) -> Sample {
     }
 }
 
-/// YOLO label lines (`class cx cy w h`, normalised) for the pigs that count.
-fn yolo_labels(truth: &FrameTruth, width: u32, height: u32, threshold: f32) -> String {
-    let (w, h) = (width as f32, height as f32);
+/// The pigs that count, in label order.
+fn labelled(truth: &FrameTruth, threshold: f32) -> impl Iterator<Item = &AnimalTruth> {
     truth
         .animals
         .iter()
-        .filter(|a| a.visible_fraction >= threshold)
+        .filter(move |a| a.visible_fraction >= threshold)
+}
+
+/// YOLO label lines (`class cx cy w h`, normalised) for the pigs that count.
+fn yolo_labels(truth: &FrameTruth, width: u32, height: u32, threshold: f32) -> String {
+    let (w, h) = (width as f32, height as f32);
+    labelled(truth, threshold)
         .map(|a| {
             let [x1, y1, x2, y2] = a.bbox;
             format!(
@@ -186,6 +202,13 @@ fn yolo_labels(truth: &FrameTruth, width: u32, height: u32, threshold: f32) -> S
                 (y2 - y1) / h
             )
         })
+        .collect()
+}
+
+/// One line per label: the fraction of that pig that is visible.
+fn visible_fractions(truth: &FrameTruth, threshold: f32) -> String {
+    labelled(truth, threshold)
+        .map(|a| format!("{:.4}\n", a.visible_fraction))
         .collect()
 }
 
@@ -207,7 +230,8 @@ fn write_jpeg(path: &Path, frame: &RgbaFrame, quality: u8) -> Result<(), SynthEr
 }
 
 /// Writes a YOLO dataset under `out_dir`: `images/{train,val}/NNNNNN.jpg`,
-/// `labels/{train,val}/NNNNNN.txt` (class 0 = pig) and `data.yaml`.
+/// `labels/{train,val}/NNNNNN.txt` (class 0 = pig), `visible/{train,val}/NNNNNN.txt` (each
+/// label's visible fraction, line for line) and `data.yaml`.
 ///
 /// Images are numbered across both splits (validation continues after training), and each is
 /// fully determined by the config's seed and its number.
@@ -215,7 +239,7 @@ pub fn write_dataset(cfg: &DatasetConfig, out_dir: &Path) -> Result<DatasetSumma
     cfg.validate()?;
     let _span = tracing::info_span!("write_dataset", dir = %out_dir.display(), seed = cfg.seed).entered();
     let started = Instant::now();
-    for sub in ["images/train", "images/val", "labels/train", "labels/val"] {
+    for sub in SUBDIRS {
         let dir = out_dir.join(sub);
         fs::create_dir_all(&dir).map_err(|e| SynthError::io(&dir, e))?;
     }
@@ -295,6 +319,9 @@ fn write_one(cfg: &DatasetConfig, out_dir: &Path, index: u64, train: bool) -> Re
     let labels = yolo_labels(&sample.truth, cfg.width, cfg.height, cfg.count_threshold);
     let label_path = out_dir.join(format!("labels/{split}/{index:06}.txt"));
     fs::write(&label_path, &labels).map_err(|e| SynthError::io(&label_path, e))?;
+    let visible_path = out_dir.join(format!("visible/{split}/{index:06}.txt"));
+    let visible = visible_fractions(&sample.truth, cfg.count_threshold);
+    fs::write(&visible_path, visible).map_err(|e| SynthError::io(&visible_path, e))?;
     Ok(labels.lines().count() as u64)
 }
 
@@ -328,8 +355,20 @@ mod tests {
             let decoded = image::open(&image).unwrap();
             assert_eq!((decoded.width(), decoded.height()), (192, 108));
             let text = fs::read_to_string(dir.path().join(format!("labels/{split}/{index:06}.txt"))).unwrap();
-            let expected = render_sample(&cfg, index).truth.count as usize;
+            let truth = render_sample(&cfg, index).truth;
+            let expected = truth.count as usize;
             assert_eq!(text.lines().count(), expected, "{split}/{index}");
+            let visible =
+                fs::read_to_string(dir.path().join(format!("visible/{split}/{index:06}.txt"))).unwrap();
+            let fractions: Vec<f32> = visible.lines().map(|l| l.parse().unwrap()).collect();
+            let counted: Vec<f32> = labelled(&truth, cfg.count_threshold)
+                .map(|a| a.visible_fraction)
+                .collect();
+            assert_eq!(fractions, counted, "{split}/{index}");
+            assert!(
+                fractions.iter().all(|f| (cfg.count_threshold..=1.0).contains(f)),
+                "{visible}"
+            );
             for line in text.lines() {
                 let fields: Vec<&str> = line.split(' ').collect();
                 assert_eq!(fields.len(), 5, "{line}");
@@ -360,7 +399,7 @@ mod tests {
     /// Every file under `dir`, relative path → bytes.
     fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
         let mut out = std::collections::BTreeMap::new();
-        for sub in ["images/train", "images/val", "labels/train", "labels/val"] {
+        for sub in SUBDIRS {
             for entry in fs::read_dir(dir.join(sub)).unwrap() {
                 let path = entry.unwrap().path();
                 out.insert(
@@ -392,7 +431,7 @@ mod tests {
         .unwrap();
         write_dataset(&DatasetConfig { threads: 3, ..cfg }, b.path()).unwrap();
         let (fa, fb) = (files(a.path()), files(b.path()));
-        assert_eq!(fa.len(), 6);
+        assert_eq!(fa.len(), 9);
         assert_eq!(fa, fb);
     }
 
