@@ -29,16 +29,16 @@ fn the_sample_model_counts_a_held_out_clip() {
     assert!(summary["true_boxes"].as_u64().unwrap() >= 400, "{report}");
     // The model's own counting operating point (from its metadata) is the one in use.
     let confidence = report["confidence"].as_f64().unwrap();
-    assert!((confidence - 0.45).abs() < 1e-6, "{report}");
+    assert!((confidence - 0.4).abs() < 1e-6, "{report}");
     assert_eq!(
         report["model"]["input_size"],
         serde_json::json!([416, 416]),
         "{report}"
     );
     let exact = summary["exact_count_rate"].as_f64().unwrap();
-    // Issue 4 asks for 95% here; the shipped model reaches exactly 95% on this clip (the one
-    // before it 93%; models/README.md): one frame's flip would fail a 95% line, so this guards
-    // against regressions until a model clears 95% with a margin.
+    // Issue 4 asks for 95% here; the shipped model reaches 94% on this clip (the two before it
+    // 95% and 93%; models/README.md): it sits on the line, so this guards against regressions
+    // until a model clears 95% with a margin.
     assert!(
         exact >= 0.85,
         "exact counts on {:.1}% of frames: {report}",

@@ -4,13 +4,14 @@
 # with Ultralytics, exported to ONNX. `make model` runs it. Fixed seeds throughout.
 #
 #   STAGE1_EPOCHS=24 STAGE2_EPOCHS=8 STAGE3_EPOCHS=10 STAGE4_EPOCHS=12 STAGE5_EPOCHS=6 \
-#     IMGSZ=416 DEVICE=cpu models/train/make_model.sh
+#     STAGE6_EPOCHS=6 IMGSZ=416 DEVICE=cpu models/train/make_model.sh
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed).
 #
-# Training is five stages, all with crop labels kept by the counting rule (train.py
-# --augment counting; models/README.md has the experiments behind each step):
+# Training is six stages, all with crop labels kept by the counting rule (train.py --augment
+# counting, by the fraction of each box a crop keeps; stage 6: --augment visible, by the
+# fraction of each pig; models/README.md has the experiments behind each step):
 #   1. STAGE1_EPOCHS from the YOLOv8n YAML (random init) at 320, without the cropping
 #      augmentations;
 #   2. STAGE2_EPOCHS more from stage 1's best weights at 320 with them, AdamW at lr 0.0005;
@@ -20,7 +21,10 @@
 #      500 stills of crowded pens and 500 of far cameras (the held-out videos' weak spots);
 #   5. STAGE5_EPOCHS more from stage 4's best weights, likewise, on stage 4's data plus 1,200
 #      stills of herds caught after 5-60 s of movement, pressed together and lying over each
-#      other (the other stills catch herds in their first 3 s, still spread out).
+#      other (the other stills catch herds in their first 3 s, still spread out);
+#   6. STAGE6_EPOCHS more from stage 5's best weights, likewise, on the same data, with crop
+#      labels kept by how much of each pig is left (a pig already cut by the frame or covered
+#      by others, cut again by a crop, keeps less of itself than of its box).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=models/train
@@ -30,6 +34,7 @@ stage2_epochs=${STAGE2_EPOCHS:-8}
 stage3_epochs=${STAGE3_EPOCHS:-10}
 stage4_epochs=${STAGE4_EPOCHS:-12}
 stage5_epochs=${STAGE5_EPOCHS:-6}
+stage6_epochs=${STAGE6_EPOCHS:-6}
 imgsz=${IMGSZ:-416}
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
@@ -72,8 +77,8 @@ for spec in "2,8 23" "6,14 28" "10,18 33" "4,12 38" "8,16 26" "1,5 31" "12,20 35
 done
 echo "dataset made in $(( $(date +%s) - started )) s"
 
-train() { $here/.venv/bin/python $here/train.py "$@" --device "$device" --project "$work/runs" \
-  --augment counting "${resume[@]}"; }
+train() { $here/.venv/bin/python $here/train.py --augment counting "$@" --device "$device" \
+  --project "$work/runs" "${resume[@]}"; }
 train "$work/dataset/data.yaml" "$work/stage1.onnx" --imgsz 320 --epochs "$stage1_epochs" \
   --name pigs-stage1 --no-crops
 train "$work/dataset/data.yaml" "$work/stage2.onnx" --imgsz 320 --epochs "$stage2_epochs" \
@@ -118,8 +123,11 @@ $bin synth dataset "$work/settled" --train 400 --val 40 --moment 5,60 --seed 6
 link_dataset "$work/dataset3" "$work/dataset2" "$work/settled-crowded:settled-crowded" \
   "$work/settled:settled"
 
+train "$work/dataset3/data.yaml" "$work/stage5.onnx" --imgsz "$imgsz" --epochs "$stage5_epochs" \
+  --name pigs-stage5 --start-from "$work/runs/pigs-stage4/weights/best.pt" --lr0 0.0005
+
 # The counting operating point goes into the metadata; models/train/tune.sh compares others.
-train "$work/dataset3/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage5_epochs" \
-  --name pigs-stage5 --start-from "$work/runs/pigs-stage4/weights/best.pt" --lr0 0.0005 \
-  --count-conf 0.45 --count-iou 0.5 --count-imgsz "$imgsz"
+train "$work/dataset3/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage6_epochs" \
+  --name pigs-stage6 --start-from "$work/runs/pigs-stage5/weights/best.pt" --lr0 0.0005 \
+  --augment visible --count-conf 0.4 --count-iou 0.5 --count-imgsz "$imgsz"
 echo "model made in $(( $(date +%s) - started )) s: $out"
