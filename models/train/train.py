@@ -65,7 +65,7 @@ def keep_the_counting_rule(visible: bool) -> None:
     def split(cls: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
         """Classes and visible fractions, both (N, 1)."""
         classes = np.floor(cls)
-        return classes, (cls - classes) / SHARE if visible else np.ones_like(cls)
+        return classes, ((cls - classes) / SHARE if visible else np.ones_like(cls))
 
     def join(classes: "np.ndarray", fractions: "np.ndarray") -> "np.ndarray":
         return classes + SHARE * fractions if visible else classes
