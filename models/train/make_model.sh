@@ -77,6 +77,7 @@ for spec in "2,8 23" "6,14 28" "10,18 33" "4,12 38" "8,16 26" "1,5 31" "12,20 35
 done
 echo "dataset made in $(( $(date +%s) - started )) s"
 
+# Every stage trains with --augment counting unless it names another (the last one given wins).
 train() { $here/.venv/bin/python $here/train.py --augment counting "$@" --device "$device" \
   --project "$work/runs" "${resume[@]}"; }
 train "$work/dataset/data.yaml" "$work/stage1.onnx" --imgsz 320 --epochs "$stage1_epochs" \
