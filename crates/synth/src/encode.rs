@@ -5,9 +5,12 @@
 //! its own threads, so rendering and encoding overlap; `appsrc` blocks once a few frames are
 //! queued, which bounds memory. The pipeline reaches `Null` on every exit through a drop guard.
 //!
-//! x264 output depends on its thread count, so the count is always set explicitly; with a fixed
-//! count the H.264 stream is byte-identical between runs. The containers are not: both muxers
-//! stamp the wall-clock time into their headers and matroska adds random UIDs.
+//! x264 output depends on its thread count, so the count is always set explicitly. With one
+//! thread (the default) the H.264 stream is byte-identical between runs; with two, fed from
+//! `appsrc` as here, the frames after the first keyframe interval differed from run to run (a
+//! `videotestsrc` or file source at two threads did not show it). The containers are never
+//! identical: both muxers stamp the wall-clock time into their headers and matroska adds random
+//! UIDs.
 
 use std::path::Path;
 
