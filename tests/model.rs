@@ -29,7 +29,7 @@ fn the_sample_model_counts_a_held_out_clip() {
     assert!(summary["true_boxes"].as_u64().unwrap() >= 400, "{report}");
     // The model's own counting operating point (from its metadata) is the one in use.
     let confidence = report["confidence"].as_f64().unwrap();
-    assert!((confidence - 0.4).abs() < 1e-6, "{report}");
+    assert!((confidence - 0.5).abs() < 1e-6, "{report}");
     assert_eq!(
         report["model"]["input_size"],
         serde_json::json!([416, 416]),
@@ -37,7 +37,7 @@ fn the_sample_model_counts_a_held_out_clip() {
     );
     let exact = summary["exact_count_rate"].as_f64().unwrap();
     // Issue 4 asks for 95% here; the shipped model reaches 94% on this clip, a frame under it
-    // (the two before it 95% and 93%; models/README.md), so this guards against regressions
+    // (stage 6 94% too, stage 5 95%; models/README.md), so this guards against regressions
     // until a model clears 95% with a margin.
     assert!(
         exact >= 0.85,

@@ -4,13 +4,13 @@
 # with Ultralytics, exported to ONNX. `make model` runs it. Fixed seeds throughout.
 #
 #   STAGE1_EPOCHS=24 STAGE2_EPOCHS=8 STAGE3_EPOCHS=10 STAGE4_EPOCHS=12 STAGE5_EPOCHS=6 \
-#     STAGE6_EPOCHS=6 IMGSZ=416 DEVICE=cpu models/train/make_model.sh
+#     STAGE6_EPOCHS=6 STAGE7_EPOCHS=5 IMGSZ=416 DEVICE=cpu models/train/make_model.sh
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed).
 #
-# Training is six stages, all with crop labels kept by the counting rule (train.py --augment
-# counting, by the fraction of each box a crop keeps; stage 6: --augment visible, by the
+# Training is seven stages, all with crop labels kept by the counting rule (train.py --augment
+# counting, by the fraction of each box a crop keeps; stages 6 and 7: --augment visible, by the
 # fraction of each pig; models/README.md has the experiments behind each step):
 #   1. STAGE1_EPOCHS from the YOLOv8n YAML (random init) at 320, without the cropping
 #      augmentations;
@@ -24,7 +24,10 @@
 #      other (the other stills catch herds in their first 3 s, still spread out);
 #   6. STAGE6_EPOCHS more from stage 5's best weights, likewise, on the same data, with crop
 #      labels kept by how much of each pig is left (a pig already cut by the frame or covered
-#      by others, cut again by a crop, keeps less of itself than of its box).
+#      by others, cut again by a crop, keeps less of itself than of its box);
+#   7. STAGE7_EPOCHS more from stage 6's best weights, likewise, without mosaics (translate and
+#      scale still crop): a mosaic cuts every tile, and the labels of pigs it cuts only know
+#      how much of the box is left, not of the pig.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=models/train
@@ -35,6 +38,7 @@ stage3_epochs=${STAGE3_EPOCHS:-10}
 stage4_epochs=${STAGE4_EPOCHS:-12}
 stage5_epochs=${STAGE5_EPOCHS:-6}
 stage6_epochs=${STAGE6_EPOCHS:-6}
+stage7_epochs=${STAGE7_EPOCHS:-5}
 imgsz=${IMGSZ:-416}
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
@@ -127,8 +131,12 @@ link_dataset "$work/dataset3" "$work/dataset2" "$work/settled-crowded:settled-cr
 train "$work/dataset3/data.yaml" "$work/stage5.onnx" --imgsz "$imgsz" --epochs "$stage5_epochs" \
   --name pigs-stage5 --start-from "$work/runs/pigs-stage4/weights/best.pt" --lr0 0.0005
 
-# The counting operating point goes into the metadata; models/train/tune.sh compares others.
-train "$work/dataset3/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage6_epochs" \
+train "$work/dataset3/data.yaml" "$work/stage6.onnx" --imgsz "$imgsz" --epochs "$stage6_epochs" \
   --name pigs-stage6 --start-from "$work/runs/pigs-stage5/weights/best.pt" --lr0 0.0005 \
-  --augment visible --count-conf 0.4 --count-iou 0.5 --count-imgsz "$imgsz"
+  --augment visible
+
+# The counting operating point goes into the metadata; models/train/tune.sh compares others.
+train "$work/dataset3/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage7_epochs" \
+  --name pigs-stage7 --start-from "$work/runs/pigs-stage6/weights/best.pt" --lr0 0.0005 \
+  --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz"
 echo "model made in $(( $(date +%s) - started )) s: $out"

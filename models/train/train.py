@@ -160,6 +160,7 @@ def train(args: argparse.Namespace, model) -> None:
         # (keep_the_counting_rule) and both flips are on (pens are seen from above).
         # `ultralytics` is the library's own augmentation, which made the first models.
         **({} if args.crops else {"mosaic": 0.0, "translate": 0.0, "scale": 0.0}),
+        **({"mosaic": args.mosaic} if args.crops and args.mosaic is not None else {}),
         close_mosaic=max(1, args.epochs // 5),
         **({"flipud": 0.5} if args.augment != "ultralytics" else {}),
         patience=0,
@@ -206,6 +207,12 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="the cropping augmentations: mosaic, translate and scale",
+    )
+    ap.add_argument(
+        "--mosaic",
+        type=float,
+        help="how often a training image is a mosaic of four (default: Ultralytics' 1.0); "
+        "translate and scale still crop",
     )
     ap.add_argument(
         "--resume",
