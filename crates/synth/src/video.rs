@@ -280,34 +280,42 @@ mod tests {
         }
     }
 
-    /// Decodes `path` with a plain decodebin and returns (frame count, width, height).
-    fn decode(path: &Path) -> (u64, i32, i32) {
+    /// Every sample `launch` (a pipeline description, without its sink) delivers to an appsink,
+    /// asserting the pipeline reported no error.
+    fn pull_all(launch: &str) -> Vec<gst::Sample> {
         gst::init().unwrap();
-        let pipeline = gst::parse::launch(&format!(
-            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=sink sync=false",
-            path.display()
-        ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
+        let pipeline = gst::parse::launch(&format!("{launch} ! appsink name=sink sync=false"))
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
         let sink = pipeline
             .by_name("sink")
             .unwrap()
             .downcast::<gst_app::AppSink>()
             .unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
-        let mut frames = 0;
-        let mut size = (0, 0);
+        let mut samples = Vec::new();
         while let Ok(sample) = sink.pull_sample() {
-            let s = sample.caps().unwrap().structure(0).unwrap();
-            size = (s.get::<i32>("width").unwrap(), s.get::<i32>("height").unwrap());
-            frames += 1;
+            samples.push(sample);
         }
         let bus = pipeline.bus().unwrap();
         let errors = bus.pop_filtered(&[gst::MessageType::Error]);
         pipeline.set_state(gst::State::Null).unwrap();
-        assert!(errors.is_none(), "decode error: {errors:?}");
-        (frames, size.0, size.1)
+        assert!(errors.is_none(), "{launch}: {errors:?}");
+        samples
+    }
+
+    /// Decodes `path` with a plain decodebin and returns (frame count, width, height).
+    fn decode(path: &Path) -> (u64, i32, i32) {
+        let samples = pull_all(&format!(
+            "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA",
+            path.display()
+        ));
+        let size = samples.last().map_or((0, 0), |sample| {
+            let s = sample.caps().unwrap().structure(0).unwrap();
+            (s.get::<i32>("width").unwrap(), s.get::<i32>("height").unwrap())
+        });
+        (samples.len() as u64, size.0, size.1)
     }
 
     #[test]
@@ -362,26 +370,13 @@ mod tests {
 
     /// The H.264 stream of an MP4, without the container (whose headers carry the time).
     fn h264_stream(path: &Path) -> Vec<u8> {
-        gst::init().unwrap();
-        let pipeline = gst::parse::launch(&format!(
-            "filesrc location={} ! qtdemux ! h264parse ! video/x-h264,stream-format=byte-stream ! appsink name=sink sync=false",
+        pull_all(&format!(
+            "filesrc location={} ! qtdemux ! h264parse ! video/x-h264,stream-format=byte-stream",
             path.display()
         ))
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-        let sink = pipeline
-            .by_name("sink")
-            .unwrap()
-            .downcast::<gst_app::AppSink>()
-            .unwrap();
-        pipeline.set_state(gst::State::Playing).unwrap();
-        let mut stream = Vec::new();
-        while let Ok(sample) = sink.pull_sample() {
-            stream.extend_from_slice(&sample.buffer().unwrap().map_readable().unwrap());
-        }
-        pipeline.set_state(gst::State::Null).unwrap();
-        stream
+        .iter()
+        .flat_map(|sample| sample.buffer().unwrap().map_readable().unwrap().to_vec())
+        .collect()
     }
 
     #[test]
