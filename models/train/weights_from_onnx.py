@@ -21,20 +21,13 @@ from pathlib import Path
 
 
 def letterboxed(paths: list[Path], imgsz: int):
-    """The images as the exported model's input: RGB, letterboxed to imgsz (grey 114), 0-1."""
+    """The images as the exported model's input: RGB, Ultralytics' letterbox to imgsz, 0-1."""
     import cv2
     import numpy as np
+    from ultralytics.data.augment import LetterBox
 
-    batch = []
-    for path in paths:
-        image = cv2.imread(str(path))[:, :, ::-1]
-        h, w = image.shape[:2]
-        scale = min(imgsz / w, imgsz / h)
-        nw, nh = round(w * scale), round(h * scale)
-        canvas = np.full((imgsz, imgsz, 3), 114, np.uint8)
-        top, left = (imgsz - nh) // 2, (imgsz - nw) // 2
-        canvas[top : top + nh, left : left + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        batch.append(canvas.transpose(2, 0, 1))
+    letterbox = LetterBox(new_shape=(imgsz, imgsz))
+    batch = [letterbox(image=cv2.imread(str(path)))[:, :, ::-1].transpose(2, 0, 1) for path in paths]
     return np.stack(batch).astype(np.float32) / 255.0
 
 
@@ -63,7 +56,6 @@ def main() -> None:
     names = ast.literal_eval({p.key: p.value for p in exported.metadata_props}["names"])
     weights = {t.name: numpy_helper.to_array(t) for t in exported.graph.initializer}
 
-    torch.manual_seed(0)
     model = DetectionModel("yolov8n.yaml", nc=len(names), verbose=False)
     model.names = names
     # Ultralytics' export keeps the module names: the folded convolution of `model.2.cv1` (a Conv
