@@ -12,6 +12,10 @@ Then the exact-count rate with the counting rule's boundary blurred: a frame als
 when its count lies between the animals clearly over the threshold and those not clearly under
 it (within 0.05, then 0.1), which tells how much of what is wrong is the boundary itself.
 
+Wrong frames come in runs (a pig lying at the boundary stays there a while), so each video's line
+also says how many runs of consecutive scored frames its wrong frames make: about how many
+independent events a difference between two models rests on.
+
     models/train/evaluate.sh > eval.json && python3 models/train/errors.py eval.json
 
 Standard library only. Matching is greedy by score at IoU 0.3 (looser than AP50's 0.5: the
@@ -62,6 +66,12 @@ def classify(wrong: dict, animals: list[dict], threshold: float, size: tuple[int
     return kinds
 
 
+def runs(indices: list[int], every: int) -> int:
+    """How many runs of consecutive scored frames (`every` apart) the frame indices make."""
+    ordered = sorted(indices)
+    return sum(1 for i, index in enumerate(ordered) if i == 0 or index - ordered[i - 1] != every)
+
+
 def bucket(animal: dict) -> str:
     """The visible fraction to a tenth, as a range: '0.4-0.5'."""
     low = min(int(animal["visible_fraction"] * 10), 9) / 10
@@ -88,6 +98,7 @@ def main() -> None:
     report = json.loads(args.eval.read_text())
     pooled: collections.Counter[str] = collections.Counter()
     blurred = {band: 0 for band in BANDS}
+    total_runs = 0
     for video in report["videos"]:
         path = Path(video["video"])
         truth = json.loads(path.with_suffix(".truth.json").read_text())
@@ -98,10 +109,15 @@ def main() -> None:
             for band in BANDS:
                 blurred[band] += within(wrong, animals, truth["count_threshold"], band)
         pooled.update(kinds)
-        print(f"{path.stem}: {len(video['wrong_counts'])} of {video['summary']['frames']} frames wrong")
+        events = runs([wrong["index"] for wrong in video["wrong_counts"]], report["every"])
+        total_runs += events
+        print(
+            f"{path.stem}: {len(video['wrong_counts'])} of {video['summary']['frames']} frames wrong, "
+            f"in {events} runs"
+        )
         for kind, n in sorted(kinds.items()):
             print(f"  {n:5}  {kind}")
-    print("all videos:")
+    print(f"all videos ({total_runs} runs):")
     for kind, n in sorted(pooled.items()):
         print(f"  {n:5}  {kind}")
     frames = report["summary"]["frames"]
