@@ -65,10 +65,12 @@ pub struct ModelConfig {
     /// Whether idle ORT threads spin. Off by default: spinning threads make inference about 3x
     /// slower when a decoder shares the cores (measured on the 2-core machine).
     pub spinning: bool,
-    /// Which detections are kept; `None` takes the model's own counting operating point from
-    /// its metadata (`count_confidence`, `count_iou`, as our sample model carries), else
-    /// Ultralytics' defaults.
-    pub thresholds: Option<Thresholds>,
+    /// Minimum confidence of a kept detection; `None` takes the model's counting threshold from
+    /// its metadata (`count_confidence`, as our sample model carries), else Ultralytics' 0.25.
+    pub confidence: Option<f32>,
+    /// NMS overlap threshold; `None` takes the model's `count_iou`, else Ultralytics' 0.7. Each
+    /// of the two falls back on its own: a confidence given keeps the model's IoU.
+    pub iou: Option<f32>,
     /// Count only these classes, by name or id; empty counts every class.
     pub classes: Vec<String>,
     /// The output layout, when the shape and metadata cannot tell it.
@@ -88,7 +90,8 @@ impl Default for ModelConfig {
             device: Device::Cpu,
             threads: 0,
             spinning: false,
-            thresholds: None,
+            confidence: None,
+            iou: None,
             classes: Vec::new(),
             layout: LayoutHint::Auto,
             input_size: None,
@@ -262,16 +265,15 @@ impl OnnxDetector {
         };
         let max_batch = (input_shape[0] > 0).then_some(input_shape[0] as usize);
         let counted_classes = resolve_classes(&config.classes, &names)?;
+        let defaults = Thresholds::default();
         let thresholds = Thresholds {
+            confidence: config
+                .confidence
+                .or(meta.count_confidence)
+                .unwrap_or(defaults.confidence),
+            iou: config.iou.or(meta.count_iou).unwrap_or(defaults.iou),
             classes: counted_classes.clone(),
-            ..config.thresholds.clone().unwrap_or_else(|| {
-                let defaults = Thresholds::default();
-                Thresholds {
-                    confidence: meta.count_confidence.unwrap_or(defaults.confidence),
-                    iou: meta.count_iou.unwrap_or(defaults.iou),
-                    ..defaults
-                }
-            })
+            ..defaults
         };
         let info = ModelInfo {
             hash,

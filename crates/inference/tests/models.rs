@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixture, ort_lib, solid};
+use common::{fixture, ort_lib, solid, workspace};
 use pigweight_inference::{
     Detection, Detector, Device, Image, InferenceError, ModelConfig, OnnxDetector, OutputLayout,
 };
@@ -68,6 +68,34 @@ fn anchors_layout_with_a_dynamic_batch() {
     // A size asked for wins over the metadata's.
     let resized = load("anchors_dynamic.onnx", |c| c.input_size = Some(96)).unwrap();
     assert_eq!(resized.info().input_size, (96, 96));
+}
+
+/// The confidence and NMS IoU given fall back on the model's own counting operating point one by
+/// one: a confidence asked for does not throw away the model's IoU for Ultralytics' 0.7.
+#[test]
+fn each_threshold_not_given_is_the_models_own() {
+    let thresholds = |confidence: Option<f32>, iou: Option<f32>| {
+        let config = ModelConfig {
+            path: workspace().join("models/pigs-yolov8n.onnx"),
+            threads: 1,
+            confidence,
+            iou,
+            ..ModelConfig::default()
+        };
+        let info = OnnxDetector::load(&ort_lib(), &config).unwrap().info().clone();
+        (info.thresholds.confidence, info.thresholds.iou)
+    };
+    // The sample model's metadata: count_confidence 0.5, count_iou 0.5.
+    assert_eq!(thresholds(None, None), (0.5, 0.5));
+    assert_eq!(thresholds(Some(0.45), None), (0.45, 0.5));
+    assert_eq!(thresholds(None, Some(0.6)), (0.5, 0.6));
+    assert_eq!(thresholds(Some(0.3), Some(0.4)), (0.3, 0.4));
+    // A model without them: Ultralytics' defaults, each where not given.
+    let info = load("anchors_dynamic.onnx", |c| c.confidence = Some(0.3))
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!((info.thresholds.confidence, info.thresholds.iou), (0.3, 0.7));
 }
 
 #[test]

@@ -52,15 +52,12 @@ fn detections_match_ultralytics_predict_within_one_pixel() {
     );
     // At Ultralytics' size, not the model's own counting size (`count_imgsz`).
     assert_eq!(expected.imgsz[0], expected.imgsz[1]);
+    assert_eq!(expected.max_det, Thresholds::default().max_detections);
     let config = ModelConfig {
         path: model,
         input_size: Some(expected.imgsz[0]),
-        thresholds: Some(Thresholds {
-            confidence: expected.conf,
-            iou: expected.iou,
-            max_detections: expected.max_det,
-            ..Thresholds::default()
-        }),
+        confidence: Some(expected.conf),
+        iou: Some(expected.iou),
         ..ModelConfig::default()
     };
     let mut detector = OnnxDetector::load(&ort_lib(), &config).unwrap();

@@ -144,25 +144,14 @@ pub(crate) struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The thresholds given on the command line, if any (else the model's own apply).
-    fn thresholds(&self) -> Option<Thresholds> {
-        (self.conf.is_some() || self.iou.is_some()).then(|| {
-            let defaults = Thresholds::default();
-            Thresholds {
-                confidence: self.conf.unwrap_or(defaults.confidence),
-                iou: self.iou.unwrap_or(defaults.iou),
-                ..defaults
-            }
-        })
-    }
-
-    /// Loads the model with the thresholds given, else the model's own.
+    /// Loads the model with the thresholds given, each else the model's own.
     pub(crate) fn load(&self) -> anyhow::Result<OnnxDetector> {
         let library = self.ort_lib.clone().unwrap_or_else(|| shipped(ORT_LIBRARY));
         let config = ModelConfig {
             path: self.model.clone().unwrap_or_else(|| shipped(SAMPLE_MODEL)),
             device: self.device,
-            thresholds: self.thresholds(),
+            confidence: self.conf,
+            iou: self.iou,
             classes: self.classes.clone(),
             input_size: self.input_size,
             ..ModelConfig::default()
