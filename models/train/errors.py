@@ -157,7 +157,9 @@ def main() -> None:
         )
     for sigma in SIGMAS:
         rates = {name: judged_exactly(f, threshold, sigma) for name, (f, threshold) in scored.items()}
-        pooled_rate = sum(rates[name] * len(f) for name, (f, _) in scored.items()) / frames
+        pooled_rate = sum(rates[name] * len(f) for name, (f, _) in scored.items()) / sum(
+            len(f) for f, _ in scored.values()
+        )
         each = ", ".join(f"{name} {rate:.1%}" for name, rate in rates.items())
         print(f"every pig found, visible fractions judged within ±{sigma} (1 sd): {pooled_rate:.1%} exact ({each})")
 
