@@ -5,53 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use pigweight_tests::{Server, agent, get, synth_video, wait_for};
+use pigweight_tests::{Reply, Server, get, header, request, send, synth_video, wait_for};
 use serde_json::Value;
-
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
-    send(method, url, headers, None)
-}
-
-fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
-    let agent = agent();
-    let mut req = ureq::http::Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut resp = match body {
-        Some(body) => agent.run(req.body(body).unwrap()),
-        None => agent.run(req.body(()).unwrap()),
-    }
-    .unwrap();
-    let body = if method == "HEAD" {
-        Vec::new()
-    } else {
-        resp.body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()
-            .unwrap()
-    };
-    Reply {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body,
-    }
-}
-
-fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
-    r.headers
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
-}
 
 fn json(server: &Server, path: &str) -> Value {
     let (status, body) = get(&server.url(path));

@@ -189,3 +189,53 @@ pub fn get(url: &str) -> (u16, String) {
     let status = resp.status().as_u16();
     (status, resp.body_mut().read_to_string().unwrap())
 }
+
+/// A whole answer: status, headers and body (none for HEAD).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// `method url` with `headers`, no body.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    send(method, url, headers, None)
+}
+
+/// `method url` with `headers` and `body`, whatever the status.
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let agent = agent();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = match body {
+        Some(body) => agent.run(req.body(body).unwrap()),
+        None => agent.run(req.body(()).unwrap()),
+    }
+    .unwrap();
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        resp.body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap()
+    };
+    Reply {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body,
+    }
+}
+
+/// The value of header `name`; fails the test when it is missing.
+pub fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
+    r.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}

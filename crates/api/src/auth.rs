@@ -50,7 +50,7 @@ pub(crate) async fn gate(State(app): State<AppState>, request: Request, next: Ne
     response
 }
 
-fn guarded(path: &str) -> bool {
+pub(crate) fn guarded(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/ws/") || path == "/metrics"
 }
 

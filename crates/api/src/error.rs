@@ -34,6 +34,19 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     TooLarge(String),
+    /// The method is not one this path answers (`Allow` says which are).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A body in a media type the operation does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A WebSocket path asked without an upgradable connection.
+    #[error("{0}")]
+    UpgradeRequired(String),
+    /// A request header that makes the request impossible to satisfy as asked (a failed
+    /// `If-Match` or `If-Unmodified-Since`).
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// The request clashes with what is there (a file of that name exists).
     #[error("{0}")]
     Conflict(String),
@@ -61,6 +74,10 @@ impl ApiError {
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -102,22 +119,68 @@ impl From<IndexError> for ApiError {
     }
 }
 
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
-        Self::BadRequest(e.body_text())
+impl ApiError {
+    /// An error that axum or a layer below the handlers answered with: its status decides the
+    /// kind, its text is the message. Every rejection of an extractor and every error response
+    /// the router makes itself (no route, wrong method, body too large) comes through here.
+    pub(crate) fn rejected(status: StatusCode, text: String) -> Self {
+        match status {
+            StatusCode::BAD_REQUEST => Self::BadRequest(text),
+            StatusCode::NOT_FOUND => Self::NotFound(text),
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed(text),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::TooLarge(text),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(text),
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Invalid(text),
+            StatusCode::UPGRADE_REQUIRED => Self::UpgradeRequired(text),
+            StatusCode::PRECONDITION_FAILED => Self::PreconditionFailed(text),
+            StatusCode::SERVICE_UNAVAILABLE => Self::Busy(text),
+            s if s.is_client_error() => Self::BadRequest(text),
+            _ => Self::Internal(text),
+        }
     }
 }
 
-impl From<axum::extract::rejection::PathRejection> for ApiError {
-    fn from(e: axum::extract::rejection::PathRejection) -> Self {
-        Self::BadRequest(e.body_text())
-    }
+macro_rules! from_rejection {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(e: $rejection) -> Self {
+                Self::rejected(e.status(), e.body_text())
+            }
+        }
+    )*};
 }
 
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-        Self::BadRequest(e.body_text())
+from_rejection!(
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::PathRejection,
+    axum::extract::rejection::JsonRejection,
+    axum::extract::ws::rejection::WebSocketUpgradeRejection
+);
+
+/// The safety net under the handlers: an error response that is not already our JSON (axum's
+/// own 404 for no route, 405 for a wrong method, a layer's 413) becomes one, with its status
+/// and headers (`Allow`) kept. Handlers' errors are JSON already and pass untouched.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
     }
+    let (mut parts, body) = response.into_parts();
+    // The texts of axum's own errors are a line; anything longer is not one of them.
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let (json, body) = ApiError::rejected(status, text).into_response().into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &json.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    Response::from_parts(parts, body)
 }
 
 impl IntoResponse for ApiError {
@@ -150,4 +213,14 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The answer to a request whose handler panicked (a bug: logged with what it said).
+pub(crate) fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    ApiError::Internal(format!("a handler panicked: {what}")).into_response()
 }

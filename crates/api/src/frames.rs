@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::counts::{decode, detect};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Params, PathId};
+use crate::extract::{Params, PathArgs, PathId};
 use crate::library::Entry;
 use crate::state::{AppState, Encoded, ImageKey};
 
@@ -450,7 +450,7 @@ async fn get_thumbnails_vtt(State(app): State<AppState>, PathId(id): PathId) -> 
     ))]
 async fn get_sprite(
     State(app): State<AppState>,
-    axum::extract::Path((id, sheet)): axum::extract::Path<(String, usize)>,
+    PathArgs((id, sheet)): PathArgs<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let entry = app.entry(&id)?;
     let indexer = Arc::clone(&app.indexer);

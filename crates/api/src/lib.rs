@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod frames;
 mod library;
+mod linger;
 mod state;
 mod stream;
 mod streams;
@@ -87,14 +88,64 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(streams::router())
 }
 
+/// The routes and their OpenAPI document, with the errors every operation can answer declared.
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = api().split_for_parts();
+    declare_common_errors(&mut doc);
+    (routes, doc)
+}
+
+/// Declares the errors that do not come from a handler's own logic, on every operation they
+/// can reach: 400 where a parameter or body may not parse, 401 where a key can be asked for.
+/// Declared here once rather than on each handler, so no operation can miss one.
+fn declare_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in &mut doc.paths.paths {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            let takes_input =
+                op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+            if takes_input {
+                responses.entry("400".into()).or_insert_with(|| {
+                    error("A parameter or body that does not parse (a number that is not one, a bad path)")
+                        .into()
+                });
+            }
+            if auth::guarded(path) {
+                responses.entry("401".into()).or_insert_with(|| {
+                    error("No API key, or not one the server accepts (when keys are configured)").into()
+                });
+            }
+        }
+    }
+}
+
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    routes().1
 }
 
 /// The whole HTTP surface over `state`.
 pub fn router(state: AppState) -> Router {
-    let (routes, doc) = api().split_for_parts();
+    let (routes, doc) = routes();
     let doc = bytes::Bytes::from(doc.to_pretty_json().unwrap_or_default());
     let mut router = routes.route(
         "/openapi.json",
@@ -112,6 +163,10 @@ pub fn router(state: AppState) -> Router {
     router
         .layer(DefaultBodyLimit::max(state.config.max_body_kb * 1024))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate))
+        .layer(axum::middleware::map_request(linger::lingering))
+        .layer(axum::middleware::map_response(error::json_errors))
+        // A panic is a bug; it still ends as a logged 500, not a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panicked))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -38,7 +38,7 @@ use utoipa_axum::routes;
 
 use crate::counts::Pixels;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Params, PathId};
+use crate::extract::{Params, PathId, Upgrade, seconds};
 use crate::frames::{Format, draw_overlay, encode, snap_quality};
 use crate::state::{App, AppState};
 
@@ -484,7 +484,9 @@ pub(crate) struct MjpegQuery {
     /// Starting JPEG quality 1..=100, snapped to the configured levels (default 70); it then
     /// follows what the client keeps up with.
     quality: Option<u8>,
-    /// Most frames per second to send this client (default: the stream's rate).
+    /// Most frames per second to send this client (default: the stream's rate), at least
+    /// one frame every 100 s.
+    #[param(minimum = 0.01)]
     fps: Option<f64>,
 }
 
@@ -619,6 +621,9 @@ impl Viewer {
     }
 }
 
+/// The slowest rate an MJPEG client may ask for: a frame every 100 s (heartbeats still come).
+const MIN_CLIENT_FPS: f64 = 0.01;
+
 /// The stream as `multipart/x-mixed-replace` JPEG parts, for an `<img>` tag. Each part has
 /// `X-Frame-Id`, `X-Timestamp` (seconds since the stream was added), `X-Count`, `X-Quality`
 /// and `X-Stale` (1 on a heartbeat: the last frame again, when no new one came for
@@ -640,8 +645,10 @@ async fn mjpeg(
     let quality = snap_quality(q.quality.unwrap_or(70), &app.config.jpeg_qualities)?;
     let fps = f64::from(app.config.stream_fps);
     let client_fps = q.fps.unwrap_or(fps);
-    if !(client_fps.is_finite() && client_fps > 0.0) {
-        return Err(ApiError::Invalid("fps must be a positive number".into()));
+    if !(client_fps.is_finite() && client_fps >= MIN_CLIENT_FPS) {
+        return Err(ApiError::Invalid(format!(
+            "fps must be a number of at least {MIN_CLIENT_FPS}"
+        )));
     }
     let target_bps = app.config.stream_target_kbps as f64 * 1000.0;
     let viewer = Viewer {
@@ -650,8 +657,8 @@ async fn mjpeg(
         adapt: Adapt::new(&app.config.jpeg_qualities, quality, target_bps, Instant::now()),
         fps,
         // A little under the period, so timer jitter does not skip frames at the full rate.
-        gap: Duration::from_secs_f64(0.9 / client_fps.min(fps)),
-        heartbeat: Duration::from_secs_f64(app.config.mjpeg_heartbeat_s.max(0.1)),
+        gap: seconds(0.9 / client_fps.min(fps), "the time between frames")?,
+        heartbeat: seconds(app.config.mjpeg_heartbeat_s.max(0.1), "mjpeg_heartbeat_s")?,
         next_due: tokio::time::Instant::now(),
         watching: Watching::new(&live, "mjpeg", quality),
     };
@@ -807,13 +814,16 @@ impl StreamMessage<'_> {
     params(("id" = String, Path, description = "Stream id"), SocketQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket handshake, or a parameter that does not parse", body = ErrorBody),
         (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 422, description = "Quality out of range", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded to a WebSocket", body = ErrorBody),
     ))]
 async fn stream_socket(
     State(app): State<AppState>,
     PathId(id): PathId,
     Params(q): Params<SocketQuery>,
-    upgrade: WebSocketUpgrade,
+    Upgrade(upgrade): Upgrade,
 ) -> Result<Response, ApiError> {
     let live = app.stream(&id)?;
     let levels = app.config.jpeg_qualities.clone();

@@ -254,9 +254,16 @@ async fn add_video(
 
 /// Lists a file named by a JSON body; says whether it is new or changed.
 async fn register(app: &AppState, body: Body) -> Result<(Entry, bool), ApiError> {
-    let bytes = axum::body::to_bytes(body, app.config.max_body_kb * 1024)
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+    let limit = app.config.max_body_kb * 1024;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large =
+            std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::TooLarge(format!("a JSON body is limited to {} KiB", limit >> 10))
+        } else {
+            ApiError::BadRequest(format!("reading the body: {e}"))
+        }
+    })?;
     let request: RegisterVideo = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body must be {{\"path\": \"...\"}}: {e}")))?;
     let relative = client_path(&request.path)?;

@@ -14,18 +14,21 @@
 //! where the count changes, stamped with that frame's time, and the player shows it when that
 //! frame is on screen — so the count never lags the picture. A writer task sends only the newest
 //! update of each kind: a slow client skips stale counts instead of queueing them, and the
-//! session never waits on a client's socket. Pings keep idle connections open through proxies.
+//! session never waits on a client's socket for them. Replies (errors) are not updates: they go
+//! through a bounded queue of their own, sent before any update and never dropped or merged; a
+//! client that sends bad messages faster than it reads the replies is slowed by that queue.
+//! Pings keep idle connections open through proxies.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,7 +36,7 @@ use utoipa_axum::routes;
 
 use crate::counts::{CountAtTime, CountSource, Exact, count_at};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Params;
+use crate::extract::{Params, Upgrade};
 use crate::library::Entry;
 use crate::state::{App, AppState};
 use crate::videos::IndexStatus;
@@ -48,6 +51,9 @@ const PLAY_TICK: Duration = Duration::from_millis(250);
 const LEAD: Duration = Duration::from_millis(150);
 /// Fastest playback rate followed.
 const MAX_RATE: f64 = 16.0;
+/// Replies waiting for a client; past this, the session stops reading its messages until
+/// the client takes some.
+const REPLY_QUEUE: usize = 16;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -65,14 +71,16 @@ pub(crate) struct SocketQuery {
     params(SocketQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket handshake, or neither (or both of) `id` and `stream`", body = ErrorBody),
         (status = 404, description = "No such video", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded to a WebSocket", body = ErrorBody),
         (status = 422, description = "The file cannot be read as a video", body = ErrorBody),
         (status = 503, description = "Too many WebSocket clients", body = ErrorBody),
     ))]
 async fn count_socket(
     State(app): State<AppState>,
     Params(q): Params<SocketQuery>,
-    upgrade: WebSocketUpgrade,
+    Upgrade(upgrade): Upgrade,
 ) -> Result<Response, ApiError> {
     let target = match (q.id, q.stream) {
         (Some(id), None) => {
@@ -113,10 +121,11 @@ enum Target {
 /// A live stream's count as it changes, until the client leaves or the stream is removed.
 async fn live_session(app: &App, live: &crate::streams::Live, socket: WebSocket) {
     let (sink, mut incoming) = socket.split();
+    let (_replies_tx, replies_rx) = mpsc::channel(1);
     let (counts_tx, counts_rx) = watch::channel(None);
     let (_progress_tx, progress_rx) = watch::channel(None);
     let ping = Duration::from_secs(app.config.websocket_ping_s.max(1));
-    let writer = tokio::spawn(write_newest(sink, counts_rx, progress_rx, ping));
+    let writer = tokio::spawn(write_newest(sink, replies_rx, counts_rx, progress_rx, ping));
     let mut frames = live.frames();
     let mut last_count = None;
     loop {
@@ -199,10 +208,11 @@ impl Clock {
 
 async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
     let (sink, mut incoming) = socket.split();
+    let (replies_tx, replies_rx) = mpsc::channel(REPLY_QUEUE);
     let (counts_tx, counts_rx) = watch::channel(None);
     let (progress_tx, progress_rx) = watch::channel(None);
     let ping = Duration::from_secs(app.config.websocket_ping_s.max(1));
-    let writer = tokio::spawn(write_newest(sink, counts_rx, progress_rx, ping));
+    let writer = tokio::spawn(write_newest(sink, replies_rx, counts_rx, progress_rx, ping));
     let mut progress = app.indexer.subscribe();
     // Cleared if the indexer's channel ever closes, so a closed channel is not polled again.
     let mut progress_open = true;
@@ -225,7 +235,11 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
                         wake = Instant::now();
                     }
                     Err(message) => {
-                        counts_tx.send_replace(ServerMessage::Error { message }.into_message());
+                        // The writer is gone only when the client is.
+                        if replies_tx.send(ServerMessage::Error { message }.into_message()).await.is_err() {
+                            break;
+                        }
+                        continue;
                     }
                 },
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
@@ -265,12 +279,12 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
                 }
             }
             Err(e) => {
-                counts_tx.send_replace(
-                    ServerMessage::Error {
-                        message: e.to_string(),
-                    }
-                    .into_message(),
-                );
+                let reply = ServerMessage::Error {
+                    message: e.to_string(),
+                };
+                if replies_tx.send(reply.into_message()).await.is_err() {
+                    break;
+                }
             }
         }
         due = false;
@@ -327,9 +341,10 @@ fn parse(text: &str, duration: f64) -> Result<Clock, String> {
     })
 }
 
-/// Sends the newest pending message of each kind, and pings when idle.
+/// Sends every reply in order, then the newest pending update of each kind, and pings when idle.
 async fn write_newest(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut replies: mpsc::Receiver<Option<Message>>,
     mut counts: watch::Receiver<Option<Message>>,
     mut progress: watch::Receiver<Option<Message>>,
     ping: Duration,
@@ -338,6 +353,10 @@ async fn write_newest(
     loop {
         let message = tokio::select! {
             biased;
+            reply = replies.recv() => match reply {
+                Some(m) => m,
+                None => break,
+            },
             changed = counts.changed() => match changed {
                 Ok(()) => counts.borrow_and_update().clone(),
                 Err(_) => break,

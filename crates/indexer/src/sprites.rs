@@ -24,7 +24,7 @@ pub fn sprite_sheets(view: &IndexView) -> usize {
 pub fn sprite_frames(view: &IndexView, sheet: usize) -> Vec<u64> {
     view.thumbnails()
         .iter()
-        .skip(sheet * PER_SHEET)
+        .skip(sheet.saturating_mul(PER_SHEET))
         .take(PER_SHEET)
         .map(|&(f, _)| f)
         .collect()

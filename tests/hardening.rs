@@ -1,0 +1,591 @@
+//! What a hostile client tries, on the real server: extreme numbers in every numeric parameter
+//! of the OpenAPI document, errors that are JSON and declared, the file's conditional requests
+//! (RFC 9110) as a matrix, and the count WebSocket's replies.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use pigweight_tests::{Reply, Server, get, header, request, send, synth_video};
+use serde_json::Value;
+
+/// A server over one 3 s synthetic video; returns it, the video's id and the file's bytes.
+fn one_video(dir: &std::path::Path) -> (Server, String, Vec<u8>) {
+    let videos = dir.join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    let path = videos.join("pen.mp4");
+    synth_video(&path, 3, 5);
+    // A known, old modification time: Last-Modified is then exact and a strong validator.
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(httpdate::parse_http_date(MODIFIED).unwrap())
+        .unwrap();
+    drop(file);
+    let server = Server::start(&["--videos", videos.to_str().unwrap()]);
+    let mut id = String::new();
+    pigweight_tests::wait_for("the video to be listed", || {
+        let list: Value = serde_json::from_str(&get(&server.url("/api/videos")).1).unwrap();
+        id = list[0]["id"].as_str().unwrap_or_default().to_owned();
+        !id.is_empty()
+    });
+    (server, id, std::fs::read(&path).unwrap())
+}
+
+const MODIFIED: &str = "Sun, 01 Nov 2026 08:00:00 GMT";
+const EARLIER: &str = "Sun, 01 Nov 2026 07:59:59 GMT";
+const LATER: &str = "Sun, 01 Nov 2026 08:00:01 GMT";
+
+/// Asserts that `reply` is our JSON error: `{"error": "..."}` with a JSON content type.
+fn assert_json_error(reply: &Reply, what: &str) {
+    let kind = reply
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        kind.starts_with("application/json"),
+        "{what}: content-type {kind:?}"
+    );
+    let body: Value = serde_json::from_slice(&reply.body).unwrap_or_else(|e| {
+        panic!(
+            "{what}: not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&reply.body)
+        )
+    });
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{what}: {body}"
+    );
+}
+
+/// Sends `GET url` and returns the status, headers and at most the first 64 KiB of the body
+/// (an MJPEG stream never ends); `None` when the connection broke without an answer.
+fn probe(url: &str) -> Option<Reply> {
+    use std::io::Read as _;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut resp = agent.get(url).call().ok()?;
+    let mut body = Vec::new();
+    resp.body_mut()
+        .as_reader()
+        .take(64 << 10)
+        .read_to_end(&mut body)
+        .ok()?;
+    Some(Reply {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body,
+    })
+}
+
+#[test]
+fn extreme_numbers_in_every_numeric_parameter_get_a_json_4xx_or_a_2xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id, _) = one_video(dir.path());
+    let added = send(
+        "POST",
+        &server.url("/api/streams"),
+        &[("Content-Type", "application/json")],
+        Some(format!(r#"{{"video":"{id}"}}"#).as_bytes()),
+    );
+    assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
+    let stream: Value = serde_json::from_slice(&added.body).unwrap();
+    let stream_id = stream["id"].as_str().unwrap().to_owned();
+
+    let doc: Value = serde_json::from_str(&get(&server.url("/openapi.json")).1).unwrap();
+    let extremes = [
+        "0",
+        "-1",
+        "-0",
+        "NaN",
+        "nan",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e-300",
+        "-1e-300",
+        "1e300",
+        "-1e300",
+        "2147483648",
+        "-2147483649",
+        "4294967296",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551616",
+        "1.5",
+        "",
+    ];
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if method != "get" {
+                continue;
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let declared: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            let numeric: Vec<&Value> = params
+                .iter()
+                .filter(|p| matches!(p["schema"]["type"].as_str(), Some("integer" | "number")))
+                .collect();
+            // A valid value for every parameter, so each extreme is the only odd one out.
+            let valid = |name: &str| -> String {
+                match name {
+                    "id" if path.contains("/streams/") => stream_id.clone(),
+                    "id" => id.clone(),
+                    "stream" => String::new(),
+                    "t" => "1".into(),
+                    "from" => "0".into(),
+                    "to" => "2".into(),
+                    "fps" => "5".into(),
+                    _ => "1".into(),
+                }
+            };
+            for target in &numeric {
+                let target = target["name"].as_str().unwrap();
+                for value in extremes {
+                    let mut url = path.clone();
+                    let mut query = Vec::new();
+                    for p in &params {
+                        let name = p["name"].as_str().unwrap();
+                        let v = if name == target {
+                            value.to_owned()
+                        } else {
+                            valid(name)
+                        };
+                        if p["in"] == "path" {
+                            url = url.replace(&format!("{{{name}}}"), &v);
+                        } else if name != "stream"
+                            && (name == target || p["required"] == true || name == "id")
+                        {
+                            query.push(format!("{name}={v}"));
+                        }
+                    }
+                    if !query.is_empty() {
+                        url = format!("{url}?{}", query.join("&"));
+                    }
+                    let what = format!("GET {url}");
+                    let reply = probe(&server.url(&url))
+                        .unwrap_or_else(|| panic!("{what}: the connection broke without an answer"));
+                    assert!(
+                        declared.contains(&&reply.status.to_string()),
+                        "{what}: {} is not declared ({declared:?}): {}",
+                        reply.status,
+                        String::from_utf8_lossy(&reply.body)
+                    );
+                    assert!(
+                        reply.status < 300 || (400..500).contains(&reply.status),
+                        "{what}: {}",
+                        reply.status
+                    );
+                    if reply.status >= 400 {
+                        assert_json_error(&reply, &what);
+                    }
+                    tried += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        tried >= 14 * extremes.len(),
+        "only {tried} requests: the document lost parameters?"
+    );
+    assert_eq!(get(&server.url("/healthz")).0, 200, "the server is still up");
+}
+
+#[test]
+fn every_error_is_json_with_the_right_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id, _) = one_video(dir.path());
+    let json = [("Content-Type", "application/json")];
+    let big = format!(r#"{{"path":"{}"}}"#, "a".repeat(10 << 20));
+    for (method, path, headers, body, status) in [
+        ("GET", format!("/api/videos/{id}/sprites/-1"), &[][..], None, 400),
+        ("GET", format!("/api/videos/{id}/sprites/x"), &[][..], None, 400),
+        ("GET", format!("/ws/count?id={id}"), &[][..], None, 400),
+        ("GET", "/ws/streams/nope".to_owned(), &[][..], None, 400),
+        ("GET", "/api/no-such-thing".to_owned(), &[][..], None, 404),
+        ("DELETE", "/api/stats".to_owned(), &[][..], None, 405),
+        (
+            "POST",
+            "/api/streams".to_owned(),
+            &json[..],
+            Some(big.as_bytes()),
+            413,
+        ),
+        (
+            "POST",
+            "/api/videos".to_owned(),
+            &json[..],
+            Some(big.as_bytes()),
+            413,
+        ),
+        ("POST", "/api/streams".to_owned(), &[][..], Some(&b"{}"[..]), 415),
+        ("POST", "/api/streams".to_owned(), &json[..], Some(&b"{"[..]), 400),
+        (
+            "GET",
+            "/api/video_file/count_at_time?id=x&t=zz".to_owned(),
+            &[][..],
+            None,
+            400,
+        ),
+    ] {
+        let what = format!("{method} {path}");
+        let reply = send(method, &server.url(&path), headers, body);
+        assert_eq!(
+            reply.status,
+            status,
+            "{what}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_json_error(&reply, &what);
+    }
+    // The wrong method still says which are right.
+    let wrong = request("DELETE", &server.url("/api/stats"), &[]);
+    assert!(header(&wrong, "allow").contains("GET"), "{:?}", wrong.headers);
+}
+
+/// The byte ranges (inclusive) a `Range` selects: `None` when it is ignored (the whole file),
+/// empty when none is satisfiable.
+type Selects = Option<Vec<(usize, usize)>>;
+
+/// What the preconditions of a request should come to (RFC 9110 §13.2.2 steps 1-4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Proceed,
+    NotModified,
+    Failed,
+}
+
+#[test]
+fn the_file_answers_the_whole_matrix_of_conditional_and_range_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id, file) = one_video(dir.path());
+    let len = file.len();
+    let first = request("GET", &server.url(&format!("/api/videos/{id}/stream")), &[]);
+    let etag = header(&first, "etag").to_owned();
+    assert_eq!(header(&first, "last-modified"), MODIFIED);
+    let weak = format!("W/{etag}");
+
+    use Outcome::{Failed, NotModified, Proceed};
+    let conditions: Vec<(Vec<(&str, String)>, Outcome)> = vec![
+        (vec![], Proceed),
+        (vec![("If-Match", etag.clone())], Proceed),
+        (vec![("If-Match", "*".into())], Proceed),
+        (vec![("If-Match", format!("\"x\", {etag}"))], Proceed),
+        (vec![("If-Match", "\"x\"".into())], Failed),
+        (vec![("If-Match", weak.clone())], Failed),
+        (vec![("If-Match", "garbage".into())], Failed),
+        (vec![("If-Unmodified-Since", MODIFIED.into())], Proceed),
+        (vec![("If-Unmodified-Since", LATER.into())], Proceed),
+        (vec![("If-Unmodified-Since", EARLIER.into())], Failed),
+        (vec![("If-Unmodified-Since", "not a date".into())], Proceed),
+        (
+            vec![
+                ("If-Match", etag.clone()),
+                ("If-Unmodified-Since", EARLIER.into()),
+            ],
+            Proceed,
+        ),
+        (vec![("If-None-Match", etag.clone())], NotModified),
+        (vec![("If-None-Match", weak.clone())], NotModified),
+        (vec![("If-None-Match", "*".into())], NotModified),
+        (vec![("If-None-Match", format!("\"a\", {etag}"))], NotModified),
+        (vec![("If-None-Match", "\"x\"".into())], Proceed),
+        (vec![("If-Modified-Since", MODIFIED.into())], NotModified),
+        (vec![("If-Modified-Since", LATER.into())], NotModified),
+        (vec![("If-Modified-Since", EARLIER.into())], Proceed),
+        (vec![("If-Modified-Since", "garbage".into())], Proceed),
+        (
+            vec![
+                ("If-None-Match", "\"x\"".into()),
+                ("If-Modified-Since", MODIFIED.into()),
+            ],
+            Proceed,
+        ),
+        (
+            vec![("If-Match", "\"x\"".into()), ("If-None-Match", etag.clone())],
+            Failed,
+        ),
+    ];
+    // If-Range values, and whether each keeps the Range.
+    let if_ranges: Vec<(Option<String>, bool)> = vec![
+        (None, true),
+        (Some(etag.clone()), true),
+        (Some(MODIFIED.into()), true),
+        (Some(weak.clone()), false),
+        (Some("\"other\"".into()), false),
+        (Some(EARLIER.into()), false),
+        (Some(LATER.into()), false),
+        (Some(format!("{etag}, \"other\"")), false),
+        (Some("garbage".into()), false),
+    ];
+    // Range values and the bytes each selects: None for the whole file (ignored), Some(empty)
+    // for unsatisfiable.
+    let ranges: Vec<(Option<String>, Selects)> = vec![
+        (None, None),
+        (Some("bytes=0-99".into()), Some(vec![(0, 99)])),
+        (Some("bytes=-100".into()), Some(vec![(len - 100, len - 1)])),
+        (Some(format!("bytes=-{}", len + 10)), Some(vec![(0, len - 1)])),
+        (
+            Some(format!("bytes={}-", len - 10)),
+            Some(vec![(len - 10, len - 1)]),
+        ),
+        (
+            Some(format!("bytes=100-{}", len + 500)),
+            Some(vec![(100, len - 1)]),
+        ),
+        (Some("bytes=0-9,200-299".into()), Some(vec![(0, 9), (200, 299)])),
+        (Some(format!("bytes=0-9,{}-", len + 5)), Some(vec![(0, 9)])),
+        (Some(format!("bytes={len}-")), Some(vec![])),
+        (Some("bytes=zz".into()), None),
+        (Some("items=0-1".into()), None),
+        (Some("bytes=0-50,25-75".into()), Some(vec![(0, 50), (25, 75)])),
+        (Some("bytes=0-50,25-75,30-80".into()), None),
+    ];
+    let mut cases = 0;
+    for path in [
+        format!("/api/videos/{id}/stream"),
+        format!("/api/video_file/stream_hls/{id}"),
+    ] {
+        let url = server.url(&path);
+        for method in ["GET", "HEAD"] {
+            for (condition, outcome) in &conditions {
+                for (if_range, keeps) in &if_ranges {
+                    for (range, selects) in &ranges {
+                        let mut headers: Vec<(&str, &str)> =
+                            condition.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        if let Some(v) = if_range {
+                            headers.push(("If-Range", v));
+                        }
+                        if let Some(v) = range {
+                            headers.push(("Range", v));
+                        }
+                        let what = format!("{method} {path} {headers:?}");
+                        let reply = request(method, &url, &headers);
+                        check(
+                            &reply,
+                            method,
+                            *outcome,
+                            selects.as_ref().filter(|_| *keeps),
+                            &file,
+                            &etag,
+                            &what,
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(cases > 3000, "{cases}");
+}
+
+/// Checks one answer of the matrix against what RFC 9110 says it must be.
+fn check(
+    reply: &Reply,
+    method: &str,
+    outcome: Outcome,
+    selects: Option<&Vec<(usize, usize)>>,
+    file: &[u8],
+    etag: &str,
+    what: &str,
+) {
+    let len = file.len();
+    let status = reply.status;
+    match outcome {
+        Outcome::Failed => {
+            assert_eq!(status, 412, "{what}");
+            if method == "GET" {
+                assert_json_error(reply, what);
+            }
+            return;
+        }
+        Outcome::NotModified => {
+            assert_eq!(status, 304, "{what}");
+            assert_eq!(header(reply, "etag"), etag, "{what}");
+            assert!(
+                reply.headers.get("content-length").is_none(),
+                "{what}: {:?}",
+                reply.headers
+            );
+            assert!(reply.body.is_empty(), "{what}");
+            return;
+        }
+        Outcome::Proceed => {}
+    }
+    let body_is = |expected: &[u8]| {
+        assert_eq!(header(reply, "accept-ranges"), "bytes", "{what}");
+        assert_eq!(header(reply, "etag"), etag, "{what}");
+        assert_eq!(
+            header(reply, "content-length"),
+            expected.len().to_string(),
+            "{what}"
+        );
+        if method == "GET" {
+            assert!(
+                reply.body == expected,
+                "{what}: {} bytes, not the {} expected",
+                reply.body.len(),
+                expected.len()
+            );
+        } else {
+            assert!(reply.body.is_empty(), "{what}");
+        }
+    };
+    match selects.map(Vec::as_slice) {
+        None => {
+            assert_eq!(status, 200, "{what}");
+            assert_eq!(header(reply, "content-type"), "video/mp4", "{what}");
+            body_is(file);
+        }
+        Some([]) => {
+            assert_eq!(status, 416, "{what}");
+            assert_eq!(header(reply, "content-range"), format!("bytes */{len}"), "{what}");
+        }
+        Some([(from, to)]) => {
+            assert_eq!(status, 206, "{what}");
+            assert_eq!(header(reply, "content-type"), "video/mp4", "{what}");
+            assert_eq!(
+                header(reply, "content-range"),
+                format!("bytes {from}-{to}/{len}"),
+                "{what}"
+            );
+            body_is(&file[*from..=*to]);
+        }
+        Some(parts) => {
+            assert_eq!(status, 206, "{what}");
+            let kind = header(reply, "content-type");
+            let boundary = kind
+                .strip_prefix("multipart/byteranges; boundary=")
+                .unwrap_or_else(|| panic!("{what}: {kind}"));
+            let mut expected = Vec::new();
+            for (from, to) in parts {
+                expected.extend_from_slice(
+                    format!(
+                        "\r\n--{boundary}\r\nContent-Type: video/mp4\r\nContent-Range: bytes {from}-{to}/{len}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                expected.extend_from_slice(&file[*from..=*to]);
+            }
+            expected.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            body_is(&expected);
+        }
+    }
+}
+
+#[test]
+fn the_count_websocket_answers_every_bad_message_and_still_sends_the_first_count() {
+    let dir = tempfile::tempdir().unwrap();
+    // Indexed: the first count then comes from the index at once, racing the replies.
+    let (server, id) = pigweight_tests::indexed_server(dir.path(), 3, &[]);
+    let url = format!("{}/ws/count?id={id}", server.base.replace("http://", "ws://"));
+    const BURST: usize = 50;
+    for attempt in 0..8 {
+        let (mut socket, _) = tungstenite::connect(&url).unwrap();
+        if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_ref() {
+            tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        // Sent in a burst before anything is read: every one gets its reply, and the first
+        // count still comes (the newest-only slot is for count updates alone).
+        let bad = [r#"{"type":"jump"}"#, "not json", r#"{"type":"seek","t":1e300}"#];
+        for k in 0..BURST {
+            socket
+                .send(tungstenite::Message::Text(bad[k % bad.len()].into()))
+                .unwrap();
+        }
+        let (mut errors, mut counts) = (0, 0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (errors < BURST || counts < 1) && Instant::now() < deadline {
+            // A read that times out ends the wait: what is missing then never came.
+            let Ok(message) = socket.read() else { break };
+            if let tungstenite::Message::Text(t) = message {
+                let m: Value = serde_json::from_str(&t).unwrap();
+                match m["type"].as_str() {
+                    Some("error") => errors += 1,
+                    Some("count_update") => {
+                        assert_eq!(m["t"], 0.0, "attempt {attempt}: {m}");
+                        counts += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!((errors, counts), (BURST, 1), "attempt {attempt}");
+        socket.close(None).unwrap();
+    }
+}
+
+/// Sends a whole request as a simple client does (all of the body, then read the answer, like
+/// Python's `http.client`), and returns the status line; `None` when sending or reading broke.
+fn send_all_then_read(base: &str, head: &str, body_len: usize) -> Option<String> {
+    use std::io::{BufRead as _, Write as _};
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.write_all(format!("{head}Host: {addr}\r\nContent-Length: {body_len}\r\n\r\n").as_bytes())
+        .ok()?;
+    let chunk = vec![7u8; 1 << 16];
+    let mut left = body_len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        tcp.write_all(&chunk[..n]).ok()?;
+        left -= n;
+    }
+    let mut status = String::new();
+    std::io::BufReader::new(tcp).read_line(&mut status).ok()?;
+    Some(status.trim().to_owned())
+}
+
+#[test]
+fn a_refused_upload_is_answered_to_a_client_that_sends_it_all_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    synth_video(&videos.join("pen.mp4"), 1, 3);
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(&config, "[api]\nmax_upload_mb = 4\n").unwrap();
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let mb = 1 << 20;
+    for (head, len, status) in [
+        // Exists already: refused before a byte is read.
+        (
+            "POST /api/videos?name=pen.mp4 HTTP/1.1\r\nContent-Type: video/mp4\r\n",
+            3 * mb,
+            "409",
+        ),
+        // Declared larger than the limit.
+        (
+            "POST /api/videos?name=big.mp4 HTTP/1.1\r\nContent-Type: video/mp4\r\n",
+            12 * mb,
+            "413",
+        ),
+        // Not a video: read whole, then refused.
+        (
+            "POST /api/videos?name=junk.mp4 HTTP/1.1\r\nContent-Type: video/mp4\r\n",
+            2 * mb,
+            "422",
+        ),
+        // A JSON body over the body limit.
+        (
+            "POST /api/videos HTTP/1.1\r\nContent-Type: application/json\r\n",
+            3 * mb,
+            "413",
+        ),
+    ] {
+        let line = send_all_then_read(&server.base, head, len)
+            .unwrap_or_else(|| panic!("{head:?}: the connection broke before the answer was read"));
+        assert!(
+            line.starts_with("HTTP/1.1 ") && line.contains(status),
+            "{head:?}: {line}"
+        );
+    }
+    assert!(!videos.join("big.mp4").exists() && !videos.join("junk.mp4").exists());
+}
