@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the tiny ONNX fixture models the inference tests use, into target/fixtures, with a
-# Python venv (.venv, git-ignored) holding pinned `onnx` and `numpy`; installs the tools of the
-# JavaScript-side tests (tests/js, pinned by its package-lock.json). Idempotent.
+# Python venv (.venv, git-ignored) holding pinned `onnx` and `numpy`, and schemathesis (the API
+# fuzzing test); installs the tools of the JavaScript-side tests (tests/js, pinned by its
+# package-lock.json). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/fixtures
@@ -11,6 +12,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import onnx, numpy" 2>/dev/null; then
   .venv/bin/pip install --quiet --disable-pip-version-check onnx==1.20.1 numpy==2.3.5
+fi
+if ! .venv/bin/schemathesis --version 2>/dev/null | grep -q "4.32.5"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
 if [ ! -f "$out/.stamp" ] || [ "$script" -nt "$out/.stamp" ]; then
   .venv/bin/python "$script" "$out"

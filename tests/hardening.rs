@@ -589,3 +589,73 @@ fn a_refused_upload_is_answered_to_a_client_that_sends_it_all_first() {
     }
     assert!(!videos.join("big.mp4").exists() && !videos.join("junk.mp4").exists());
 }
+
+#[test]
+fn schemathesis_finds_nothing_against_our_own_document() {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/schemathesis");
+    assert!(
+        venv.exists(),
+        "schemathesis is not installed: run scripts/fixtures.sh (make test does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id) = pigweight_tests::indexed_server(dir.path(), 4, &[]);
+    let added = send(
+        "POST",
+        &server.url("/api/streams"),
+        &[("Content-Type", "application/json")],
+        Some(format!(r#"{{"video":"{id}"}}"#).as_bytes()),
+    );
+    assert_eq!(added.status, 201);
+    let stream: Value = serde_json::from_slice(&added.body).unwrap();
+    // Real ids, so the generated requests reach each handler's logic and not only its 404;
+    // deletes get an id that names nothing, or the run would delete what it tests.
+    let config = dir.path().join("schemathesis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[parameters]
+"path.id" = "{id}"
+"query.id" = "{id}"
+
+[[operations]]
+include-path-regex = "^/(api|ws)/streams/"
+parameters = {{ "path.id" = "{stream}" }}
+
+[[operations]]
+include-method = "DELETE"
+parameters = {{ "path.id" = "0000000000000000" }}
+"#,
+            stream = stream["id"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(&venv)
+        .arg("--config-file")
+        .arg(&config)
+        .args([
+            "--no-color",
+            "run",
+            &server.url("/openapi.json"),
+            "--checks",
+            "not_a_server_error,status_code_conformance,response_schema_conformance",
+            "--max-time",
+            "60",
+            "--seed",
+            "1",
+            // An MJPEG stream never ends; tests/streams.rs and the extremes test above cover it.
+            "--exclude-path",
+            "/api/streams/{id}/mjpeg",
+        ])
+        // Its caches go into the temporary folder, not the checkout.
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found failures:\n{printed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains(" passed"), "{printed}");
+    assert_eq!(get(&server.url("/healthz")).0, 200);
+}

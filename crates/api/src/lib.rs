@@ -95,9 +95,9 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (routes, doc)
 }
 
-/// Declares the errors that do not come from a handler's own logic, on every operation they
-/// can reach: 400 where a parameter or body may not parse, 401 where a key can be asked for.
-/// Declared here once rather than on each handler, so no operation can miss one.
+/// Declares what holds for every operation rather than for one handler, so no operation can
+/// miss it: path parameters are never empty; 400 where a parameter or body may not parse, 401
+/// where a key can be asked for.
 fn declare_common_errors(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let error = |description: &str| {
@@ -120,6 +120,18 @@ fn declare_common_errors(doc: &mut utoipa::openapi::OpenApi) {
             &mut item.patch,
         ];
         for op in operations.into_iter().flatten() {
+            // An empty path parameter names another route (`/api/videos/` is not a video).
+            for param in op.parameters.iter_mut().flatten() {
+                if let utoipa::openapi::RefOr::T(p) = param
+                    && p.parameter_in == utoipa::openapi::path::ParameterIn::Path
+                    && let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(schema))) =
+                        &mut p.schema
+                    && schema.schema_type
+                        == utoipa::openapi::schema::SchemaType::new(utoipa::openapi::Type::String)
+                {
+                    schema.min_length = Some(1);
+                }
+            }
             let responses = &mut op.responses.responses;
             let takes_input =
                 op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();

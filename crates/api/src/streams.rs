@@ -367,6 +367,8 @@ async fn list_streams(State(app): State<AppState>) -> Json<Vec<StreamInfo>> {
         (status = 400, description = "Not a stream description", body = ErrorBody),
         (status = 404, description = "No such video", body = ErrorBody),
         (status = 409, description = "That source is streamed already", body = ErrorBody),
+        (status = 413, description = "A body over the JSON body limit", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
         (status = 422, description = "A URL that is not rtsp/http(s), or too many streams", body = ErrorBody),
     ))]
 async fn add_stream(
