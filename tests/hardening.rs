@@ -659,3 +659,144 @@ parameters = {{ "path.id" = "0000000000000000" }}
     assert!(printed.contains(" passed"), "{printed}");
     assert_eq!(get(&server.url("/healthz")).0, 200);
 }
+
+/// The list of videos, by name.
+fn listed(server: &Server) -> std::collections::HashMap<String, Value> {
+    let list: Value = serde_json::from_str(&get(&server.url("/api/videos")).1).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap().to_owned(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn the_list_shows_durations_and_a_file_cut_short_without_being_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    synth_video(&videos.join("whole.mp4"), 4, 21);
+    // The first 30% of an mp4 whose index (moov) is at the front: the index promises 10 s.
+    let elsewhere = tempfile::tempdir().unwrap();
+    synth_video(&elsewhere.path().join("full.mp4"), 10, 22);
+    let full = std::fs::read(elsewhere.path().join("full.mp4")).unwrap();
+    std::fs::write(videos.join("cut.mp4"), &full[..full.len() * 3 / 10]).unwrap();
+    let server = Server::start(&["--videos", videos.to_str().unwrap()]);
+    let mut list = listed(&server);
+    pigweight_tests::wait_for("both videos to be indexed", || {
+        list = listed(&server);
+        list.len() == 2 && list.values().all(|v| v["index"]["state"] == "done")
+    });
+    // Only the list was ever asked for: it says what the indexer learnt.
+    assert_eq!(list["whole.mp4"]["duration"], 4.0, "{list:?}");
+    assert_eq!(list["whole.mp4"]["truncated_from"], Value::Null);
+    let cut = &list["cut.mp4"];
+    assert_eq!(cut["truncated_from"], 10.0, "{cut}");
+    let readable = cut["duration"].as_f64().unwrap();
+    assert!(readable > 0.5 && readable < 5.0, "{cut}");
+    assert!(
+        cut["index"]["samples"].as_u64().unwrap() > 0,
+        "the readable part is indexed: {cut}"
+    );
+    // The video's own page says the same.
+    let id = cut["id"].as_str().unwrap();
+    let detail: Value = serde_json::from_str(&get(&server.url(&format!("/api/videos/{id}"))).1).unwrap();
+    assert_eq!(detail["truncated_from"], 10.0);
+    assert_eq!(detail["duration"], cut["duration"]);
+}
+
+#[test]
+fn after_a_crash_a_part_indexed_video_answers_from_its_stored_samples_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    for (name, seed) in [("a.mp4", 31), ("b.mp4", 32)] {
+        pigweight_tests::run(&[
+            "synth",
+            "video",
+            videos.join(name).to_str().unwrap(),
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--duration",
+            "30",
+            "--seed",
+            &seed.to_string(),
+        ]);
+    }
+    let settings = |active: usize| {
+        let path = dir.path().join(format!("active{active}.toml"));
+        std::fs::write(
+            &path,
+            format!("[indexer]\ninterval = 0.1\nactive_videos = {active}\n"),
+        )
+        .unwrap();
+        path
+    };
+    let (two, one) = (settings(2), settings(1));
+    let args = |config: &std::path::Path| {
+        vec![
+            "--videos".to_owned(),
+            videos.to_str().unwrap().to_owned(),
+            "--config".to_owned(),
+            config.to_str().unwrap().to_owned(),
+        ]
+    };
+    let first_args = args(&two);
+    let server = Server::start(&first_args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Both part-indexed, then killed.
+    let mut before = listed(&server);
+    pigweight_tests::wait_for("both videos to be part-indexed", || {
+        before = listed(&server);
+        before.len() == 2
+            && before
+                .values()
+                .all(|v| v["index"]["samples"].as_u64().unwrap_or(0) > 0)
+    });
+    assert!(
+        before.values().all(|v| v["index"]["state"] != "done"),
+        "indexed before it could be killed: {before:?}"
+    );
+    // One video at a time now: one resumes, the other waits its turn in the queue.
+    let second_args = args(&one);
+    let server = server.restart(&second_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = listed(&server);
+        if let Some(waiting) = now
+            .values()
+            .find(|v| v["index"]["state"] == "queued" && v["index"]["samples"].as_u64() > Some(0))
+        {
+            let name = waiting["name"].as_str().unwrap();
+            let stored = before[name]["index"]["samples"].as_u64().unwrap();
+            assert!(
+                waiting["index"]["samples"].as_u64().unwrap() >= stored,
+                "{waiting} vs {}",
+                before[name]
+            );
+            assert!(
+                waiting["duration"]
+                    .as_f64()
+                    .is_some_and(|d| (d - 30.0).abs() < 0.1),
+                "{waiting}"
+            );
+            let id = waiting["id"].as_str().unwrap();
+            let counts: Value =
+                serde_json::from_str(&get(&server.url(&format!("/api/videos/{id}/counts?points=10"))).1)
+                    .unwrap();
+            assert!(
+                !counts["buckets"].as_array().unwrap().is_empty(),
+                "the stored samples are served: {counts}"
+            );
+            let at = get(&server.url(&format!("/api/video_file/count_at_time?id={id}&t=0")));
+            assert_eq!(at.0, 200, "{}", at.1);
+            break;
+        }
+        assert!(
+            now.values().any(|v| v["index"]["state"] == "queued") && Instant::now() < deadline,
+            "no queued video ever showed its stored samples: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -78,7 +78,20 @@ pub fn spawn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Child {
 impl Server {
     /// Starts `pigweight serve` on 127.0.0.1 with a free port, and waits until it listens.
     pub fn start(extra: &[&str]) -> Self {
-        let data = tempfile::tempdir().unwrap();
+        Self::start_on(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and starts it again on the same data
+    /// folder with `extra`.
+    pub fn restart(mut self, extra: &[&str]) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data = tempfile::TempDir::new().unwrap();
+        let kept = std::mem::replace(&mut self.data, data);
+        Self::start_on(kept, extra)
+    }
+
+    fn start_on(data: tempfile::TempDir, extra: &[&str]) -> Self {
         let data_arg = data.path().as_os_str();
         let mut child = spawn(
             [

@@ -82,10 +82,29 @@ fn a_video_copied_in_while_serving_is_listed_and_indexed() {
     let server = Server::start(&["--videos", dir.path().to_str().unwrap()]);
     let (_, body) = get(&server.url("/api/videos"));
     assert_eq!(body, "[]");
-    // Made elsewhere, then moved in, as a farm's recorder would drop a finished file.
+    // Made elsewhere, then copied in slowly, as over a network share: listed while it is
+    // still being written (size 0), indexed once it has stopped changing.
     let elsewhere = tempfile::tempdir().unwrap();
     synth_video(&elsewhere.path().join("late.mp4"), 3, 12);
-    std::fs::rename(elsewhere.path().join("late.mp4"), dir.path().join("late.mp4")).unwrap();
+    let bytes = std::fs::read(elsewhere.path().join("late.mp4")).unwrap();
+    let mut copy = std::fs::File::create(dir.path().join("late.mp4")).unwrap();
+    let listed_during_copy = bytes.chunks(bytes.len().div_ceil(12)).any(|chunk| {
+        use std::io::Write as _;
+        copy.write_all(chunk).unwrap();
+        copy.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let (_, body) = get(&server.url("/api/videos"));
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+        list[0]["name"] == "late.mp4" && list[0]["size"] == 0
+    });
+    // Write the rest (`any` stops at the first listing).
+    {
+        use std::io::{Seek as _, Write as _};
+        copy.seek(std::io::SeekFrom::Start(0)).unwrap();
+        copy.write_all(&bytes).unwrap();
+    }
+    drop(copy);
+    assert!(listed_during_copy, "not listed while it was copied in");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let (_, body) = get(&server.url("/api/videos"));

@@ -4,8 +4,8 @@
 import { adoptKey, formatBytes, formatTime, getJSON, showMessage } from './api.js';
 
 const list = document.getElementById('videos');
-/** Durations and count series already fetched, by video id. */
-const durations = new Map();
+/** Facts (`getVideo`) and count series already fetched, by video id. */
+const details = new Map();
 const series = new Map();
 let refreshTimer = 0;
 
@@ -55,8 +55,16 @@ function render(videos) {
     link.textContent = v.name;
     const facts = document.createElement('span');
     facts.className = 'facts';
-    const duration = v.duration ?? durations.get(v.id);
+    const duration = v.duration ?? details.get(v.id)?.duration;
     facts.textContent = `${duration ? formatTime(duration, true) : '–'} · ${formatBytes(v.size)}`;
+    const truncatedFrom = v.truncated_from ?? details.get(v.id)?.truncated_from;
+    if (truncatedFrom) {
+      const warning = document.createElement('span');
+      warning.className = 'warning';
+      warning.textContent = ` · the file ends early: ${formatTime(duration ?? 0, true)} of ` +
+        `${formatTime(truncatedFrom, true)} can be read`;
+      facts.append(warning);
+    }
     const state = document.createElement('div');
     state.className = 'state';
     state.textContent = stateText(v.index);
@@ -89,8 +97,8 @@ async function refresh() {
   await Promise.all(
     videos.map(async (v) => {
       try {
-        if (v.duration == null && !durations.has(v.id)) {
-          durations.set(v.id, (await getJSON(`/api/videos/${v.id}`)).duration);
+        if (v.duration == null && !details.has(v.id)) {
+          details.set(v.id, await getJSON(`/api/videos/${v.id}`));
         }
         const known = series.get(v.id);
         if (v.index && (!known || !known.complete)) {

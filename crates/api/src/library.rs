@@ -194,7 +194,8 @@ impl Library {
     }
 
     /// Watches the folders and calls `on_change` with every video that appears or changes,
-    /// once it has settled, and every video whose file goes away. Watching stops when the returned watcher is dropped.
+    /// once it has settled, and every video whose file goes away. A file still being written
+    /// is listed at once (size 0). Watching stops when the returned watcher is dropped.
     pub fn watch(
         self: &Arc<Self>,
         on_change: impl Fn(Change) + Send + 'static,
@@ -219,8 +220,9 @@ impl Library {
                 // Ends when the watcher (and with it the sender) is dropped.
                 while rx.recv().is_ok() {
                     loop {
-                        // Let a burst of events (a copy in progress) go quiet first.
-                        while rx.recv_timeout(SETTLE).is_ok() {}
+                        // One look covers every event so far: a file being copied in is
+                        // listed now, and looked at again each SETTLE until it settles.
+                        while rx.try_recv().is_ok() {}
                         let found = library.rescan();
                         for entry in found.changed {
                             tracing::info!(video = %entry.name, "new or changed video");
@@ -233,6 +235,7 @@ impl Library {
                         if !found.busy {
                             break;
                         }
+                        std::thread::sleep(SETTLE);
                     }
                 }
             })

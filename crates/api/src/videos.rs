@@ -36,8 +36,13 @@ pub(crate) struct VideoSummary {
     name: String,
     /// File size in bytes (0 while the file is still being written).
     size: u64,
-    /// Seconds, when the server has already read the file's facts (else ask `getVideo`).
+    /// Seconds (of the readable part), once the server has read the file's facts: soon after
+    /// it is listed, and at once after a restart for a file indexed before.
     duration: Option<f64>,
+    /// Set when the file's data ends before the duration its container declares (a copy cut
+    /// short, a recording stopped mid-write): that declared duration in seconds. `duration` is
+    /// what can be read, and is what is indexed and played.
+    truncated_from: Option<f64>,
     /// Where indexing stands; absent before the indexer has seen the file.
     index: Option<IndexStatus>,
 }
@@ -71,6 +76,9 @@ pub(crate) struct VideoDetail {
     reordered: bool,
     /// The first frame's presentation timestamp, seconds.
     start_time: f64,
+    /// Set when the file's data ends before the duration its container declares: that
+    /// duration, in seconds; everything above describes the readable part.
+    truncated_from: Option<f64>,
     index: Option<IndexStatus>,
 }
 
@@ -93,6 +101,7 @@ impl VideoDetail {
             max_gop: info.max_gop,
             reordered: info.reordered,
             start_time: info.start_time,
+            truncated_from: info.truncated_from,
             index,
         }
     }
@@ -161,10 +170,19 @@ impl From<&Status> for IndexStatus {
 
 impl VideoSummary {
     fn of(app: &AppState, entry: Entry) -> Self {
+        let status = app.indexer.status(&entry.path);
+        let probed = app.probed_if_known(&entry);
         Self {
-            index: app.indexer.status(&entry.path).as_ref().map(IndexStatus::from),
+            index: status.as_ref().map(IndexStatus::from),
             size: entry.size(),
-            duration: app.probed_if_known(&entry).map(|p| p.info.duration),
+            duration: probed
+                .as_ref()
+                .map(|p| p.info.duration)
+                .or(status.as_ref().and_then(|s| s.duration_s)),
+            truncated_from: probed
+                .as_ref()
+                .map(|p| p.info.truncated_from)
+                .unwrap_or(status.as_ref().and_then(|s| s.truncated_from_s)),
             id: entry.id,
             name: entry.name,
         }

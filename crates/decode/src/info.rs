@@ -31,19 +31,37 @@ pub struct MediaInfo {
     pub reordered: bool,
     /// The first frame's presentation timestamp, in seconds.
     pub start_time: f64,
+    /// Set when the file's data ends before the end its container declares (a copy cut short,
+    /// a recording that stopped mid-write): the declared duration, in seconds. Everything
+    /// above describes the readable part, which is what is decoded and indexed.
+    pub truncated_from: Option<f64>,
+}
+
+/// How much longer than what was read a container may say it is before the file counts as
+/// cut short: two frames or a quarter second, whichever is more (edit lists and rounding
+/// differ by about a frame).
+fn truncation_tolerance(fps: f64) -> f64 {
+    let frame = if fps > 0.0 { 1.0 / fps } else { 0.0 };
+    (2.0 * frame).max(0.25)
 }
 
 impl MediaInfo {
     pub(crate) fn new(scan: &Scan, width: u32, height: u32) -> Self {
         let tl = &scan.timeline;
+        let duration = tl.duration().as_secs_f64();
+        let fps = tl.average_fps();
+        let truncated_from = scan
+            .declared
+            .map(|d| d.as_secs_f64())
+            .filter(|&declared| declared > duration + truncation_tolerance(fps));
         Self {
             container: scan.container.clone(),
             codec: scan.codec.clone(),
             width,
             height,
             rotation: scan.rotation,
-            duration: tl.duration().as_secs_f64(),
-            fps: tl.average_fps(),
+            duration,
+            fps,
             nominal_fps: scan.nominal_fps,
             variable_frame_rate: tl.is_variable_rate(),
             frame_count: tl.len(),
@@ -51,6 +69,7 @@ impl MediaInfo {
             max_gop: tl.max_gop(),
             reordered: scan.reordered,
             start_time: tl.start().as_secs_f64(),
+            truncated_from,
         }
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Scan {
     pub(crate) reordered: bool,
     pub(crate) rotation: u32,
     pub(crate) nominal_fps: Option<f64>,
+    /// The duration the container declares (its index, e.g. an mp4's `moov`), if it does.
+    pub(crate) declared: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +102,11 @@ pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
 
     p.set_state(gst::State::Playing)?;
     wait_for_eos(&p, &collected, stall)?;
+    // Asked after the data ran out, so it is what the container says, not what was read.
+    let declared = p
+        .pipeline
+        .query_duration::<gst::ClockTime>()
+        .map(|d| Duration::from_nanos(d.nseconds()));
 
     let c = std::mem::take(&mut *lock(&collected));
     let container = c.container.unwrap_or_else(|| "unknown".into());
@@ -128,6 +135,7 @@ pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
         reordered,
         rotation: c.rotation,
         nominal_fps,
+        declared,
     })
 }
 

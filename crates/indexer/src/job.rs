@@ -103,29 +103,36 @@ pub fn fingerprint(path: &Path) -> Result<String, IndexError> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// The size and modification time (ns since 1970) of the file at `path`: what the index
+/// recognises a file it has seen by, without reading it.
+pub fn file_version(path: &Path) -> Result<(u64, i64), IndexError> {
+    let meta = std::fs::metadata(path).map_err(|source| IndexError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    Ok((meta.len(), mtime_ns))
+}
+
 impl VideoRecord {
     /// The record of the file at `path`, open as `source`: its fingerprint and what the source
     /// knows of it. The whole file is hashed only when `store` has not seen this path with this
     /// size and modification time, so restarts do not re-read every video.
     pub fn of(path: &Path, source: &dyn FrameSource, store: &Store) -> Result<Self, IndexError> {
-        let meta = std::fs::metadata(path).map_err(|source| IndexError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i64);
+        let (size, mtime_ns) = file_version(path)?;
         let tl = source.timeline();
-        let fingerprint = match store.known_fingerprint(path, meta.len(), mtime_ns)? {
+        let fingerprint = match store.known_fingerprint(path, size, mtime_ns)? {
             Some(known) => known,
             None => fingerprint(path)?,
         };
         Ok(Self {
             fingerprint,
             path: path.to_owned(),
-            size: meta.len(),
+            size,
             mtime_ns,
             frame_count: tl.len(),
             duration: tl.duration().as_secs_f64(),

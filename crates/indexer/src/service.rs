@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use pigweight_decode::{SourceConfig, VideoFile};
+use pigweight_decode::{FrameSource as _, SourceConfig, VideoFile};
 use pigweight_inference::Scheduler;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -42,6 +42,27 @@ pub struct Status {
     pub samples: u64,
     /// Seconds to the end of the current pass at the recent rate, when it can be told.
     pub eta_s: Option<f64>,
+    /// The video's duration (of its readable part), once the indexer has probed it or found
+    /// it in the database.
+    pub duration_s: Option<f64>,
+    /// Set when the file's data ends before the duration its container declares: that
+    /// duration. The readable part (`duration_s`) is what is indexed.
+    pub truncated_from_s: Option<f64>,
+}
+
+impl Status {
+    /// Where a video stands before anything is known of it.
+    fn queued(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            state: State::Queued,
+            percent: 0.0,
+            samples: 0,
+            eta_s: None,
+            duration_s: None,
+            truncated_from_s: None,
+        }
+    }
 }
 
 /// Where a video is in indexing.
@@ -62,6 +83,9 @@ pub struct ProgressEvent {
 
 struct Queue {
     waiting: VecDeque<PathBuf>,
+    /// Videos queued since the worker last looked: it shows what the database already holds
+    /// of each at once, before its job runs.
+    fresh: Vec<PathBuf>,
     /// Videos taken out of the library, for the worker to drop.
     removed: Vec<PathBuf>,
     stop: bool,
@@ -128,6 +152,7 @@ impl Indexer {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 waiting: VecDeque::new(),
+                fresh: Vec::new(),
                 removed: Vec::new(),
                 stop: false,
             }),
@@ -163,14 +188,9 @@ impl Indexer {
             .is_some_and(|s| matches!(s.state, State::Queued | State::Indexing { .. }));
         if !busy {
             q.waiting.push_back(path.to_owned());
+            q.fresh.push(path.to_owned());
             drop(q);
-            self.shared.publish(Status {
-                path: path.to_owned(),
-                state: State::Queued,
-                percent: 0.0,
-                samples: 0,
-                eta_s: None,
-            });
+            self.shared.publish(Status::queued(path));
             self.shared.wake.notify_one();
         }
     }
@@ -295,6 +315,9 @@ impl Drop for Indexer {
 struct Active {
     path: PathBuf,
     job: Job,
+    /// Seconds (readable), and the container's claim when it is longer.
+    duration_s: f64,
+    truncated_from_s: Option<f64>,
     last_view: Instant,
     /// (when, done) at the start of the current pass, for the ETA.
     pass_started: (Instant, u64, Pass),
@@ -340,6 +363,17 @@ impl Worker {
                 if q.stop {
                     return;
                 }
+                let fresh: Vec<PathBuf> = std::mem::take(&mut q.fresh)
+                    .into_iter()
+                    .filter(|p| q.waiting.contains(p))
+                    .collect();
+                drop(q);
+                for path in fresh {
+                    if let Err(e) = self.preload(&path) {
+                        return self.stop_on(&e);
+                    }
+                }
+                let mut q = self.shared.queue();
                 for path in std::mem::take(&mut q.removed) {
                     if let Some(i) = self.active.iter().position(|a| a.path == path) {
                         self.active.remove(i);
@@ -386,26 +420,33 @@ impl Worker {
             .map_err(IndexError::from)
             .and_then(|source| {
                 let record = VideoRecord::of(path, &source, &self.store)?;
-                Job::open(
+                let truncated_from_s = source.info().truncated_from;
+                if let Some(declared) = truncated_from_s {
+                    tracing::warn!(
+                        path = %path.display(),
+                        readable_s = record.duration,
+                        declared_s = declared,
+                        "the file ends before its container says; indexing the readable part"
+                    );
+                }
+                let job = Job::open(
                     &mut self.store,
                     &record,
                     Box::new(source),
                     &self.key,
                     self.config.clone(),
-                )
+                )?;
+                Ok((job, record.duration, truncated_from_s))
             });
-        let job = match opened {
-            Ok(job) => job,
+        let (job, duration_s, truncated_from_s) = match opened {
+            Ok(opened) => opened,
             Err(e @ (IndexError::Decode(_) | IndexError::Io { .. })) => {
                 tracing::warn!(path = %path.display(), error = %e, "video not indexed");
                 self.shared.publish(Status {
-                    path: path.to_owned(),
                     state: State::Failed {
                         reason: e.to_string(),
                     },
-                    percent: 0.0,
-                    samples: 0,
-                    eta_s: None,
+                    ..Status::queued(path)
                 });
                 return Ok(());
             }
@@ -418,6 +459,8 @@ impl Worker {
         self.active.push(Active {
             path: path.to_owned(),
             job,
+            duration_s,
+            truncated_from_s,
             last_view: Instant::now() - VIEW_REFRESH,
             pass_started: (Instant::now(), 0, pass),
         });
@@ -434,11 +477,10 @@ impl Worker {
                 tracing::warn!(path = %a.path.display(), reason, "indexing failed");
                 a.job.fail(&mut self.store, &reason)?;
                 self.shared.publish(Status {
-                    path: a.path.clone(),
                     state: State::Failed { reason },
-                    percent: 0.0,
-                    samples: 0,
-                    eta_s: None,
+                    duration_s: Some(a.duration_s),
+                    truncated_from_s: a.truncated_from_s,
+                    ..Status::queued(&a.path)
                 });
                 return Ok(false);
             }
@@ -453,9 +495,50 @@ impl Worker {
         if a.pass_started.2 != progress.pass {
             a.pass_started = (Instant::now(), progress.done, progress.pass);
         }
-        let status = status_of(&a.path, &progress, a.pass_started, a.job.index().error.as_deref());
+        let status = Status {
+            duration_s: Some(a.duration_s),
+            truncated_from_s: a.truncated_from_s,
+            ..status_of(&a.path, &progress, a.pass_started, a.job.index().error.as_deref())
+        };
         self.shared.publish(status);
         Ok(!finished)
+    }
+
+    /// Shows what the database already holds of a queued video — its samples as a view, its
+    /// duration, a finished or failed state — without opening the file: after a restart, a
+    /// part-indexed video answers from its stored samples at once, before its job resumes.
+    /// A file the database has not seen at this size and modification time is left queued.
+    fn preload(&mut self, path: &Path) -> Result<(), IndexError> {
+        let Ok((size, mtime_ns)) = crate::job::file_version(path) else {
+            return Ok(());
+        };
+        let Some(stored) = self.store.stored(path, size, mtime_ns, &self.key)? else {
+            return Ok(());
+        };
+        self.shared.video_ids.insert(path.to_owned(), stored.video_id);
+        let state = match &stored.index {
+            Some(row) if row.pass == Pass::Done => State::Done,
+            Some(row) if row.pass == Pass::Failed => State::Failed {
+                reason: row.error.clone().unwrap_or_else(|| "failed".into()),
+            },
+            _ => State::Queued,
+        };
+        if !stored.samples.is_empty() {
+            let view = IndexView::new(stored.samples.iter(), SERIES_RESOLUTION);
+            self.shared.views.insert(path.to_owned(), Arc::new(view));
+        }
+        self.shared.publish(Status {
+            state,
+            percent: if stored.index.as_ref().is_some_and(|r| r.pass == Pass::Done) {
+                100.0
+            } else {
+                0.0
+            },
+            samples: stored.samples.len() as u64,
+            duration_s: Some(stored.duration),
+            ..Status::queued(path)
+        });
+        Ok(())
     }
 }
 
@@ -476,10 +559,10 @@ fn status_of(path: &Path, p: &Progress, started: (Instant, u64, Pass), error: Op
     let rate = (p.done.saturating_sub(done_then)) as f64 / since.elapsed().as_secs_f64().max(1e-3);
     let eta_s = (rate > 0.0 && p.total > p.done).then(|| (p.total - p.done) as f64 / rate);
     Status {
-        path: path.to_owned(),
         state,
         percent,
         samples: p.samples,
         eta_s,
+        ..Status::queued(path)
     }
 }

@@ -182,6 +182,17 @@ pub struct IndexRow {
     pub error: Option<String>,
 }
 
+/// What the database holds of one file under one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub video_id: i64,
+    /// Seconds, as probed when it was recorded.
+    pub duration: f64,
+    /// Its index under the key, if one was started.
+    pub index: Option<IndexRow>,
+    pub samples: Vec<Sample>,
+}
+
 /// The index database.
 #[derive(Debug)]
 pub struct Store {
@@ -274,6 +285,66 @@ impl Store {
                 r.get(0)
             })
             .optional()?)
+    }
+
+    /// What the database holds for the file at `path` with this size and modification time
+    /// under `key`, read without writing anything: for showing a video's index at once after
+    /// a restart, before its job runs again.
+    pub fn stored(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime_ns: i64,
+        key: &IndexKey,
+    ) -> Result<Option<Stored>, IndexError> {
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT v.id, v.duration, i.id, i.pass, i.error FROM videos v
+                 LEFT JOIN indexes i ON i.video_id = v.id AND i.model_hash = ?4 AND i.params = ?5
+                 WHERE v.path = ?1 AND v.size = ?2 AND v.mtime_ns = ?3",
+            )?
+            .query_row(
+                params![
+                    path.to_string_lossy(),
+                    size as i64,
+                    mtime_ns,
+                    key.model_hash,
+                    key.params
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, f64>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((video_id, duration, index_id, pass, error)) = found else {
+            return Ok(None);
+        };
+        let index = match (index_id, pass) {
+            (Some(id), Some(pass)) => Some(IndexRow {
+                id,
+                video_id,
+                pass: Pass::parse(&pass)?,
+                error,
+            }),
+            _ => None,
+        };
+        let samples = match &index {
+            Some(row) => self.samples(row.id)?,
+            None => Vec::new(),
+        };
+        Ok(Some(Stored {
+            video_id,
+            duration,
+            index,
+            samples,
+        }))
     }
 
     /// The index of `video_id` for `key`, made (at the keyframes pass) if there is none.
