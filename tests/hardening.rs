@@ -800,3 +800,155 @@ fn after_a_crash_a_part_indexed_video_answers_from_its_stored_samples_at_once() 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Resident memory of process `pid`, in bytes.
+fn resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb << 10
+}
+
+/// An H.264 mp4 of `frames` test-pattern frames of `width` x `height`, made with GStreamer.
+fn pattern_video(path: &std::path::Path, width: u32, height: u32, frames: u32, pattern: u32) {
+    let status = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            &format!("num-buffers={frames}"),
+            &format!("pattern={pattern}"),
+            "!",
+        ])
+        .arg(format!(
+            "video/x-raw,width={width},height={height},framerate=25/1"
+        ))
+        .args([
+            "!",
+            "x264enc",
+            "speed-preset=ultrafast",
+            "key-int-max=5",
+            "!",
+            "mp4mux",
+            "!",
+            "filesink",
+        ])
+        .arg(format!("location={}", path.display()))
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "gst-launch-1.0 could not make {}",
+        path.display()
+    );
+}
+
+#[test]
+fn large_videos_stay_inside_the_memory_budget_and_give_it_back_when_idle() {
+    const BUDGET_MB: u64 = 768;
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    for k in 0..4 {
+        pattern_video(&videos.join(format!("uhd{k}.mp4")), 3840, 2160, 10, 11 + k);
+    }
+    // 67 Mpx a frame: past the largest frame decoded (the default takes 4K).
+    pattern_video(&videos.join("huge.mp4"), 8192, 8192, 2, 0);
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "memory_budget_mb = {BUDGET_MB}\n[api]\nimage_cache_mb = 32\n[decoder]\nframe_cache_bytes = 67108864\nidle_close_s = 2.0\n[indexer]\nactive_videos = 1\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let pid = server.pid();
+    let mut list = listed(&server);
+    pigweight_tests::wait_for_secs("every video to be indexed or refused", 120, || {
+        list = listed(&server);
+        list.len() == 5
+            && list
+                .values()
+                .all(|v| matches!(v["index"]["state"].as_str(), Some("done" | "failed")))
+    });
+    let huge = &list["huge.mp4"];
+    assert_eq!(huge["index"]["state"], "failed", "{huge}");
+    let reason = huge["index"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("8192x8192") && reason.contains("larger than"),
+        "{reason}"
+    );
+    let refused = get(&server.url(&format!(
+        "/api/video_file/frame_optimized?id={}&t=0",
+        huge["id"].as_str().unwrap()
+    )));
+    assert_eq!(refused.0, 422, "{}", refused.1);
+    assert!(refused.1.contains("larger than"), "{}", refused.1);
+
+    let stats = || -> Value { serde_json::from_str(&get(&server.url("/api/stats")).1).unwrap() };
+    pigweight_tests::wait_for("the indexer's sources to close", || {
+        stats()["working_memory_reserved_bytes"] == 0
+    });
+    let before = resident(pid);
+    // Every 4K video viewed, twice over, while a thread watches the resident memory.
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let watching = std::sync::Arc::clone(&watching);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(resident(pid));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    for t in ["0.1", "0.3"] {
+        for k in 0..4 {
+            let id = list[&format!("uhd{k}.mp4")]["id"].as_str().unwrap();
+            let url = server.url(&format!(
+                "/api/video_file/frame_optimized?id={id}&t={t}&inference=false"
+            ));
+            let reply = request("GET", &url, &[]);
+            assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+            assert_eq!(header(&reply, "content-type"), "image/jpeg");
+        }
+    }
+    let during = stats();
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = watcher.join().unwrap();
+    assert!(
+        peak.saturating_sub(before) <= BUDGET_MB << 20,
+        "resident memory grew by {} MiB, over the {BUDGET_MB} MiB budget",
+        (peak - before) >> 20
+    );
+    assert!(
+        during["working_memory_reserved_bytes"].as_u64().unwrap()
+            <= during["working_memory_bytes"].as_u64().unwrap()
+    );
+    // Idle sources close after 2 s, and what they held is given back.
+    pigweight_tests::wait_for("idle sources to close", || stats()["sources_open"] == 0);
+    let settled = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let now = resident(pid);
+        if now <= before + (64 << 20) || Instant::now() > settled {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        after <= before + (64 << 20),
+        "resident memory {} MiB after the idle time, {} MiB before the videos were viewed (peak {} MiB)",
+        after >> 20,
+        before >> 20,
+        peak >> 20
+    );
+}

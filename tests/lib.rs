@@ -123,6 +123,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -177,8 +182,13 @@ pub fn indexed_server(dir: &Path, seconds: u32, extra: &[&str]) -> (Server, Stri
 }
 
 /// Polls `done` every 20 ms; fails the test after 20 s.
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+pub fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_for_secs(what, 20, done);
+}
+
+/// Polls `done` every 20 ms; fails the test after `seconds`.
+pub fn wait_for_secs(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
     while !done() {
         assert!(
             std::time::Instant::now() < deadline,

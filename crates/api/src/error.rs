@@ -96,7 +96,7 @@ impl From<DecodeError> for ApiError {
             Self::Invalid(e.to_string())
         } else if e.is_bad_file() {
             Self::BadFile(e.to_string())
-        } else if let DecodeError::Busy(_) = e {
+        } else if let DecodeError::Busy(_) | DecodeError::MemoryBusy { .. } = e {
             Self::Busy(e.to_string())
         } else {
             Self::Internal(e.to_string())

@@ -223,7 +223,11 @@ async fn render(
     let picture = decode(app, entry, frame, mode, Size::Native).await?;
     let started = Instant::now();
     let (format, quality) = (key.format, key.quality);
+    let budget = std::sync::Arc::clone(app.decoder.budget());
     let bytes = tokio::task::spawn_blocking(move || {
+        // A resized copy, a copy to draw on, and the encoded image: held out of the memory
+        // budget the decoders share, for as long as this encoding runs.
+        let _memory = budget.reserve(u64::from(width) * u64::from(height) * 9, ENCODE_MEMORY_WAIT)?;
         let scaled = if (width, height) == native {
             None
         } else {
@@ -249,6 +253,9 @@ async fn render(
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(Encoded { bytes, count })
 }
+
+/// How long an encoding waits for memory before the request is answered 503.
+const ENCODE_MEMORY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The configured level nearest to `q` (ties go to the higher quality).
 pub(crate) fn snap_quality(q: u8, levels: &[u8]) -> Result<u8, ApiError> {

@@ -126,6 +126,10 @@ pub(crate) struct Stats {
     inference: Timing,
     scheduler: SchedulerStats,
     sources_open: u64,
+    /// Memory that open sources and encoders share (what is left of the memory budget once
+    /// the caches have theirs), and what they hold of it now, in bytes.
+    working_memory_bytes: u64,
+    working_memory_reserved_bytes: u64,
 }
 
 pub(crate) async fn stats(app: &App) -> Stats {
@@ -186,6 +190,8 @@ pub(crate) async fn stats(app: &App) -> Stats {
             background_completed: s.background.completed,
         },
         sources_open: d.sources_open,
+        working_memory_bytes: d.memory_budget_bytes,
+        working_memory_reserved_bytes: d.memory_reserved_bytes,
     }
 }
 
@@ -319,6 +325,12 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         "gauge",
         "Open video pipelines.",
         s.sources_open as f64,
+    );
+    metric(
+        "working_memory_reserved_bytes",
+        "gauge",
+        "Bytes open sources and encoders hold of the memory budget.",
+        s.working_memory_reserved_bytes as f64,
     );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pigweight_decode::{
-    Decoder, DecoderConfig, Frame, FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile,
+    Decoder, DecoderConfig, Frame, FrameSource, MemoryBudget, Mode, Read, Size, SourceConfig, Stride, Target,
+    VideoFile,
 };
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
@@ -406,7 +407,7 @@ fn bench_file(path: &Path, args: &Args) -> FileReport {
     drop(video);
 
     // Cache hits: one miss fills the entry, then the same frame again and again.
-    let decoder = Decoder::new(DecoderConfig::default());
+    let decoder = Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30));
     let index = plan.random_indices[0];
     let get = || {
         decoder

@@ -1,14 +1,17 @@
 //! The front door for many callers and many videos: a bounded pool of open sources, the facts
-//! of each file probed once, and a byte-bounded cache of decoded frames.
+//! of each file probed once, and a byte-bounded cache of decoded frames. Open sources share a
+//! [`MemoryBudget`] with whoever else the caller gives it to (the API's encoders), and close
+//! after an idle time, so memory that one large video took comes back.
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::MemoryBudget;
 use crate::error::DecodeError;
 use crate::frame::{Frame, Mode, Read, Size, Target};
 use crate::pool::{FileKey, Lease, SourcePool};
@@ -24,6 +27,8 @@ pub struct DecoderConfig {
     pub busy_wait_ms: u64,
     /// Budget of the decoded-frame cache, in bytes.
     pub frame_cache_bytes: u64,
+    /// Seconds a source may stay idle before it is closed (and its memory given back).
+    pub idle_close_s: f64,
     /// Per-source tuning.
     pub source: SourceConfig,
 }
@@ -34,6 +39,7 @@ impl Default for DecoderConfig {
             max_open_sources: 8,
             busy_wait_ms: 30_000,
             frame_cache_bytes: 256 * 1024 * 1024,
+            idle_close_s: 30.0,
             source: SourceConfig::default(),
         }
     }
@@ -49,6 +55,9 @@ pub struct DecoderStats {
     pub cache_budget_bytes: u64,
     pub sources_open: u64,
     pub sources_idle: u64,
+    /// The memory budget open sources share with encoders, and what is reserved of it now.
+    pub memory_budget_bytes: u64,
+    pub memory_reserved_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -73,22 +82,42 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(config: DecoderConfig) -> Self {
+    /// A decoder whose sources hold at most `budget` (shared with whoever else holds it) and
+    /// close after `config.idle_close_s` idle; a thread of its own closes them (it ends with the
+    /// decoder).
+    pub fn new(config: DecoderConfig, budget: Arc<MemoryBudget>) -> Arc<Self> {
         let frames = moka::sync::Cache::builder()
             .max_capacity(config.frame_cache_bytes)
             .weigher(|_: &FrameKey, f: &Arc<Frame>| u32::try_from(f.data.len()).unwrap_or(u32::MAX))
             .build();
-        Self {
+        let idle_close = Duration::try_from_secs_f64(config.idle_close_s).unwrap_or(Duration::MAX);
+        let decoder = Arc::new(Self {
             pool: SourcePool::new(
                 config.max_open_sources,
                 Duration::from_millis(config.busy_wait_ms),
+                idle_close,
+                budget,
             ),
             probed: moka::sync::Cache::new(10_000),
             frames,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             config,
+        });
+        let weak = Arc::downgrade(&decoder);
+        let every = (idle_close / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let started = std::thread::Builder::new()
+            .name("decoder-idle".into())
+            .spawn(move || close_idle_sources(&weak, every));
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "no thread to close idle video sources; they close only to make room");
         }
+        decoder
+    }
+
+    /// The budget its sources reserve from.
+    pub fn budget(&self) -> &Arc<MemoryBudget> {
+        self.pool.budget()
     }
 
     /// The file's facts and frame table, probed on first use and remembered per file version.
@@ -102,7 +131,12 @@ impl Decoder {
     }
 
     fn lease(&self, key: &FileKey, near: Option<u64>) -> Result<Lease<'_>, DecodeError> {
-        self.pool.lease(key, near, || {
+        // Until the file is open, the largest frame it may have.
+        let bytes = match self.probed.get(key) {
+            Some(p) => crate::budget::source_bytes(p.info.width, p.info.height),
+            None => crate::budget::source_bytes_of_pixels(self.config.source.max_frame_pixels),
+        };
+        self.pool.lease(key, near, bytes, || {
             let path = &key.path;
             match self.probed.get(key) {
                 Some(probed) => VideoFile::reopen(path, probed, &self.config.source),
@@ -194,6 +228,19 @@ impl Decoder {
             cache_budget_bytes: self.config.frame_cache_bytes,
             sources_open: open as u64,
             sources_idle: idle as u64,
+            memory_budget_bytes: self.budget().limit(),
+            memory_reserved_bytes: self.budget().used(),
         }
+    }
+}
+
+/// Closes idle sources every `every` until the decoder is gone.
+fn close_idle_sources(decoder: &Weak<Decoder>, every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        let Some(decoder) = decoder.upgrade() else {
+            return;
+        };
+        decoder.pool.close_idle();
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 ///
 /// GStreamer's own errors are mapped here, at the crate's edge, into kinds a caller can act on:
 /// a bad request (`InvalidTime`, `OutOfRange`), a bad file (`NotFound` … `Corrupt`), or a
-/// failure of ours or of the machine (`Pipeline`, `Timeout`, `Busy`).
+/// failure of ours or of the machine (`Pipeline`, `Timeout`, `Busy`, `MemoryBusy`).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DecodeError {
     #[error("file not found: {0}")]
@@ -35,6 +35,22 @@ pub enum DecodeError {
     Timeout(std::time::Duration),
     #[error("all {0} decoders are busy; try again")]
     Busy(usize),
+    #[error("decoding memory is all in use ({needed} bytes wanted of a {budget}-byte budget); try again")]
+    MemoryBusy { needed: u64, budget: u64 },
+    #[error(
+        "decoding this video needs about {needed} bytes, more than the whole {budget}-byte memory budget (decoder.memory_budget_mb)"
+    )]
+    OverBudget { needed: u64, budget: u64 },
+    #[error(
+        "{path}: frames of {width}x{height} ({pixels} pixels) are larger than this server decodes ({max_pixels} pixels at most; decoder.source.max_frame_pixels)"
+    )]
+    FrameTooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        pixels: u64,
+        max_pixels: u64,
+    },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -65,6 +81,8 @@ impl DecodeError {
                 | Self::NoVideo(_)
                 | Self::UnsupportedCodec { .. }
                 | Self::Corrupt { .. }
+                | Self::FrameTooLarge { .. }
+                | Self::OverBudget { .. }
         )
     }
 }

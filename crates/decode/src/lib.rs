@@ -8,6 +8,7 @@
 //! What it is not for: inference, encoding, or anything async. Every call blocks; run it on a
 //! blocking thread. No GStreamer type appears in this crate's API.
 
+mod budget;
 mod convert;
 mod decoder;
 mod error;
@@ -21,6 +22,7 @@ mod scan;
 mod source;
 mod timeline;
 
+pub use budget::{MemoryBudget, Reservation, source_bytes, source_bytes_of_pixels};
 pub use convert::{I420, Matrix, YuvColour, i420_to_rgb};
 pub use decoder::{Decoder, DecoderConfig, DecoderStats};
 pub use error::DecodeError;

@@ -1,16 +1,20 @@
 //! A bounded set of open [`VideoFile`]s, shared by many callers and many videos.
 //!
-//! A pipeline holds a decoder, buffers and threads, so the number open at once is capped. A
+//! A pipeline holds a decoder, buffers and threads, so both the number open at once and the
+//! memory they hold (reserved from the [`MemoryBudget`] by their frame size) are capped. A
 //! caller leases one for the file it needs; among the idle sources of that file it gets the one
-//! that can reach the wanted frame by decoding forward, when there is one. When the cap is
-//! reached, the least recently used idle source (of any file) is closed to make room; when every
-//! source is busy, the caller waits a bounded time.
+//! that can reach the wanted frame by decoding forward, when there is one. When the cap or the
+//! budget is reached, the least recently used idle sources (of any file) are closed to make
+//! room; when every source is busy, the caller waits a bounded time. A source idle for longer
+//! than the idle time is closed by [`SourcePool::close_idle`], which the decoder calls
+//! periodically.
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::budget::{MemoryBudget, Reservation};
 use crate::error::DecodeError;
 use crate::source::VideoFile;
 
@@ -38,6 +42,7 @@ impl FileKey {
 struct Idle {
     key: FileKey,
     source: VideoFile,
+    memory: Reservation,
     last_used: Instant,
 }
 
@@ -52,18 +57,35 @@ struct Inner {
 pub(crate) struct SourcePool {
     max_open: usize,
     wait: Duration,
+    idle_close: Duration,
+    budget: Arc<MemoryBudget>,
     inner: Mutex<Inner>,
     freed: Condvar,
 }
 
+/// How long a caller waiting for room sleeps before it looks at the budget again (other holders
+/// of the budget, encoders, do not wake the pool when they give bytes back).
+const BUDGET_POLL: Duration = Duration::from_millis(20);
+
 impl SourcePool {
-    pub(crate) fn new(max_open: usize, wait: Duration) -> Self {
+    pub(crate) fn new(
+        max_open: usize,
+        wait: Duration,
+        idle_close: Duration,
+        budget: Arc<MemoryBudget>,
+    ) -> Self {
         Self {
             max_open: max_open.max(1),
             wait,
+            idle_close,
+            budget,
             inner: Mutex::default(),
             freed: Condvar::new(),
         }
+    }
+
+    pub(crate) fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.budget
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -71,59 +93,108 @@ impl SourcePool {
     }
 
     /// Leases a source of `key`, best placed to reach frame `near`, opening one with `open` if
-    /// none is idle.
+    /// none is idle; `bytes` is what a new source is taken to hold until it is open (then its
+    /// reservation is cut to [`crate::source_bytes`] of its real frame size).
     pub(crate) fn lease(
         &self,
         key: &FileKey,
         near: Option<u64>,
+        bytes: u64,
         open: impl FnOnce() -> Result<VideoFile, DecodeError>,
     ) -> Result<Lease<'_>, DecodeError> {
+        if bytes > self.budget.limit() {
+            return Err(DecodeError::OverBudget {
+                needed: bytes,
+                budget: self.budget.limit(),
+            });
+        }
         let deadline = Instant::now() + self.wait;
         let mut inner = self.lock();
-        let evicted = loop {
+        let memory = loop {
             if let Some(i) = best_idle(&inner.idle, key, near) {
                 let idle = inner.idle.swap_remove(i);
                 return Ok(Lease {
                     pool: self,
                     key: key.clone(),
                     source: Some(idle.source),
+                    memory: Some(idle.memory),
                 });
             }
-            if inner.open < self.max_open {
+            if inner.open < self.max_open
+                && let Some(memory) = self.budget.try_reserve(bytes)
+            {
                 inner.open += 1;
-                break None;
+                break memory;
             }
+            // No room (a source too many, or not the bytes): close the least recently used
+            // idle source, and look again.
             if let Some(i) = lru(&inner.idle) {
-                // Replace it: the count of open sources stays the same.
-                break Some(inner.idle.swap_remove(i));
+                let old = inner.idle.swap_remove(i);
+                inner.open -= 1;
+                drop(inner);
+                tracing::debug!(path = %old.key.path.display(), "closing the least recently used idle video source to make room");
+                drop(old);
+                inner = self.lock();
+                continue;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(DecodeError::Busy(self.max_open));
+                return Err(if inner.open < self.max_open {
+                    DecodeError::MemoryBusy {
+                        needed: bytes,
+                        budget: self.budget.limit(),
+                    }
+                } else {
+                    DecodeError::Busy(self.max_open)
+                });
             }
             inner = self
                 .freed
-                .wait_timeout(inner, left)
+                .wait_timeout(inner, left.min(BUDGET_POLL))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         };
         drop(inner);
-        if let Some(old) = evicted {
-            tracing::debug!(path = %old.key.path.display(), "closing least recently used video source");
-            drop(old);
-        }
         match open() {
-            Ok(source) => Ok(Lease {
-                pool: self,
-                key: key.clone(),
-                source: Some(source),
-            }),
+            Ok(source) => {
+                let mut memory = memory;
+                let (w, h) = source.native_size();
+                memory.shrink_to(crate::budget::source_bytes(w, h));
+                Ok(Lease {
+                    pool: self,
+                    key: key.clone(),
+                    source: Some(source),
+                    memory: Some(memory),
+                })
+            }
             Err(e) => {
                 self.lock().open -= 1;
+                drop(memory);
                 self.freed.notify_one();
                 Err(e)
             }
         }
+    }
+
+    /// Closes the sources that have been idle for longer than the idle time; returns how many.
+    pub(crate) fn close_idle(&self) -> usize {
+        let stale: Vec<Idle> = {
+            let mut inner = self.lock();
+            let (stale, kept) = std::mem::take(&mut inner.idle)
+                .into_iter()
+                .partition(|idle| idle.last_used.elapsed() >= self.idle_close);
+            inner.idle = kept;
+            inner.open -= stale.len();
+            stale
+        };
+        let closed = stale.len();
+        if closed > 0 {
+            tracing::debug!(closed, "closed idle video sources");
+            drop(stale);
+            self.freed.notify_all();
+            crate::budget::give_back_freed_memory();
+        }
+        closed
     }
 
     /// Sources open now, and how many of them are idle.
@@ -177,6 +248,8 @@ pub(crate) struct Lease<'a> {
     pool: &'a SourcePool,
     key: FileKey,
     source: Option<VideoFile>,
+    /// What the source holds of the budget; it goes back with the source.
+    memory: Option<Reservation>,
 }
 
 impl Deref for Lease<'_> {
@@ -195,14 +268,18 @@ impl DerefMut for Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let Some(source) = self.source.take() else { return };
+        let (Some(source), Some(memory)) = (self.source.take(), self.memory.take()) else {
+            return;
+        };
         if source.is_broken() {
             self.pool.lock().open -= 1;
             drop(source);
+            drop(memory);
         } else {
             self.pool.lock().idle.push(Idle {
                 key: self.key.clone(),
                 source,
+                memory,
                 last_used: Instant::now(),
             });
         }

@@ -26,6 +26,8 @@ pub(crate) struct Scan {
     pub(crate) nominal_fps: Option<f64>,
     /// The duration the container declares (its index, e.g. an mp4's `moov`), if it does.
     pub(crate) declared: Option<Duration>,
+    /// The frame size the stream's caps give, before anything is decoded.
+    pub(crate) size: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Default)]
@@ -114,6 +116,11 @@ pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
         return Err(DecodeError::NoVideo(path.to_owned()));
     };
     let codec = describe(caps.clone());
+    let size = caps.structure(0).and_then(|s| {
+        let w = s.get::<i32>("width").ok()?;
+        let h = s.get::<i32>("height").ok()?;
+        Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))
+    });
     if c.missing_pts > 0 {
         tracing::warn!(path = %path.display(), frames = c.missing_pts, "frames without timestamps were ignored");
     }
@@ -136,6 +143,7 @@ pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
         rotation: c.rotation,
         nominal_fps,
         declared,
+        size,
     })
 }
 

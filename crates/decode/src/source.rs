@@ -75,6 +75,26 @@ pub struct SourceConfig {
     /// Leave undecoded the non-reference H.264 frames that are decoded only to reach a later
     /// frame (one in three with x264's defaults). Off: decode every frame, as a plain player does.
     pub skip_non_reference: bool,
+    /// Largest frame, in pixels, that is decoded; a video of larger frames is refused as a bad
+    /// file before any decoder is opened (the default takes 4K UHD and DCI 4K, 4096x2304).
+    pub max_frame_pixels: u64,
+}
+
+impl SourceConfig {
+    /// Refuses frames larger than [`Self::max_frame_pixels`].
+    fn check_size(&self, path: &Path, (width, height): (u32, u32)) -> Result<(), DecodeError> {
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > self.max_frame_pixels {
+            return Err(DecodeError::FrameTooLarge {
+                path: path.to_owned(),
+                width,
+                height,
+                pixels,
+                max_pixels: self.max_frame_pixels,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for SourceConfig {
@@ -85,6 +105,7 @@ impl Default for SourceConfig {
             decoder_threads: 0,
             convert_threads: 1,
             skip_non_reference: true,
+            max_frame_pixels: 4096 * 2304,
         }
     }
 }
@@ -306,8 +327,12 @@ impl VideoFile {
     /// Opens `path`: scans it, builds the pipeline and decodes the first frame.
     pub fn open(path: &Path, config: &SourceConfig) -> Result<Self, DecodeError> {
         let scan = scan::scan(path, config.timeout())?;
+        if let Some(size) = scan.size {
+            config.check_size(path, size)?;
+        }
         let parts = Parts::build(path, config).map_err(|e| name_codec(e, &scan.codec))?;
         let (width, height) = parts.native;
+        config.check_size(path, (width, height))?;
         if width == 0 || height == 0 {
             return Err(DecodeError::UnsupportedCodec {
                 path: path.to_owned(),
@@ -347,6 +372,11 @@ impl VideoFile {
     /// The facts shared by every source of this file.
     pub fn probed(&self) -> &Arc<Probed> {
         &self.probed
+    }
+
+    /// The size of the frames the file stores (before any scaling).
+    pub fn native_size(&self) -> (u32, u32) {
+        self.parts.native
     }
 
     /// Whether an error has left this source unusable.

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use common::{Spec, hash, make_video, read_code, reference_decode};
 use pigweight_decode::{
-    Decoder, DecoderConfig, FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile,
+    Decoder, DecoderConfig, FrameSource, MemoryBudget, Mode, Read, Size, SourceConfig, Stride, Target,
+    VideoFile,
 };
 use rand::{RngExt, SeedableRng};
 
@@ -363,10 +364,13 @@ fn decoder_caches_and_bounds_sources() {
         })
         .collect();
     let reference = reference_decode(&paths[0]);
-    let decoder = Decoder::new(DecoderConfig {
-        max_open_sources: 2,
-        ..DecoderConfig::default()
-    });
+    let decoder = Decoder::new(
+        DecoderConfig {
+            max_open_sources: 2,
+            ..DecoderConfig::default()
+        },
+        MemoryBudget::new(1 << 30),
+    );
     for round in 0..2 {
         for p in &paths {
             for i in [5, 17, 33] {
@@ -419,10 +423,13 @@ fn frame_cache_respects_its_budget() {
         },
     );
     let frame_bytes = 320 * 240 * 3;
-    let decoder = Decoder::new(DecoderConfig {
-        frame_cache_bytes: 5 * frame_bytes,
-        ..DecoderConfig::default()
-    });
+    let decoder = Decoder::new(
+        DecoderConfig {
+            frame_cache_bytes: 5 * frame_bytes,
+            ..DecoderConfig::default()
+        },
+        MemoryBudget::new(1 << 30),
+    );
     for i in 0..40 {
         decoder
             .frame(&path, Target::Index(i), Mode::Exact, Size::Native)

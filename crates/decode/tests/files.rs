@@ -163,7 +163,8 @@ fn a_file_that_changes_is_probed_again() {
             ..Spec::h264(10, 0)
         },
     );
-    let decoder = pigweight_decode::Decoder::new(Default::default());
+    let decoder =
+        pigweight_decode::Decoder::new(Default::default(), pigweight_decode::MemoryBudget::new(1 << 30));
     assert_eq!(decoder.probe(&path).unwrap().info.frame_count, 30);
     std::thread::sleep(Duration::from_millis(20));
     make_video(

@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use pigweight_decode::{FrameSource as _, SourceConfig, VideoFile};
+use pigweight_decode::{FrameSource as _, MemoryBudget, Reservation, SourceConfig, VideoFile};
 use pigweight_inference::Scheduler;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -81,6 +81,9 @@ pub struct ProgressEvent {
     pub status: Status,
 }
 
+/// How long the worker waits for memory before it puts a video back in the queue.
+const MEMORY_WAIT: Duration = Duration::from_secs(5);
+
 struct Queue {
     waiting: VecDeque<PathBuf>,
     /// Videos queued since the worker last looked: it shows what the database already holds
@@ -136,12 +139,15 @@ impl std::fmt::Debug for Indexer {
 }
 
 impl Indexer {
-    /// Opens the database at `db` and starts the worker.
+    /// Opens the database at `db` and starts the worker, which opens videos with `source` and
+    /// holds each open one's memory out of `budget` (shared with the API's decoder).
     pub fn start(
         db: &Path,
         scheduler: Arc<Scheduler>,
         key: IndexKey,
         config: IndexerConfig,
+        source: SourceConfig,
+        budget: Arc<MemoryBudget>,
     ) -> Result<Self, IndexError> {
         let mut store = Store::open(db)?;
         if let Some(mb) = config.max_database_mb {
@@ -167,7 +173,7 @@ impl Indexer {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("indexer".into())
-                .spawn(move || Worker::new(shared, store, scheduler, key, config).run())
+                .spawn(move || Worker::new(shared, store, scheduler, key, config, source, budget).run())
                 .map_err(|e| IndexError::Database(format!("starting the indexer thread: {e}")))?
         };
         Ok(Self {
@@ -315,6 +321,8 @@ impl Drop for Indexer {
 struct Active {
     path: PathBuf,
     job: Job,
+    /// What its open source holds of the memory budget, given back when the job ends.
+    _memory: Reservation,
     /// Seconds (readable), and the container's claim when it is longer.
     duration_s: f64,
     truncated_from_s: Option<f64>,
@@ -329,6 +337,8 @@ struct Worker {
     scheduler: Arc<Scheduler>,
     key: IndexKey,
     config: IndexerConfig,
+    source: SourceConfig,
+    budget: Arc<MemoryBudget>,
     active: Vec<Active>,
 }
 
@@ -339,6 +349,8 @@ impl Worker {
         scheduler: Arc<Scheduler>,
         key: IndexKey,
         config: IndexerConfig,
+        source: SourceConfig,
+        budget: Arc<MemoryBudget>,
     ) -> Self {
         Self {
             shared,
@@ -346,6 +358,8 @@ impl Worker {
             scheduler,
             key,
             config,
+            source,
+            budget,
             active: Vec::new(),
         }
     }
@@ -414,11 +428,24 @@ impl Worker {
         self.shared.failed.store(true, Ordering::Relaxed);
     }
 
-    /// Opens a job; a video that cannot be opened is marked failed (not an indexer error).
+    /// Opens a job; a video that cannot be opened is marked failed (not an indexer error). Its
+    /// memory comes out of the shared budget first; while the budget is all in use (by the
+    /// API's decoders), the video goes back to the end of the queue.
     fn open(&mut self, path: &Path) -> Result<(), IndexError> {
-        let opened = VideoFile::open(path, &SourceConfig::default())
+        let largest = pigweight_decode::source_bytes_of_pixels(self.source.max_frame_pixels);
+        let mut memory = match self.budget.reserve(largest, MEMORY_WAIT) {
+            Ok(memory) => memory,
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "no memory to index now; queued again");
+                self.shared.queue().waiting.push_back(path.to_owned());
+                return Ok(());
+            }
+        };
+        let opened = VideoFile::open(path, &self.source)
             .map_err(IndexError::from)
             .and_then(|source| {
+                let (w, h) = source.native_size();
+                memory.shrink_to(pigweight_decode::source_bytes(w, h));
                 let record = VideoRecord::of(path, &source, &self.store)?;
                 let truncated_from_s = source.info().truncated_from;
                 if let Some(declared) = truncated_from_s {
@@ -459,6 +486,7 @@ impl Worker {
         self.active.push(Active {
             path: path.to_owned(),
             job,
+            _memory: memory,
             duration_s,
             truncated_from_s,
             last_view: Instant::now() - VIEW_REFRESH,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{scheduler, video};
+use pigweight_decode::{MemoryBudget, SourceConfig};
 use pigweight_indexer::{Indexer, IndexerConfig, Pass, Provenance, State};
 
 fn wait_settled(indexer: &Indexer, paths: &[&Path]) {
@@ -37,7 +38,15 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
     let (scheduler, key) = scheduler();
     let scheduler = Arc::new(scheduler);
 
-    let indexer = Indexer::start(&db, scheduler.clone(), key.clone(), IndexerConfig::default()).unwrap();
+    let indexer = Indexer::start(
+        &db,
+        scheduler.clone(),
+        key.clone(),
+        IndexerConfig::default(),
+        SourceConfig::default(),
+        MemoryBudget::new(1 << 30),
+    )
+    .unwrap();
     let mut events = indexer.subscribe();
     indexer.add(&broken);
     indexer.add(&good);
@@ -92,7 +101,15 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
 
     // A restart finds the finished index: nothing is inferred again.
     let before = scheduler.metrics().background.completed;
-    let indexer = Indexer::start(&db, scheduler.clone(), key, IndexerConfig::default()).unwrap();
+    let indexer = Indexer::start(
+        &db,
+        scheduler.clone(),
+        key,
+        IndexerConfig::default(),
+        SourceConfig::default(),
+        MemoryBudget::new(1 << 30),
+    )
+    .unwrap();
     indexer.add(&good);
     wait_settled(&indexer, &[&good]);
     assert_eq!(indexer.view(&good).unwrap().len(), samples);
@@ -112,7 +129,15 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
         max_database_mb: Some(0),
         ..IndexerConfig::default()
     };
-    let indexer = Indexer::start(&db, scheduler.clone(), key.clone(), tiny).unwrap();
+    let indexer = Indexer::start(
+        &db,
+        scheduler.clone(),
+        key.clone(),
+        tiny,
+        SourceConfig::default(),
+        MemoryBudget::new(1 << 30),
+    )
+    .unwrap();
     indexer.add(&good);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !indexer.has_failed() {
@@ -121,7 +146,15 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
     }
     indexer.shutdown();
 
-    let indexer = Indexer::start(&db, scheduler, key, IndexerConfig::default()).unwrap();
+    let indexer = Indexer::start(
+        &db,
+        scheduler,
+        key,
+        IndexerConfig::default(),
+        SourceConfig::default(),
+        MemoryBudget::new(1 << 30),
+    )
+    .unwrap();
     indexer.add(&good);
     wait_settled(&indexer, &[&good]);
     assert_eq!(indexer.status(&good).unwrap().state, State::Done);
@@ -138,6 +171,8 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
         scheduler.clone(),
         key,
         IndexerConfig::default(),
+        SourceConfig::default(),
+        MemoryBudget::new(1 << 30),
     )
     .unwrap();
     indexer.add(&good);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use pigweight_api::{ApiConfig, App, AppState, Change, Library};
-use pigweight_decode::{Decoder, DecoderConfig};
+use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
 use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
 use pigweight_inference::{Detector, Scheduler, SchedulerConfig};
 use serde::Deserialize;
@@ -44,6 +44,10 @@ pub(crate) struct ServeArgs {
     /// Budget of the encoded-image cache, in MiB [default: 128].
     #[arg(long, env = "PIGWEIGHT_IMAGE_CACHE_MB")]
     image_cache_mb: Option<u64>,
+    /// Memory for decoding and encoding, in MiB: the two caches above, open video sources
+    /// (weighed by frame size) and images being encoded all fit in it [default: 4096].
+    #[arg(long, env = "PIGWEIGHT_MEMORY_BUDGET_MB")]
+    memory_budget_mb: Option<u64>,
     /// Where the index database lives.
     #[arg(long, env = "PIGWEIGHT_DATA", default_value = "data")]
     data: PathBuf,
@@ -70,12 +74,53 @@ pub(crate) struct ServeArgs {
 }
 
 /// The TOML file's shape.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct ConfigFile {
+    /// Memory for decoding and encoding, in MiB: the decoded-frame and encoded-image caches,
+    /// open video sources (the API's and the indexer's, weighed by frame size) and images being
+    /// encoded share it. The default suits a 24 GB machine that also runs the model.
+    memory_budget_mb: u64,
     api: ApiConfig,
     decoder: DecoderConfig,
     indexer: IndexerConfig,
+}
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        Self {
+            memory_budget_mb: 4096,
+            api: ApiConfig::default(),
+            decoder: DecoderConfig::default(),
+            indexer: IndexerConfig::default(),
+        }
+    }
+}
+
+impl ConfigFile {
+    /// What is left of the memory budget for open sources and encoders once the caches have
+    /// their share.
+    fn working_memory(&self) -> anyhow::Result<u64> {
+        let total = self.memory_budget_mb << 20;
+        let caches = self.decoder.frame_cache_bytes + (self.api.image_cache_mb << 20);
+        let working = total.saturating_sub(caches);
+        // At least one source of the largest frame allowed, and an image of it being encoded.
+        let least = pigweight_decode::source_bytes_of_pixels(self.decoder.source.max_frame_pixels)
+            + self.decoder.source.max_frame_pixels * 6;
+        if working < least {
+            bail!(
+                "memory_budget_mb {} leaves {} MiB once the frame cache ({} MiB) and image cache ({} MiB) \
+                 have theirs; one source of the largest frame (decoder.source.max_frame_pixels = {}) needs {} MiB",
+                self.memory_budget_mb,
+                working >> 20,
+                self.decoder.frame_cache_bytes >> 20,
+                self.api.image_cache_mb,
+                self.decoder.source.max_frame_pixels,
+                least.div_ceil(1 << 20)
+            );
+        }
+        Ok(working)
+    }
 }
 
 impl ServeArgs {
@@ -96,6 +141,9 @@ impl ServeArgs {
         }
         if let Some(mb) = self.image_cache_mb {
             file.api.image_cache_mb = mb;
+        }
+        if let Some(mb) = self.memory_budget_mb {
+            file.memory_budget_mb = mb;
         }
         if let Some(s) = self.interval {
             file.indexer.interval = s;
@@ -123,7 +171,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let library = Arc::new(Library::new(args.videos.clone()));
     let found = library.rescan().changed;
     tracing::info!(videos = found.len(), folders = ?args.videos, "library scanned");
-    let decoder = Arc::new(Decoder::new(settings.decoder));
+    let budget = MemoryBudget::new(settings.working_memory()?);
+    let source_config = settings.decoder.source.clone();
+    let decoder = Decoder::new(settings.decoder, Arc::clone(&budget));
     let detector = args.model.load()?;
     let key = IndexKey::new(detector.info(), settings.indexer.interval);
     let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default())?);
@@ -133,6 +183,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&scheduler),
         key,
         settings.indexer,
+        source_config,
+        budget,
     )?);
     let app = Arc::new(App::new(
         settings.api,
