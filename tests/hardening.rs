@@ -80,10 +80,8 @@ fn probe(url: &str) -> Option<Reply> {
     })
 }
 
-#[test]
-fn extreme_numbers_in_every_numeric_parameter_get_a_json_4xx_or_a_2xx() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, id, _) = one_video(dir.path());
+/// Streams library video `id` live; returns the stream's id.
+fn add_stream(server: &Server, id: &str) -> String {
     let added = send(
         "POST",
         &server.url("/api/streams"),
@@ -92,7 +90,14 @@ fn extreme_numbers_in_every_numeric_parameter_get_a_json_4xx_or_a_2xx() {
     );
     assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
     let stream: Value = serde_json::from_slice(&added.body).unwrap();
-    let stream_id = stream["id"].as_str().unwrap().to_owned();
+    stream["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn extreme_numbers_in_every_numeric_parameter_get_a_json_4xx_or_a_2xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id, _) = one_video(dir.path());
+    let stream_id = add_stream(&server, &id);
 
     let doc: Value = serde_json::from_str(&get(&server.url("/openapi.json")).1).unwrap();
     let extremes = [
@@ -599,14 +604,7 @@ fn schemathesis_finds_nothing_against_our_own_document() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (server, id) = pigweight_tests::indexed_server(dir.path(), 4, &[]);
-    let added = send(
-        "POST",
-        &server.url("/api/streams"),
-        &[("Content-Type", "application/json")],
-        Some(format!(r#"{{"video":"{id}"}}"#).as_bytes()),
-    );
-    assert_eq!(added.status, 201);
-    let stream: Value = serde_json::from_slice(&added.body).unwrap();
+    let stream_id = add_stream(&server, &id);
     // Real ids, so the generated requests reach each handler's logic and not only its 404;
     // deletes get an id that names nothing, or the run would delete what it tests.
     let config = dir.path().join("schemathesis.toml");
@@ -625,7 +623,7 @@ parameters = {{ "path.id" = "{stream}" }}
 include-method = "DELETE"
 parameters = {{ "path.id" = "0000000000000000" }}
 "#,
-            stream = stream["id"].as_str().unwrap()
+            stream = stream_id
         ),
     )
     .unwrap();

@@ -98,16 +98,13 @@ async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Res
     let meta = file.metadata().await.map_err(gone)?;
     let len = meta.len();
     let modified = meta.modified().ok();
-    let stamp = modified
-        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
+    let since_epoch = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok());
+    let stamp = since_epoch.map_or(0, |d| d.as_nanos());
     let etag = format!("\"{len:x}-{stamp:x}\"");
     let validators = Validators {
         etag: &etag,
         // What `Last-Modified` says: whole seconds.
-        modified_s: modified
-            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs()),
+        modified_s: since_epoch.map(|d| d.as_secs()),
         now_s: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),

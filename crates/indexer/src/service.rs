@@ -544,8 +544,9 @@ impl Worker {
             return Ok(());
         };
         self.shared.video_ids.insert(path.to_owned(), stored.video_id);
+        let done = stored.index.as_ref().is_some_and(|r| r.pass == Pass::Done);
         let state = match &stored.index {
-            Some(row) if row.pass == Pass::Done => State::Done,
+            _ if done => State::Done,
             Some(row) if row.pass == Pass::Failed => State::Failed {
                 reason: row.error.clone().unwrap_or_else(|| "failed".into()),
             },
@@ -557,11 +558,7 @@ impl Worker {
         }
         self.shared.publish(Status {
             state,
-            percent: if stored.index.as_ref().is_some_and(|r| r.pass == Pass::Done) {
-                100.0
-            } else {
-                0.0
-            },
+            percent: if done { 100.0 } else { 0.0 },
             samples: stored.samples.len() as u64,
             duration_s: Some(stored.duration),
             ..Status::queued(path)
