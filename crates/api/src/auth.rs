@@ -39,7 +39,7 @@ pub(crate) async fn gate(State(app): State<AppState>, request: Request, next: Ne
         })
     });
     if !accepted {
-        return ApiError::Unauthorized.into_response();
+        return ApiError::unauthorized().into_response();
     }
     let mut response = next.run(request).await;
     if let Some(key) = from_query

@@ -1,14 +1,9 @@
 //! Counts: at a moment (from the index, else the model on that exact frame), over a span for
 //! the timeline graph, the changes around a moment, and the detections on a frame.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use axum::Json;
 use axum::extract::State;
-use pigweight_decode::{Frame, Mode, Size, Target};
-use pigweight_indexer::{Provenance, State as IndexState};
-use pigweight_inference::{Detection, Priority, ResultKey, SharedImage};
+use pigweight_indexer::State as IndexState;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,8 +11,9 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Params, PathId};
-use crate::library::Entry;
-use crate::state::{App, AppState};
+use crate::media::{Prefer, count_at, detect};
+use crate::state::AppState;
+use crate::wire::CountAtTime;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,50 +21,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_counts))
         .routes(routes!(get_changes))
         .routes(routes!(get_detections))
-}
-
-/// How a count is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum CountSource {
-    /// The index has a sample at this very frame.
-    Indexed,
-    /// Between two index samples that agree.
-    Interpolated,
-    /// The last indexed value before a change somewhere up to the next sample.
-    Held,
-    /// The model ran on this exact frame (now, or earlier for another request).
-    Inferred,
-    /// A live stream's newest count (the tracker's, between inferred frames).
-    Live,
-}
-
-impl From<Provenance> for CountSource {
-    fn from(p: Provenance) -> Self {
-        match p {
-            Provenance::Indexed => Self::Indexed,
-            Provenance::Interpolated => Self::Interpolated,
-            Provenance::Held => Self::Held,
-        }
-    }
-}
-
-/// The count shown at a moment.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct CountAtTime {
-    /// Animals counted on the frame on screen at `t`.
-    pub(crate) count: u32,
-    /// Whether the answer came without running the model now (index or cache).
-    pub(crate) cached: bool,
-    /// The time asked for, seconds from the first frame.
-    pub(crate) t: f64,
-    /// The frame on screen at `t` (presentation order, from 0).
-    pub(crate) frame_index: u64,
-    /// That frame's own time, seconds from the first frame.
-    pub(crate) frame_time: f64,
-    pub(crate) source: CountSource,
-    /// Seconds from the frame to the nearest index sample (0 when indexed or inferred).
-    pub(crate) nearest_sample_distance: f64,
 }
 
 /// A video and a moment in it.
@@ -106,145 +58,7 @@ async fn count_at_time(
     Params(q): Params<CountQuery>,
 ) -> Result<Json<CountAtTime>, ApiError> {
     let entry = app.entry(&q.id)?;
-    Ok(Json(count_at(&app, &entry, q.t, Exact::First).await?))
-}
-
-/// Whether the model's cached result on the exact frame comes before the index's neighbours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Exact {
-    /// For one moment asked for: the most exact answer there is.
-    First,
-    /// For a stream of counts along the timeline (the WebSocket): the index's step function,
-    /// so that results cached for scattered frames do not make the stream flicker.
-    Last,
-}
-
-/// The count at `t`, as [`count_at_time`] answers it; shared with the WebSocket.
-pub(crate) async fn count_at(
-    app: &App,
-    entry: &Entry,
-    t: f64,
-    exact: Exact,
-) -> Result<CountAtTime, ApiError> {
-    let (probed, frame) = app.frame_at(entry, t).await?;
-    let frame_time = probed.timeline.time(frame).unwrap_or(t);
-    let from_index = app
-        .indexer
-        .view(&entry.path)
-        .and_then(|v| v.count_at(frame, frame_time));
-    // The model's own answer on this very frame, when it was asked for already (boxes drawn on
-    // a paused frame), is more exact than a value carried over from neighbouring samples.
-    if exact == Exact::First
-        && from_index.is_none_or(|at| at.provenance != Provenance::Indexed)
-        && let Some(found) = app.detections.get(&result_key(app, entry, frame)).await
-    {
-        return Ok(CountAtTime {
-            count: found.len() as u32,
-            cached: true,
-            t,
-            frame_index: frame,
-            frame_time,
-            source: CountSource::Inferred,
-            nearest_sample_distance: 0.0,
-        });
-    }
-    if let Some(at) = from_index {
-        let near = at.distance_s <= app.config.max_sample_distance_s;
-        let complete = || {
-            app.indexer
-                .status(&entry.path)
-                .is_some_and(|s| s.state == IndexState::Done)
-        };
-        if near || complete() {
-            return Ok(CountAtTime {
-                count: at.count,
-                cached: true,
-                t,
-                frame_index: frame,
-                frame_time,
-                source: at.provenance.into(),
-                nearest_sample_distance: at.distance_s,
-            });
-        }
-    }
-    let (detections, cached) = detect(app, entry, frame).await?;
-    Ok(CountAtTime {
-        count: detections.len() as u32,
-        cached,
-        t,
-        frame_index: frame,
-        frame_time,
-        source: CountSource::Inferred,
-        nearest_sample_distance: 0.0,
-    })
-}
-
-/// A frame's pixels, lent to the scheduler without a copy.
-pub(crate) struct Pixels(pub(crate) Arc<Frame>);
-
-impl AsRef<[u8]> for Pixels {
-    fn as_ref(&self) -> &[u8] {
-        &self.0.data
-    }
-}
-
-/// Decodes one exact frame at its own size on a blocking thread.
-pub(crate) async fn decode(
-    app: &App,
-    entry: &Entry,
-    frame: u64,
-    mode: Mode,
-    size: Size,
-) -> Result<Arc<Frame>, ApiError> {
-    let decoder = Arc::clone(&app.decoder);
-    let path = entry.path.clone();
-    let started = Instant::now();
-    let decoded = tokio::task::spawn_blocking(move || decoder.frame(&path, Target::Index(frame), mode, size))
-        .await
-        .map_err(ApiError::join)??;
-    app.counters.decode_ms_total.add(started.elapsed());
-    app.counters
-        .decodes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Ok(decoded)
-}
-
-/// Names the model's result on one frame of one version of a video.
-fn result_key(app: &App, entry: &Entry, frame: u64) -> ResultKey {
-    ResultKey {
-        video: Arc::clone(entry.version()),
-        frame,
-        model: Arc::clone(&app.model_tag),
-        params: 0,
-    }
-}
-
-/// The model's detections on exact frame `frame`, from the cache or run now at interactive
-/// priority (once for callers asking at the same moment); and whether they were cached.
-pub(crate) async fn detect(
-    app: &App,
-    entry: &Entry,
-    frame: u64,
-) -> Result<(Arc<Vec<Detection>>, bool), ApiError> {
-    let infer = async {
-        let decoded = decode(app, entry, frame, Mode::Exact, Size::Native).await?;
-        let image = SharedImage {
-            width: decoded.width,
-            height: decoded.height,
-            pixels: Arc::new(Pixels(decoded)),
-        };
-        let started = Instant::now();
-        let detections = Arc::new(app.scheduler.submit(image, Priority::Interactive)?.await?);
-        app.counters.inference_ms_total.add(started.elapsed());
-        app.counters
-            .inferences
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(detections)
-    };
-    app.detections
-        .get_or_infer(result_key(app, entry, frame), infer)
-        .await
-        .map_err(|e: Arc<ApiError>| (*e).clone())
+    Ok(Json(count_at(&app, &entry, q.t, Prefer::ExactFrame).await?))
 }
 
 /// A span of a video for the timeline graph.
@@ -309,12 +123,12 @@ async fn get_counts(
     let to = q.to.unwrap_or(duration);
     let points = q.points.unwrap_or(500);
     if !(from.is_finite() && to.is_finite() && 0.0 <= from && from < to && to <= duration) {
-        return Err(ApiError::Invalid(format!(
+        return Err(ApiError::invalid(format!(
             "from and to must satisfy 0 <= from < to <= {duration} (the video's duration in seconds)"
         )));
     }
     if !(1..=MAX_POINTS).contains(&points) {
-        return Err(ApiError::Invalid(format!("points must be 1..={MAX_POINTS}")));
+        return Err(ApiError::invalid(format!("points must be 1..={MAX_POINTS}")));
     }
     let buckets: Vec<CountBucket> = app
         .indexer

@@ -64,7 +64,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 /// infinite, or past what a duration holds): never a panic on a client's number.
 pub(crate) fn seconds(s: f64, what: &str) -> Result<std::time::Duration, ApiError> {
     std::time::Duration::try_from_secs_f64(s).map_err(|_| {
-        ApiError::Invalid(format!(
+        ApiError::invalid(format!(
             "{what} must be a number of seconds from 0 up to about 10^19, not {s}"
         ))
     })

@@ -15,16 +15,16 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use headers::{ETag, HeaderMapExt, IfNoneMatch};
 use pigweight_decode::{Mode, Size};
-use pigweight_inference::Detection;
+use pigweight_render::{Format, draw_overlay, encode, snap_quality};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::counts::{decode, detect};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Params, PathArgs, PathId};
 use crate::library::Entry;
+use crate::media::{decode, detect};
 use crate::state::{AppState, Encoded, ImageKey};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -36,12 +36,21 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Image encodings offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Format {
+pub(crate) enum Encoding {
     #[default]
     Jpeg,
     Png,
+}
+
+impl From<Encoding> for Format {
+    fn from(e: Encoding) -> Self {
+        match e {
+            Encoding::Jpeg => Self::Jpeg,
+            Encoding::Png => Self::Png,
+        }
+    }
 }
 
 /// Exactly the frame at t, or the keyframe before it (cheap; for dragging).
@@ -83,7 +92,7 @@ pub(crate) struct FrameQuery {
     mode: FrameMode,
     #[serde(default)]
     #[param(inline)]
-    format: Format,
+    format: Encoding,
 }
 
 /// The frame on screen at `t` as JPEG (or PNG), with the model's boxes and count drawn when
@@ -116,12 +125,13 @@ async fn frame_optimized(
     }
     let native = (probed.info.width, probed.info.height);
     let size = match q.width {
-        Some(w) if w < 16 => return Err(ApiError::Invalid("width must be at least 16".into())),
+        Some(w) if w < 16 => return Err(ApiError::invalid("width must be at least 16")),
         Some(w) if w < native.0 => Size::Width(w),
         _ => Size::Native,
     };
     let (width, height) = size.resolve(native)?;
-    let quality = match q.format {
+    let format = Format::from(q.format);
+    let quality = match format {
         Format::Jpeg => snap_quality(q.quality, &app.config.jpeg_qualities)?,
         Format::Png => 0,
     };
@@ -129,7 +139,7 @@ async fn frame_optimized(
         video: Arc::clone(entry.version()),
         frame,
         width,
-        format: q.format,
+        format,
         quality,
         boxes: q.inference,
     };
@@ -139,7 +149,7 @@ async fn frame_optimized(
         &blake3::hash(format!("{key:?}{model}").as_bytes()).to_hex()[..20]
     )
     .parse()
-    .map_err(|_| ApiError::Internal("an ETag did not parse".into()))?;
+    .map_err(|_| ApiError::internal("an ETag did not parse"))?;
     let mut headers = HeaderMap::new();
     headers.typed_insert(etag.clone());
     headers.insert(
@@ -193,11 +203,10 @@ async fn frame_optimized(
     if let Some(count) = encoded.count {
         headers.insert("x-count", HeaderValue::from(count));
     }
-    let content_type = match q.format {
-        Format::Jpeg => "image/jpeg",
-        Format::Png => "image/png",
-    };
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     Ok((headers, encoded.bytes).into_response())
 }
 
@@ -224,7 +233,7 @@ async fn render(
     let started = Instant::now();
     let (format, quality) = (key.format, key.quality);
     let budget = std::sync::Arc::clone(app.decoder.budget());
-    let bytes = tokio::task::spawn_blocking(move || {
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Bytes, ApiError> {
         // A resized copy, a copy to draw on, and the encoded image: held out of the memory
         // budget the decoders share, for as long as this encoding runs.
         let _memory = budget.reserve(u64::from(width) * u64::from(height) * 9, ENCODE_MEMORY_WAIT)?;
@@ -239,10 +248,17 @@ async fn render(
                 // The decoded frame may be shared through the frame cache: draw on a copy.
                 let mut rgb = picture.data.clone();
                 let scale = (width as f32 / native.0 as f32, height as f32 / native.1 as f32);
-                draw_overlay(&mut rgb, width, height, d, scale);
-                encode(&rgb, width, height, format, quality)
+                draw_overlay(
+                    &mut rgb,
+                    width,
+                    height,
+                    d.iter().map(|d| d.bbox),
+                    scale,
+                    &d.len().to_string(),
+                );
+                Ok(encode(&rgb, width, height, format, quality)?)
             }
-            None => encode(&picture.data, width, height, format, quality),
+            None => Ok(encode(&picture.data, width, height, format, quality)?),
         }
     })
     .await
@@ -256,116 +272,6 @@ async fn render(
 
 /// How long an encoding waits for memory before the request is answered 503.
 const ENCODE_MEMORY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The configured level nearest to `q` (ties go to the higher quality).
-pub(crate) fn snap_quality(q: u8, levels: &[u8]) -> Result<u8, ApiError> {
-    if !(1..=100).contains(&q) {
-        return Err(ApiError::Invalid("quality must be 1..=100".into()));
-    }
-    levels
-        .iter()
-        .copied()
-        .min_by_key(|&l| (l.abs_diff(q), std::cmp::Reverse(l)))
-        .ok_or_else(|| ApiError::Internal("no JPEG quality levels are configured".into()))
-}
-
-pub(crate) fn encode(
-    rgb: &[u8],
-    width: u32,
-    height: u32,
-    format: Format,
-    quality: u8,
-) -> Result<Bytes, ApiError> {
-    match format {
-        Format::Jpeg => {
-            let image = turbojpeg::Image {
-                pixels: rgb,
-                width: width as usize,
-                pitch: width as usize * 3,
-                height: height as usize,
-                format: turbojpeg::PixelFormat::RGB,
-            };
-            let jpeg = turbojpeg::compress(image, i32::from(quality), turbojpeg::Subsamp::Sub2x2)
-                .map_err(|e| ApiError::Internal(format!("JPEG encoding failed: {e}")))?;
-            Ok(Bytes::copy_from_slice(&jpeg))
-        }
-        Format::Png => {
-            use image::ImageEncoder as _;
-            let mut out = Vec::new();
-            image::codecs::png::PngEncoder::new_with_quality(
-                &mut out,
-                image::codecs::png::CompressionType::Fast,
-                image::codecs::png::FilterType::Sub,
-            )
-            .write_image(rgb, width, height, image::ExtendedColorType::Rgb8)
-            .map_err(|e| ApiError::Internal(format!("PNG encoding failed: {e}")))?;
-            Ok(Bytes::from(out))
-        }
-    }
-}
-
-const BOX_COLOUR: [u8; 3] = [255, 214, 0];
-
-/// Draws each detection's box outline and a badge with the count in the top-left corner.
-pub(crate) fn draw_overlay(
-    rgb: &mut [u8],
-    width: u32,
-    height: u32,
-    detections: &[Detection],
-    scale: (f32, f32),
-) {
-    let (w, h) = (width as i64, height as i64);
-    let thick = (w / 320).max(2);
-    let mut fill = |x0: i64, y0: i64, x1: i64, y1: i64, colour: [u8; 3]| {
-        for y in y0.max(0)..y1.min(h) {
-            for x in x0.max(0)..x1.min(w) {
-                let i = ((y * w + x) * 3) as usize;
-                rgb[i..i + 3].copy_from_slice(&colour);
-            }
-        }
-    };
-    for d in detections {
-        let [x1, y1, x2, y2] = d.bbox;
-        let (x1, x2) = ((x1 * scale.0).round() as i64, (x2 * scale.0).round() as i64);
-        let (y1, y2) = ((y1 * scale.1).round() as i64, (y2 * scale.1).round() as i64);
-        fill(x1, y1, x2, y1 + thick, BOX_COLOUR);
-        fill(x1, y2 - thick, x2, y2, BOX_COLOUR);
-        fill(x1, y1, x1 + thick, y2, BOX_COLOUR);
-        fill(x2 - thick, y1, x2, y2, BOX_COLOUR);
-    }
-    // The count in a 3x5 pixel font, scaled to about 1/20 of the height.
-    let digits = detections.len().to_string();
-    let px = (h / 60).max(2);
-    let (pad, glyph_w) = (px * 2, px * 4);
-    let badge_w = pad * 2 + glyph_w * digits.len() as i64 - px;
-    fill(0, 0, badge_w, pad * 2 + px * 5, [0, 0, 0]);
-    for (k, c) in digits.bytes().enumerate() {
-        let rows = DIGITS[usize::from(c - b'0')];
-        for (r, bits) in rows.iter().enumerate() {
-            for col in 0..3 {
-                if bits & (0b100 >> col) != 0 {
-                    let x = pad + k as i64 * glyph_w + col * px;
-                    let y = pad + r as i64 * px;
-                    fill(x, y, x + px, y + px, BOX_COLOUR);
-                }
-            }
-        }
-    }
-}
-
-/// Digits 0-9, five rows of three bits each.
-const DIGITS: [[u8; 5]; 10] = [
-    [0b111, 0b101, 0b101, 0b101, 0b111],
-    [0b010, 0b110, 0b010, 0b010, 0b111],
-    [0b111, 0b001, 0b111, 0b100, 0b111],
-    [0b111, 0b001, 0b111, 0b001, 0b111],
-    [0b101, 0b101, 0b111, 0b001, 0b001],
-    [0b111, 0b100, 0b111, 0b001, 0b111],
-    [0b111, 0b100, 0b111, 0b101, 0b111],
-    [0b111, 0b001, 0b001, 0b001, 0b001],
-    [0b111, 0b101, 0b111, 0b101, 0b111],
-    [0b111, 0b101, 0b111, 0b001, 0b111],
-];
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -393,12 +299,12 @@ async fn get_thumbnail(
         .indexer
         .view(&entry.path)
         .and_then(|v| v.thumbnail_at(q.t))
-        .ok_or_else(|| ApiError::NotFound(format!("video {id} has no thumbnails yet")))?;
+        .ok_or_else(|| ApiError::not_found(format!("video {id} has no thumbnails yet")))?;
     let indexer = Arc::clone(&app.indexer);
     let jpeg = tokio::task::spawn_blocking(move || indexer.thumbnail(&entry.path, frame))
         .await
         .map_err(ApiError::join)??
-        .ok_or_else(|| ApiError::NotFound(format!("video {id} has no thumbnails yet")))?;
+        .ok_or_else(|| ApiError::not_found(format!("video {id} has no thumbnails yet")))?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
@@ -437,7 +343,7 @@ async fn get_thumbnails_vtt(State(app): State<AppState>, PathId(id): PathId) -> 
     })
     .await
     .map_err(ApiError::join)??
-    .ok_or_else(|| ApiError::NotFound(format!("video {id} has no thumbnails yet")))?;
+    .ok_or_else(|| ApiError::not_found(format!("video {id} has no thumbnails yet")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/vtt; charset=utf-8"),
@@ -464,7 +370,7 @@ async fn get_sprite(
     let jpeg = tokio::task::spawn_blocking(move || indexer.sprite_sheet(&entry.path, sheet, 75))
         .await
         .map_err(ApiError::join)??
-        .ok_or_else(|| ApiError::NotFound(format!("video {id} has no sprite sheet {sheet}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("video {id} has no sprite sheet {sheet}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
@@ -473,44 +379,4 @@ async fn get_sprite(
         jpeg,
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qualities_snap_to_the_nearest_level() {
-        let levels = [90, 70, 50];
-        assert_eq!(snap_quality(80, &levels).unwrap(), 90);
-        assert_eq!(snap_quality(79, &levels).unwrap(), 70);
-        assert_eq!(snap_quality(100, &levels).unwrap(), 90);
-        assert_eq!(snap_quality(1, &levels).unwrap(), 50);
-        assert!(snap_quality(0, &levels).is_err());
-        assert!(snap_quality(101, &levels).is_err());
-    }
-
-    #[test]
-    fn boxes_and_the_count_are_drawn_inside_the_picture() {
-        let (w, h) = (64u32, 48u32);
-        let mut rgb = vec![0u8; (w * h * 3) as usize];
-        let d = Detection {
-            bbox: [20.0, 10.0, 40.0, 30.0],
-            score: 0.9,
-            class: 0,
-        };
-        // A box past the edge is clipped, not a panic.
-        let off = Detection {
-            bbox: [50.0, 40.0, 90.0, 80.0],
-            ..d
-        };
-        draw_overlay(&mut rgb, w, h, &[d, off], (1.0, 1.0));
-        let at = |x: u32, y: u32| &rgb[((y * w + x) * 3) as usize..][..3];
-        assert_eq!(at(30, 10), BOX_COLOUR, "top edge");
-        assert_eq!(at(20, 20), BOX_COLOUR, "left edge");
-        assert_eq!(at(30, 20), [0, 0, 0], "inside stays");
-        assert_eq!(at(63, 40), BOX_COLOUR, "clipped box's top edge");
-        // "2" in the badge: its top row is lit.
-        assert_eq!(at(4, 4), BOX_COLOUR);
-    }
 }

@@ -15,12 +15,14 @@ mod extract;
 mod frames;
 mod library;
 mod linger;
+mod live;
+mod media;
 mod state;
-mod stream;
-mod streams;
 mod system;
 mod upload;
+mod video_file;
 mod videos;
+mod wire;
 mod ws;
 
 use axum::Router;
@@ -31,7 +33,7 @@ use axum::routing::get;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use library::{Change, Entry, Library, Rescan, client_path, is_video_name, video_id};
 pub use state::{ApiConfig, App, AppState};
 
@@ -80,12 +82,12 @@ impl utoipa::Modify for ApiKeyScheme {
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(videos::router())
-        .merge(stream::router())
+        .merge(video_file::router())
         .merge(counts::router())
         .merge(frames::router())
         .merge(system::router())
         .merge(ws::router())
-        .merge(streams::router())
+        .merge(live::router())
 }
 
 /// The routes and their OpenAPI document, with the errors every operation can answer declared.

@@ -165,11 +165,11 @@ impl Library {
             };
             ensure_no_links(folder, relative)?;
             if !meta.is_file() {
-                return Err(ApiError::Invalid(format!("{name} is not a file")));
+                return Err(ApiError::invalid(format!("{name} is not a file")));
             }
             return Ok(self.insert(path, name, &meta));
         }
-        Err(ApiError::NotFound(format!(
+        Err(ApiError::not_found(format!(
             "no file {name} in the library folders"
         )))
     }
@@ -269,7 +269,7 @@ pub fn is_video_name(path: &Path) -> bool {
 /// Checks a path a client names: relative, plain components only (no `..`, `.`, root or
 /// hidden names such as our `.part` files), at most 512 bytes, a video file name.
 pub fn client_path(name: &str) -> Result<PathBuf, ApiError> {
-    let refuse = |why: &str| Err(ApiError::Invalid(format!("path {name:?} is refused: {why}")));
+    let refuse = |why: &str| Err(ApiError::invalid(format!("path {name:?} is refused: {why}")));
     if name.is_empty() || name.len() > 512 {
         return refuse("it must be 1 to 512 bytes long");
     }
@@ -298,7 +298,7 @@ pub(crate) fn ensure_no_links(folder: &Path, relative: &Path) -> Result<(), ApiE
         at.push(part);
         match std::fs::symlink_metadata(&at) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(ApiError::Invalid(format!(
+                return Err(ApiError::invalid(format!(
                     "path {} is refused: it goes through a link",
                     relative.display()
                 )));
@@ -314,7 +314,7 @@ fn relative_str(relative: &Path) -> Result<String, ApiError> {
     relative
         .to_str()
         .map(|s| s.replace('\\', "/"))
-        .ok_or_else(|| ApiError::Invalid("paths must be UTF-8".into()))
+        .ok_or_else(|| ApiError::invalid("paths must be UTF-8"))
 }
 
 fn seen_of(meta: &std::fs::Metadata) -> (u64, Option<SystemTime>) {
@@ -329,6 +329,7 @@ fn relative_name(folder: &Path, path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn ids_are_stable_and_distinct() {
@@ -404,7 +405,7 @@ mod tests {
             "x\0.mp4",
         ] {
             assert!(
-                matches!(client_path(bad), Err(ApiError::Invalid(_))),
+                matches!(client_path(bad), Err(e) if e.kind() == ErrorKind::Invalid),
                 "{bad:?} passed"
             );
         }
@@ -433,17 +434,17 @@ mod tests {
         assert!(lib.get(&entry.id).is_some());
         for linked in ["link.mp4", "out/secret.mp4"] {
             assert!(
-                matches!(lib.register(Path::new(linked)), Err(ApiError::Invalid(_))),
+                matches!(lib.register(Path::new(linked)), Err(e) if e.kind() == ErrorKind::Invalid),
                 "{linked}"
             );
         }
         assert!(matches!(
             lib.register(Path::new("folder.mp4")),
-            Err(ApiError::Invalid(_))
+            Err(e) if e.kind() == ErrorKind::Invalid
         ));
         assert!(matches!(
             lib.register(Path::new("pen4/none.mp4")),
-            Err(ApiError::NotFound(_))
+            Err(e) if e.kind() == ErrorKind::NotFound
         ));
         assert_eq!(lib.remove(&entry.id).unwrap().name, "pen4/a.mp4");
         assert!(lib.list().is_empty());

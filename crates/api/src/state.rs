@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use pigweight_decode::{Decoder, Probed};
 use pigweight_indexer::Indexer;
 use pigweight_inference::{ResultCache, Scheduler};
+use pigweight_live::{Live, LiveSettings, Streams};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -115,7 +116,7 @@ pub(crate) struct ImageKey {
     pub(crate) video: Arc<str>,
     pub(crate) frame: u64,
     pub(crate) width: u32,
-    pub(crate) format: crate::frames::Format,
+    pub(crate) format: pigweight_render::Format,
     pub(crate) quality: u8,
     pub(crate) boxes: bool,
 }
@@ -146,7 +147,7 @@ pub struct App {
     /// Permits for uploads in progress.
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
     /// Live streams by id.
-    pub(crate) streams: DashMap<String, Arc<crate::streams::Live>>,
+    pub(crate) streams: Streams,
 }
 
 /// The state handed to every handler.
@@ -182,7 +183,14 @@ impl App {
         Self {
             detections: ResultCache::new(config.detection_cache_entries),
             uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
-            streams: DashMap::new(),
+            streams: Streams::new(
+                LiveSettings {
+                    fps: config.stream_fps,
+                    infer_every: config.stream_infer_every,
+                    max_streams: config.max_streams,
+                },
+                Arc::clone(&scheduler),
+            ),
             config,
             library,
             decoder,
@@ -197,17 +205,14 @@ impl App {
 
     /// The library entry of `id`, or 404.
     pub(crate) fn entry(&self, id: &str) -> Result<Entry, ApiError> {
-        self.library
-            .get(id)
-            .ok_or_else(|| ApiError::UnknownVideo(id.to_owned()))
+        self.library.get(id).ok_or_else(|| ApiError::unknown_video(id))
     }
 
     /// The live stream `id`, or 404.
-    pub(crate) fn stream(&self, id: &str) -> Result<Arc<crate::streams::Live>, ApiError> {
+    pub(crate) fn stream(&self, id: &str) -> Result<Arc<Live>, ApiError> {
         self.streams
             .get(id)
-            .map(|l| Arc::clone(&l))
-            .ok_or_else(|| ApiError::NotFound(format!("no stream with id {id}")))
+            .ok_or_else(|| ApiError::not_found(format!("no stream with id {id}")))
     }
 
     /// The probed facts and frame table of a video: from memory, else probed on a blocking

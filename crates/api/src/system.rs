@@ -231,7 +231,7 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         "Count updates sent.",
         s.websocket_updates_sent as f64,
     );
-    let live = crate::streams::streams_stats(&app);
+    let live = crate::live::wire::StreamsStats::from(app.streams.figures());
     metric(
         "stream_clients",
         "gauge",

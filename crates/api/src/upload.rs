@@ -24,7 +24,7 @@ pub(crate) async fn receive(body: Body, folder: &Path, limit: u64) -> Result<Tem
             .prefix(".pigweight-upload-")
             .suffix(".part")
             .tempfile_in(&at)
-            .map_err(|e| ApiError::Internal(format!("making a file in {}: {e}", at.display())))
+            .map_err(|e| ApiError::internal(format!("making a file in {}", at.display())).because(e))
     })
     .await
     .map_err(ApiError::join)??;
@@ -32,9 +32,9 @@ pub(crate) async fn receive(body: Body, folder: &Path, limit: u64) -> Result<Tem
     let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
     let mut stream = body.into_data_stream();
     let mut written = 0u64;
-    let disk = |e: std::io::Error| ApiError::Internal(format!("writing an upload: {e}"));
+    let disk = |e: std::io::Error| ApiError::internal("writing an upload").because(e);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         written += chunk.len() as u64;
         if written > limit {
             return Err(too_large(limit));
@@ -42,7 +42,7 @@ pub(crate) async fn receive(body: Body, folder: &Path, limit: u64) -> Result<Tem
         out.write_all(&chunk).await.map_err(disk)?;
     }
     if written == 0 {
-        return Err(ApiError::BadFile("the upload is empty".into()));
+        return Err(ApiError::bad_file("the upload is empty"));
     }
     out.flush().await.map_err(disk)?;
     out.into_inner().sync_all().await.map_err(disk)?;
@@ -50,7 +50,7 @@ pub(crate) async fn receive(body: Body, folder: &Path, limit: u64) -> Result<Tem
 }
 
 pub(crate) fn too_large(limit: u64) -> ApiError {
-    ApiError::TooLarge(format!("uploads are limited to {} MiB", limit >> 20))
+    ApiError::too_large(format!("uploads are limited to {} MiB", limit >> 20))
 }
 
 /// Checks a received file (blocking: it is probed), gives it its name under `folder` and lists
@@ -62,11 +62,11 @@ pub(crate) fn finish(
     name: &Path,
 ) -> Result<Entry, ApiError> {
     pigweight_decode::probe(&partial)
-        .map_err(|e| ApiError::BadFile(format!("the upload is not a readable video: {e}")))?;
+        .map_err(|e| ApiError::bad_file(format!("the upload is not a readable video: {e}")))?;
     let dest: PathBuf = folder.join(name);
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)
-            .map_err(|e| ApiError::Internal(format!("making {}: {e}", parent.display())))?;
+            .map_err(|e| ApiError::internal(format!("making {}", parent.display())).because(e))?;
     }
     // Checked again now that the folders exist: nothing on the way may be a link.
     crate::library::ensure_no_links(folder, name)?;
@@ -74,14 +74,14 @@ pub(crate) fn finish(
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             exists(name)
         } else {
-            ApiError::Internal(format!("moving an upload to {}: {}", dest.display(), e.error))
+            ApiError::internal(format!("moving an upload to {}", dest.display())).because(e.error)
         }
     })?;
     Ok(library.register(name)?.0)
 }
 
 pub(crate) fn exists(name: &Path) -> ApiError {
-    ApiError::Conflict(format!(
+    ApiError::conflict(format!(
         "{} already exists; delete it first or choose another name",
         name.display()
     ))

@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pigweight_decode::MediaInfo;
-use pigweight_indexer::{Pass, State as IndexState, Status};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,6 +16,7 @@ use crate::extract::{Params, PathId};
 use crate::library::{Change, Entry, client_path};
 use crate::state::AppState;
 use crate::upload;
+use crate::wire::IndexStatus;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -103,67 +103,6 @@ impl VideoDetail {
             start_time: info.start_time,
             truncated_from: info.truncated_from,
             index,
-        }
-    }
-}
-
-/// Where a video's indexing stands.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct IndexStatus {
-    state: IndexStateName,
-    /// The pass running while `indexing`: keyframes first (a rough timeline), then regular
-    /// samples, then refinement of count changes to the frame.
-    pass: Option<IndexPass>,
-    /// Why indexing failed, when it did.
-    reason: Option<String>,
-    /// The current pass's progress, 0..=100.
-    percent: f64,
-    /// Samples in the index so far.
-    samples: u64,
-    /// Seconds to the end of the current pass at the recent rate, when it can be told.
-    eta_s: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum IndexStateName {
-    Queued,
-    Indexing,
-    Done,
-    Failed,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum IndexPass {
-    Keyframes,
-    Regular,
-    Refine,
-}
-
-impl From<&Status> for IndexStatus {
-    fn from(s: &Status) -> Self {
-        let (state, pass, reason) = match &s.state {
-            IndexState::Queued => (IndexStateName::Queued, None, None),
-            IndexState::Indexing { pass } => {
-                let pass = match pass {
-                    Pass::Keyframes => Some(IndexPass::Keyframes),
-                    Pass::Regular => Some(IndexPass::Regular),
-                    Pass::Refine => Some(IndexPass::Refine),
-                    Pass::Done | Pass::Failed => None,
-                };
-                (IndexStateName::Indexing, pass, None)
-            }
-            IndexState::Done => (IndexStateName::Done, None, None),
-            IndexState::Failed { reason } => (IndexStateName::Failed, None, Some(reason.clone())),
-        };
-        Self {
-            state,
-            pass,
-            reason,
-            percent: s.percent,
-            samples: s.samples,
-            eta_s: s.eta_s,
         }
     }
 }
@@ -277,13 +216,13 @@ async fn register(app: &AppState, body: Body) -> Result<(Entry, bool), ApiError>
         let too_large =
             std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
-            ApiError::TooLarge(format!("a JSON body is limited to {} KiB", limit >> 10))
+            ApiError::too_large(format!("a JSON body is limited to {} KiB", limit >> 10))
         } else {
-            ApiError::BadRequest(format!("reading the body: {e}"))
+            ApiError::bad_request(format!("reading the body: {e}"))
         }
     })?;
     let request: RegisterVideo = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("the body must be {{\"path\": \"...\"}}: {e}")))?;
+        .map_err(|e| ApiError::bad_request(format!("the body must be {{\"path\": \"...\"}}: {e}")))?;
     let relative = client_path(&request.path)?;
     let library = std::sync::Arc::clone(&app.library);
     tokio::task::spawn_blocking(move || library.register(&relative))
@@ -299,15 +238,15 @@ async fn receive_upload(
     body: Body,
 ) -> Result<Entry, ApiError> {
     let name = query.name.ok_or_else(|| {
-        ApiError::BadRequest(
-            "an upload needs `name` in the query (or send JSON {\"path\"} to register a file)".into(),
+        ApiError::bad_request(
+            "an upload needs `name` in the query (or send JSON {\"path\"} to register a file)",
         )
     })?;
     let name = client_path(&name)?;
     let folder = app
         .library
         .upload_folder()
-        .ok_or_else(|| ApiError::Invalid("the server has no library folder to upload into".into()))?
+        .ok_or_else(|| ApiError::invalid("the server has no library folder to upload into"))?
         .to_owned();
     let limit = app.config.max_upload_mb << 20;
     let declared = headers
@@ -321,7 +260,7 @@ async fn receive_upload(
     }
     let _permit = std::sync::Arc::clone(&app.uploads)
         .try_acquire_owned()
-        .map_err(|_| ApiError::Busy("too many uploads at once; try again shortly".into()))?;
+        .map_err(|_| ApiError::busy("too many uploads at once; try again shortly"))?;
     let partial = upload::receive(body, &folder, limit).await?;
     let library = std::sync::Arc::clone(&app.library);
     let entry = tokio::task::spawn_blocking(move || upload::finish(partial, &library, &folder, &name))
@@ -361,10 +300,7 @@ async fn delete_video(State(app): State<AppState>, PathId(id): PathId) -> Result
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(ApiError::Internal(format!(
-                "deleting {}: {e}",
-                entry.path.display()
-            )));
+            return Err(ApiError::internal(format!("deleting {}", entry.path.display())).because(e));
         }
     }
     if let Some(entry) = app.library.remove(&id) {
@@ -390,7 +326,7 @@ async fn get_index_status(
         .status(&entry.path)
         .as_ref()
         .map(|s| Json(IndexStatus::from(s)))
-        .ok_or_else(|| ApiError::NotFound(format!("video {id} has not been queued for indexing yet")))
+        .ok_or_else(|| ApiError::not_found(format!("video {id} has not been queued for indexing yet")))
 }
 
 /// Queues the video for indexing again (a video already queued or indexing stays where it
@@ -410,6 +346,6 @@ async fn rebuild_index(
     let status = app
         .indexer
         .status(&entry.path)
-        .ok_or_else(|| ApiError::Internal("a queued video has no status".into()))?;
+        .ok_or_else(|| ApiError::internal("a queued video has no status"))?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(IndexStatus::from(&status))))
 }

@@ -34,12 +34,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::counts::{CountAtTime, CountSource, Exact, count_at};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Params, Upgrade};
 use crate::library::Entry;
+use crate::media::{Prefer, count_at};
 use crate::state::{App, AppState};
-use crate::videos::IndexStatus;
+use crate::wire::{CountAtTime, CountSource, IndexStatus};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(count_socket))
@@ -90,15 +90,13 @@ async fn count_socket(
         }
         (None, Some(stream)) => Target::Stream(app.stream(&stream)?),
         _ => {
-            return Err(ApiError::BadRequest(
-                "give either `id` (a video) or `stream`".into(),
-            ));
+            return Err(ApiError::bad_request("give either `id` (a video) or `stream`"));
         }
     };
     let clients = app.counters.websocket_clients.fetch_add(1, Ordering::Relaxed);
     if clients >= app.config.max_websocket_clients as u64 {
         app.counters.websocket_clients.fetch_sub(1, Ordering::Relaxed);
-        return Err(ApiError::Busy(format!(
+        return Err(ApiError::busy(format!(
             "{clients} WebSocket clients are connected, the most this server takes"
         )));
     }
@@ -115,11 +113,11 @@ async fn count_socket(
 /// What a count socket follows.
 enum Target {
     Video(Entry, f64),
-    Stream(Arc<crate::streams::Live>),
+    Stream(Arc<pigweight_live::Live>),
 }
 
 /// A live stream's count as it changes, until the client leaves or the stream is removed.
-async fn live_session(app: &App, live: &crate::streams::Live, socket: WebSocket) {
+async fn live_session(app: &App, live: &pigweight_live::Live, socket: WebSocket) {
     let (sink, mut incoming) = socket.split();
     let (_replies_tx, replies_rx) = mpsc::channel(1);
     let (counts_tx, counts_rx) = watch::channel(None);
@@ -270,7 +268,7 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
         } else {
             (t + LEAD.as_secs_f64() * clock.rate).min(duration)
         };
-        match count_at(app, entry, look, Exact::Last).await {
+        match count_at(app, entry, look, Prefer::IndexSteps).await {
             Ok(c) => {
                 if due || ended || last_count != Some(c.count) {
                     last_count = Some(c.count);

@@ -20,6 +20,13 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
+/// The pixels, so a shared frame can be lent as an image without a copy.
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Frame")

@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed,
         ..Default::default()
     };
-    let mut pen = pigweight_synth::Pen::new(&cfg)?;
+    let mut pen = cfg.pen()?;
     let (frame, truth) = pen.render(index);
     let (w, h) = (frame.width(), frame.height());
     image::RgbaImage::from_raw(w, h, frame.into_data())

@@ -16,8 +16,54 @@ use std::path::Path;
 
 use gst::prelude::*;
 
+use serde::{Deserialize, Serialize};
+
 use crate::SynthError;
-use crate::video::{Container, SpeedPreset};
+
+/// Container format of the output file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    /// MP4 (`mp4mux`, index at the front for streaming).
+    #[default]
+    Mp4,
+    /// Matroska (`matroskamux`).
+    Mkv,
+}
+
+/// x264 speed/quality trade-off (`speed-preset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // The names are x264's own.
+pub enum SpeedPreset {
+    Ultrafast,
+    Superfast,
+    #[default]
+    Veryfast,
+    Faster,
+    Fast,
+    Medium,
+    Slow,
+    Slower,
+    Veryslow,
+}
+
+impl SpeedPreset {
+    /// The name x264enc knows the preset by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ultrafast => "ultrafast",
+            Self::Superfast => "superfast",
+            Self::Veryfast => "veryfast",
+            Self::Faster => "faster",
+            Self::Fast => "fast",
+            Self::Medium => "medium",
+            Self::Slow => "slow",
+            Self::Slower => "slower",
+            Self::Veryslow => "veryslow",
+        }
+    }
+}
 
 /// How long to wait for the pipeline to drain after the last frame.
 const EOS_TIMEOUT_S: u64 = 120;

@@ -31,7 +31,8 @@ mod truth;
 mod video;
 
 pub use dataset::{DatasetConfig, DatasetSummary, write_dataset};
+pub use encode::{Container, SpeedPreset};
 pub use error::SynthError;
 pub use pen::{Pen, RgbaFrame};
 pub use truth::{AnimalTruth, FrameTruth, GroundTruth, truth_path};
-pub use video::{Container, SpeedPreset, VideoConfig, render_video};
+pub use video::{VideoConfig, render_video};

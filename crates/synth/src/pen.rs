@@ -13,7 +13,6 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tiny_skia::Pixmap;
 
-use crate::SynthError;
 use crate::floor::render_floor;
 use crate::herd::{Area, Herd};
 use crate::lighting::Lighting;
@@ -21,7 +20,6 @@ use crate::noise::mix64;
 use crate::pig::{BreedMix, Looks, Pose, ShadowStyle, Shape};
 use crate::raster::blank_pixmap;
 use crate::truth::{AnimalTruth, FrameTruth};
-use crate::video::VideoConfig;
 
 /// A sprite pixel belongs to the silhouette from this alpha on.
 const SILHOUETTE_ALPHA: u8 = 128;
@@ -125,13 +123,6 @@ impl fmt::Debug for Pen {
 }
 
 impl Pen {
-    /// Builds the scene a video config describes: floor, lighting and herd all follow from
-    /// `cfg.seed`.
-    pub fn new(cfg: &VideoConfig) -> Result<Self, SynthError> {
-        cfg.validate()?;
-        Ok(Self::from_spec(cfg.scene_spec()))
-    }
-
     pub(crate) fn from_spec(spec: SceneSpec) -> Self {
         // Independent streams, so that e.g. changing how the floor is drawn does not change
         // how the pigs move.

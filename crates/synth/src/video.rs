@@ -7,55 +7,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::SynthError;
-use crate::encode::{Encoder, EncoderSettings};
+use crate::encode::{Container, Encoder, EncoderSettings, SpeedPreset};
 use crate::pen::{Pen, SceneSpec};
 use crate::raster::MAX_SIDE;
 use crate::truth::{GroundTruth, truth_path};
-
-/// Container format of the output file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Container {
-    /// MP4 (`mp4mux`, index at the front for streaming).
-    #[default]
-    Mp4,
-    /// Matroska (`matroskamux`).
-    Mkv,
-}
-
-/// x264 speed/quality trade-off (`speed-preset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)] // The names are x264's own.
-pub enum SpeedPreset {
-    Ultrafast,
-    Superfast,
-    #[default]
-    Veryfast,
-    Faster,
-    Fast,
-    Medium,
-    Slow,
-    Slower,
-    Veryslow,
-}
-
-impl SpeedPreset {
-    /// The name x264enc knows the preset by.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ultrafast => "ultrafast",
-            Self::Superfast => "superfast",
-            Self::Veryfast => "veryfast",
-            Self::Faster => "faster",
-            Self::Fast => "fast",
-            Self::Medium => "medium",
-            Self::Slow => "slow",
-            Self::Slower => "slower",
-            Self::Veryslow => "veryslow",
-        }
-    }
-}
 
 /// A synthetic pen video: what the scene holds and how it is encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +121,12 @@ impl VideoConfig {
         Ok(())
     }
 
+    /// The scene this config describes: floor, lighting and herd all follow from `seed`.
+    pub fn pen(&self) -> Result<Pen, SynthError> {
+        self.validate()?;
+        Ok(Pen::from_spec(self.scene_spec()))
+    }
+
     pub(crate) fn scene_spec(&self) -> SceneSpec {
         SceneSpec {
             width: self.width,
@@ -230,7 +191,7 @@ pub(crate) fn check_scene(
 pub fn render_video(cfg: &VideoConfig, out: &Path) -> Result<GroundTruth, SynthError> {
     let _span = tracing::info_span!("render_video", path = %out.display(), seed = cfg.seed).entered();
     let started = Instant::now();
-    let mut pen = Pen::new(cfg)?;
+    let mut pen = cfg.pen()?;
     let frame_count = pen.frame_count();
     let mut encoder = Encoder::start(&cfg.encoder_settings(), out)?;
     let mut frames = Vec::with_capacity(frame_count as usize);

@@ -93,7 +93,7 @@ const CHUNK: usize = 64 * 1024;
 
 async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Response, ApiError> {
     let entry = app.entry(id)?;
-    let gone = |e: std::io::Error| ApiError::NotFound(format!("the file of video {id} cannot be read: {e}"));
+    let gone = |e: std::io::Error| ApiError::not_found(format!("the file of video {id} cannot be read: {e}"));
     let file = tokio::fs::File::open(&entry.path).await.map_err(gone)?;
     let meta = file.metadata().await.map_err(gone)?;
     let len = meta.len();
@@ -114,7 +114,7 @@ async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Res
     let mut headers = HeaderMap::new();
     headers.insert(
         header::ETAG,
-        HeaderValue::from_str(&etag).map_err(|_| ApiError::Internal("an ETag is not a header".into()))?,
+        HeaderValue::from_str(&etag).map_err(|_| ApiError::internal("an ETag is not a header"))?,
     );
     if let Some(m) = modified {
         headers.typed_insert(LastModified::from(m));
@@ -123,7 +123,7 @@ async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Res
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 
     match validators.preconditions(request) {
-        Precondition::Failed(why) => return Err(ApiError::PreconditionFailed(why)),
+        Precondition::Failed(why) => return Err(ApiError::precondition_failed(why)),
         Precondition::NotModified => {
             // No body and no Content-Length (axum would add `0` for an empty body).
             let body = Body::from_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>());
@@ -183,7 +183,7 @@ async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Res
 }
 
 fn header_value(s: String) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(&s).map_err(|e| ApiError::Internal(format!("a header value: {e}")))
+    HeaderValue::from_str(&s).map_err(|e| ApiError::internal("a header value").because(e))
 }
 
 /// What the file is known by, for comparing with a request's preconditions.
@@ -399,9 +399,9 @@ fn byte_ranges(spec: &str, len: u64) -> Result<Vec<(u64, u64)>, ApiError> {
     };
     match parsed.validate(len) {
         Ok(ranges) if ranges.len() > MAX_PARTS => Ok(Vec::new()),
-        Ok(ranges) if ranges.is_empty() => Err(ApiError::RangeNotSatisfiable(len)),
+        Ok(ranges) if ranges.is_empty() => Err(ApiError::range_not_satisfiable(len)),
         Ok(ranges) => Ok(ranges.into_iter().map(|r| (*r.start(), *r.end())).collect()),
-        Err(E::Unsatisfiable) => Err(ApiError::RangeNotSatisfiable(len)),
+        Err(E::Unsatisfiable) => Err(ApiError::range_not_satisfiable(len)),
         // Ranges that overlap more than once: the whole file, rather than the same bytes
         // many times (RFC 9110 §14.2 allows either).
         Err(_) => Ok(Vec::new()),
@@ -445,7 +445,7 @@ mod tests {
             assert!(
                 matches!(
                     byte_ranges(unsatisfiable, 1000),
-                    Err(ApiError::RangeNotSatisfiable(1000))
+                    Err(e) if e.kind() == crate::error::ErrorKind::RangeNotSatisfiable { len: 1000 }
                 ),
                 "{unsatisfiable}"
             );

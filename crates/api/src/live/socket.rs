@@ -1,0 +1,172 @@
+//! A live stream as binary WebSocket messages, one per frame, with text messages for its state,
+//! its count and the client's quality.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket};
+use axum::response::Response;
+use futures_util::{SinkExt as _, StreamExt as _};
+use pigweight_live::{Live, LiveFrame, Subscription, ViewerKind};
+use pigweight_render::snap_quality;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use super::wire::StreamStatus;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Params, PathId, Upgrade};
+use crate::state::AppState;
+
+/// Bytes before the JPEG in each binary message of `/ws/streams/{id}`.
+const FRAME_HEADER_LEN: usize = 24;
+
+/// The fixed header of a binary frame message, all little-endian: frame id (u64, bytes 0..8),
+/// timestamp in seconds since the stream was added (f64, 8..16), count (u32, 16..20), JPEG
+/// length (u32, 20..24).
+fn frame_header(frame: &LiveFrame, jpeg_len: usize) -> [u8; FRAME_HEADER_LEN] {
+    let mut h = [0u8; FRAME_HEADER_LEN];
+    h[0..8].copy_from_slice(&frame.id.to_le_bytes());
+    h[8..16].copy_from_slice(&frame.at_s.to_le_bytes());
+    h[16..20].copy_from_slice(&frame.count.to_le_bytes());
+    h[20..24].copy_from_slice(&u32::try_from(jpeg_len).unwrap_or(u32::MAX).to_le_bytes());
+    h
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SocketQuery {
+    /// Starting JPEG quality, snapped to the configured levels (default: the best level); it
+    /// then follows what the client keeps up with.
+    quality: Option<u8>,
+}
+
+/// Text messages of the stream WebSocket.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StreamMessage {
+    /// The source's state (on connect and on every change).
+    State(StreamStatus),
+    /// The count changed (sent before the frame that shows it).
+    Count { frame_id: u64, t: f64, count: u32 },
+    /// The quality this client gets from now on.
+    Quality { quality: u8 },
+}
+
+impl StreamMessage {
+    fn text(&self) -> Message {
+        Message::Text(serde_json::to_string(self).unwrap_or_default().into())
+    }
+}
+
+/// The stream as binary WebSocket messages, one per frame: a 24-byte little-endian header
+/// (frame id u64, timestamp f64 seconds since the stream was added, count u32, JPEG length u32)
+/// then the JPEG. Text messages: `{"type":"state",...}`, `{"type":"count",frame_id,t,count}`
+/// when the count changes, `{"type":"quality","quality":q}` when the quality changes. The
+/// quality adapts to the client: down a level when it falls behind (frames skipped while it
+/// was busy, or over `stream_target_kbps`), up when it keeps up easily. Only the newest frame
+/// ever waits for a client. See docs/streams.md.
+#[utoipa::path(get, path = "/ws/streams/{id}", operation_id = "streamSocket", tag = "streams",
+    params(("id" = String, Path, description = "Stream id"), SocketQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket handshake, or a parameter that does not parse", body = ErrorBody),
+        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 422, description = "Quality out of range", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded to a WebSocket", body = ErrorBody),
+    ))]
+pub(super) async fn stream_socket(
+    State(app): State<AppState>,
+    PathId(id): PathId,
+    Params(q): Params<SocketQuery>,
+    Upgrade(upgrade): Upgrade,
+) -> Result<Response, ApiError> {
+    let live = app.stream(&id)?;
+    let levels = app.config.jpeg_qualities.clone();
+    let best = levels.iter().copied().max().unwrap_or(90);
+    let start = snap_quality(q.quality.unwrap_or(best), &levels)?;
+    let target_bps = app.config.stream_target_kbps as f64 * 1000.0;
+    Ok(upgrade.on_upgrade(move |socket| {
+        let subscription = Subscription::new(&live, ViewerKind::WebSocket, &levels, start, target_bps);
+        serve(live, subscription, socket)
+    }))
+}
+
+async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut status = live.status();
+    let first = StreamMessage::State((&*status.borrow_and_update()).into()).text();
+    let mut last_count = None;
+    if sink.send(first).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            changed = status.changed() => {
+                let text = StreamMessage::State((&*status.borrow_and_update()).into()).text();
+                if changed.is_err() || sink.send(text).await.is_err() {
+                    break;
+                }
+            },
+            frame = subscription.newer() => {
+                let Some(frame) = frame else { break };
+                let Ok(jpeg) = subscription.jpeg(&frame).await else { break };
+                if last_count != Some(frame.count) {
+                    last_count = Some(frame.count);
+                    let count = StreamMessage::Count { frame_id: frame.id, t: frame.at_s, count: frame.count };
+                    if sink.send(count.text()).await.is_err() {
+                        break;
+                    }
+                }
+                let mut message = Vec::with_capacity(FRAME_HEADER_LEN + jpeg.len());
+                message.extend_from_slice(&frame_header(&frame, jpeg.len()));
+                message.extend_from_slice(&jpeg);
+                if sink.send(Message::Binary(message.into())).await.is_err() {
+                    break;
+                }
+                let skipped = subscription.sent(&frame, jpeg.len());
+                if let Some(quality) = subscription.adapt(jpeg.len(), skipped)
+                    && sink.send(StreamMessage::Quality { quality }.text()).await.is_err()
+                {
+                    break;
+                }
+            },
+        }
+    }
+    let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pigweight_decode::Frame;
+
+    use super::*;
+
+    #[test]
+    fn the_frame_header_is_little_endian_and_fixed() {
+        let frame = LiveFrame {
+            id: 0x0102_0304_0506_0708,
+            at_s: 1.5,
+            frame: Arc::new(Frame {
+                index: 0,
+                pts: Duration::ZERO,
+                keyframe: false,
+                width: 2,
+                height: 2,
+                data: vec![0; 12],
+            }),
+            boxes: Arc::new(Vec::new()),
+            count: 7,
+        };
+        let h = frame_header(&frame, 1234);
+        assert_eq!(h[0..8], [8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(f64::from_le_bytes(h[8..16].try_into().unwrap()), 1.5);
+        assert_eq!(u32::from_le_bytes(h[16..20].try_into().unwrap()), 7);
+        assert_eq!(u32::from_le_bytes(h[20..24].try_into().unwrap()), 1234);
+    }
+}

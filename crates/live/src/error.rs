@@ -1,0 +1,19 @@
+//! The crate's one error type.
+
+/// What can go wrong adding or watching a live stream.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// A source description that cannot be a camera (the caller's mistake).
+    #[error("{0}")]
+    BadSource(String),
+    #[error("at most {0} streams at once")]
+    TooMany(usize),
+    #[error("that source is streamed already, as {0}")]
+    Duplicate(String),
+    #[error("starting a capture thread")]
+    Thread(#[source] std::io::Error),
+    #[error("encoding a live frame")]
+    Render(#[from] pigweight_render::RenderError),
+    #[error("a live frame's encoding task failed")]
+    Task(#[source] tokio::task::JoinError),
+}

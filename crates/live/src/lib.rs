@@ -1,0 +1,29 @@
+//! Live camera streams for pigweight: capture once, serve many.
+//!
+//! What it is for: a registry of live sources ([`Streams`]), each read by one thread of its own
+//! ([`Live`]) at a fixed rate, counted by the model on the inference crate's cadence with the
+//! tracker holding the count in between, and published as the newest frame on a watch channel.
+//! A source that fails is reopened with backoff. Viewers hold a [`Subscription`]: it hands them
+//! the newest frame when they are ready for one (a slow viewer skips frames, nothing queues),
+//! the JPEG of that frame at their quality (encoded once per frame and level, shared by every
+//! viewer at that level; a level nobody watches is never encoded), and steps their quality down
+//! when they fall behind and up when they keep up easily.
+//!
+//! What it is not for: HTTP. The API crate owns the transports (MJPEG, WebSockets) and the wire
+//! types; this crate knows nothing of either.
+
+mod adapt;
+mod capture;
+mod error;
+mod live;
+mod source;
+mod streams;
+mod subscription;
+mod viewer;
+
+pub use error::LiveError;
+pub use live::{Condition, Live, LiveFrame, LiveInfo, SourceStatus};
+pub use source::Source;
+pub use streams::{LiveSettings, StreamFigures, Streams, StreamsFigures};
+pub use subscription::Subscription;
+pub use viewer::{ClientFigures, ViewerKind};

@@ -1,0 +1,238 @@
+//! One live source and what its viewers share: its state, its newest frame, and that frame's
+//! JPEG at each quality level somebody watches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Instant;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use pigweight_decode::Frame;
+use pigweight_inference::Detection;
+use pigweight_render::{Format, draw_overlay, encode};
+use tokio::sync::{OnceCell, watch};
+
+use crate::error::LiveError;
+use crate::source::Source;
+use crate::viewer::{ClientFigures, ViewerStats};
+
+/// Where a source stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Opening the source for the first time.
+    Connecting,
+    /// Frames are arriving.
+    Live,
+    /// The source failed; it is reopened after a pause that grows with each attempt.
+    Retrying,
+    /// The source cannot work (its codec has no decoder here); it is not retried.
+    Failed,
+}
+
+/// A source's state and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStatus {
+    pub condition: Condition,
+    /// Why the source is retrying, or failed.
+    pub reason: Option<String>,
+    /// Failed attempts in a row.
+    pub attempts: u32,
+}
+
+/// The newest frame of a source, with the model's view of it.
+#[derive(Debug)]
+pub struct LiveFrame {
+    /// Counts frames over the stream's whole life (reopening does not restart it).
+    pub id: u64,
+    /// Seconds since the stream was added.
+    pub at_s: f64,
+    pub frame: Arc<Frame>,
+    /// The tracked animals: boxes of the last inferred frame, carried by the tracker.
+    pub boxes: Arc<Vec<Detection>>,
+    pub count: u32,
+}
+
+/// A frame's encoding at one quality level, made by whichever viewer asks first.
+type SharedJpeg = Arc<OnceCell<Bytes>>;
+
+/// One live source and everything its viewers share.
+#[derive(Debug)]
+pub struct Live {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) source: Source,
+    pub(crate) status: watch::Sender<SourceStatus>,
+    pub(crate) latest: watch::Sender<Option<Arc<LiveFrame>>>,
+    /// Per quality level: the frame encoded last, shared by every viewer at that level.
+    encoded: Mutex<HashMap<u8, (u64, SharedJpeg)>>,
+    stopped: AtomicBool,
+    /// Dropped to stop the capture thread: it sees the channel close at once, even while it
+    /// waits to retry.
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    pub(crate) added: Instant,
+    /// Every viewer now, by a number unique within the process.
+    pub(crate) viewers: DashMap<u64, Arc<ViewerStats>>,
+    pub(crate) inferences: AtomicU64,
+    encodes: AtomicU64,
+    encode_us: AtomicU64,
+    encode_hits: AtomicU64,
+}
+
+/// A stream as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveInfo {
+    pub id: String,
+    pub name: String,
+    /// The source as shown: a camera URL without credentials, or what the caller described.
+    pub shown: String,
+    pub status: SourceStatus,
+    /// The newest count (none before the first frame).
+    pub count: Option<u32>,
+    pub clients: u64,
+    /// Frames captured so far.
+    pub frames: u64,
+    /// Frames that went through the model.
+    pub inferences: u64,
+    /// JPEG encodings so far, and how many times an encoding was shared instead.
+    pub encodes: u64,
+    pub encode_shared: u64,
+    /// Mean JPEG encoding time, milliseconds.
+    pub encode_ms: f64,
+}
+
+impl Live {
+    /// A stream of `source` that has not started; the receiver is the capture thread's stop
+    /// signal.
+    pub(crate) fn new(id: String, name: String, source: Source) -> (Self, mpsc::Receiver<()>) {
+        let (stop, stopped_rx) = mpsc::channel();
+        let live = Self {
+            id,
+            name,
+            source,
+            status: watch::Sender::new(SourceStatus {
+                condition: Condition::Connecting,
+                reason: None,
+                attempts: 0,
+            }),
+            latest: watch::Sender::new(None),
+            encoded: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+            stop: Mutex::new(Some(stop)),
+            added: Instant::now(),
+            viewers: DashMap::new(),
+            inferences: AtomicU64::new(0),
+            encodes: AtomicU64::new(0),
+            encode_us: AtomicU64::new(0),
+            encode_hits: AtomicU64::new(0),
+        };
+        (live, stopped_rx)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The newest frames, as they come (None once the stream is removed).
+    pub fn frames(&self) -> watch::Receiver<Option<Arc<LiveFrame>>> {
+        self.latest.subscribe()
+    }
+
+    /// The source's state, as it changes.
+    pub fn status(&self) -> watch::Receiver<SourceStatus> {
+        self.status.subscribe()
+    }
+
+    /// Whether the stream was removed.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Ends capture and wakes every viewer waiting for a frame.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.stop.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.latest.send_replace(None);
+    }
+
+    /// The JPEG of `frame` at `quality` with boxes and count drawn: encoded once, whoever asks.
+    pub(crate) async fn jpeg(&self, frame: &Arc<LiveFrame>, quality: u8) -> Result<Bytes, LiveError> {
+        let cell = {
+            let mut encoded = self.encoded.lock().unwrap_or_else(PoisonError::into_inner);
+            match encoded.get(&quality) {
+                Some((id, cell)) if *id == frame.id => Arc::clone(cell),
+                _ => {
+                    let cell = Arc::new(OnceCell::new());
+                    encoded.insert(quality, (frame.id, Arc::clone(&cell)));
+                    cell
+                }
+            }
+        };
+        let encoded_here = AtomicBool::new(false);
+        let bytes = cell
+            .get_or_try_init(|| {
+                let frame = Arc::clone(frame);
+                encoded_here.store(true, Ordering::Relaxed);
+                async move {
+                    let started = Instant::now();
+                    let bytes = tokio::task::spawn_blocking(move || {
+                        let f = &frame.frame;
+                        let mut rgb = f.data.clone();
+                        let boxes = frame.boxes.iter().map(|d| d.bbox);
+                        draw_overlay(
+                            &mut rgb,
+                            f.width,
+                            f.height,
+                            boxes,
+                            (1.0, 1.0),
+                            &frame.count.to_string(),
+                        );
+                        encode(&rgb, f.width, f.height, Format::Jpeg, quality)
+                    })
+                    .await
+                    .map_err(LiveError::Task)??;
+                    self.encodes.fetch_add(1, Ordering::Relaxed);
+                    self.encode_us
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    Ok::<_, LiveError>(bytes)
+                }
+            })
+            .await?;
+        if !encoded_here.load(Ordering::Relaxed) {
+            self.encode_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(bytes.clone())
+    }
+
+    /// The stream as listed now.
+    pub fn info(&self) -> LiveInfo {
+        let encodes = self.encodes.load(Ordering::Relaxed);
+        let latest = self.latest.borrow();
+        LiveInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            shown: self.source.shown.clone(),
+            status: self.status.borrow().clone(),
+            count: latest.as_ref().map(|f| f.count),
+            clients: self.viewers.len() as u64,
+            // Frame ids count every frame captured, from 0.
+            frames: latest.as_ref().map_or(0, |f| f.id + 1),
+            inferences: self.inferences.load(Ordering::Relaxed),
+            encodes,
+            encode_shared: self.encode_hits.load(Ordering::Relaxed),
+            encode_ms: self.encode_us.load(Ordering::Relaxed) as f64 / 1000.0 / encodes.max(1) as f64,
+        }
+    }
+
+    /// Every viewer now, oldest first.
+    pub fn clients(&self) -> Vec<ClientFigures> {
+        let mut all: Vec<(Instant, ClientFigures)> =
+            self.viewers.iter().map(|v| (v.since, v.figures())).collect();
+        all.sort_by_key(|(since, _)| *since);
+        all.into_iter().map(|(_, c)| c).collect()
+    }
+}

@@ -1,0 +1,107 @@
+//! A viewer's hold on a stream: the newest frame when it is ready for one, and its JPEG at the
+//! viewer's quality.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::adapt::Adapt;
+use crate::error::LiveError;
+use crate::live::{Live, LiveFrame};
+use crate::viewer::{ViewerKind, ViewerStats};
+
+/// A viewer of one stream. It is listed among the stream's clients while it lives.
+#[derive(Debug)]
+pub struct Subscription {
+    live: Arc<Live>,
+    key: u64,
+    stats: Arc<ViewerStats>,
+    frames: watch::Receiver<Option<Arc<LiveFrame>>>,
+    last: Option<Arc<LiveFrame>>,
+    adapt: Adapt,
+}
+
+impl Subscription {
+    /// Starts watching `live` at `quality`, one of `levels`, stepping between them as the
+    /// viewer keeps up with `target_bps` or not.
+    pub fn new(live: &Arc<Live>, kind: ViewerKind, levels: &[u8], quality: u8, target_bps: f64) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        let adapt = Adapt::new(levels, quality, target_bps, Instant::now());
+        let stats = Arc::new(ViewerStats::new(kind, adapt.quality()));
+        live.viewers.insert(key, Arc::clone(&stats));
+        Self {
+            live: Arc::clone(live),
+            key,
+            stats,
+            frames: live.frames(),
+            last: None,
+            adapt,
+        }
+    }
+
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
+    }
+
+    /// The quality this viewer gets now.
+    pub fn quality(&self) -> u8 {
+        self.adapt.quality()
+    }
+
+    /// The frame sent last.
+    pub fn last(&self) -> Option<&Arc<LiveFrame>> {
+        self.last.as_ref()
+    }
+
+    /// Waits for a frame newer than the one sent last; None once the stream is removed.
+    /// Cancel-safe: dropped unfinished, it loses nothing.
+    pub async fn newer(&mut self) -> Option<Arc<LiveFrame>> {
+        let last_id = self.last.as_ref().map(|f| f.id);
+        let live = &self.live;
+        let newest = self
+            .frames
+            .wait_for(|f| live.stopped() || f.as_ref().is_some_and(|f| Some(f.id) != last_id))
+            .await
+            .ok()?
+            .as_ref()
+            .map(Arc::clone);
+        if live.stopped() { None } else { newest }
+    }
+
+    /// The JPEG of `frame` at this viewer's quality (shared with every viewer at that level).
+    pub async fn jpeg(&self, frame: &Arc<LiveFrame>) -> Result<Bytes, LiveError> {
+        self.live.jpeg(frame, self.quality()).await
+    }
+
+    /// Records `frame` sent as `bytes` bytes; returns the frames skipped since the one sent
+    /// before it.
+    pub fn sent(&mut self, frame: &Arc<LiveFrame>, bytes: usize) -> u64 {
+        let skipped = self
+            .last
+            .as_ref()
+            .map_or(0, |p| frame.id.saturating_sub(p.id + 1));
+        self.stats.sent(bytes, skipped);
+        self.last = Some(Arc::clone(frame));
+        skipped
+    }
+
+    /// Feeds the quality adaptation with one frame of `bytes` sent while `behind` frames went
+    /// by unsent; returns the new quality when it changes.
+    pub fn adapt(&mut self, bytes: usize, behind: u64) -> Option<u8> {
+        let changed = self.adapt.record(Instant::now(), bytes, behind);
+        if let Some(q) = changed {
+            self.stats.set_quality(q);
+        }
+        changed
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.live.viewers.remove(&self.key);
+    }
+}
