@@ -15,7 +15,7 @@ use crate::budget::MemoryBudget;
 use crate::error::DecodeError;
 use crate::frame::{Frame, Mode, Read, Size, Target};
 use crate::pool::{FileKey, Lease, SourcePool};
-use crate::source::{FrameSource, Probed, SourceConfig, VideoFile};
+use crate::source::{GstOpener, Opener, Probed, SourceConfig};
 
 /// Bounds and tuning of a [`Decoder`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -75,6 +75,7 @@ struct FrameKey {
 pub struct Decoder {
     config: DecoderConfig,
     pool: SourcePool,
+    opener: Arc<dyn Opener>,
     probed: moka::sync::Cache<FileKey, Arc<Probed>>,
     frames: moka::sync::Cache<FrameKey, Arc<Frame>>,
     hits: AtomicU64,
@@ -86,6 +87,15 @@ impl Decoder {
     /// close after `config.idle_close_s` idle; a thread of its own closes them (it ends with the
     /// decoder).
     pub fn new(config: DecoderConfig, budget: Arc<MemoryBudget>) -> Arc<Self> {
+        Self::with_opener(config, budget, Arc::new(GstOpener))
+    }
+
+    /// A decoder whose files `opener` opens (a fake one in tests of the layers above).
+    pub fn with_opener(
+        config: DecoderConfig,
+        budget: Arc<MemoryBudget>,
+        opener: Arc<dyn Opener>,
+    ) -> Arc<Self> {
         let frames = moka::sync::Cache::builder()
             .max_capacity(config.frame_cache_bytes)
             .weigher(|_: &FrameKey, f: &Arc<Frame>| u32::try_from(f.data.len()).unwrap_or(u32::MAX))
@@ -98,6 +108,7 @@ impl Decoder {
                 idle_close,
                 budget,
             ),
+            opener,
             probed: moka::sync::Cache::new(10_000),
             frames,
             hits: AtomicU64::new(0),
@@ -113,6 +124,16 @@ impl Decoder {
             tracing::warn!(error = %e, "no thread to close idle video sources; they close only to make room");
         }
         decoder
+    }
+
+    /// How its sources are tuned.
+    pub fn source_config(&self) -> &SourceConfig {
+        &self.config.source
+    }
+
+    /// What opens its files.
+    pub fn opener(&self) -> &Arc<dyn Opener> {
+        &self.opener
     }
 
     /// The budget its sources reserve from.
@@ -139,9 +160,9 @@ impl Decoder {
         self.pool.lease(key, near, bytes, || {
             let path = &key.path;
             match self.probed.get(key) {
-                Some(probed) => VideoFile::reopen(path, probed, &self.config.source),
+                Some(probed) => self.opener.reopen(path, &probed, &self.config.source),
                 None => {
-                    let file = VideoFile::open(path, &self.config.source)?;
+                    let file = self.opener.open(path, &self.config.source)?;
                     self.probed.insert(key.clone(), Arc::clone(file.probed()));
                     Ok(file)
                 }

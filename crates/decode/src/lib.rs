@@ -12,6 +12,8 @@ mod budget;
 mod convert;
 mod decoder;
 mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod frame;
 mod info;
 mod live;
@@ -30,5 +32,5 @@ pub use frame::{Frame, Mode, Read, Size, Stride, Target};
 pub use info::MediaInfo;
 pub use live::{LiveConfig, LiveSource};
 pub use pool::FileKey;
-pub use source::{FrameSource, Probed, SourceConfig, VideoFile, probe};
+pub use source::{FrameSource, GstOpener, Opener, Probed, SourceConfig, VideoFile, probe};
 pub use timeline::Timeline;

@@ -1,4 +1,4 @@
-//! A bounded set of open [`VideoFile`]s, shared by many callers and many videos.
+//! A bounded set of open video sources, shared by many callers and many videos.
 //!
 //! A pipeline holds a decoder, buffers and threads, so both the number open at once and the
 //! memory they hold (reserved from the [`MemoryBudget`] by their frame size) are capped. A
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::DecodeError;
-use crate::source::VideoFile;
+use crate::source::FrameSource;
 
 /// Identifies one version of a file: a file that changes gets a new key, so nothing cached for
 /// the old bytes is served for the new ones.
@@ -41,7 +41,7 @@ impl FileKey {
 #[derive(Debug)]
 struct Idle {
     key: FileKey,
-    source: VideoFile,
+    source: Box<dyn FrameSource>,
     memory: Reservation,
     last_used: Instant,
 }
@@ -100,7 +100,7 @@ impl SourcePool {
         key: &FileKey,
         near: Option<u64>,
         bytes: u64,
-        open: impl FnOnce() -> Result<VideoFile, DecodeError>,
+        open: impl FnOnce() -> Result<Box<dyn FrameSource>, DecodeError>,
     ) -> Result<Lease<'_>, DecodeError> {
         if bytes > self.budget.limit() {
             return Err(DecodeError::OverBudget {
@@ -247,22 +247,22 @@ fn lru(idle: &[Idle]) -> Option<usize> {
 pub(crate) struct Lease<'a> {
     pool: &'a SourcePool,
     key: FileKey,
-    source: Option<VideoFile>,
+    source: Option<Box<dyn FrameSource>>,
     /// What the source holds of the budget; it goes back with the source.
     memory: Option<Reservation>,
 }
 
 impl Deref for Lease<'_> {
-    type Target = VideoFile;
-    fn deref(&self) -> &VideoFile {
+    type Target = dyn FrameSource;
+    fn deref(&self) -> &(dyn FrameSource + 'static) {
         // Invariant: `source` is only taken in `drop`.
-        self.source.as_ref().unwrap_or_else(|| unreachable!())
+        self.source.as_deref().unwrap_or_else(|| unreachable!())
     }
 }
 
 impl DerefMut for Lease<'_> {
-    fn deref_mut(&mut self) -> &mut VideoFile {
-        self.source.as_mut().unwrap_or_else(|| unreachable!())
+    fn deref_mut(&mut self) -> &mut (dyn FrameSource + 'static) {
+        self.source.as_deref_mut().unwrap_or_else(|| unreachable!())
     }
 }
 

@@ -45,9 +45,28 @@ use crate::timeline::Timeline;
 /// A source of decoded frames: the seam between video decoding and everything above it.
 ///
 /// [`VideoFile`] is the real one; tests of the layers above may use plain arrays.
-pub trait FrameSource: Send {
-    fn info(&self) -> &MediaInfo;
-    fn timeline(&self) -> &Timeline;
+pub trait FrameSource: Send + std::fmt::Debug {
+    /// The facts shared by every source of this file.
+    fn probed(&self) -> &Arc<Probed>;
+    fn info(&self) -> &MediaInfo {
+        &self.probed().info
+    }
+    fn timeline(&self) -> &Timeline {
+        &self.probed().timeline
+    }
+    /// The size of the frames the file stores (before any scaling).
+    fn native_size(&self) -> (u32, u32) {
+        (self.info().width, self.info().height)
+    }
+    /// Whether an error has left this source unusable (a pool closes it rather than lend it
+    /// again).
+    fn is_broken(&self) -> bool {
+        false
+    }
+    /// The index of the frame this source would deliver next without seeking, if it knows.
+    fn position(&self) -> Option<u64> {
+        None
+    }
     /// One frame, exactly or the keyframe before it, at the given size.
     fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError>;
     /// Frames in order, handed to `each` until it breaks or the range ends.
@@ -57,6 +76,39 @@ pub trait FrameSource: Send {
         size: Size,
         each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
     ) -> Result<(), DecodeError>;
+}
+
+/// What opens video files: GStreamer ([`GstOpener`]) in the product; tests of the layers above
+/// give one of their own (see the `fake` feature's `FakeOpener`).
+pub trait Opener: Send + Sync + std::fmt::Debug {
+    /// Opens `path`, learning its facts and frame table.
+    fn open(&self, path: &Path, config: &SourceConfig) -> Result<Box<dyn FrameSource>, DecodeError>;
+    /// Opens another source for a file whose facts are known.
+    fn reopen(
+        &self,
+        path: &Path,
+        probed: &Arc<Probed>,
+        config: &SourceConfig,
+    ) -> Result<Box<dyn FrameSource>, DecodeError>;
+}
+
+/// Opens files as [`VideoFile`]s, through GStreamer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GstOpener;
+
+impl Opener for GstOpener {
+    fn open(&self, path: &Path, config: &SourceConfig) -> Result<Box<dyn FrameSource>, DecodeError> {
+        Ok(Box::new(VideoFile::open(path, config)?))
+    }
+
+    fn reopen(
+        &self,
+        path: &Path,
+        probed: &Arc<Probed>,
+        config: &SourceConfig,
+    ) -> Result<Box<dyn FrameSource>, DecodeError> {
+        Ok(Box::new(VideoFile::reopen(path, Arc::clone(probed), config)?))
+    }
 }
 
 /// Tuning of one open video.
@@ -369,26 +421,6 @@ impl VideoFile {
         &self.path
     }
 
-    /// The facts shared by every source of this file.
-    pub fn probed(&self) -> &Arc<Probed> {
-        &self.probed
-    }
-
-    /// The size of the frames the file stores (before any scaling).
-    pub fn native_size(&self) -> (u32, u32) {
-        self.parts.native
-    }
-
-    /// Whether an error has left this source unusable.
-    pub fn is_broken(&self) -> bool {
-        self.broken
-    }
-
-    /// The index of the frame this source would deliver next without seeking.
-    pub fn position(&self) -> Option<u64> {
-        self.next
-    }
-
     /// How many frames went undecoded because no frame refers to them and nobody asked for them
     /// (non-reference H.264 frames between a seek's keyframe and its target).
     pub fn frames_skipped(&self) -> u64 {
@@ -612,12 +644,20 @@ impl VideoFile {
 }
 
 impl FrameSource for VideoFile {
-    fn info(&self) -> &MediaInfo {
-        &self.probed.info
+    fn probed(&self) -> &Arc<Probed> {
+        &self.probed
     }
 
-    fn timeline(&self) -> &Timeline {
-        &self.probed.timeline
+    fn native_size(&self) -> (u32, u32) {
+        self.parts.native
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    fn position(&self) -> Option<u64> {
+        self.next
     }
 
     fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError> {
@@ -643,36 +683,14 @@ impl FrameSource for VideoFile {
         size: Size,
         each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
     ) -> Result<(), DecodeError> {
-        let tl = self.tl();
-        let first = tl.index_at(read.from)?;
-        let last = match read.to {
-            Some(to) => tl.index_at(to.min(tl.duration().as_secs_f64()))?,
-            None => tl.len() - 1,
-        };
-        if last < first {
+        let wanted = self.tl().frames_of(&read)?;
+        let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else {
             return Ok(());
-        }
-        let wanted: Vec<u64> = match read.stride {
-            Stride::Keyframes => {
-                self.set_size(size)?;
-                return self.read_keyframes(first, last, each);
-            }
-            Stride::Frames(k) => (first..=last).step_by(k.max(1) as usize).collect(),
-            Stride::Seconds(dt) => {
-                if !dt.is_finite() || dt <= 0.0 {
-                    return Err(DecodeError::InvalidTime(dt));
-                }
-                let from = tl.time(first).unwrap_or(0.0);
-                let to = tl.time(last).unwrap_or(0.0);
-                let mut indices: Vec<u64> = (0..)
-                    .map(|i| from + i as f64 * dt)
-                    .take_while(|&t| t <= to + 1e-9)
-                    .filter_map(|t| tl.index_at(t).ok())
-                    .collect();
-                indices.dedup();
-                indices
-            }
         };
+        if read.stride == Stride::Keyframes {
+            self.set_size(size)?;
+            return self.read_keyframes(first, last, each);
+        }
         self.set_size(size)?;
         let pts: Vec<u64> = wanted
             .iter()

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::error::DecodeError;
+use crate::frame::{Read, Stride};
 
 /// The presentation times of all frames of one video stream, in presentation order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,45 @@ impl Timeline {
             pts,
             keyframes,
             last_duration,
+        })
+    }
+
+    /// The frames a sequential read delivers, in order: those from the frame on screen at
+    /// `read.from` to the one at `read.to` (or the last), every k-th, the one on screen every
+    /// Δt seconds, or the keyframes (from the keyframe at or before the start).
+    pub fn frames_of(&self, read: &Read) -> Result<Vec<u64>, DecodeError> {
+        let first = self.index_at(read.from)?;
+        let last = match read.to {
+            Some(to) => self.index_at(to.min(self.duration().as_secs_f64()))?,
+            None => self.len() - 1,
+        };
+        if last < first {
+            return Ok(Vec::new());
+        }
+        Ok(match read.stride {
+            Stride::Keyframes => {
+                let start = self.keyframe_at_or_before(first);
+                self.keyframes
+                    .iter()
+                    .copied()
+                    .filter(|&k| k >= start && k <= last)
+                    .collect()
+            }
+            Stride::Frames(k) => (first..=last).step_by(k.max(1) as usize).collect(),
+            Stride::Seconds(dt) => {
+                if !dt.is_finite() || dt <= 0.0 {
+                    return Err(DecodeError::InvalidTime(dt));
+                }
+                let from = self.time(first).unwrap_or(0.0);
+                let to = self.time(last).unwrap_or(0.0);
+                let mut indices: Vec<u64> = (0..)
+                    .map(|i| from + i as f64 * dt)
+                    .take_while(|&t| t <= to + 1e-9)
+                    .filter_map(|t| self.index_at(t).ok())
+                    .collect();
+                indices.dedup();
+                indices
+            }
         })
     }
 

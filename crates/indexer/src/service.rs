@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use pigweight_decode::{FrameSource as _, MemoryBudget, Reservation, SourceConfig, VideoFile};
+use pigweight_decode::{Decoder, MemoryBudget, Opener, Reservation, SourceConfig};
 use pigweight_inference::Scheduler;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -139,16 +139,21 @@ impl std::fmt::Debug for Indexer {
 }
 
 impl Indexer {
-    /// Opens the database at `db` and starts the worker, which opens videos with `source` and
-    /// holds each open one's memory out of `budget` (shared with the API's decoder).
+    /// Opens the database at `db` and starts the worker, which opens videos as `decoder` does
+    /// (its opener and source tuning) and holds each open one's memory out of the decoder's
+    /// budget. Its sources are its own: a sequential read keeps one open for the whole job.
     pub fn start(
         db: &Path,
         scheduler: Arc<Scheduler>,
         key: IndexKey,
         config: IndexerConfig,
-        source: SourceConfig,
-        budget: Arc<MemoryBudget>,
+        decoder: &Decoder,
     ) -> Result<Self, IndexError> {
+        let videos = Videos {
+            opener: Arc::clone(decoder.opener()),
+            config: decoder.source_config().clone(),
+            budget: Arc::clone(decoder.budget()),
+        };
         let mut store = Store::open(db)?;
         if let Some(mb) = config.max_database_mb {
             store.limit_size(mb << 20)?;
@@ -173,7 +178,7 @@ impl Indexer {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("indexer".into())
-                .spawn(move || Worker::new(shared, store, scheduler, key, config, source, budget).run())
+                .spawn(move || Worker::new(shared, store, scheduler, key, config, videos).run())
                 .map_err(|e| IndexError::Database(format!("starting the indexer thread: {e}")))?
         };
         Ok(Self {
@@ -331,14 +336,20 @@ struct Active {
     pass_started: (Instant, u64, Pass),
 }
 
+/// How the worker opens videos: as the API's decoder does, out of its memory budget.
+struct Videos {
+    opener: Arc<dyn Opener>,
+    config: SourceConfig,
+    budget: Arc<MemoryBudget>,
+}
+
 struct Worker {
     shared: Arc<Shared>,
     store: Store,
     scheduler: Arc<Scheduler>,
     key: IndexKey,
     config: IndexerConfig,
-    source: SourceConfig,
-    budget: Arc<MemoryBudget>,
+    videos: Videos,
     active: Vec<Active>,
 }
 
@@ -349,8 +360,7 @@ impl Worker {
         scheduler: Arc<Scheduler>,
         key: IndexKey,
         config: IndexerConfig,
-        source: SourceConfig,
-        budget: Arc<MemoryBudget>,
+        videos: Videos,
     ) -> Self {
         Self {
             shared,
@@ -358,8 +368,7 @@ impl Worker {
             scheduler,
             key,
             config,
-            source,
-            budget,
+            videos,
             active: Vec::new(),
         }
     }
@@ -432,8 +441,8 @@ impl Worker {
     /// memory comes out of the shared budget first; while the budget is all in use (by the
     /// API's decoders), the video goes back to the end of the queue.
     fn open(&mut self, path: &Path) -> Result<(), IndexError> {
-        let largest = pigweight_decode::source_bytes_of_pixels(self.source.max_frame_pixels);
-        let mut memory = match self.budget.reserve(largest, MEMORY_WAIT) {
+        let largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels);
+        let mut memory = match self.videos.budget.reserve(largest, MEMORY_WAIT) {
             Ok(memory) => memory,
             Err(e) => {
                 tracing::debug!(path = %path.display(), error = %e, "no memory to index now; queued again");
@@ -441,12 +450,15 @@ impl Worker {
                 return Ok(());
             }
         };
-        let opened = VideoFile::open(path, &self.source)
+        let opened = self
+            .videos
+            .opener
+            .open(path, &self.videos.config)
             .map_err(IndexError::from)
             .and_then(|source| {
                 let (w, h) = source.native_size();
                 memory.shrink_to(pigweight_decode::source_bytes(w, h));
-                let record = VideoRecord::of(path, &source, &self.store)?;
+                let record = VideoRecord::of(path, &*source, &self.store)?;
                 let truncated_from_s = source.info().truncated_from;
                 if let Some(declared) = truncated_from_s {
                     tracing::warn!(
@@ -456,13 +468,7 @@ impl Worker {
                         "the file ends before its container says; indexing the readable part"
                     );
                 }
-                let job = Job::open(
-                    &mut self.store,
-                    &record,
-                    Box::new(source),
-                    &self.key,
-                    self.config.clone(),
-                )?;
+                let job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?;
                 Ok((job, record.duration, truncated_from_s))
             });
         let (job, duration_s, truncated_from_s) = match opened {

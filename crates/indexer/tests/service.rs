@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{scheduler, video};
-use pigweight_decode::{MemoryBudget, SourceConfig};
+use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
 use pigweight_indexer::{Indexer, IndexerConfig, Pass, Provenance, State};
 
 fn wait_settled(indexer: &Indexer, paths: &[&Path]) {
@@ -43,8 +43,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
         scheduler.clone(),
         key.clone(),
         IndexerConfig::default(),
-        SourceConfig::default(),
-        MemoryBudget::new(1 << 30),
+        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
     )
     .unwrap();
     let mut events = indexer.subscribe();
@@ -106,8 +105,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
         scheduler.clone(),
         key,
         IndexerConfig::default(),
-        SourceConfig::default(),
-        MemoryBudget::new(1 << 30),
+        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
     )
     .unwrap();
     indexer.add(&good);
@@ -134,8 +132,7 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
         scheduler.clone(),
         key.clone(),
         tiny,
-        SourceConfig::default(),
-        MemoryBudget::new(1 << 30),
+        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
     )
     .unwrap();
     indexer.add(&good);
@@ -151,8 +148,7 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
         scheduler,
         key,
         IndexerConfig::default(),
-        SourceConfig::default(),
-        MemoryBudget::new(1 << 30),
+        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
     )
     .unwrap();
     indexer.add(&good);
@@ -171,8 +167,7 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
         scheduler.clone(),
         key,
         IndexerConfig::default(),
-        SourceConfig::default(),
-        MemoryBudget::new(1 << 30),
+        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
     )
     .unwrap();
     indexer.add(&good);

@@ -15,6 +15,8 @@ mod cache;
 mod cadence;
 mod error;
 mod evaluate;
+#[cfg(feature = "fake")]
+pub mod fake;
 mod interpolate;
 mod letterbox;
 mod model;

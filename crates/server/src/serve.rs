@@ -172,7 +172,6 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let found = library.rescan().changed;
     tracing::info!(videos = found.len(), folders = ?args.videos, "library scanned");
     let budget = MemoryBudget::new(settings.working_memory()?);
-    let source_config = settings.decoder.source.clone();
     let decoder = Decoder::new(settings.decoder, Arc::clone(&budget));
     let detector = args.model.load()?;
     let key = IndexKey::new(detector.info(), settings.indexer.interval);
@@ -183,8 +182,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&scheduler),
         key,
         settings.indexer,
-        source_config,
-        budget,
+        &decoder,
     )?);
     let app = Arc::new(App::new(
         settings.api,

@@ -1,0 +1,189 @@
+//! The API in-process: `router()` over a real `App` whose videos are fake (the decode crate's
+//! `FakeOpener`: a small JSON file per video, frames known exactly) and whose model is fake (the
+//! inference crate's `FakeDetector`: as many animals as a frame's first byte says). The
+//! library, the indexer with its SQLite file, the scheduler and the caches are the real ones.
+//! Requests go through `tower::ServiceExt::oneshot`: no port, no GStreamer, no ONNX Runtime.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use pigweight_api::{ApiConfig, App, AppState, Change, Library, router, video_id};
+use pigweight_decode::fake::{FakeOpener, FakeVideo};
+use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
+use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
+use pigweight_inference::fake::FakeDetector;
+use pigweight_inference::{Detector as _, Scheduler, SchedulerConfig};
+use tower::ServiceExt as _;
+
+/// One app over a temporary folder of fake videos.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    pub opener: Arc<FakeOpener>,
+    /// Images the fake model has seen.
+    pub inferred: Arc<AtomicU64>,
+    router: Router,
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+            .to_str()
+            .unwrap()
+    }
+
+    /// The JSON error's text, after checking the status and that the body is our error.
+    pub fn error(&self, status: u16) -> String {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            self.header("content-type").starts_with("application/json"),
+            "{:?}",
+            self.headers
+        );
+        self.json()["error"].as_str().unwrap().to_owned()
+    }
+}
+
+/// 100 frames at 25 fps (4 s), 64x48, a keyframe every 25; 2 animals, then 3 from frame 40,
+/// then 1 from frame 75.
+pub fn pen() -> FakeVideo {
+    FakeVideo::constant(64, 48, 25, 100, 25, vec![(0, 2), (40, 3), (75, 1)])
+}
+
+impl TestApp {
+    /// `videos` (name, fake video) in the library folder, indexed from the start.
+    pub fn new(videos: &[(&str, FakeVideo)]) -> Self {
+        Self::with_config(ApiConfig::default(), videos)
+    }
+
+    pub fn with_config(config: ApiConfig, videos: &[(&str, FakeVideo)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("videos");
+        std::fs::create_dir_all(&folder).unwrap();
+        for (name, video) in videos {
+            let path = folder.join(name);
+            video.write(&path).unwrap();
+            settle(&path);
+        }
+        let opener = Arc::new(FakeOpener::default());
+        let budget = MemoryBudget::new(512 << 20);
+        let decoder = Decoder::with_opener(DecoderConfig::default(), budget, Arc::clone(&opener) as _);
+        let detector = FakeDetector::new("fake-pig-model", 8);
+        let inferred = detector.images_seen();
+        let indexer_config = IndexerConfig::default();
+        let key = IndexKey::new(detector.info(), indexer_config.interval);
+        let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default()).unwrap());
+        let indexer = Arc::new(
+            Indexer::start(
+                &dir.path().join("index.db"),
+                Arc::clone(&scheduler),
+                key,
+                indexer_config,
+                &decoder,
+            )
+            .unwrap(),
+        );
+        let library = Arc::new(Library::new(vec![folder]));
+        let found = library.rescan().changed;
+        let app = Arc::new(App::new(config, library, decoder, indexer, scheduler));
+        for entry in found {
+            app.apply(&Change::Changed(entry));
+        }
+        let state = AppState(app);
+        Self {
+            router: router(state.clone()),
+            dir,
+            state,
+            opener,
+            inferred,
+        }
+    }
+
+    /// The id the library gives `name`.
+    pub fn id(name: &str) -> String {
+        video_id(name)
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    /// GET with headers.
+    pub async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn call(&self, method: Method, uri: &str, content_type: &str, body: impl Into<Body>) -> Reply {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", content_type)
+            .body(body.into())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Waits until the video's index is done (it fails the test after 20 s).
+    pub async fn indexed(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = self.get(&format!("/api/videos/{id}/index")).await.json();
+            if status["state"] == "done" {
+                return;
+            }
+            assert_ne!(status["state"], "failed", "{status}");
+            assert!(Instant::now() < deadline, "not indexed in time: {status}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Dates a file back, so the library takes it as settled (not being copied in).
+fn settle(path: &Path) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}

@@ -1,0 +1,293 @@
+//! The handlers in-process (see `common`): every answer checked against what the fake videos
+//! and the fake model make exactly, with no port, no GStreamer pipeline and no ONNX Runtime.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{TestApp, pen};
+use pigweight_api::ApiConfig;
+
+#[tokio::test]
+async fn the_library_lists_what_the_files_are() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    let list = app.get("/api/videos").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let list = list.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["name"], "pen.mp4");
+    let detail = app.get(&format!("/api/videos/{id}")).await.json();
+    assert_eq!(
+        (
+            &detail["width"],
+            &detail["height"],
+            &detail["frame_count"],
+            &detail["keyframe_count"]
+        ),
+        (&64.into(), &48.into(), &100.into(), &4.into())
+    );
+    assert_eq!(detail["duration"], 4.0);
+    assert_eq!(detail["max_gop"], 25);
+    assert!(
+        app.get("/api/videos/0000000000000000")
+            .await
+            .error(404)
+            .contains("no video")
+    );
+}
+
+#[tokio::test]
+async fn counts_are_exact_at_every_moment_and_the_index_pins_each_change() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    // Asked before the index is done: the model (or the index) answers the frame on screen.
+    let at = app
+        .get(&format!("/api/video_file/count_at_time?id={id}&t=1.62"))
+        .await
+        .json();
+    assert_eq!(
+        (&at["count"], &at["frame_index"], &at["frame_time"]),
+        (&3.into(), &40.into(), &1.6.into())
+    );
+    app.indexed(&id).await;
+    for (t, count, frame) in [
+        (0.0, 2, 0),
+        (1.59, 2, 39),
+        (1.6, 3, 40),
+        (2.999, 3, 74),
+        (3.0, 1, 75),
+        (3.99, 1, 99),
+    ] {
+        let at = app
+            .get(&format!("/api/video_file/count_at_time?id={id}&t={t}"))
+            .await
+            .json();
+        assert_eq!(
+            (&at["count"], &at["frame_index"]),
+            (&count.into(), &frame.into()),
+            "t={t}: {at}"
+        );
+        assert_ne!(at["source"], "inferred", "the index answers once complete: {at}");
+    }
+    let next = app.get(&format!("/api/videos/{id}/changes?t=0")).await.json();
+    assert_eq!(next["change"]["frame_index"], 40, "{next}");
+    assert_eq!(
+        (&next["change"]["from"], &next["change"]["to"]),
+        (&2.into(), &3.into())
+    );
+    let next = app.get(&format!("/api/videos/{id}/changes?t=2")).await.json();
+    assert_eq!(
+        (&next["change"]["frame_index"], &next["change"]["time"]),
+        (&75.into(), &3.0.into())
+    );
+    let back = app
+        .get(&format!("/api/videos/{id}/changes?t=2&dir=previous"))
+        .await
+        .json();
+    assert_eq!(back["change"]["frame_index"], 40, "{back}");
+    let none = app.get(&format!("/api/videos/{id}/changes?t=3.5")).await.json();
+    assert!(none["change"].is_null(), "{none}");
+    let series = app.get(&format!("/api/videos/{id}/counts?points=4")).await.json();
+    assert_eq!(series["complete"], true);
+    let range: Vec<(u64, u64)> = series["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["min"].as_u64().unwrap(), b["max"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(range, [(2, 2), (2, 3), (3, 3), (1, 1)], "{series}");
+    let found = app
+        .get(&format!("/api/videos/{id}/detections?t=1.7"))
+        .await
+        .json();
+    assert_eq!((&found["count"], &found["frame_index"]), (&3.into(), &42.into()));
+    assert_eq!(found["detections"].as_array().unwrap().len(), 3);
+    assert_eq!(found["detections"][0]["class_name"], "pig");
+}
+
+#[tokio::test]
+async fn bad_numbers_and_unknown_videos_are_json_errors_with_their_status() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    let past = app
+        .get(&format!("/api/video_file/count_at_time?id={id}&t=99"))
+        .await;
+    assert!(past.error(422).contains("past the end"), "{}", past.error(422));
+    app.get(&format!("/api/video_file/count_at_time?id={id}&t=abc"))
+        .await
+        .error(400);
+    app.get(&format!("/api/video_file/count_at_time?id={id}"))
+        .await
+        .error(400);
+    app.get("/api/video_file/count_at_time?id=nope&t=1")
+        .await
+        .error(404);
+    app.get(&format!("/api/video_file/frame_optimized?id={id}&t=1&width=8"))
+        .await
+        .error(422);
+    app.get(&format!("/api/video_file/frame_optimized?id={id}&t=1&quality=0"))
+        .await
+        .error(422);
+    app.get(&format!("/api/videos/{id}/counts?points=0"))
+        .await
+        .error(422);
+    // The router's own answers are JSON too.
+    app.get("/api/nothing-here").await.error(404);
+    let wrong = app
+        .call(Method::DELETE, "/api/stats", "application/json", "")
+        .await;
+    wrong.error(405);
+    assert!(wrong.header("allow").contains("GET"));
+    let body = app
+        .call(Method::POST, "/api/streams", "application/json", "{not json")
+        .await;
+    body.error(400);
+    let form = app.call(Method::POST, "/api/streams", "text/plain", "{}").await;
+    form.error(415);
+}
+
+#[tokio::test]
+async fn a_frame_is_the_exact_picture_and_is_encoded_once() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    // Lossless and without boxes: every pixel says which frame it is (red = the count, green =
+    // the frame number).
+    let png = app
+        .get(&format!(
+            "/api/video_file/frame_optimized?id={id}&t=1.7&format=png&inference=false"
+        ))
+        .await;
+    assert_eq!(png.status, StatusCode::OK);
+    assert_eq!(png.header("content-type"), "image/png");
+    assert_eq!(png.header("x-frame-index"), "42");
+    assert_eq!(png.header("x-frame-time"), "1.680000");
+    let picture = image::load_from_memory(&png.body).unwrap().to_rgb8();
+    assert_eq!(picture.dimensions(), (64, 48));
+    assert!(picture.pixels().all(|p| p.0 == [3, 42, 0]));
+    // With boxes: the count of that frame, then the same bytes from the cache.
+    let uri = format!("/api/video_file/frame_optimized?id={id}&t=1.7&width=32");
+    let first = app.get(&uri).await;
+    assert_eq!((first.header("x-count"), first.header("x-cache")), ("3", "miss"));
+    let jpeg = image::load_from_memory(&first.body).unwrap();
+    assert_eq!((jpeg.width(), jpeg.height()), (32, 24));
+    let again = app.get(&uri).await;
+    assert_eq!(again.header("x-cache"), "hit");
+    assert_eq!(again.body, first.body);
+    let etag = first.header("etag").to_owned();
+    let current = app.get_with(&uri, &[("if-none-match", &etag)]).await;
+    assert_eq!(current.status, StatusCode::NOT_MODIFIED);
+    assert!(current.body.is_empty());
+    // Dragging: the keyframe at or before the moment.
+    let fast = app
+        .get(&format!(
+            "/api/video_file/frame_optimized?id={id}&t=1.7&mode=fast"
+        ))
+        .await;
+    assert_eq!(fast.header("x-frame-index"), "25");
+    let stats = app.get("/api/stats").await.json();
+    assert_eq!(stats["frame_images"]["hits"], 1, "{stats}");
+    assert_eq!(stats["frame_images"]["misses"], 3, "{stats}");
+}
+
+#[tokio::test]
+async fn the_file_is_served_by_ranges_and_validators() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    let bytes = std::fs::read(app.dir.path().join("videos/pen.mp4")).unwrap();
+    let uri = format!("/api/videos/{id}/stream");
+    let whole = app.get(&uri).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.body, bytes);
+    assert_eq!(whole.header("accept-ranges"), "bytes");
+    let part = app.get_with(&uri, &[("range", "bytes=10-19")]).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, bytes[10..20]);
+    assert_eq!(
+        part.header("content-range"),
+        format!("bytes 10-19/{}", bytes.len())
+    );
+    let etag = whole.header("etag").to_owned();
+    let current = app.get_with(&uri, &[("if-none-match", &etag)]).await;
+    assert_eq!(current.status, StatusCode::NOT_MODIFIED);
+    let outside = app.get_with(&uri, &[("range", "bytes=99999-")]).await;
+    outside.error(416);
+    assert_eq!(
+        outside.header("content-range"),
+        format!("bytes */{}", bytes.len())
+    );
+    let failed = app.get_with(&uri, &[("if-match", "\"other\"")]).await;
+    failed.error(412);
+}
+
+#[tokio::test]
+async fn api_keys_guard_the_api_but_not_health() {
+    let config = ApiConfig {
+        api_keys: vec!["k-1".into()],
+        ..ApiConfig::default()
+    };
+    let app = TestApp::with_config(config, &[("pen.mp4", pen())]);
+    let refused = app.get("/api/videos").await;
+    refused.error(401);
+    assert_eq!(refused.header("www-authenticate"), "ApiKey");
+    assert_eq!(
+        app.get_with("/api/videos", &[("x-api-key", "k-1")]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/api/videos?api_key=k-1").await.status, StatusCode::OK);
+    app.get_with("/api/videos", &[("x-api-key", "k-2")])
+        .await
+        .error(401);
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unreadable_file_is_listed_failed_and_its_frames_are_422() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    std::fs::write(app.dir.path().join("videos/broken.mp4"), b"this is not a video").unwrap();
+    let added = app
+        .call(
+            Method::POST,
+            "/api/videos",
+            "application/json",
+            r#"{"path":"broken.mp4"}"#,
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED);
+    let id = TestApp::id("broken.mp4");
+    assert_eq!(added.header("location"), format!("/api/videos/{id}"));
+    let frame = app
+        .get(&format!("/api/video_file/frame_optimized?id={id}&t=0"))
+        .await;
+    assert!(frame.error(422).contains("not a media file"), "{frame:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let status = app.get(&format!("/api/videos/{id}/index")).await.json();
+        if status["state"] == "failed" || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(status["state"], "failed", "{status}");
+    assert!(
+        status["reason"].as_str().unwrap().contains("not a media file"),
+        "{status}"
+    );
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_one_the_code_makes() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/openapi.json")).unwrap();
+    let made = pigweight_api::openapi().to_pretty_json().unwrap();
+    let (committed, made): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&committed).unwrap(),
+        serde_json::from_str(&made).unwrap(),
+    );
+    assert!(
+        committed == made,
+        "openapi/openapi.json is stale: run `make openapi`"
+    );
+}

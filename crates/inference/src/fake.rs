@@ -1,0 +1,74 @@
+//! A fake detector, for tests of the layers above inference that need no ONNX Runtime: it
+//! finds as many animals in an image as the image's first byte says, so a test that made the
+//! pixels (the decode crate's fake video does) knows the exact count of every frame.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::InferenceError;
+use crate::model::{Detector, Image, ModelInfo};
+use crate::postprocess::{Detection, OutputLayout, Thresholds};
+
+/// Finds `rgb[0]` animals in each image: boxes in a row along the top, each a tenth of the
+/// image wide, with score 0.9, class 0.
+#[derive(Debug)]
+pub struct FakeDetector {
+    info: ModelInfo,
+    images: Arc<AtomicU64>,
+}
+
+impl FakeDetector {
+    /// A detector whose identity (`hash`) is `name`, taking batches of up to `max_batch`.
+    pub fn new(name: &str, max_batch: usize) -> Self {
+        Self {
+            info: ModelInfo {
+                hash: blake3::hash(name.as_bytes()).to_hex().to_string(),
+                path: PathBuf::from(format!("{name}.onnx")),
+                names: vec!["pig".into()],
+                input_size: (640, 640),
+                stride: 32,
+                dynamic_size: true,
+                max_batch: Some(max_batch.max(1)),
+                layout: OutputLayout::EndToEnd,
+                device: "fake".into(),
+                counted_classes: Vec::new(),
+                thresholds: Thresholds::default(),
+            },
+            images: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// A counter of the images it has seen, readable after the detector moved into a scheduler.
+    pub fn images_seen(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.images)
+    }
+}
+
+impl Detector for FakeDetector {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError> {
+        self.images.fetch_add(images.len() as u64, Ordering::Relaxed);
+        Ok(images
+            .iter()
+            .map(|image| {
+                let n = image.rgb.first().copied().unwrap_or(0);
+                let w = image.width as f32 / 10.0;
+                (0..n)
+                    .map(|k| {
+                        let x = w * f32::from(k % 10);
+                        let y = f32::from(k / 10) * w;
+                        Detection {
+                            bbox: [x, y, x + w * 0.9, y + w * 0.9],
+                            score: 0.9,
+                            class: 0,
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
