@@ -28,7 +28,6 @@ run: sample ## Set up, build, make the sample video and serve on http://127.0.0.
 test: setup lint ## Set up, lint, and run every test
 	@scripts/setup.sh --test
 	@scripts/fixtures.sh
-	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
 
 lint: ## cargo fmt --check and clippy with warnings as errors

@@ -16,7 +16,7 @@ serve_api 18932
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 ID=$(video_id pen720.mp4)
 wait_quiet player
-(cd tests/js && node scrub_bench.mjs "$BASE" "$ID" 3) | python3 -c "
+(cd crates/server/tests/js && node scrub_bench.mjs "$BASE" "$ID" 3) | python3 -c "
 import sys, json
 r = json.load(sys.stdin)
 print('| frames shown while dragging | pointer to picture + count: median | p90 | max | release to exact frame + count |')

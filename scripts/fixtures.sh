@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the tiny ONNX fixture models the inference tests use, into target/fixtures, with a
 # Python venv (.venv, git-ignored) holding pinned `onnx` and `numpy`, and schemathesis (the API
-# fuzzing test); installs the tools of the JavaScript-side tests (tests/js, pinned by its
+# fuzzing test); installs the tools of the JavaScript-side tests (crates/server/tests/js, pinned by its
 # package-lock.json). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +23,4 @@ fi
 
 # shellcheck source=scripts/npm.sh
 . scripts/npm.sh
-npm_ci tests/js
+npm_ci crates/server/tests/js

@@ -12,6 +12,7 @@
 import { adoptKey, call, formatTime, getJSON, showMessage } from './api.js';
 import { ReconnectingSocket, socketUrl } from './socket.js';
 import { drawBoxes } from './overlay.js';
+import { FrameTable } from './frames.js';
 import { Thumbnails } from './thumbs.js';
 import { Timeline } from './timeline.js';
 
@@ -33,6 +34,8 @@ const measured = { scrubLatencies: [], socket: null };
 window.pigweight = measured;
 
 let info = null;
+/** The server's frame table: frame numbers and times as the server counts them. */
+let frames = null;
 let timeline = null;
 let socket = null;
 let boxesOn = true;
@@ -46,7 +49,7 @@ let boxRequests = 0;
 let exactRequest = 0;
 const scrub = { active: false, target: null, busy: false, url: null, resume: false };
 
-const frameOf = (time) => Math.round(time * info.fps);
+const frameOf = (time) => frames.frameAt(time);
 const at = (time) => (time + EPS).toFixed(6);
 
 function showCount(answer) {
@@ -135,7 +138,7 @@ function fetchBoxesAhead() {
     if (playBoxes.has(k) || k >= info.frame_count) continue;
     playBoxes.set(k, null);
     boxRequests += 1;
-    getJSON(`/api/videos/${id}/detections?t=${at(k / info.fps)}`)
+    getJSON(`/api/videos/${id}/detections?t=${at(frames.time(k))}`)
       .then((d) => playBoxes.set(d.frame_index, d.detections))
       .catch(() => playBoxes.delete(k))
       .finally(() => {
@@ -278,7 +281,7 @@ function showIndexState(status) {
 function stepFrame(delta) {
   video.pause();
   const k = Math.min(Math.max(shown.frame + delta, 0), info.frame_count - 1);
-  seekTo(k / info.fps);
+  seekTo(frames.time(k));
 }
 
 async function jumpToChange(dir) {
@@ -388,6 +391,7 @@ async function start() {
   }
   try {
     info = await getJSON(`/api/videos/${encodeURIComponent(id)}`);
+    frames = new FrameTable(await getJSON(`/api/videos/${encodeURIComponent(id)}/frames`));
   } catch (e) {
     showMessage(e.status === 404 ? `Video not found: ${e.message}.` : e.message);
     return;

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use pigweight_indexer::State as IndexState;
+use pigweight_indexer::IndexState;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

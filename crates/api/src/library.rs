@@ -10,10 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use notify::Watcher as _;
+use pigweight_decode::{FileKey, FileVersion};
 
 use crate::error::ApiError;
 
@@ -24,19 +25,15 @@ pub struct Entry {
     pub path: PathBuf,
     /// Path relative to the folder it was found in: what users see as its name.
     pub name: String,
-    /// Size and modification time when last seen: a change means new content.
-    seen: (u64, Option<SystemTime>),
-    /// `id@size-mtime`, made once from `seen`.
+    /// The file's version when last seen: a change means new content.
+    seen: FileVersion,
+    /// `id@version`, made once from `seen`.
     version: Arc<str>,
 }
 
 impl Entry {
-    fn new(id: String, path: PathBuf, name: String, seen: (u64, Option<SystemTime>)) -> Self {
-        let mtime = seen
-            .1
-            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        let version = format!("{id}@{:x}-{mtime:x}", seen.0).into();
+    fn new(id: String, path: PathBuf, name: String, seen: FileVersion) -> Self {
+        let version = format!("{id}@{seen}").into();
         Self {
             id,
             path,
@@ -48,7 +45,7 @@ impl Entry {
 
     /// The file's size in bytes when last seen.
     pub fn size(&self) -> u64 {
-        if self.seen == UNSETTLED { 0 } else { self.seen.0 }
+        if self.seen == UNSETTLED { 0 } else { self.seen.len }
     }
 
     /// Names this version of this video: it changes whenever the file's size or modification
@@ -56,12 +53,20 @@ impl Entry {
     pub fn version(&self) -> &Arc<str> {
         &self.version
     }
+
+    /// The decoder's key of the file at the version last seen (no `stat`).
+    pub fn file_key(&self) -> FileKey {
+        FileKey::new(&self.path, self.seen)
+    }
 }
 
 /// A file is taken as complete once it has not changed for this long.
 const SETTLE: Duration = Duration::from_secs(1);
 /// What a listed file that has not settled yet was "seen" as: never equal to a real look.
-const UNSETTLED: (u64, Option<SystemTime>) = (u64::MAX, None);
+const UNSETTLED: FileVersion = FileVersion {
+    len: u64::MAX,
+    modified_ns: 0,
+};
 
 /// A change to the library.
 #[derive(Debug, Clone)]
@@ -122,12 +127,12 @@ impl Library {
                 };
                 let id = video_id(&name);
                 present.insert(id.clone());
-                let seen = seen_of(&meta);
+                let seen = FileVersion::of(&meta);
                 if self.videos.get(&id).is_some_and(|e| e.seen == seen) {
                     continue;
                 }
                 let settled = seen
-                    .1
+                    .modified()
                     .and_then(|m| m.elapsed().ok())
                     .is_none_or(|age| age >= SETTLE);
                 let path = entry.path().to_owned();
@@ -181,7 +186,7 @@ impl Library {
 
     fn insert(&self, path: PathBuf, name: String, meta: &std::fs::Metadata) -> (Entry, bool) {
         let id = video_id(&name);
-        let seen = seen_of(meta);
+        let seen = FileVersion::of(meta);
         let unchanged = self.videos.get(&id).is_some_and(|e| e.seen == seen);
         let entry = Entry::new(id.clone(), path, name, seen);
         self.videos.insert(id, entry.clone());
@@ -315,10 +320,6 @@ fn relative_str(relative: &Path) -> Result<String, ApiError> {
         .to_str()
         .map(|s| s.replace('\\', "/"))
         .ok_or_else(|| ApiError::invalid("paths must be UTF-8"))
-}
-
-fn seen_of(meta: &std::fs::Metadata) -> (u64, Option<SystemTime>) {
-    (meta.len(), meta.modified().ok())
 }
 
 fn relative_name(folder: &Path, path: &Path) -> Option<String> {

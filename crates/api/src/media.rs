@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pigweight_decode::{Frame, Mode, Size, Target};
-use pigweight_indexer::{Provenance, State as IndexState};
+use pigweight_indexer::{IndexState, Provenance};
 use pigweight_inference::{Detection, Priority, ResultKey, SharedImage};
 
 use crate::error::ApiError;
@@ -97,9 +97,13 @@ pub(crate) async fn decode(
     let decoder = Arc::clone(&app.decoder);
     let path = entry.path.clone();
     let started = Instant::now();
-    let decoded = tokio::task::spawn_blocking(move || decoder.frame(&path, Target::Index(frame), mode, size))
-        .await
-        .map_err(ApiError::join)??;
+    // The request's span goes with the work, so what decoding logs is the request's.
+    let span = tracing::Span::current();
+    let decoded = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| decoder.frame(&path, Target::Index(frame), mode, size))
+    })
+    .await
+    .map_err(ApiError::join)??;
     app.counters.decode_ms_total.add(started.elapsed());
     app.counters
         .decodes
@@ -113,7 +117,6 @@ fn result_key(app: &App, entry: &Entry, frame: u64) -> ResultKey {
         video: Arc::clone(entry.version()),
         frame,
         model: Arc::clone(&app.model_tag),
-        params: 0,
     }
 }
 

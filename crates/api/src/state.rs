@@ -1,12 +1,12 @@
-//! What every handler shares: the library, the decoder, the indexer, the model's scheduler,
-//! the caches of encoded images and detections, and the counters behind `/api/stats`.
+//! What every handler shares: the library, the decoder (which also keeps every file's probed
+//! facts), the indexer, the model's scheduler, the caches of encoded images and detections, and
+//! the counters behind `/api/stats`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use dashmap::DashMap;
 use pigweight_decode::{Decoder, Probed};
 use pigweight_indexer::Indexer;
 use pigweight_inference::{ResultCache, Scheduler};
@@ -136,13 +136,11 @@ pub struct App {
     pub(crate) decoder: Arc<Decoder>,
     pub(crate) indexer: Arc<Indexer>,
     pub(crate) scheduler: Arc<Scheduler>,
-    /// Probed facts per video id (with the file version they belong to), for answering from
-    /// the timeline without a blocking call.
-    probed: DashMap<String, (Arc<str>, Arc<Probed>)>,
     pub(crate) images: moka::future::Cache<ImageKey, Encoded>,
     pub(crate) detections: ResultCache,
     pub(crate) counters: Counters,
-    /// A digest of the model and its parameters, part of every inferred result's identity.
+    /// The model's [`identity`](pigweight_inference::ModelInfo::identity), part of every
+    /// inferred result's key and of frames' ETags.
     pub(crate) model_tag: Arc<str>,
     /// Permits for uploads in progress.
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
@@ -173,13 +171,7 @@ impl App {
             .max_capacity(config.image_cache_mb << 20)
             .weigher(|_: &ImageKey, e: &Encoded| u32::try_from(e.bytes.len()).unwrap_or(u32::MAX))
             .build();
-        let info = scheduler.info();
-        let model_tag = format!(
-            "{}:{}",
-            info.hash,
-            serde_json::to_string(&(&info.thresholds, &info.counted_classes)).unwrap_or_default()
-        );
-        let model_tag = blake3::hash(model_tag.as_bytes()).to_hex()[..16].into();
+        let model_tag = scheduler.info().identity().into();
         Self {
             detections: ResultCache::new(config.detection_cache_entries),
             uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
@@ -196,7 +188,6 @@ impl App {
             decoder,
             indexer,
             scheduler,
-            probed: DashMap::new(),
             images,
             counters: Counters::default(),
             model_tag,
@@ -223,14 +214,9 @@ impl App {
         }
         let decoder = Arc::clone(&self.decoder);
         let path = entry.path.clone();
-        let probed = tokio::task::spawn_blocking(move || decoder.probe(&path))
+        Ok(tokio::task::spawn_blocking(move || decoder.probe(&path))
             .await
-            .map_err(ApiError::join)??;
-        self.probed.insert(
-            entry.id.clone(),
-            (Arc::clone(entry.version()), Arc::clone(&probed)),
-        );
-        Ok(probed)
+            .map_err(ApiError::join)??)
     }
 
     /// The probed facts of a video and the frame on screen at `t` (422 when `t` is not a time
@@ -241,12 +227,10 @@ impl App {
         Ok((probed, frame))
     }
 
-    /// The probed facts of a video if they are already known (no blocking call).
+    /// The probed facts of a video if they are already known (no blocking call): the
+    /// decoder's, for the file version the library last saw.
     pub(crate) fn probed_if_known(&self, entry: &Entry) -> Option<Arc<Probed>> {
-        self.probed
-            .get(&entry.id)
-            .filter(|p| p.0 == *entry.version())
-            .map(|p| Arc::clone(&p.1))
+        self.decoder.probed_if_known(&entry.file_key())
     }
 
     /// Acts on a change to the library, from the folder watch or from a request: what was known
@@ -255,7 +239,6 @@ impl App {
         let entry = match change {
             Change::Changed(e) | Change::Removed(e) => e,
         };
-        self.probed.remove(&entry.id);
         self.decoder.forget(&entry.path);
         match change {
             Change::Changed(_) => self.indexer.add(&entry.path),

@@ -1,4 +1,4 @@
-//! The server's own state: health, readiness, statistics as JSON and as Prometheus metrics.
+//! The server's own state: health, readiness, statistics as JSON and as OpenMetrics (Prometheus) metrics.
 
 use std::sync::atomic::Ordering;
 
@@ -6,11 +6,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ApiError;
 use crate::state::{App, AppState};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -202,84 +206,78 @@ async fn get_stats(State(app): State<AppState>) -> Json<Stats> {
     Json(stats(&app).await)
 }
 
-/// The same counters in the Prometheus text format.
+/// The same counters in the OpenMetrics text format, for Prometheus.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    responses((status = 200, description = "OpenMetrics text format", content_type = "application/openmetrics-text")))]
+async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let s = stats(&app).await;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-        out.push_str(&format!(
-            "# HELP pigweight_{name} {help}\n# TYPE pigweight_{name} {kind}\npigweight_{name} {value}\n"
-        ));
-    };
-    metric(
-        "http_requests_total",
-        "counter",
-        "HTTP requests received.",
-        s.requests as f64,
-    );
-    metric(
-        "websocket_clients",
-        "gauge",
-        "Count WebSocket clients connected.",
-        s.websocket_clients as f64,
-    );
-    metric(
-        "websocket_updates_total",
-        "counter",
-        "Count updates sent.",
-        s.websocket_updates_sent as f64,
-    );
     let live = crate::live::wire::StreamsStats::from(app.streams.figures());
-    metric(
-        "stream_clients",
-        "gauge",
-        "Clients watching live streams (MJPEG and WebSocket).",
-        live.clients as f64,
-    );
-    metric(
-        "stream_frames_dropped",
-        "gauge",
-        "Frames skipped for slow live-stream clients now connected.",
-        live.frames_dropped as f64,
-    );
     let (encodes, shared) = live
         .streams
         .iter()
         .fold((0, 0), |(e, s), st| (e + st.encodes, s + st.encode_shared));
-    metric(
-        "stream_encodes_total",
-        "counter",
-        "Live-stream JPEG encodings of the streams now open.",
-        encodes as f64,
+    // Every figure is read at the scrape, so each is a constant of this registry.
+    let mut registry = Registry::with_prefix("pigweight");
+    let mut counter = |name: &str, help: &str, value: u64| {
+        registry.register(name, help, ConstCounter::new(value));
+    };
+    counter("http_requests", "HTTP requests received.", s.requests);
+    counter(
+        "websocket_updates",
+        "Count updates sent.",
+        s.websocket_updates_sent,
     );
-    metric(
-        "stream_encodes_shared_total",
-        "counter",
+    counter(
+        "stream_encodes",
+        "Live-stream JPEG encodings of the streams now open.",
+        encodes,
+    );
+    counter(
+        "stream_encodes_shared",
         "Times a live-stream JPEG was shared with another client instead of encoded again.",
-        shared as f64,
+        shared,
     );
     for (name, c) in [
         ("frame_image", &s.frame_images),
         ("decoded_frame", &s.decoded_frames),
         ("detection", &s.detections),
     ] {
-        metric(
-            &format!("{name}_cache_hits_total"),
-            "counter",
-            "Cache hits.",
-            c.hits as f64,
-        );
-        metric(
-            &format!("{name}_cache_misses_total"),
-            "counter",
-            "Cache misses.",
-            c.misses as f64,
-        );
-        metric(
+        counter(&format!("{name}_cache_hits"), "Cache hits.", c.hits);
+        counter(&format!("{name}_cache_misses"), "Cache misses.", c.misses);
+    }
+    for (name, t) in [
+        ("decode", &s.decode),
+        ("encode", &s.encode),
+        ("inference", &s.inference),
+    ] {
+        counter(name, "Operations done.", t.count);
+    }
+    counter("model_batches", "Model runs.", s.scheduler.batches);
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        registry.register(name, help, ConstGauge::new(value));
+    };
+    gauge(
+        "websocket_clients",
+        "Count WebSocket clients connected.",
+        s.websocket_clients as f64,
+    );
+    gauge(
+        "stream_clients",
+        "Clients watching live streams (MJPEG and WebSocket).",
+        live.clients as f64,
+    );
+    gauge(
+        "stream_frames_dropped",
+        "Frames skipped for slow live-stream clients now connected.",
+        live.frames_dropped as f64,
+    );
+    for (name, c) in [
+        ("frame_image", &s.frame_images),
+        ("decoded_frame", &s.decoded_frames),
+        ("detection", &s.detections),
+    ] {
+        gauge(
             &format!("{name}_cache_entries"),
-            "gauge",
             "Cache entries.",
             c.entries as f64,
         );
@@ -289,51 +287,36 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         ("encode", &s.encode),
         ("inference", &s.inference),
     ] {
-        metric(
-            &format!("{name}_total"),
-            "counter",
-            "Operations done.",
-            t.count as f64,
-        );
-        metric(
+        gauge(
             &format!("{name}_mean_ms"),
-            "gauge",
             "Mean duration, milliseconds.",
             t.mean_ms,
         );
     }
-    metric(
+    gauge(
         "queue_interactive",
-        "gauge",
         "Interactive images waiting for the model.",
         s.scheduler.queued_interactive as f64,
     );
-    metric(
+    gauge(
         "queue_background",
-        "gauge",
         "Background images waiting for the model.",
         s.scheduler.queued_background as f64,
     );
-    metric(
-        "model_batches_total",
-        "counter",
-        "Model runs.",
-        s.scheduler.batches as f64,
-    );
-    metric(
-        "sources_open",
-        "gauge",
-        "Open video pipelines.",
-        s.sources_open as f64,
-    );
-    metric(
+    gauge("sources_open", "Open video pipelines.", s.sources_open as f64);
+    gauge(
         "working_memory_reserved_bytes",
-        "gauge",
         "Bytes open sources and encoders hold of the memory budget.",
         s.working_memory_reserved_bytes as f64,
     );
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry)
+        .map_err(|e| ApiError::internal("encoding the metrics").because(e))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         out,
-    )
+    ))
 }

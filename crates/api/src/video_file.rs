@@ -37,6 +37,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::PathId;
 use crate::state::AppState;
+use pigweight_decode::FileVersion;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -96,11 +97,11 @@ async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Res
     let gone = |e: std::io::Error| ApiError::not_found(format!("the file of video {id} cannot be read: {e}"));
     let file = tokio::fs::File::open(&entry.path).await.map_err(gone)?;
     let meta = file.metadata().await.map_err(gone)?;
-    let len = meta.len();
-    let modified = meta.modified().ok();
-    let since_epoch = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok());
-    let stamp = since_epoch.map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{len:x}-{stamp:x}\"");
+    let version = FileVersion::of(&meta);
+    let len = version.len;
+    let since_epoch = version.modified().and_then(|m| m.duration_since(UNIX_EPOCH).ok());
+    // The file's version is its strong validator: the same token the caches and the index use.
+    let etag = format!("\"{version}\"");
     let validators = Validators {
         etag: &etag,
         // What `Last-Modified` says: whole seconds.
@@ -116,7 +117,7 @@ async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Res
         header::ETAG,
         HeaderValue::from_str(&etag).map_err(|_| ApiError::internal("an ETag is not a header"))?,
     );
-    if let Some(m) = modified {
+    if let Some(m) = version.modified() {
         headers.typed_insert(LastModified::from(m));
     }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));

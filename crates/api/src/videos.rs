@@ -23,6 +23,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_videos, add_video))
         .routes(routes!(get_video, delete_video))
         .routes(routes!(get_index_status, rebuild_index))
+        .routes(routes!(get_frame_table))
 }
 
 /// One video of the library, as listed.
@@ -348,4 +349,56 @@ async fn rebuild_index(
         .status(&entry.path)
         .ok_or_else(|| ApiError::internal("a queued video has no status"))?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(IndexStatus::from(&status))))
+}
+
+/// Evenly spaced frames of a video: `count` frames from `first`, the first at `time` (seconds
+/// from the video's first frame), `step` seconds apart.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FrameRun {
+    first: u64,
+    time: f64,
+    step: f64,
+    count: u64,
+}
+
+/// Every frame's time, as runs of evenly spaced frames (one run for a constant frame rate).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FrameTable {
+    frame_count: u64,
+    /// In frame order; together they hold every frame once.
+    runs: Vec<FrameRun>,
+}
+
+/// The video's frame table: frame k's time and the frame on screen at t, exactly as every other
+/// endpoint counts them (frame k is the k-th smallest presentation time; the frame at t is the
+/// last one at or before t), also where the frame rate varies. Each frame's time in its run is
+/// within a microsecond of its own. Players number frames from this, not from `t * fps`.
+#[utoipa::path(get, path = "/api/videos/{id}/frames", operation_id = "getFrameTable", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    responses(
+        (status = 200, description = "The table", body = FrameTable),
+        (status = 404, description = "No such video", body = ErrorBody),
+        (status = 422, description = "The file cannot be read as a video", body = ErrorBody),
+    ))]
+async fn get_frame_table(
+    State(app): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Json<FrameTable>, ApiError> {
+    let entry = app.entry(&id)?;
+    let probed = app.probed(&entry).await?;
+    let tl = &probed.timeline;
+    let runs = tl
+        .runs()
+        .into_iter()
+        .map(|r| FrameRun {
+            first: r.first,
+            time: r.offset_ns as f64 / 1e9,
+            step: r.step_ns as f64 / 1e9,
+            count: r.count,
+        })
+        .collect();
+    Ok(Json(FrameTable {
+        frame_count: tl.len(),
+        runs,
+    }))
 }

@@ -1,7 +1,7 @@
 //! Answers that more than one handler sends: a count at a moment (the counts endpoints and the
 //! count WebSocket) and where a video's index stands (the library and the WebSocket).
 
-use pigweight_indexer::{Pass, Provenance, State as IndexState, Status};
+use pigweight_indexer::{IndexState, Pass, Provenance, Status};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -41,9 +41,15 @@ async fn the_library_lists_what_the_files_are() {
 
 #[tokio::test]
 async fn counts_are_exact_at_every_moment_and_the_index_pins_each_change() {
-    let app = TestApp::new(&[("pen.mp4", pen())]);
+    // The index answers only from a sample on the very frame until it is complete, so the
+    // first answer is exact whatever the indexer has done by then.
+    let config = ApiConfig {
+        max_sample_distance_s: 0.0,
+        ..ApiConfig::default()
+    };
+    let app = TestApp::with_config(config, &[("pen.mp4", pen())]);
     let id = TestApp::id("pen.mp4");
-    // Asked before the index is done: the model (or the index) answers the frame on screen.
+    // Asked before the index is done: the model (or a sample on this frame) answers.
     let at = app
         .get(&format!("/api/video_file/count_at_time?id={id}&t=1.62"))
         .await
@@ -290,4 +296,71 @@ fn the_committed_openapi_document_is_the_one_the_code_makes() {
         committed == made,
         "openapi/openapi.json is stale: run `make openapi`"
     );
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_text_with_the_counters_of_stats() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    let uri = format!("/api/video_file/frame_optimized?id={id}&t=1&inference=false");
+    app.get(&uri).await;
+    app.get(&uri).await;
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics
+            .header("content-type")
+            .starts_with("application/openmetrics-text")
+    );
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    for line in [
+        "# TYPE pigweight_frame_image_cache_hits counter",
+        "pigweight_frame_image_cache_hits_total 1",
+        "pigweight_frame_image_cache_misses_total 1",
+        "# TYPE pigweight_sources_open gauge",
+        "pigweight_http_requests_total 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    assert_eq!(text.lines().last(), Some("# EOF"));
+}
+
+#[tokio::test]
+async fn the_frame_table_numbers_frames_as_every_endpoint_does_on_a_variable_rate() {
+    // 25 fps, then a stretch at 10 fps, then 25 again.
+    let mut pts_ms: Vec<u64> = (0..20).map(|i| i * 40).collect();
+    pts_ms.extend((1..=10).map(|i| 760 + i * 100));
+    pts_ms.extend((1..=20).map(|i| 1760 + i * 40));
+    let video = pigweight_decode::fake::FakeVideo {
+        width: 32,
+        height: 24,
+        pts_ms: pts_ms.clone(),
+        gop: 10,
+        values: vec![(0, 1)],
+    };
+    let app = TestApp::new(&[("vfr.mp4", video)]);
+    let id = TestApp::id("vfr.mp4");
+    let table = app.get(&format!("/api/videos/{id}/frames")).await.json();
+    assert_eq!(table["frame_count"], 50);
+    let runs = table["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{table}");
+    assert_eq!((&runs[1]["first"], &runs[1]["step"]), (&20.into(), &0.1.into()));
+    // Frame k's time from the table is the time every other endpoint gives frame k.
+    for run in runs {
+        let (first, time, step) = (
+            run["first"].as_u64().unwrap(),
+            run["time"].as_f64().unwrap(),
+            run["step"].as_f64().unwrap(),
+        );
+        for k in 0..run["count"].as_u64().unwrap() {
+            let t = time + k as f64 * step;
+            assert!((t - pts_ms[(first + k) as usize] as f64 / 1000.0).abs() < 1e-6);
+            let at = app
+                .get(&format!("/api/video_file/count_at_time?id={id}&t={t}"))
+                .await
+                .json();
+            assert_eq!(at["frame_index"], first + k, "t={t}: {at}");
+        }
+    }
+    app.get("/api/videos/0000000000000000/frames").await.error(404);
 }

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::budget::MemoryBudget;
 use crate::error::DecodeError;
 use crate::frame::{Frame, Mode, Read, Size, Target};
-use crate::pool::{FileKey, Lease, SourcePool};
+use crate::pool::{Lease, SourcePool};
 use crate::source::{GstOpener, Opener, Probed, SourceConfig};
+use crate::version::FileKey;
 
 /// Bounds and tuning of a [`Decoder`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -149,6 +150,12 @@ impl Decoder {
         }
         let lease = self.lease(&key, None)?;
         Ok(Arc::clone(lease.probed()))
+    }
+
+    /// The facts of this version of a file if they were probed already: no blocking call, not
+    /// even a `stat` (for answering from memory on an async thread).
+    pub fn probed_if_known(&self, key: &FileKey) -> Option<Arc<Probed>> {
+        self.probed.get(key)
     }
 
     fn lease(&self, key: &FileKey, near: Option<u64>) -> Result<Lease<'_>, DecodeError> {

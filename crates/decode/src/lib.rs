@@ -23,6 +23,7 @@ mod pool;
 mod scan;
 mod source;
 mod timeline;
+mod version;
 
 pub use budget::{MemoryBudget, Reservation, source_bytes, source_bytes_of_pixels};
 pub use convert::{I420, Matrix, YuvColour, i420_to_rgb};
@@ -31,6 +32,6 @@ pub use error::DecodeError;
 pub use frame::{Frame, Mode, Read, Size, Stride, Target};
 pub use info::MediaInfo;
 pub use live::{LiveConfig, LiveSource};
-pub use pool::FileKey;
 pub use source::{FrameSource, GstOpener, Opener, Probed, SourceConfig, VideoFile, probe};
-pub use timeline::Timeline;
+pub use timeline::{Run, Timeline};
+pub use version::{FileKey, FileVersion};

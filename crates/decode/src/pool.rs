@@ -12,31 +12,12 @@
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::budget::{MemoryBudget, Reservation};
 use crate::error::DecodeError;
 use crate::source::FrameSource;
-
-/// Identifies one version of a file: a file that changes gets a new key, so nothing cached for
-/// the old bytes is served for the new ones.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FileKey {
-    pub path: Arc<Path>,
-    pub len: u64,
-    pub modified: Option<SystemTime>,
-}
-
-impl FileKey {
-    pub fn of(path: &Path) -> Result<Self, DecodeError> {
-        let meta = crate::pipeline::metadata(path)?;
-        Ok(Self {
-            path: path.into(),
-            len: meta.len(),
-            modified: meta.modified().ok(),
-        })
-    }
-}
+use crate::version::FileKey;
 
 #[derive(Debug)]
 struct Idle {

@@ -11,6 +11,19 @@ use std::time::Duration;
 use crate::error::DecodeError;
 use crate::frame::{Read, Stride};
 
+/// Evenly spaced frames of a [`Timeline`]: `count` frames from index `first`, the first
+/// `offset_ns` after the video's first frame, `step_ns` apart (within a microsecond).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub first: u64,
+    pub offset_ns: u64,
+    pub step_ns: u64,
+    pub count: u64,
+}
+
+/// How far a frame may be from its run's even spacing: a microsecond.
+const RUN_SLACK_NS: u64 = 1_000;
+
 /// The presentation times of all frames of one video stream, in presentation order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeline {
@@ -88,6 +101,43 @@ impl Timeline {
                 indices
             }
         })
+    }
+
+    /// The table as runs of evenly spaced frames: one run for a constant frame rate, more where
+    /// the spacing changes. Each frame's time in its run is within a microsecond of its own.
+    pub fn runs(&self) -> Vec<Run> {
+        let pts = &self.pts;
+        let t0 = pts[0];
+        let mut runs = Vec::new();
+        let mut i = 0usize;
+        while i < pts.len() {
+            let offset_ns = pts[i] - t0;
+            let Some(&next) = pts.get(i + 1) else {
+                runs.push(Run {
+                    first: i as u64,
+                    offset_ns,
+                    step_ns: self.last_duration,
+                    count: 1,
+                });
+                break;
+            };
+            let step_ns = next - pts[i];
+            let mut count = 2u64;
+            while let Some(&p) = pts.get(i + count as usize) {
+                if (p - t0).abs_diff(offset_ns + step_ns * count) > RUN_SLACK_NS {
+                    break;
+                }
+                count += 1;
+            }
+            runs.push(Run {
+                first: i as u64,
+                offset_ns,
+                step_ns,
+                count,
+            });
+            i += count as usize;
+        }
+        runs
     }
 
     /// Number of frames.
@@ -230,6 +280,40 @@ mod tests {
             .map(|&i| (1_000_000_000 + i * MS40, i % 4 == 0))
             .collect();
         Timeline::from_entries(entries, Some(MS40)).unwrap()
+    }
+
+    #[test]
+    fn runs_cover_every_frame_within_a_microsecond() {
+        assert_eq!(
+            sample().runs(),
+            [Run {
+                first: 0,
+                offset_ns: 0,
+                step_ns: MS40,
+                count: 10
+            }]
+        );
+        // NTSC: 1001/30000 s a frame, rounded to whole nanoseconds by the container; then a
+        // stretch at half the rate.
+        let mut pts: Vec<u64> = (0..3000u64).map(|i| i * 1_001_000_000_000 / 30_000_000).collect();
+        let last = *pts.last().unwrap();
+        pts.extend((1..=10).map(|k| last + k * 66_733_333));
+        let tl = Timeline::from_entries(pts.iter().map(|&p| (p, false)).collect(), None).unwrap();
+        let runs = tl.runs();
+        assert!(runs.len() < 10, "{runs:?}");
+        let mut covered = 0;
+        for run in &runs {
+            assert_eq!(run.first, covered);
+            for k in 0..run.count {
+                let at = run.offset_ns + k * run.step_ns;
+                assert!(
+                    at.abs_diff(pts[(run.first + k) as usize]) <= RUN_SLACK_NS,
+                    "{run:?} frame {k}"
+                );
+            }
+            covered += run.count;
+        }
+        assert_eq!(covered, tl.len());
     }
 
     #[test]

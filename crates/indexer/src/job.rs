@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
-use pigweight_decode::{Frame, FrameSource, Mode, Size, Target, Timeline};
+use pigweight_decode::{FileVersion, Frame, FrameSource, Mode, Size, Target, Timeline};
 use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage, Tracker, TrackerConfig};
 use serde::{Deserialize, Serialize};
 
@@ -68,17 +68,11 @@ impl Default for IndexerConfig {
 impl IndexKey {
     /// The key of an index made with `model` (under the thresholds in effect) at `interval`.
     pub fn new(model: &ModelInfo, interval: f64) -> Self {
-        let thresholds = &model.thresholds;
-        let params = serde_json::json!({
-            "confidence": thresholds.confidence,
-            "iou": thresholds.iou,
-            "max_detections": thresholds.max_detections,
-            "classes": model.counted_classes,
-            "interval": interval,
-        });
+        let mut params = model.result_params();
+        params.insert("interval".into(), interval.into());
         Self {
             model_hash: model.hash.clone(),
-            params: params.to_string(),
+            params: serde_json::Value::Object(params).to_string(),
             interval,
         }
     }
@@ -103,27 +97,13 @@ pub fn fingerprint(path: &Path) -> Result<String, IndexError> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-/// The size and modification time (ns since 1970) of the file at `path`: what the index
-/// recognises a file it has seen by, without reading it.
-pub fn file_version(path: &Path) -> Result<(u64, i64), IndexError> {
-    let meta = std::fs::metadata(path).map_err(|source| IndexError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64);
-    Ok((meta.len(), mtime_ns))
-}
-
 impl VideoRecord {
     /// The record of the file at `path`, open as `source`: its fingerprint and what the source
     /// knows of it. The whole file is hashed only when `store` has not seen this path with this
     /// size and modification time, so restarts do not re-read every video.
     pub fn of(path: &Path, source: &dyn FrameSource, store: &Store) -> Result<Self, IndexError> {
-        let (size, mtime_ns) = file_version(path)?;
+        let version = FileVersion::read(path)?;
+        let (size, mtime_ns) = (version.len, version.modified_ns as i64);
         let tl = source.timeline();
         let fingerprint = match store.known_fingerprint(path, size, mtime_ns)? {
             Some(known) => known,
@@ -475,6 +455,24 @@ mod tests {
         let frame_ns = 40_000_000;
         let entries = (0..frames).map(|i| (i * frame_ns, i % gop == 0)).collect();
         Timeline::from_entries(entries, Some(frame_ns)).unwrap()
+    }
+
+    #[test]
+    fn an_index_key_keeps_the_text_databases_already_hold() {
+        use pigweight_inference::Detector as _;
+        let detector = pigweight_inference::fake::FakeDetector::new("model", 8);
+        let model = detector.info();
+        let t = &model.thresholds;
+        // The text before the model's parameters were computed in one place (the inference
+        // crate): an existing index must keep matching.
+        let before = serde_json::json!({
+            "confidence": t.confidence,
+            "iou": t.iou,
+            "max_detections": t.max_detections,
+            "classes": model.counted_classes,
+            "interval": 2.5,
+        });
+        assert_eq!(IndexKey::new(model, 2.5).params, before.to_string());
     }
 
     #[test]

@@ -15,8 +15,8 @@ mod sprites;
 mod store;
 
 pub use error::IndexError;
-pub use job::{IndexerConfig, Job, Progress, SamplePlan, file_version, fingerprint};
-pub use query::{Bucket, Change, CountAt, IndexView, Provenance};
-pub use service::{Indexer, ProgressEvent, State, Status};
+pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
+pub use query::{Bucket, CountAt, CountStep, IndexView, Provenance};
+pub use service::{IndexState, Indexer, ProgressEvent, Status};
 pub use sprites::{SPRITE_COLUMNS, SPRITE_ROWS, compose_sheet, sprite_frames, sprite_sheets, sprite_vtt};
 pub use store::{IndexKey, IndexRow, Pass, Sample, Source, Store, Stored, StoredDetection, VideoRecord};

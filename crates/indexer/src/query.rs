@@ -40,7 +40,7 @@ pub struct CountAt {
 
 /// A change of count between two neighbouring samples.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Change {
+pub struct CountStep {
     /// The first sample with the new count, and its time.
     pub frame: u64,
     pub time: f64,
@@ -263,8 +263,8 @@ impl IndexView {
         }
     }
 
-    fn change_at(&self, i: usize) -> Change {
-        Change {
+    fn change_at(&self, i: usize) -> CountStep {
+        CountStep {
             frame: self.frames[i],
             time: self.times[i],
             from: self.counts[i - 1],
@@ -273,13 +273,13 @@ impl IndexView {
     }
 
     /// The first change after `frame`.
-    pub fn next_change(&self, frame: u64) -> Option<Change> {
+    pub fn next_change(&self, frame: u64) -> Option<CountStep> {
         let after = self.changes.partition_point(|&i| self.frames[i] <= frame);
         self.changes.get(after).map(|&i| self.change_at(i))
     }
 
     /// The last change before `frame` (at a sample earlier than it).
-    pub fn previous_change(&self, frame: u64) -> Option<Change> {
+    pub fn previous_change(&self, frame: u64) -> Option<CountStep> {
         let before = self.changes.partition_point(|&i| self.frames[i] < frame);
         before.checked_sub(1).map(|k| self.change_at(self.changes[k]))
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use pigweight_decode::{Decoder, MemoryBudget, Opener, Reservation, SourceConfig};
+use pigweight_decode::{Decoder, FileVersion, MemoryBudget, Opener, Reservation, SourceConfig};
 use pigweight_inference::Scheduler;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -36,7 +36,7 @@ pub struct Status {
     /// The file (kept out of what is serialised: clients never see server paths).
     #[serde(skip)]
     pub path: PathBuf,
-    pub state: State,
+    pub state: IndexState,
     /// The current pass's progress, 0..=100.
     pub percent: f64,
     pub samples: u64,
@@ -55,7 +55,7 @@ impl Status {
     fn queued(path: &Path) -> Self {
         Self {
             path: path.to_owned(),
-            state: State::Queued,
+            state: IndexState::Queued,
             percent: 0.0,
             samples: 0,
             eta_s: None,
@@ -68,7 +68,7 @@ impl Status {
 /// Where a video is in indexing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum State {
+pub enum IndexState {
     Queued,
     Indexing { pass: Pass },
     Done,
@@ -196,7 +196,7 @@ impl Indexer {
             .shared
             .statuses
             .get(path)
-            .is_some_and(|s| matches!(s.state, State::Queued | State::Indexing { .. }));
+            .is_some_and(|s| matches!(s.state, IndexState::Queued | IndexState::Indexing { .. }));
         if !busy {
             q.waiting.push_back(path.to_owned());
             q.fresh.push(path.to_owned());
@@ -476,7 +476,7 @@ impl Worker {
             Err(e @ (IndexError::Decode(_) | IndexError::Io { .. })) => {
                 tracing::warn!(path = %path.display(), error = %e, "video not indexed");
                 self.shared.publish(Status {
-                    state: State::Failed {
+                    state: IndexState::Failed {
                         reason: e.to_string(),
                     },
                     ..Status::queued(path)
@@ -511,7 +511,7 @@ impl Worker {
                 tracing::warn!(path = %a.path.display(), reason, "indexing failed");
                 a.job.fail(&mut self.store, &reason)?;
                 self.shared.publish(Status {
-                    state: State::Failed { reason },
+                    state: IndexState::Failed { reason },
                     duration_s: Some(a.duration_s),
                     truncated_from_s: a.truncated_from_s,
                     ..Status::queued(&a.path)
@@ -543,20 +543,23 @@ impl Worker {
     /// part-indexed video answers from its stored samples at once, before its job resumes.
     /// A file the database has not seen at this size and modification time is left queued.
     fn preload(&mut self, path: &Path) -> Result<(), IndexError> {
-        let Ok((size, mtime_ns)) = crate::job::file_version(path) else {
+        let Ok(version) = FileVersion::read(path) else {
             return Ok(());
         };
-        let Some(stored) = self.store.stored(path, size, mtime_ns, &self.key)? else {
+        let Some(stored) = self
+            .store
+            .stored(path, version.len, version.modified_ns as i64, &self.key)?
+        else {
             return Ok(());
         };
         self.shared.video_ids.insert(path.to_owned(), stored.video_id);
         let done = stored.index.as_ref().is_some_and(|r| r.pass == Pass::Done);
         let state = match &stored.index {
-            _ if done => State::Done,
-            Some(row) if row.pass == Pass::Failed => State::Failed {
+            _ if done => IndexState::Done,
+            Some(row) if row.pass == Pass::Failed => IndexState::Failed {
                 reason: row.error.clone().unwrap_or_else(|| "failed".into()),
             },
-            _ => State::Queued,
+            _ => IndexState::Queued,
         };
         if !stored.samples.is_empty() {
             let view = IndexView::new(stored.samples.iter(), SERIES_RESOLUTION);
@@ -575,11 +578,11 @@ impl Worker {
 
 fn status_of(path: &Path, p: &Progress, started: (Instant, u64, Pass), error: Option<&str>) -> Status {
     let state = match p.pass {
-        Pass::Done => State::Done,
-        Pass::Failed => State::Failed {
+        Pass::Done => IndexState::Done,
+        Pass::Failed => IndexState::Failed {
             reason: error.unwrap_or("failed").to_owned(),
         },
-        pass => State::Indexing { pass },
+        pass => IndexState::Indexing { pass },
     };
     let percent = if p.total == 0 {
         100.0

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use common::{scheduler, video};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
-use pigweight_indexer::{Indexer, IndexerConfig, Pass, Provenance, State};
+use pigweight_indexer::{IndexState, Indexer, IndexerConfig, Pass, Provenance};
 
 fn wait_settled(indexer: &Indexer, paths: &[&Path]) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while paths.iter().any(|p| {
         !matches!(
             indexer.status(p).map(|s| s.state),
-            Some(State::Done | State::Failed { .. })
+            Some(IndexState::Done | IndexState::Failed { .. })
         )
     }) {
         assert!(Instant::now() < deadline, "{:?}", indexer.statuses());
@@ -52,16 +52,16 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
     wait_settled(&indexer, &[&good, &broken]);
     assert!(matches!(
         indexer.status(&broken).unwrap().state,
-        State::Failed { .. }
+        IndexState::Failed { .. }
     ));
     let done = indexer.status(&good).unwrap();
-    assert_eq!((done.state.clone(), done.percent), (State::Done, 100.0));
+    assert_eq!((done.state.clone(), done.percent), (IndexState::Done, 100.0));
 
     // Progress went through the passes in order.
     let mut passes = Vec::new();
     while let Ok(event) = events.try_recv() {
         if event.status.path == good
-            && let State::Indexing { pass } = event.status.state
+            && let IndexState::Indexing { pass } = event.status.state
             && passes.last() != Some(&pass)
         {
             passes.push(pass);
@@ -153,7 +153,7 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
     .unwrap();
     indexer.add(&good);
     wait_settled(&indexer, &[&good]);
-    assert_eq!(indexer.status(&good).unwrap().state, State::Done);
+    assert_eq!(indexer.status(&good).unwrap().state, IndexState::Done);
 }
 
 #[test]
@@ -174,7 +174,7 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !matches!(
         indexer.status(&good).map(|s| s.state),
-        Some(State::Indexing { .. })
+        Some(IndexState::Indexing { .. })
     ) {
         assert!(Instant::now() < deadline, "{:?}", indexer.status(&good));
         std::thread::sleep(Duration::from_millis(5));
@@ -208,7 +208,7 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
     indexer.add(&good);
     wait_settled(&indexer, &[&good]);
     let done = indexer.status(&good).unwrap();
-    assert_eq!(done.state, State::Done);
+    assert_eq!(done.state, IndexState::Done);
     // The removed job stopped short of the whole video.
     assert!(asked < done.samples, "asked {asked} of {done:?}");
 }

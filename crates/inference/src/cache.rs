@@ -17,10 +17,9 @@ pub struct ResultKey {
     /// hash): a changed file must give a new key.
     pub video: Arc<str>,
     pub frame: u64,
-    /// [`crate::ModelInfo::hash`].
+    /// [`crate::ModelInfo::identity`]: the model file and the thresholds and class filter in
+    /// effect.
     pub model: Arc<str>,
-    /// A digest of thresholds and class filter (see [`crate::Thresholds`]).
-    pub params: u64,
 }
 
 /// Hit and miss counts of a cache.
@@ -102,12 +101,12 @@ impl ResultCache {
 mod tests {
     use super::*;
 
-    fn key(frame: u64, params: u64) -> ResultKey {
+    /// Frame `frame` of one video version, by model identity number `model`.
+    fn key(frame: u64, model: u64) -> ResultKey {
         ResultKey {
             video: "pen.mp4@123".into(),
             frame,
-            model: "abc".into(),
-            params,
+            model: format!("model-{model}").into(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Which frames go through the model: every N-th, and sooner when the scene changes.
 //!
-//! Pigs move slowly, so most frames can be estimated from inferred frames around them (see
-//! [`crate::interpolate()`]). What interpolation cannot follow is a sudden change: a light
+//! Pigs move slowly, so between inferred frames the tracker carries the animals (see
+//! [`crate::Tracker`]). What tracking cannot follow is a sudden change: a light
 //! switched on, the camera bumped, a cut in the recording. To catch those cheaply, each frame
 //! is shrunk to a 64×36 grey thumbnail and compared with the thumbnail of the last inferred
 //! frame; a mean absolute difference above the threshold infers at once. Comparing with the

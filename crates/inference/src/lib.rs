@@ -5,9 +5,8 @@
 //! suppressing overlaps ([`decode`], [`OutputLayout`]), running models on ONNX Runtime on the CPU
 //! or CUDA ([`OnnxDetector`]) behind a batching scheduler that serves interactive requests before
 //! background work ([`Scheduler`]), choosing which frames to infer ([`Cadence`]), following
-//! animals between inferred frames ([`Tracker`]) and estimating counts in between
-//! ([`interpolate`]), caching results ([`ResultCache`]), and scoring a model against ground truth
-//! ([`Evaluation`]).
+//! animals between inferred frames ([`Tracker`]), caching results ([`ResultCache`]), and scoring
+//! a model against ground truth ([`Evaluation`]).
 //!
 //! What it is not for: reading video (it takes RGB pixels) or storing results on disk.
 
@@ -17,7 +16,6 @@ mod error;
 mod evaluate;
 #[cfg(feature = "fake")]
 pub mod fake;
-mod interpolate;
 mod letterbox;
 mod model;
 mod postprocess;
@@ -28,7 +26,6 @@ pub use cache::{CacheStats, ResultCache, ResultKey};
 pub use cadence::{Cadence, CadenceConfig, Decision};
 pub use error::InferenceError;
 pub use evaluate::{Evaluation, EvaluationSummary};
-pub use interpolate::{Estimate, Keyframe, Provenance, TrackedBox, interpolate};
 pub use letterbox::{Letterbox, PAD_VALUE, Preprocessor};
 pub use model::{
     Detector, Device, Image, ModelConfig, ModelInfo, ORT_LIBRARY, OnnxDetector, Timings, load_runtime,

@@ -123,6 +123,28 @@ pub struct ModelInfo {
     pub thresholds: Thresholds,
 }
 
+impl ModelInfo {
+    /// What besides the file decides the model's results: the thresholds and the class filter
+    /// in effect, as a JSON object (keys sorted, so its text is canonical).
+    pub fn result_params(&self) -> serde_json::Map<String, serde_json::Value> {
+        let t = &self.thresholds;
+        let mut params = serde_json::Map::new();
+        params.insert("confidence".into(), t.confidence.into());
+        params.insert("iou".into(), t.iou.into());
+        params.insert("max_detections".into(), t.max_detections.into());
+        params.insert("classes".into(), self.counted_classes.clone().into());
+        params
+    }
+
+    /// The identity of this model's results: its file's hash and [`Self::result_params`],
+    /// digested. Results cached under one identity are valid for exactly this model and
+    /// these parameters.
+    pub fn identity(&self) -> String {
+        let params = serde_json::Value::Object(self.result_params());
+        blake3::hash(format!("{}:{params}", self.hash).as_bytes()).to_hex()[..16].to_owned()
+    }
+}
+
 /// An RGB image, 3 bytes a pixel, rows packed.
 #[derive(Debug, Clone, Copy)]
 pub struct Image<'a> {
@@ -145,8 +167,14 @@ pub const ORT_LIBRARY: &str = ".ort/lib/libonnxruntime.so.1.31.1";
 
 static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-/// Loads the ONNX Runtime library once per process. Later calls return the first outcome.
-pub fn load_runtime(library: &Path) -> Result<ort::environment::Environment, InferenceError> {
+/// Loads the ONNX Runtime library once per process, so that a missing or wrong library is a
+/// clear error at start rather than at the first model. Later calls return the first outcome.
+pub fn load_runtime(library: &Path) -> Result<(), InferenceError> {
+    environment(library).map(|_| ())
+}
+
+/// The process's ONNX Runtime environment, loaded from `library` on first use.
+fn environment(library: &Path) -> Result<ort::environment::Environment, InferenceError> {
     let outcome = RUNTIME.get_or_init(|| {
         if !library.exists() {
             return Err(format!("{} does not exist", library.display()));
@@ -196,7 +224,7 @@ pub struct Timings {
 impl OnnxDetector {
     /// Loads `config.path` with the runtime at `library`.
     pub fn load(library: &Path, config: &ModelConfig) -> Result<Self, InferenceError> {
-        let env = load_runtime(library)?;
+        let env = environment(library)?;
         let path = &config.path;
         let bytes = std::fs::read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => InferenceError::ModelNotFound(path.clone()),

@@ -80,6 +80,9 @@ struct Job {
     reply: oneshot::Sender<Reply>,
     enqueued: Instant,
     priority: Priority,
+    /// The submitter's span (a request's, the indexer's, a stream's): the model run follows
+    /// from it, and the job's outcome is logged in it.
+    span: tracing::Span,
 }
 
 /// Per-priority counters.
@@ -247,6 +250,7 @@ impl Scheduler {
             reply: tx,
             enqueued: Instant::now(),
             priority,
+            span: tracing::Span::current(),
         };
         let mut q = self.shared.lock();
         loop {
@@ -295,6 +299,11 @@ impl Scheduler {
 /// The worker: forms batches and runs them until the scheduler closes.
 fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
     while let Some(batch) = next_batch(shared) {
+        let run_span = tracing::debug_span!("model_run", images = batch.len());
+        for job in &batch {
+            run_span.follows_from(&job.span);
+        }
+        let _running = run_span.enter();
         let started = Instant::now();
         let images: Vec<Image<'_>> = batch
             .iter()
@@ -327,6 +336,8 @@ fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
         match result {
             Ok(per_image) => {
                 for (job, dets) in batch.into_iter().zip(per_image) {
+                    let wait_ms = started.duration_since(job.enqueued).as_secs_f64() * 1e3;
+                    tracing::debug!(parent: &job.span, wait_ms, run_ms, found = dets.len(), "model ran");
                     // The requester may have gone; nothing to do then.
                     let _ = job.reply.send(Ok(dets));
                 }

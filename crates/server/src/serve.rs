@@ -84,6 +84,8 @@ struct ConfigFile {
     api: ApiConfig,
     decoder: DecoderConfig,
     indexer: IndexerConfig,
+    /// The model's batching scheduler: batch size, how long a batch waits to fill, queues.
+    scheduler: SchedulerConfig,
 }
 
 impl Default for ConfigFile {
@@ -93,6 +95,7 @@ impl Default for ConfigFile {
             api: ApiConfig::default(),
             decoder: DecoderConfig::default(),
             indexer: IndexerConfig::default(),
+            scheduler: SchedulerConfig::default(),
         }
     }
 }
@@ -175,7 +178,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let decoder = Decoder::new(settings.decoder, Arc::clone(&budget));
     let detector = args.model.load()?;
     let key = IndexKey::new(detector.info(), settings.indexer.interval);
-    let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default())?);
+    let scheduler = Arc::new(Scheduler::start(Box::new(detector), settings.scheduler)?);
     std::fs::create_dir_all(&args.data).with_context(|| format!("making {}", args.data.display()))?;
     let indexer = Arc::new(Indexer::start(
         &args.data.join("index.db"),
@@ -230,5 +233,25 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_part_is_set_from_the_toml_file_and_a_typo_is_refused() {
+        let file: ConfigFile = toml::from_str(
+            "memory_budget_mb = 2048\n[scheduler]\nmax_batch = 4\nmax_wait_ms = 2\n[indexer]\ninterval = 2.0\n",
+        )
+        .unwrap();
+        assert_eq!((file.scheduler.max_batch, file.scheduler.max_wait_ms), (4, 2));
+        assert_eq!(
+            file.scheduler.interactive_capacity,
+            SchedulerConfig::default().interactive_capacity
+        );
+        assert_eq!((file.memory_budget_mb, file.indexer.interval), (2048, 2.0));
+        assert!(toml::from_str::<ConfigFile>("[scheduler]\nmax_bacth = 4\n").is_err());
     }
 }

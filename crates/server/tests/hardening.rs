@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use pigweight_tests::{Reply, Server, get, header, request, send, synth_video};
+use common::{Reply, Server, get, header, request, send, synth_video};
 use serde_json::Value;
 
 /// A server over one 3 s synthetic video; returns it, the video's id and the file's bytes.
@@ -22,7 +24,7 @@ fn one_video(dir: &std::path::Path) -> (Server, String, Vec<u8>) {
     drop(file);
     let server = Server::start(&["--videos", videos.to_str().unwrap()]);
     let mut id = String::new();
-    pigweight_tests::wait_for("the video to be listed", || {
+    common::wait_for("the video to be listed", || {
         let list: Value = serde_json::from_str(&get(&server.url("/api/videos")).1).unwrap();
         id = list[0]["id"].as_str().unwrap_or_default().to_owned();
         !id.is_empty()
@@ -485,7 +487,7 @@ fn check(
 fn the_count_websocket_answers_every_bad_message_and_still_sends_the_first_count() {
     let dir = tempfile::tempdir().unwrap();
     // Indexed: the first count then comes from the index at once, racing the replies.
-    let (server, id) = pigweight_tests::indexed_server(dir.path(), 3, &[]);
+    let (server, id) = common::indexed_server(dir.path(), 3, &[]);
     let url = format!("{}/ws/count?id={id}", server.base.replace("http://", "ws://"));
     const BURST: usize = 50;
     for attempt in 0..8 {
@@ -597,13 +599,13 @@ fn a_refused_upload_is_answered_to_a_client_that_sends_it_all_first() {
 
 #[test]
 fn schemathesis_finds_nothing_against_our_own_document() {
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/schemathesis");
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/schemathesis");
     assert!(
         venv.exists(),
         "schemathesis is not installed: run scripts/fixtures.sh (make test does)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let (server, id) = pigweight_tests::indexed_server(dir.path(), 4, &[]);
+    let (server, id) = common::indexed_server(dir.path(), 4, &[]);
     let stream_id = add_stream(&server, &id);
     // Real ids, so the generated requests reach each handler's logic and not only its 404;
     // deletes get an id that names nothing, or the run would delete what it tests.
@@ -681,7 +683,7 @@ fn the_list_shows_durations_and_a_file_cut_short_without_being_asked() {
     std::fs::write(videos.join("cut.mp4"), &full[..full.len() * 3 / 10]).unwrap();
     let server = Server::start(&["--videos", videos.to_str().unwrap()]);
     let mut list = listed(&server);
-    pigweight_tests::wait_for("both videos to be indexed", || {
+    common::wait_for("both videos to be indexed", || {
         list = listed(&server);
         list.len() == 2 && list.values().all(|v| v["index"]["state"] == "done")
     });
@@ -709,7 +711,7 @@ fn after_a_crash_a_part_indexed_video_answers_from_its_stored_samples_at_once() 
     let videos = dir.path().join("videos");
     std::fs::create_dir_all(&videos).unwrap();
     for (name, seed) in [("a.mp4", 31), ("b.mp4", 32)] {
-        pigweight_tests::run(&[
+        common::run(&[
             "synth",
             "video",
             videos.join(name).to_str().unwrap(),
@@ -745,7 +747,7 @@ fn after_a_crash_a_part_indexed_video_answers_from_its_stored_samples_at_once() 
     let server = Server::start(&first_args.iter().map(String::as_str).collect::<Vec<_>>());
     // Both part-indexed, then killed.
     let mut before = listed(&server);
-    pigweight_tests::wait_for("both videos to be part-indexed", || {
+    common::wait_for("both videos to be part-indexed", || {
         before = listed(&server);
         before.len() == 2
             && before
@@ -870,7 +872,7 @@ fn large_videos_stay_inside_the_memory_budget_and_give_it_back_when_idle() {
     ]);
     let pid = server.pid();
     let mut list = listed(&server);
-    pigweight_tests::wait_for_secs("every video to be indexed or refused", 120, || {
+    common::wait_for_secs("every video to be indexed or refused", 120, || {
         list = listed(&server);
         list.len() == 5
             && list
@@ -892,7 +894,7 @@ fn large_videos_stay_inside_the_memory_budget_and_give_it_back_when_idle() {
     assert!(refused.1.contains("larger than"), "{}", refused.1);
 
     let stats = || -> Value { serde_json::from_str(&get(&server.url("/api/stats")).1).unwrap() };
-    pigweight_tests::wait_for("the indexer's sources to close", || {
+    common::wait_for("the indexer's sources to close", || {
         stats()["working_memory_reserved_bytes"] == 0
     });
     let before = resident(pid);
@@ -933,7 +935,7 @@ fn large_videos_stay_inside_the_memory_budget_and_give_it_back_when_idle() {
             <= during["working_memory_bytes"].as_u64().unwrap()
     );
     // Idle sources close after 2 s, and what they held is given back.
-    pigweight_tests::wait_for("idle sources to close", || stats()["sources_open"] == 0);
+    common::wait_for("idle sources to close", || stats()["sources_open"] == 0);
     let settled = Instant::now() + Duration::from_secs(5);
     let after = loop {
         let now = resident(pid);

@@ -2,7 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pigweight_tests::{Server, get, synth_video};
+mod common;
+
+use common::{Server, get, synth_video};
 
 #[test]
 fn health_and_video_metadata() {

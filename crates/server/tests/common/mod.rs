@@ -1,7 +1,7 @@
 //! Support for the end-to-end tests: the real `pigweight` binary, started on a free port, with
 //! inputs made by the tests themselves.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test support fails the test on the spot
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)] // test support fails the test on the spot; each test uses part of it
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -10,18 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The `pigweight` binary of this workspace (`make test` builds it first; `PIGWEIGHT_BIN`
-/// overrides).
+/// The `pigweight` binary, as Cargo built it for these tests: never a stale one.
 pub fn bin() -> PathBuf {
-    let path = std::env::var_os("PIGWEIGHT_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/pigweight"));
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p pigweight-server` (make test does)",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_pigweight"))
 }
 
 /// Runs `pigweight ARGS`, asserts success, returns stdout.

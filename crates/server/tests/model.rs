@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pigweight_tests::run;
+mod common;
+
+use common::run;
 
 #[test]
 fn the_sample_model_counts_a_held_out_clip() {

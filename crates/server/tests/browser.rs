@@ -4,10 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-use pigweight_tests::{get, indexed_server};
+use common::{get, indexed_server};
 use serde_json::Value;
 
 /// Seconds of the test video (320x240, 25 fps, a keyframe every 25 frames).
@@ -16,7 +18,7 @@ const FPS: f64 = 25.0;
 
 #[test]
 fn the_player_in_a_real_browser() {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     assert!(
         js.join("node_modules/playwright-core").exists(),
         "tests/js is not installed: run scripts/fixtures.sh (make test does)"
@@ -34,7 +36,7 @@ fn the_player_in_a_real_browser() {
     // A file that is not a video, listed like any other.
     std::fs::write(dir.path().join("videos/broken.mp4"), b"not a video at all").unwrap();
     let broken = pigweight_api::video_id("broken.mp4");
-    pigweight_tests::wait_for("the broken file to be listed", || {
+    common::wait_for("the broken file to be listed", || {
         get(&server.url(&format!("/api/videos/{broken}"))).0 != 404
     });
     let upload = dir.path().join("upload-test.mp4");

@@ -4,10 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
-use pigweight_tests::{Server, agent, get, synth_video, wait_for};
+use common::{Server, agent, get, synth_video, wait_for};
 use serde_json::Value;
 
 fn post(server: &Server, body: &str) -> (u16, Value) {
@@ -414,7 +416,7 @@ struct Camera(std::process::Child);
 
 impl Camera {
     fn start(file: &std::path::Path, port: u16) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/rtsp_serve.py");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_serve.py");
         let mut child = std::process::Command::new("/usr/bin/python3")
             .arg(script)
             .arg(file)

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use pigweight_tests::{run, spawn};
+use common::{run, spawn};
 
 /// Starts `pigweight index`, waits for a log line containing `marker`, then kills it at once.
 fn kill_when(args: &[&str], marker: &str) {

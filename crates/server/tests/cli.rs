@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{run, synth_video};
 use pigweight_decode::{FrameSource, Mode, Size, SourceConfig, Target, VideoFile};
-use pigweight_tests::{run, synth_video};
 
 #[test]
 fn probe_prints_exact_facts() {
@@ -57,7 +59,7 @@ fn detect_runs_a_model_on_the_exact_frame() {
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("pen.mp4");
     synth_video(&video, 2, 8);
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let model = root.join("target/fixtures/anchors_dynamic.onnx");
     assert!(model.exists(), "run scripts/fixtures.sh (make test does)");
     let out = run(&[
@@ -109,7 +111,7 @@ fn detect_with_a_missing_runtime_says_how_to_fix_it() {
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("pen.mp4");
     synth_video(&video, 1, 9);
-    let out = std::process::Command::new(pigweight_tests::bin())
+    let out = std::process::Command::new(common::bin())
         .args([
             "detect",
             video.to_str().unwrap(),
