@@ -153,6 +153,21 @@ async fn bad_numbers_and_unknown_videos_are_json_errors_with_their_status() {
     body.error(400);
     let form = app.call(Method::POST, "/api/streams", "text/plain", "{}").await;
     form.error(415);
+    // Path numbers that are not numbers, WebSocket paths asked without a handshake.
+    app.get(&format!("/api/videos/{id}/sprites/-1")).await.error(400);
+    app.get(&format!("/api/videos/{id}/sprites/x")).await.error(400);
+    app.get(&format!("/ws/count?id={id}")).await.error(400);
+    app.get("/ws/streams/nope").await.error(400);
+    app.get("/api/video_file/count_at_time?id=x&t=zz")
+        .await
+        .error(400);
+    // A JSON body over the limit is 413, whichever operation takes it.
+    let big = format!(r#"{{"path":"{}"}}"#, "a".repeat(10 << 20));
+    for path in ["/api/streams", "/api/videos"] {
+        app.call(Method::POST, path, "application/json", big.clone())
+            .await
+            .error(413);
+    }
 }
 
 #[tokio::test]

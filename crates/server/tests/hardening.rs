@@ -201,58 +201,6 @@ fn extreme_numbers_in_every_numeric_parameter_get_a_json_4xx_or_a_2xx() {
     assert_eq!(get(&server.url("/healthz")).0, 200, "the server is still up");
 }
 
-#[test]
-fn every_error_is_json_with_the_right_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, id, _) = one_video(dir.path());
-    let json = [("Content-Type", "application/json")];
-    let big = format!(r#"{{"path":"{}"}}"#, "a".repeat(10 << 20));
-    for (method, path, headers, body, status) in [
-        ("GET", format!("/api/videos/{id}/sprites/-1"), &[][..], None, 400),
-        ("GET", format!("/api/videos/{id}/sprites/x"), &[][..], None, 400),
-        ("GET", format!("/ws/count?id={id}"), &[][..], None, 400),
-        ("GET", "/ws/streams/nope".to_owned(), &[][..], None, 400),
-        ("GET", "/api/no-such-thing".to_owned(), &[][..], None, 404),
-        ("DELETE", "/api/stats".to_owned(), &[][..], None, 405),
-        (
-            "POST",
-            "/api/streams".to_owned(),
-            &json[..],
-            Some(big.as_bytes()),
-            413,
-        ),
-        (
-            "POST",
-            "/api/videos".to_owned(),
-            &json[..],
-            Some(big.as_bytes()),
-            413,
-        ),
-        ("POST", "/api/streams".to_owned(), &[][..], Some(&b"{}"[..]), 415),
-        ("POST", "/api/streams".to_owned(), &json[..], Some(&b"{"[..]), 400),
-        (
-            "GET",
-            "/api/video_file/count_at_time?id=x&t=zz".to_owned(),
-            &[][..],
-            None,
-            400,
-        ),
-    ] {
-        let what = format!("{method} {path}");
-        let reply = send(method, &server.url(&path), headers, body);
-        assert_eq!(
-            reply.status,
-            status,
-            "{what}: {}",
-            String::from_utf8_lossy(&reply.body)
-        );
-        assert_json_error(&reply, &what);
-    }
-    // The wrong method still says which are right.
-    let wrong = request("DELETE", &server.url("/api/stats"), &[]);
-    assert!(header(&wrong, "allow").contains("GET"), "{:?}", wrong.headers);
-}
-
 /// The byte ranges (inclusive) a `Range` selects: `None` when it is ignored (the whole file),
 /// empty when none is satisfiable.
 type Selects = Option<Vec<(usize, usize)>>;
