@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::error::ApiError;
 use crate::library::{Entry, Library};
+use pigweight_decode::Decoder;
 
 /// Writes are gathered into blocks this large before they go to the disk.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -53,15 +54,18 @@ pub(crate) fn too_large(limit: u64) -> ApiError {
     ApiError::too_large(format!("uploads are limited to {} MiB", limit >> 20))
 }
 
-/// Checks a received file (blocking: it is probed), gives it its name under `folder` and lists
-/// it in the library.
+/// Checks a received file (blocking: it is opened as the decoder opens videos, with its
+/// limits), gives it its name under `folder` and lists it in the library.
 pub(crate) fn finish(
     partial: TempPath,
+    decoder: &Decoder,
     library: &Library,
     folder: &Path,
     name: &Path,
 ) -> Result<Entry, ApiError> {
-    pigweight_decode::probe(&partial)
+    decoder
+        .opener()
+        .open(&partial, decoder.source_config())
         .map_err(|e| ApiError::bad_file(format!("the upload is not a readable video: {e}")))?;
     let dest: PathBuf = folder.join(name);
     if let Some(parent) = dest.parent() {

@@ -263,10 +263,14 @@ async fn receive_upload(
         .try_acquire_owned()
         .map_err(|_| ApiError::busy("too many uploads at once; try again shortly"))?;
     let partial = upload::receive(body, &folder, limit).await?;
-    let library = std::sync::Arc::clone(&app.library);
-    let entry = tokio::task::spawn_blocking(move || upload::finish(partial, &library, &folder, &name))
-        .await
-        .map_err(ApiError::join)??;
+    let (decoder, library) = (
+        std::sync::Arc::clone(&app.decoder),
+        std::sync::Arc::clone(&app.library),
+    );
+    let entry =
+        tokio::task::spawn_blocking(move || upload::finish(partial, &decoder, &library, &folder, &name))
+            .await
+            .map_err(ApiError::join)??;
     tracing::info!(video = %entry.name, "uploaded");
     Ok(entry)
 }

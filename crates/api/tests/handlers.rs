@@ -379,3 +379,107 @@ async fn the_frame_table_numbers_frames_as_every_endpoint_does_on_a_variable_rat
     }
     app.get("/api/videos/0000000000000000/frames").await.error(404);
 }
+
+#[tokio::test]
+async fn an_upload_is_checked_as_the_decoder_opens_videos_and_listed() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let folder = app.dir.path().join("videos");
+    let leftovers = || {
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".mp4")
+            })
+            .count()
+    };
+    let clip = serde_json::to_vec(&pigweight_decode::fake::FakeVideo::constant(
+        32,
+        24,
+        10,
+        30,
+        10,
+        vec![(0, 4)],
+    ))
+    .unwrap();
+    let added = app
+        .call(
+            Method::POST,
+            "/api/videos?name=barn/clip.mp4",
+            "video/mp4",
+            clip.clone(),
+        )
+        .await;
+    assert_eq!(
+        added.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&added.body)
+    );
+    let id = TestApp::id("barn/clip.mp4");
+    assert_eq!(added.json()["id"], id.as_str());
+    assert_eq!(std::fs::read(folder.join("barn/clip.mp4")).unwrap(), clip);
+    let detail = app.get(&format!("/api/videos/{id}")).await.json();
+    assert_eq!(
+        (&detail["frame_count"], &detail["duration"]),
+        (&30.into(), &3.0.into())
+    );
+    app.indexed(&id).await;
+    let at = app
+        .get(&format!("/api/video_file/count_at_time?id={id}&t=2"))
+        .await
+        .json();
+    assert_eq!(at["count"], 4);
+    // Again under the same name: refused, the first kept.
+    app.call(
+        Method::POST,
+        "/api/videos?name=barn/clip.mp4",
+        "video/mp4",
+        clip.clone(),
+    )
+    .await
+    .error(409);
+    // Not a video: refused, and nothing left behind.
+    let junk = app
+        .call(
+            Method::POST,
+            "/api/videos?name=junk.mp4",
+            "video/mp4",
+            "not a video",
+        )
+        .await;
+    assert!(junk.error(422).contains("not a readable video"), "{junk:?}");
+    assert!(!folder.join("junk.mp4").exists());
+    // A frame larger than the decoder takes is refused at the door, by the decoder's own limit.
+    let huge = serde_json::to_vec(&pigweight_decode::fake::FakeVideo::constant(
+        8192,
+        8192,
+        10,
+        3,
+        1,
+        vec![],
+    ))
+    .unwrap();
+    let refused = app
+        .call(Method::POST, "/api/videos?name=huge.mp4", "video/mp4", huge)
+        .await;
+    assert!(
+        refused.error(422).contains("larger than this server decodes"),
+        "{refused:?}"
+    );
+    assert_eq!(leftovers(), 1, "only the barn folder besides the videos");
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/api/videos/{id}"),
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(!folder.join("barn/clip.mp4").exists());
+    app.get(&format!("/api/videos/{id}")).await.error(404);
+}
