@@ -190,18 +190,7 @@ impl Decoder {
             Some(p) => p,
             None => self.probe(path)?,
         };
-        let tl = &probed.timeline;
-        let index = match target {
-            Target::Time(t) => tl.index_at(t)?,
-            Target::Index(i) => {
-                tl.check_index(i)?;
-                i
-            }
-        };
-        let index = match mode {
-            Mode::Exact => index,
-            Mode::Fast => tl.keyframe_at_or_before(index),
-        };
+        let index = probed.timeline.resolve(target, mode)?;
         let (width, height) = size.resolve((probed.info.width, probed.info.height))?;
         let frame_key = FrameKey {
             file: key.clone(),

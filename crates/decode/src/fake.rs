@@ -200,18 +200,7 @@ impl FrameSource for FakeSource {
     }
 
     fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError> {
-        let tl = &self.probed.timeline;
-        let index = match target {
-            Target::Time(t) => tl.index_at(t)?,
-            Target::Index(i) => {
-                tl.check_index(i)?;
-                i
-            }
-        };
-        let index = match mode {
-            Mode::Exact => index,
-            Mode::Fast => tl.keyframe_at_or_before(index),
-        };
+        let index = self.probed.timeline.resolve(target, mode)?;
         self.make(index, size)
     }
 

@@ -661,19 +661,10 @@ impl FrameSource for VideoFile {
     }
 
     fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError> {
-        let index = match target {
-            Target::Time(t) => self.tl().index_at(t)?,
-            Target::Index(i) => {
-                self.tl().check_index(i)?;
-                i
-            }
-        };
+        let index = self.tl().resolve(target, mode)?;
         match mode {
             Mode::Exact => self.frame_at_index(index, size),
-            Mode::Fast => {
-                let keyframe = self.tl().keyframe_at_or_before(index);
-                self.keyframe(keyframe, size)
-            }
+            Mode::Fast => self.keyframe(index, size),
         }
     }
 

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::error::DecodeError;
-use crate::frame::{Read, Stride};
+use crate::frame::{Mode, Read, Stride, Target};
 
 /// Evenly spaced frames of a [`Timeline`]: `count` frames from index `first`, the first
 /// `offset_ns` after the video's first frame, `step_ns` apart (within a microsecond).
@@ -61,6 +61,22 @@ impl Timeline {
             pts,
             keyframes,
             last_duration,
+        })
+    }
+
+    /// The frame a request for `target` gets: the frame on screen at a time, or an index
+    /// (checked), and for [`Mode::Fast`] the keyframe at or before it.
+    pub fn resolve(&self, target: Target, mode: Mode) -> Result<u64, DecodeError> {
+        let index = match target {
+            Target::Time(t) => self.index_at(t)?,
+            Target::Index(i) => {
+                self.check_index(i)?;
+                i
+            }
+        };
+        Ok(match mode {
+            Mode::Exact => index,
+            Mode::Fast => self.keyframe_at_or_before(index),
         })
     }
 
