@@ -261,6 +261,17 @@ async fn api_keys_guard_the_api_but_not_health() {
     app.get_with("/api/videos", &[("x-api-key", "k-2")])
         .await
         .error(401);
+    assert!(refused.error(401).contains("X-API-Key"));
+    // A key in the query becomes a cookie, for media elements and WebSockets.
+    let by_query = app.get("/api/videos?api_key=k-1").await;
+    assert!(by_query.header("set-cookie").starts_with("pigweight_key=k-1"));
+    assert_eq!(
+        app.get_with("/metrics", &[("cookie", "pigweight_key=k-1")])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    app.get("/metrics").await.error(401);
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
 }
 

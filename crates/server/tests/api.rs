@@ -599,35 +599,17 @@ fn a_client_generated_from_the_document_calls_the_server() {
 
 #[test]
 fn api_keys_guard_the_api() {
+    // What a key admits is tested in-process (crates/api/tests/handlers.rs); here, that the
+    // flag reaches the server, and that serving beyond loopback without one is refused.
     let dir = tempfile::tempdir().unwrap();
     let videos = dir.path().join("videos");
     std::fs::create_dir_all(&videos).unwrap();
     let server = Server::start(&["--videos", videos.to_str().unwrap(), "--api-key", "s3cret"]);
-    assert_eq!(get(&server.url("/healthz")).0, 200, "health stays open");
-    let (status, body) = get(&server.url("/api/videos"));
-    assert_eq!(status, 401, "{body}");
-    assert!(body.contains("X-API-Key"), "{body}");
-    assert_eq!(
-        request("GET", &server.url("/api/videos"), &[("X-API-Key", "wrong")]).status,
-        401
-    );
+    assert_eq!(get(&server.url("/api/videos")).0, 401);
     assert_eq!(
         request("GET", &server.url("/api/videos"), &[("X-API-Key", "s3cret")]).status,
         200
     );
-    let by_query = request("GET", &server.url("/api/videos?api_key=s3cret"), &[]);
-    assert_eq!(by_query.status, 200);
-    assert!(header(&by_query, "set-cookie").starts_with("pigweight_key=s3cret"));
-    assert_eq!(
-        request(
-            "GET",
-            &server.url("/metrics"),
-            &[("Cookie", "pigweight_key=s3cret")]
-        )
-        .status,
-        200
-    );
-    assert_eq!(request("GET", &server.url("/metrics"), &[]).status, 401);
 
     // Not on loopback and no key: refused at start.
     let out = std::process::Command::new(common::bin())
