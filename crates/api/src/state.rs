@@ -181,6 +181,7 @@ impl App {
                     infer_every: config.stream_infer_every,
                     max_streams: config.max_streams,
                 },
+                Arc::clone(decoder.opener()),
                 Arc::clone(&scheduler),
             ),
             config,

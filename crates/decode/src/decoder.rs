@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::budget::MemoryBudget;
 use crate::error::DecodeError;
 use crate::frame::{Frame, Mode, Read, Size, Target};
+use crate::open::{GstOpener, Opener};
 use crate::pool::{Lease, SourcePool};
-use crate::source::{GstOpener, Opener, Probed, SourceConfig};
+use crate::source::{Probed, SourceConfig};
 use crate::version::FileKey;
 
 /// Bounds and tuning of a [`Decoder`].

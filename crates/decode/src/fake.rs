@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::DecodeError;
 use crate::frame::{Frame, Mode, Read, Size, Target};
 use crate::info::MediaInfo;
-use crate::source::{FrameSource, Opener, Probed, SourceConfig};
+use crate::live::{LiveConfig, LiveFrames};
+use crate::open::Opener;
+use crate::source::{FrameSource, Probed, SourceConfig};
 use crate::timeline::Timeline;
 
 /// What a fake video file holds.
@@ -157,6 +159,49 @@ impl Opener for FakeOpener {
         config: &SourceConfig,
     ) -> Result<Box<dyn FrameSource>, DecodeError> {
         self.open(path, config)
+    }
+
+    /// A fake video file played in a loop at `config.fps`; a URL is a camera that cannot be
+    /// reached.
+    fn open_live(&self, source: &str, config: &LiveConfig) -> Result<Box<dyn LiveFrames>, DecodeError> {
+        if source.contains("://") {
+            return Err(DecodeError::Pipeline(format!(
+                "{source}: no camera answers (fake)"
+            )));
+        }
+        let file = self.open(Path::new(source), &SourceConfig::default())?;
+        let frames = file.info().frame_count;
+        Ok(Box::new(FakeLive {
+            file,
+            frames,
+            next: 0,
+            period: Duration::from_secs_f64(1.0 / f64::from(config.fps.max(1))),
+            due: std::time::Instant::now(),
+        }))
+    }
+}
+
+/// A fake file played in a loop, paced like a live source.
+struct FakeLive {
+    file: Box<dyn FrameSource>,
+    frames: u64,
+    next: u64,
+    period: Duration,
+    due: std::time::Instant,
+}
+
+impl LiveFrames for FakeLive {
+    fn next_frame(&mut self) -> Result<Frame, DecodeError> {
+        std::thread::sleep(self.due.saturating_duration_since(std::time::Instant::now()));
+        self.due += self.period;
+        let mut frame = self.file.frame(
+            Target::Index(self.next % self.frames.max(1)),
+            Mode::Exact,
+            Size::Native,
+        )?;
+        frame.index = self.next;
+        self.next += 1;
+        Ok(frame)
     }
 }
 

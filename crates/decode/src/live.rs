@@ -174,6 +174,18 @@ impl LiveSource {
     }
 }
 
+/// A live source's frames, newest first: a camera, or a file played in a loop.
+pub trait LiveFrames: Send {
+    /// The next frame; an error when the source fails, ends or stalls.
+    fn next_frame(&mut self) -> Result<Frame, DecodeError>;
+}
+
+impl LiveFrames for LiveSource {
+    fn next_frame(&mut self) -> Result<Frame, DecodeError> {
+        LiveSource::next_frame(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

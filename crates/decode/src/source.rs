@@ -78,39 +78,6 @@ pub trait FrameSource: Send + std::fmt::Debug {
     ) -> Result<(), DecodeError>;
 }
 
-/// What opens video files: GStreamer ([`GstOpener`]) in the product; tests of the layers above
-/// give one of their own (see the `fake` feature's `FakeOpener`).
-pub trait Opener: Send + Sync + std::fmt::Debug {
-    /// Opens `path`, learning its facts and frame table.
-    fn open(&self, path: &Path, config: &SourceConfig) -> Result<Box<dyn FrameSource>, DecodeError>;
-    /// Opens another source for a file whose facts are known.
-    fn reopen(
-        &self,
-        path: &Path,
-        probed: &Arc<Probed>,
-        config: &SourceConfig,
-    ) -> Result<Box<dyn FrameSource>, DecodeError>;
-}
-
-/// Opens files as [`VideoFile`]s, through GStreamer.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GstOpener;
-
-impl Opener for GstOpener {
-    fn open(&self, path: &Path, config: &SourceConfig) -> Result<Box<dyn FrameSource>, DecodeError> {
-        Ok(Box::new(VideoFile::open(path, config)?))
-    }
-
-    fn reopen(
-        &self,
-        path: &Path,
-        probed: &Arc<Probed>,
-        config: &SourceConfig,
-    ) -> Result<Box<dyn FrameSource>, DecodeError> {
-        Ok(Box::new(VideoFile::reopen(path, Arc::clone(probed), config)?))
-    }
-}
-
 /// Tuning of one open video.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

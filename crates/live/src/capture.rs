@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
-use pigweight_decode::{DecodeError, LiveConfig, LiveSource};
+use pigweight_decode::{DecodeError, LiveConfig, Opener};
 use pigweight_inference::{
     Cadence, CadenceConfig, Detection, InferenceError, Priority, Scheduler, SharedImage, Tracker,
 };
@@ -19,6 +19,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// What the capture thread needs besides its stream.
 #[derive(Debug)]
 pub(crate) struct Capture {
+    pub(crate) opener: Arc<dyn Opener>,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) config: LiveConfig,
     pub(crate) every_n_frames: u64,
@@ -42,7 +43,7 @@ impl Capture {
         let mut attempts = 0u32;
         let mut next_id = 0u64;
         while !self.stopping() {
-            let mut source = match LiveSource::open(&live.source.input, &self.config) {
+            let mut source = match self.opener.open_live(&live.source.input, &self.config) {
                 Ok(source) => source,
                 Err(e @ DecodeError::UnsupportedCodec { .. }) => {
                     tracing::error!(error = %e, "stream source cannot be decoded; not retrying");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use pigweight_decode::LiveConfig;
+use pigweight_decode::{LiveConfig, Opener};
 use pigweight_inference::Scheduler;
 
 use crate::capture::Capture;
@@ -49,15 +49,18 @@ pub struct StreamsFigures {
 #[derive(Debug)]
 pub struct Streams {
     settings: LiveSettings,
+    opener: Arc<dyn Opener>,
     scheduler: Arc<Scheduler>,
     by_id: DashMap<String, Arc<Live>>,
 }
 
 impl Streams {
-    /// No streams yet; those added run the model through `scheduler`.
-    pub fn new(settings: LiveSettings, scheduler: Arc<Scheduler>) -> Self {
+    /// No streams yet; those added are opened by `opener` and run the model through
+    /// `scheduler`.
+    pub fn new(settings: LiveSettings, opener: Arc<dyn Opener>, scheduler: Arc<Scheduler>) -> Self {
         Self {
             settings,
+            opener,
             scheduler,
             by_id: DashMap::new(),
         }
@@ -84,6 +87,7 @@ impl Streams {
             }
         }
         let capture = Capture {
+            opener: Arc::clone(&self.opener),
             scheduler: Arc::clone(&self.scheduler),
             config: LiveConfig {
                 fps: self.settings.fps,

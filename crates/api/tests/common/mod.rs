@@ -143,6 +143,12 @@ impl TestApp {
         }
     }
 
+    /// GET whose body is left to be read as it comes (a stream).
+    pub async fn open(&self, uri: &str) -> axum::response::Response {
+        let request = Request::get(uri).body(Body::empty()).unwrap();
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
     pub async fn get(&self, uri: &str) -> Reply {
         self.send(Request::get(uri).body(Body::empty()).unwrap()).await
     }
