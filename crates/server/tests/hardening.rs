@@ -1,6 +1,7 @@
-//! What a hostile client tries, on the real server: extreme numbers in every numeric parameter
-//! of the OpenAPI document and the count WebSocket's replies. (Error statuses and the file's
-//! conditional requests are tested in-process, in crates/api/tests.)
+//! What a hostile client tries, on the real server: the count WebSocket's replies, refused
+//! uploads sent whole, schemathesis, files cut short, a crash mid-index and the memory budget.
+//! (Extreme numbers, error statuses and the file's conditional requests are tested in-process,
+//! in crates/api/tests.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,77 +9,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, get, header, request, send, synth_video};
+use common::{Server, get, header, request, send, synth_video};
 use serde_json::Value;
-
-/// A server over one 3 s synthetic video; returns it, the video's id and the file's bytes.
-fn one_video(dir: &std::path::Path) -> (Server, String, Vec<u8>) {
-    let videos = dir.join("videos");
-    std::fs::create_dir_all(&videos).unwrap();
-    let path = videos.join("pen.mp4");
-    synth_video(&path, 3, 5);
-    // A known, old modification time: Last-Modified is then exact and a strong validator.
-    let file = std::fs::File::options().write(true).open(&path).unwrap();
-    file.set_modified(httpdate::parse_http_date(MODIFIED).unwrap())
-        .unwrap();
-    drop(file);
-    let server = Server::start(&["--videos", videos.to_str().unwrap()]);
-    let mut id = String::new();
-    common::wait_for("the video to be listed", || {
-        let list: Value = serde_json::from_str(&get(&server.url("/api/videos")).1).unwrap();
-        id = list[0]["id"].as_str().unwrap_or_default().to_owned();
-        !id.is_empty()
-    });
-    (server, id, std::fs::read(&path).unwrap())
-}
-
-const MODIFIED: &str = "Sun, 01 Nov 2026 08:00:00 GMT";
-
-/// Asserts that `reply` is our JSON error: `{"error": "..."}` with a JSON content type.
-fn assert_json_error(reply: &Reply, what: &str) {
-    let kind = reply
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    assert!(
-        kind.starts_with("application/json"),
-        "{what}: content-type {kind:?}"
-    );
-    let body: Value = serde_json::from_slice(&reply.body).unwrap_or_else(|e| {
-        panic!(
-            "{what}: not JSON ({e}): {:?}",
-            String::from_utf8_lossy(&reply.body)
-        )
-    });
-    assert!(
-        body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{what}: {body}"
-    );
-}
-
-/// Sends `GET url` and returns the status, headers and at most the first 64 KiB of the body
-/// (an MJPEG stream never ends); `None` when the connection broke without an answer.
-fn probe(url: &str) -> Option<Reply> {
-    use std::io::Read as _;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let mut resp = agent.get(url).call().ok()?;
-    let mut body = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .take(64 << 10)
-        .read_to_end(&mut body)
-        .ok()?;
-    Some(Reply {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body,
-    })
-}
 
 /// Streams library video `id` live; returns the stream's id.
 fn add_stream(server: &Server, id: &str) -> String {
@@ -91,112 +23,6 @@ fn add_stream(server: &Server, id: &str) -> String {
     assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
     let stream: Value = serde_json::from_slice(&added.body).unwrap();
     stream["id"].as_str().unwrap().to_owned()
-}
-
-#[test]
-fn extreme_numbers_in_every_numeric_parameter_get_a_json_4xx_or_a_2xx() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, id, _) = one_video(dir.path());
-    let stream_id = add_stream(&server, &id);
-
-    let doc: Value = serde_json::from_str(&get(&server.url("/openapi.json")).1).unwrap();
-    let extremes = [
-        "0",
-        "-1",
-        "-0",
-        "NaN",
-        "nan",
-        "inf",
-        "-inf",
-        "Infinity",
-        "1e-300",
-        "-1e-300",
-        "1e300",
-        "-1e300",
-        "2147483648",
-        "-2147483649",
-        "4294967296",
-        "9223372036854775808",
-        "-9223372036854775809",
-        "18446744073709551616",
-        "1.5",
-        "",
-    ];
-    let mut tried = 0;
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            if method != "get" {
-                continue;
-            }
-            let params = op["parameters"].as_array().cloned().unwrap_or_default();
-            let declared: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
-            let numeric: Vec<&Value> = params
-                .iter()
-                .filter(|p| matches!(p["schema"]["type"].as_str(), Some("integer" | "number")))
-                .collect();
-            // A valid value for every parameter, so each extreme is the only odd one out.
-            let valid = |name: &str| -> String {
-                match name {
-                    "id" if path.contains("/streams/") => stream_id.clone(),
-                    "id" => id.clone(),
-                    "stream" => String::new(),
-                    "t" => "1".into(),
-                    "from" => "0".into(),
-                    "to" => "2".into(),
-                    "fps" => "5".into(),
-                    _ => "1".into(),
-                }
-            };
-            for target in &numeric {
-                let target = target["name"].as_str().unwrap();
-                for value in extremes {
-                    let mut url = path.clone();
-                    let mut query = Vec::new();
-                    for p in &params {
-                        let name = p["name"].as_str().unwrap();
-                        let v = if name == target {
-                            value.to_owned()
-                        } else {
-                            valid(name)
-                        };
-                        if p["in"] == "path" {
-                            url = url.replace(&format!("{{{name}}}"), &v);
-                        } else if name != "stream"
-                            && (name == target || p["required"] == true || name == "id")
-                        {
-                            query.push(format!("{name}={v}"));
-                        }
-                    }
-                    if !query.is_empty() {
-                        url = format!("{url}?{}", query.join("&"));
-                    }
-                    let what = format!("GET {url}");
-                    let reply = probe(&server.url(&url))
-                        .unwrap_or_else(|| panic!("{what}: the connection broke without an answer"));
-                    assert!(
-                        declared.contains(&&reply.status.to_string()),
-                        "{what}: {} is not declared ({declared:?}): {}",
-                        reply.status,
-                        String::from_utf8_lossy(&reply.body)
-                    );
-                    assert!(
-                        reply.status < 300 || (400..500).contains(&reply.status),
-                        "{what}: {}",
-                        reply.status
-                    );
-                    if reply.status >= 400 {
-                        assert_json_error(&reply, &what);
-                    }
-                    tried += 1;
-                }
-            }
-        }
-    }
-    assert!(
-        tried >= 14 * extremes.len(),
-        "only {tried} requests: the document lost parameters?"
-    );
-    assert_eq!(get(&server.url("/healthz")).0, 200, "the server is still up");
 }
 
 #[test]
