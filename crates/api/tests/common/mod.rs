@@ -143,6 +143,16 @@ impl TestApp {
         }
     }
 
+    /// Serves the same router on a loopback port of this process, for clients that need a real
+    /// connection (WebSockets); the server lives as long as the test's runtime.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    }
+
     /// GET whose body is left to be read as it comes (a stream).
     pub async fn open(&self, uri: &str) -> axum::response::Response {
         let request = Request::get(uri).body(Body::empty()).unwrap();
