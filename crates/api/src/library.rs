@@ -25,9 +25,10 @@ pub struct Entry {
     pub path: PathBuf,
     /// Path relative to the folder it was found in: what users see as its name.
     pub name: String,
-    /// The file's version when last seen: a change means new content.
-    seen: FileVersion,
-    /// `id@version`, made once from `seen`.
+    /// The file at the version last seen (a change means new content): the decoder's key, made
+    /// once, so a lookup by it costs no `stat` and no allocation.
+    key: FileKey,
+    /// `id@version`, made once from the key's version.
     version: Arc<str>,
 }
 
@@ -35,17 +36,21 @@ impl Entry {
     fn new(id: String, path: PathBuf, name: String, seen: FileVersion) -> Self {
         let version = format!("{id}@{seen}").into();
         Self {
+            key: FileKey::new(&path, seen),
             id,
             path,
             name,
-            seen,
             version,
         }
     }
 
     /// The file's size in bytes when last seen.
     pub fn size(&self) -> u64 {
-        if self.seen == UNSETTLED { 0 } else { self.seen.len }
+        if self.key.version == UNSETTLED {
+            0
+        } else {
+            self.key.version.len
+        }
     }
 
     /// Names this version of this video: it changes whenever the file's size or modification
@@ -54,9 +59,9 @@ impl Entry {
         &self.version
     }
 
-    /// The decoder's key of the file at the version last seen (no `stat`).
-    pub fn file_key(&self) -> FileKey {
-        FileKey::new(&self.path, self.seen)
+    /// The decoder's key of the file at the version last seen.
+    pub fn file_key(&self) -> &FileKey {
+        &self.key
     }
 }
 
@@ -128,7 +133,7 @@ impl Library {
                 let id = video_id(&name);
                 present.insert(id.clone());
                 let seen = FileVersion::of(&meta);
-                if self.videos.get(&id).is_some_and(|e| e.seen == seen) {
+                if self.videos.get(&id).is_some_and(|e| e.key.version == seen) {
                     continue;
                 }
                 let settled = seen
@@ -187,7 +192,7 @@ impl Library {
     fn insert(&self, path: PathBuf, name: String, meta: &std::fs::Metadata) -> (Entry, bool) {
         let id = video_id(&name);
         let seen = FileVersion::of(meta);
-        let unchanged = self.videos.get(&id).is_some_and(|e| e.seen == seen);
+        let unchanged = self.videos.get(&id).is_some_and(|e| e.key.version == seen);
         let entry = Entry::new(id.clone(), path, name, seen);
         self.videos.insert(id, entry.clone());
         (entry, !unchanged)

@@ -231,7 +231,7 @@ impl App {
     /// The probed facts of a video if they are already known (no blocking call): the
     /// decoder's, for the file version the library last saw.
     pub(crate) fn probed_if_known(&self, entry: &Entry) -> Option<Arc<Probed>> {
-        self.decoder.probed_if_known(&entry.file_key())
+        self.decoder.probed_if_known(entry.file_key())
     }
 
     /// Acts on a change to the library, from the folder watch or from a request: what was known

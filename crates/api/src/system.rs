@@ -216,6 +216,16 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         .streams
         .iter()
         .fold((0, 0), |(e, s), st| (e + st.encodes, s + st.encode_shared));
+    let caches = [
+        ("frame_image", &s.frame_images),
+        ("decoded_frame", &s.decoded_frames),
+        ("detection", &s.detections),
+    ];
+    let timings = [
+        ("decode", &s.decode),
+        ("encode", &s.encode),
+        ("inference", &s.inference),
+    ];
     // Every figure is read at the scrape, so each is a constant of this registry.
     let mut registry = Registry::with_prefix("pigweight");
     let mut counter = |name: &str, help: &str, value: u64| {
@@ -237,19 +247,11 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         "Times a live-stream JPEG was shared with another client instead of encoded again.",
         shared,
     );
-    for (name, c) in [
-        ("frame_image", &s.frame_images),
-        ("decoded_frame", &s.decoded_frames),
-        ("detection", &s.detections),
-    ] {
+    for (name, c) in caches {
         counter(&format!("{name}_cache_hits"), "Cache hits.", c.hits);
         counter(&format!("{name}_cache_misses"), "Cache misses.", c.misses);
     }
-    for (name, t) in [
-        ("decode", &s.decode),
-        ("encode", &s.encode),
-        ("inference", &s.inference),
-    ] {
+    for (name, t) in timings {
         counter(name, "Operations done.", t.count);
     }
     counter("model_batches", "Model runs.", s.scheduler.batches);
@@ -271,22 +273,14 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         "Frames skipped for slow live-stream clients now connected.",
         live.frames_dropped as f64,
     );
-    for (name, c) in [
-        ("frame_image", &s.frame_images),
-        ("decoded_frame", &s.decoded_frames),
-        ("detection", &s.detections),
-    ] {
+    for (name, c) in caches {
         gauge(
             &format!("{name}_cache_entries"),
             "Cache entries.",
             c.entries as f64,
         );
     }
-    for (name, t) in [
-        ("decode", &s.decode),
-        ("encode", &s.encode),
-        ("inference", &s.inference),
-    ] {
+    for (name, t) in timings {
         gauge(
             &format!("{name}_mean_ms"),
             "Mean duration, milliseconds.",

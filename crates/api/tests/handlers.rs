@@ -294,15 +294,9 @@ async fn an_unreadable_file_is_listed_failed_and_its_frames_are_422() {
         .get(&format!("/api/video_file/frame_optimized?id={id}&t=0"))
         .await;
     assert!(frame.error(422).contains("not a media file"), "{frame:?}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let status = loop {
-        let status = app.get(&format!("/api/videos/{id}/index")).await.json();
-        if status["state"] == "failed" || std::time::Instant::now() > deadline {
-            break status;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
-    assert_eq!(status["state"], "failed", "{status}");
+    let status = app
+        .poll(&format!("/api/videos/{id}/index"), |s| s["state"] == "failed")
+        .await;
     assert!(
         status["reason"].as_str().unwrap().contains("not a media file"),
         "{status}"
@@ -482,14 +476,7 @@ async fn an_upload_is_checked_as_the_decoder_opens_videos_and_listed() {
         "{refused:?}"
     );
     assert_eq!(leftovers(), 1, "only the barn folder besides the videos");
-    let deleted = app
-        .call(
-            Method::DELETE,
-            &format!("/api/videos/{id}"),
-            "application/json",
-            "",
-        )
-        .await;
+    let deleted = app.delete(&format!("/api/videos/{id}")).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(!folder.join("barn/clip.mp4").exists());
     app.get(&format!("/api/videos/{id}")).await.error(404);

@@ -6,30 +6,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use common::TestApp;
 use http_body_util::BodyExt as _;
 use pigweight_api::ApiConfig;
 use pigweight_decode::fake::FakeVideo;
-
-/// Polls the stream until `ready` holds for it (10 s at most).
-async fn wait_for_stream(
-    app: &TestApp,
-    id: &str,
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let stream = app.get(&format!("/api/streams/{id}")).await.json();
-        if ready(&stream) {
-            return stream;
-        }
-        assert!(Instant::now() < deadline, "not ready in time: {stream}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_video_played_live_is_counted_served_as_mjpeg_and_removed() {
@@ -95,7 +78,11 @@ async fn a_video_played_live_is_counted_served_as_mjpeg_and_removed() {
     let camera = camera.json();
     assert_eq!(camera["source"], "rtsp://***@cam.invalid/1");
     let camera_id = camera["id"].as_str().unwrap().to_owned();
-    let retrying = wait_for_stream(&app, &camera_id, |s| s["status"]["state"] == "retrying").await;
+    let retrying = app
+        .poll(&format!("/api/streams/{camera_id}"), |s| {
+            s["status"]["state"] == "retrying"
+        })
+        .await;
     assert!(
         retrying["status"]["reason"]
             .as_str()
@@ -112,7 +99,11 @@ async fn a_video_played_live_is_counted_served_as_mjpeg_and_removed() {
     .await
     .error(422);
 
-    let live = wait_for_stream(&app, &id, |s| s["status"]["state"] == "live" && s["count"] == 2).await;
+    let live = app
+        .poll(&format!("/api/streams/{id}"), |s| {
+            s["status"]["state"] == "live" && s["count"] == 2
+        })
+        .await;
     assert_eq!(live["fps"], 20);
     // MJPEG: each part a JPEG of the frame, with its count.
     let response = app.open(&format!("/api/streams/{id}/mjpeg?quality=50")).await;
@@ -148,14 +139,7 @@ async fn a_video_played_live_is_counted_served_as_mjpeg_and_removed() {
     let stats = app.get("/api/streams/stats").await.json();
     assert_eq!(stats["clients"], 1, "{stats}");
     // Removed: its capture ends and the client's response finishes.
-    let gone = app
-        .call(
-            Method::DELETE,
-            &format!("/api/streams/{id}"),
-            "application/json",
-            "",
-        )
-        .await;
+    let gone = app.delete(&format!("/api/streams/{id}")).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(frame) = body.frame().await {

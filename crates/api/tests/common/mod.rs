@@ -182,18 +182,32 @@ impl TestApp {
         self.send(request).await
     }
 
-    /// Waits until the video's index is done (it fails the test after 20 s).
-    pub async fn indexed(&self, id: &str) {
+    pub async fn delete(&self, uri: &str) -> Reply {
+        self.send(Request::delete(uri).body(Body::empty()).unwrap()).await
+    }
+
+    /// GETs `uri` (JSON) until `ready` holds for the answer, which it returns; fails the test
+    /// after 20 s.
+    pub async fn poll(&self, uri: &str, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let status = self.get(&format!("/api/videos/{id}/index")).await.json();
-            if status["state"] == "done" {
-                return;
+            let answer = self.get(uri).await.json();
+            if ready(&answer) {
+                return answer;
             }
-            assert_ne!(status["state"], "failed", "{status}");
-            assert!(Instant::now() < deadline, "not indexed in time: {status}");
+            assert!(Instant::now() < deadline, "{uri}: not ready in time: {answer}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Waits until the video's index is done.
+    pub async fn indexed(&self, id: &str) {
+        let status = self
+            .poll(&format!("/api/videos/{id}/index"), |s| {
+                s["state"] == "done" || s["state"] == "failed"
+            })
+            .await;
+        assert_eq!(status["state"], "done", "{status}");
     }
 }
 
