@@ -39,6 +39,8 @@ stage4_epochs=${STAGE4_EPOCHS:-12}
 stage5_epochs=${STAGE5_EPOCHS:-6}
 stage6_epochs=${STAGE6_EPOCHS:-6}
 stage7_epochs=${STAGE7_EPOCHS:-5}
+stage8_epochs=${STAGE8_EPOCHS:-4}
+from=${FROM:-scratch}
 imgsz=${IMGSZ:-416}
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
@@ -84,13 +86,6 @@ echo "dataset made in $(( $(date +%s) - started )) s"
 # Every stage trains with --augment counting unless it names another (the last one given wins).
 train() { $here/.venv/bin/python $here/train.py --augment counting "$@" --device "$device" \
   --project "$work/runs" "${resume[@]}"; }
-train "$work/dataset/data.yaml" "$work/stage1.onnx" --imgsz 320 --epochs "$stage1_epochs" \
-  --name pigs-stage1 --no-crops
-train "$work/dataset/data.yaml" "$work/stage2.onnx" --imgsz 320 --epochs "$stage2_epochs" \
-  --name pigs-stage2 --start-from "$work/runs/pigs-stage1/weights/best.pt" --lr0 0.0005
-train "$work/dataset/data.yaml" "$work/stage3.onnx" --imgsz "$imgsz" --epochs "$stage3_epochs" \
-  --name pigs-stage3 --start-from "$work/runs/pigs-stage2/weights/best.pt" --lr0 0.0005
-
 # link_dataset OUT SRC[:PREFIX]...: a dataset of the sources' images, labels and visible
 # fractions, hard-linked in, each source's files under its prefix (none for a source without
 # one); data.yaml is the main dataset's (the class names), pointed at OUT.
@@ -102,12 +97,22 @@ link_dataset() {
     for src in "$@"; do
       prefix=; [[ $src == *:* ]] && prefix=${src#*:}- && src=${src%%:*}
       for file in "$src/$dir"/*; do
+        [ -e "$file" ] || continue
         ln "$file" "$out/$dir/$prefix$(basename "$file")"
       done
     done
   done
   sed "s|^path: .*|path: '$(realpath "$out")'|" "$work/dataset/data.yaml" > "$out/data.yaml"
 }
+
+if [ "$from" = scratch ]; then
+train "$work/dataset/data.yaml" "$work/stage1.onnx" --imgsz 320 --epochs "$stage1_epochs" \
+  --name pigs-stage1 --no-crops
+train "$work/dataset/data.yaml" "$work/stage2.onnx" --imgsz 320 --epochs "$stage2_epochs" \
+  --name pigs-stage2 --start-from "$work/runs/pigs-stage1/weights/best.pt" --lr0 0.0005
+train "$work/dataset/data.yaml" "$work/stage3.onnx" --imgsz "$imgsz" --epochs "$stage3_epochs" \
+  --name pigs-stage3 --start-from "$work/runs/pigs-stage2/weights/best.pt" --lr0 0.0005
+
 
 # Stage 4's data: the dataset above, plus crowded pens and far cameras (seeds 3 and 4; the
 # dataset's stills use seed 1).
@@ -135,8 +140,63 @@ train "$work/dataset3/data.yaml" "$work/stage6.onnx" --imgsz "$imgsz" --epochs "
   --name pigs-stage6 --start-from "$work/runs/pigs-stage5/weights/best.pt" --lr0 0.0005 \
   --augment visible
 
-# The counting operating point goes into the metadata; models/train/tune.sh compares others.
-train "$work/dataset3/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage7_epochs" \
+train "$work/dataset3/data.yaml" "$work/stage7.onnx" --imgsz "$imgsz" --epochs "$stage7_epochs" \
   --name pigs-stage7 --start-from "$work/runs/pigs-stage6/weights/best.pt" --lr0 0.0005 \
+  --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz"
+stage7=$work/runs/pigs-stage7/weights/best.pt
+else
+  # FROM=shipped: stages 1-7 are the shipped model; its trainable weights are rebuilt from the
+  # export (models/README.md, "Continuing from the shipped model").
+  stage7=$work/shipped.pt
+  if [ ! -f "$stage7" ]; then
+    $here/.venv/bin/python $here/weights_from_onnx.py models/pigs-yolov8n.onnx "$stage7" \
+      "$work/dataset/images/train"
+  fi
+fi
+
+# Stage 8's data: the whole operating envelope (models/README.md, "Operating envelope"). The
+# first dataset again, plus settled crowded herds (seed 5), and for the envelope: scenes across
+# every range with props and people in them (seed 11), pigs longer than before (up to 0.6 of
+# the short side; seed 12), far cameras on heavily compressed 540p (seed 13), 4:3 frames (seed
+# 14), pens with no pigs but props and people (seed 15), GStreamer's test patterns, and frames
+# of videos at 540p, 1080p and 30 fps with people and props (seeds 121-123).
+envelope=(--pigs 0,28 --pig-length 0.08,0.55 --props 0,8 --people 0,2 --empty 0.08 \
+  --jpeg-quality 20,95 --moment 0,40)
+rm -rf "$work"/env-*
+[ -d "$work/settled-crowded" ] || $bin synth dataset "$work/settled-crowded" --train 800 --val 80 \
+  --pigs 12,24 --pig-length 0.18,0.32 --moment 5,60 --seed 5
+$bin synth dataset "$work/env-spread" --train 1400 --val 140 "${envelope[@]}" --seed 11
+$bin synth dataset "$work/env-big" --train 400 --val 40 --pigs 1,8 --pig-length 0.4,0.6 \
+  --props 0,4 --people 0,1 --moment 0,20 --seed 12
+$bin synth dataset "$work/env-far" --width 960 --height 540 --train 400 --val 40 --pigs 4,28 \
+  --pig-length 0.08,0.16 --jpeg-quality 12,50 --props 0,6 --people 0,1 --seed 13
+$bin synth dataset "$work/env-4x3" --width 640 --height 480 --train 300 --val 30 "${envelope[@]}" \
+  --seed 14
+$bin synth dataset "$work/env-none" --train 300 --val 30 --empty 1 --props 3,12 --people 0,3 \
+  --jpeg-quality 20,95 --pig-length 0.08,0.55 --seed 15
+$here/test_patterns.sh "$work/env-patterns" train 6 16
+$here/test_patterns.sh "$work/env-patterns" val 1 17
+mkdir -p "$work/env-videos"
+i=0
+for spec in "960 540 25 4,20 0.08,0.2 36 120 3" "1920 1080 25 1,8 0.3,0.5 30 25 0" \
+  "1280 720 30 2,14 0.12,0.45 27 60 1"; do
+  set -- $spec
+  i=$((i + 1))
+  video="$work/videos/env_$((120 + i)).mp4"
+  if [ ! -f "$video" ]; then
+    $bin synth video "$video" --width "$1" --height "$2" --fps "$3" --pigs "$4" --pig-length "$5" \
+      --quality "$6" --gop "$7" --bframes "$8" --props 1,6 --people 0,2 --duration 12 \
+      --seed $((120 + i))
+  fi
+  $here/.venv/bin/python $here/video_frames.py "$video" "$work/env-videos" --split train --every 6
+done
+link_dataset "$work/dataset4" "$work/dataset" "$work/settled-crowded:settled-crowded" \
+  "$work/env-spread:spread" "$work/env-big:big" "$work/env-far:far" "$work/env-4x3:4x3" \
+  "$work/env-none:none" "$work/env-patterns:patterns" "$work/env-videos:videos"
+echo "stage 8 data made"
+
+# The counting operating point goes into the metadata; models/train/tune.sh compares others.
+train "$work/dataset4/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage8_epochs" \
+  --name pigs-stage8 --start-from "$stage7" --lr0 0.0005 \
   --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz"
 echo "model made in $(( $(date +%s) - started )) s: $out"

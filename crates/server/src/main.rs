@@ -11,10 +11,12 @@ use clap::{Args, Parser, Subcommand};
 use std::ops::ControlFlow;
 
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
+use pigweight_indexer::{IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Store, VideoRecord};
 use pigweight_inference::{
     Detector, Device, Evaluation, Image, ModelConfig, ORT_LIBRARY, OnnxDetector, Thresholds,
 };
-use pigweight_synth::{Container, DatasetConfig, VideoConfig};
+use pigweight_inference::{Scheduler, SchedulerConfig};
+use pigweight_synth::{Clutter, Container, DatasetConfig, VideoConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "pigweight", version, about = "Counts pigs in farm video.")]
@@ -111,6 +113,15 @@ struct EvalArgs {
     /// Frames per inference batch.
     #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// Score the product's answer instead: index each video exactly as `serve` does (keyframes,
+    /// regular and refinement passes) and compare the index's count at every frame with the
+    /// truth (exact share, MAE, model runs per frame). `--every` does not apply.
+    #[arg(long)]
+    through_index: bool,
+    /// With --through-index: longest time in seconds between neighbouring samples, as serve's
+    /// --interval.
+    #[arg(long, default_value_t = pigweight_indexer::IndexerConfig::default().interval)]
+    interval: f64,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -215,6 +226,30 @@ struct SynthVideoArgs {
     /// x264 constant-quality factor (0..=50; higher means smaller files and more artefacts).
     #[arg(long, default_value_t = VideoConfig::default().quality)]
     quality: u32,
+    #[command(flatten)]
+    clutter: ClutterArgs,
+}
+
+/// Things in the pen that are not pigs.
+#[derive(Debug, Args)]
+struct ClutterArgs {
+    /// Fewest and most props on the floor (buckets, feeders, hoses, balls, boards, dirt, hard
+    /// shadows, test-pattern cards), e.g. 2,8 (default: none).
+    #[arg(long, value_parser = pair::<u32>)]
+    props: Option<[u32; 2]>,
+    /// Fewest and most people walking through or standing in the pen, e.g. 0,2 (default: none).
+    #[arg(long, value_parser = pair::<u32>)]
+    people: Option<[u32; 2]>,
+}
+
+impl ClutterArgs {
+    fn clutter(&self) -> Clutter {
+        let none = Clutter::default();
+        Clutter {
+            props: self.props.unwrap_or(none.props),
+            people: self.people.unwrap_or(none.people),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +277,17 @@ struct SynthDatasetArgs {
     /// (default: 0,3). Crowded herds press together and lie over each other later on.
     #[arg(long, value_parser = pair::<f32>)]
     moment: Option<[f32; 2]>,
+    /// Range of each image's JPEG quality, e.g. 20,60 (default: 40,95).
+    #[arg(long, value_parser = pair::<u8>)]
+    jpeg_quality: Option<[u8; 2]>,
+    /// Probability that an image is motion-blurred (default: 0.3).
+    #[arg(long)]
+    motion_blur: Option<f32>,
+    /// Probability that an image's pen holds no pigs at all (default: 0).
+    #[arg(long)]
+    empty: Option<f32>,
+    #[command(flatten)]
+    clutter: ClutterArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -279,6 +325,10 @@ fn main() -> anyhow::Result<()> {
                 pigs: args.pigs.unwrap_or(defaults.pigs),
                 pig_length: args.pig_length.unwrap_or(defaults.pig_length),
                 moment: args.moment.unwrap_or(defaults.moment),
+                jpeg_quality: args.jpeg_quality.unwrap_or(defaults.jpeg_quality),
+                motion_blur: args.motion_blur.unwrap_or(defaults.motion_blur),
+                empty: args.empty.unwrap_or(defaults.empty),
+                clutter: args.clutter.clutter(),
                 ..defaults
             };
             let summary = pigweight_synth::write_dataset(&cfg, &args.out)?;
@@ -347,9 +397,6 @@ fn detect(args: &DetectArgs) -> anyhow::Result<()> {
 
 /// Indexes one file to the end in this process and prints every sample.
 fn index(args: &IndexArgs) -> anyhow::Result<()> {
-    use pigweight_indexer::{IndexKey, IndexerConfig, Job, Pass, Store, VideoRecord};
-    use pigweight_inference::{Scheduler, SchedulerConfig};
-
     let detector = args.model.load()?;
     let key = IndexKey::new(detector.info(), args.interval);
     let scheduler = Scheduler::start(Box::new(detector), SchedulerConfig::default())?;
@@ -357,33 +404,11 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
     }
     let mut store = Store::open(&args.db)?;
-    let source = VideoFile::open(&args.file, &SourceConfig::default())?;
-    let record = VideoRecord::of(&args.file, &source, &store)?;
     let config = IndexerConfig {
         interval: args.interval,
         ..IndexerConfig::default()
     };
-    let started = std::time::Instant::now();
-    let mut job = Job::open(&mut store, &record, Box::new(source), &key, config)?;
-    let mut pass = job.index().pass;
-    tracing::info!(
-        index = job.index().id,
-        ?pass,
-        samples = job.samples().count(),
-        "indexing"
-    );
-    while !matches!(pass, Pass::Done | Pass::Failed) {
-        pass = job.step(&mut store, &scheduler)?.pass;
-    }
-    if let Some(reason) = &job.index().error {
-        bail!("{} cannot be indexed: {reason}", args.file.display());
-    }
-    tracing::info!(
-        samples = job.samples().count(),
-        seconds = started.elapsed().as_secs_f64(),
-        "indexed"
-    );
-    let samples: Vec<_> = job.samples().collect();
+    let samples = index_file(&mut store, &args.file, &key, config, &scheduler)?;
     match args.format {
         SeriesFormat::Json => println_json(&samples),
         SeriesFormat::Csv => {
@@ -404,10 +429,156 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Indexes `file` into `store` to the end, exactly as `serve` does (every pass, from where an
+/// earlier run stopped); returns the index's samples.
+fn index_file(
+    store: &mut Store,
+    file: &Path,
+    key: &IndexKey,
+    config: IndexerConfig,
+    scheduler: &Scheduler,
+) -> anyhow::Result<Vec<Sample>> {
+    let source = VideoFile::open(file, &SourceConfig::default())?;
+    let record = VideoRecord::of(file, &source, store)?;
+    let started = std::time::Instant::now();
+    let mut job = Job::open(store, &record, Box::new(source), key, config)?;
+    let mut pass = job.index().pass;
+    tracing::info!(
+        index = job.index().id,
+        ?pass,
+        samples = job.samples().count(),
+        "indexing"
+    );
+    while !matches!(pass, Pass::Done | Pass::Failed) {
+        pass = job.step(store, scheduler)?.pass;
+    }
+    if let Some(reason) = &job.index().error {
+        bail!("{} cannot be indexed: {reason}", file.display());
+    }
+    tracing::info!(
+        samples = job.samples().count(),
+        seconds = started.elapsed().as_secs_f64(),
+        "indexed"
+    );
+    Ok(job.samples().cloned().collect())
+}
+
+/// Counts compared with the truth frame by frame.
+#[derive(Debug, Default, Clone, Copy)]
+struct CountScore {
+    frames: u64,
+    exact: u64,
+    abs_error: u64,
+    signed_error: i64,
+    inferred: u64,
+    seconds_of_video: f64,
+    seconds_indexing: f64,
+}
+
+impl CountScore {
+    fn add(&mut self, counted: u32, truth: u32) {
+        self.frames += 1;
+        self.exact += u64::from(counted == truth);
+        self.abs_error += u64::from(counted.abs_diff(truth));
+        self.signed_error += i64::from(counted) - i64::from(truth);
+    }
+
+    fn merge(&mut self, other: &CountScore) {
+        self.frames += other.frames;
+        self.exact += other.exact;
+        self.abs_error += other.abs_error;
+        self.signed_error += other.signed_error;
+        self.inferred += other.inferred;
+        self.seconds_of_video += other.seconds_of_video;
+        self.seconds_indexing += other.seconds_indexing;
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let per_frame = |v: f64| {
+            if self.frames == 0 {
+                0.0
+            } else {
+                v / self.frames as f64
+            }
+        };
+        serde_json::json!({
+            "frames": self.frames,
+            "exact": per_frame(self.exact as f64),
+            "mae": per_frame(self.abs_error as f64),
+            "bias": per_frame(self.signed_error as f64),
+            "model_runs_per_frame": per_frame(self.inferred as f64),
+            "seconds_indexing": self.seconds_indexing,
+            "real_time_factor": self.seconds_of_video / self.seconds_indexing.max(1e-9),
+        })
+    }
+}
+
+/// `eval --through-index`: indexes each video as `serve` does, in a throwaway database, and
+/// scores the index's count at every frame.
+fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
+    let detector = args.model.load()?;
+    let info = detector.info().clone();
+    let key = IndexKey::new(&info, args.interval);
+    let scheduler = Scheduler::start(Box::new(detector), SchedulerConfig::default())?;
+    let scratch = tempfile::tempdir()?;
+    let mut store = Store::open(&scratch.path().join("index.db"))?;
+    let config = IndexerConfig {
+        interval: args.interval,
+        ..IndexerConfig::default()
+    };
+    let mut pooled = CountScore::default();
+    let mut videos = Vec::new();
+    for file in &args.files {
+        let truth_path = file.with_extension("truth.json");
+        let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
+        let started = std::time::Instant::now();
+        let samples = index_file(&mut store, file, &key, config.clone(), &scheduler)?;
+        let mut score = CountScore {
+            inferred: samples.len() as u64,
+            seconds_indexing: started.elapsed().as_secs_f64(),
+            seconds_of_video: truth.frames.len() as f64 * f64::from(truth.fps_den) / f64::from(truth.fps_num),
+            ..CountScore::default()
+        };
+        let view = IndexView::new(&samples, 0.25);
+        // Wrong frames as runs: [first, last, counted, truth].
+        let mut wrong: Vec<[u64; 4]> = Vec::new();
+        for frame in &truth.frames {
+            let counted = view
+                .count_at(frame.index, frame.time)
+                .with_context(|| format!("{}: the index is empty", file.display()))?
+                .count;
+            score.add(counted, frame.count);
+            if counted != frame.count {
+                let (c, t) = (u64::from(counted), u64::from(frame.count));
+                match wrong.last_mut() {
+                    Some(run) if run[1] + 1 == frame.index && run[2] == c && run[3] == t => {
+                        run[1] = frame.index
+                    }
+                    _ => wrong.push([frame.index, frame.index, c, t]),
+                }
+            }
+        }
+        pooled.merge(&score);
+        videos.push(serde_json::json!({ "video": file, "summary": score.json(), "wrong_runs": wrong }));
+    }
+    println_json(&serde_json::json!({
+        "model": { "path": info.path, "hash": info.hash, "input_size": info.input_size },
+        "mode": "through_index",
+        "interval": args.interval,
+        "confidence": info.thresholds.confidence,
+        "iou": info.thresholds.iou,
+        "summary": pooled.json(),
+        "videos": videos,
+    }))
+}
+
 /// Runs the model on every `--every`-th frame of synthetic videos, through the same decode and
 /// inference as the server, and scores counts and boxes against each video's ground truth:
 /// per video and pooled over all of them.
 fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
+    if args.through_index {
+        return evaluate_through_index(args);
+    }
     /// AP is measured over the whole precision-recall curve, so keep weak detections too.
     const CURVE_CONFIDENCE: f32 = 0.001;
     let mut detector = args.model.load()?;
@@ -541,6 +712,7 @@ fn synth_video(args: &SynthVideoArgs) -> anyhow::Result<()> {
         pigs: args.pigs.unwrap_or(defaults.pigs),
         pig_length: args.pig_length.unwrap_or(defaults.pig_length),
         quality: args.quality,
+        clutter: args.clutter.clutter(),
         ..defaults
     };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -49,3 +49,47 @@ fn the_sample_model_counts_a_held_out_clip() {
     assert!(summary["count_mae"].as_f64().unwrap() <= 0.2, "{report}");
     assert!(summary["ap"].as_f64().unwrap() >= 0.97, "{report}");
 }
+
+/// `eval --through-index` scores what `serve` answers: the clip is indexed as the server does
+/// and the index's count at every frame is compared with the truth.
+#[test]
+fn eval_through_the_index_scores_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("pen.mp4");
+    let v = video.to_str().unwrap();
+    // Seed 9501 is held out like 9500 above.
+    run(&[
+        "synth",
+        "video",
+        v,
+        "--seed",
+        "9501",
+        "--duration",
+        "6",
+        "--width",
+        "640",
+        "--height",
+        "360",
+        "--pigs",
+        "4,8",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&run(&["eval", "--through-index", v])).unwrap();
+    assert_eq!(report["mode"], "through_index", "{report}");
+    let summary = &report["summary"];
+    // Every frame is scored, not every fifth.
+    assert_eq!(summary["frames"], 150, "{report}");
+    let runs = summary["model_runs_per_frame"].as_f64().unwrap();
+    assert!(
+        runs > 0.0 && runs < 1.0,
+        "the index infers a share of the frames: {report}"
+    );
+    assert!(summary["exact"].as_f64().unwrap() >= 0.8, "{report}");
+    let wrong: u64 = report["videos"][0]["wrong_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap() + 1)
+        .sum();
+    let exact = summary["exact"].as_f64().unwrap();
+    assert_eq!(wrong, ((1.0 - exact) * 150.0).round() as u64, "{report}");
+}

@@ -20,7 +20,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::SynthError;
-use crate::noise::mix64;
+use crate::clutter::Clutter;
+use crate::noise::{mix64, unit};
 use crate::pen::{Pen, RgbaFrame, SceneSpec};
 use crate::raster::MAX_SIDE;
 use crate::truth::{AnimalTruth, FrameTruth};
@@ -65,6 +66,10 @@ pub struct DatasetConfig {
     /// image is caught. A herd starts spread out and presses together as it moves: in a crowded
     /// pen pigs lie over each other only after some seconds, so a later range shows more of it.
     pub moment: [f32; 2],
+    /// Props on the floor and people in the pen, none of which get a label.
+    pub clutter: Clutter,
+    /// Probability that an image's pen is empty (no pigs, whatever `pigs` says).
+    pub empty: f32,
     /// Worker threads; 0 uses every core. The output does not depend on it.
     pub threads: u32,
 }
@@ -83,6 +88,8 @@ impl Default for DatasetConfig {
             jpeg_quality: [40, 95],
             motion_blur: 0.3,
             moment: [0.0, 3.0],
+            clutter: Clutter::default(),
+            empty: 0.0,
             threads: 0,
         }
     }
@@ -105,9 +112,12 @@ impl DatasetConfig {
                 self.jpeg_quality
             ));
         }
-        if !(0.0..=1.0).contains(&self.motion_blur) {
-            return bad(format!("motion_blur is a probability, got {}", self.motion_blur));
+        for (name, p) in [("motion_blur", self.motion_blur), ("empty", self.empty)] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(format!("{name} is a probability, got {p}"));
+            }
         }
+        self.clutter.validate()?;
         let [m0, m1] = self.moment;
         if !(0.0 <= m0 && m0 < m1 && m1 <= MAX_MOMENT_S) {
             return bad(format!(
@@ -151,15 +161,18 @@ struct Sample {
 fn render_sample(cfg: &DatasetConfig, index: u64) -> Sample {
     let seed = mix64(cfg.seed ^ mix64(index.wrapping_add(0x5eed)));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Drawn apart from the scene's own streams, so that `empty` = 0 renders what it always did.
+    let empty = cfg.empty > 0.0 && unit((mix64(seed ^ 0xe3) >> 32) as u32) < cfg.empty;
     let mut pen = Pen::from_spec(SceneSpec {
         width: cfg.width,
         height: cfg.height,
         fps_num: FPS,
         fps_den: 1,
         frame_count: 1,
-        pigs: cfg.pigs,
+        pigs: if empty { [0, 0] } else { cfg.pigs },
         pig_length: cfg.pig_length,
         count_threshold: cfg.count_threshold,
+        clutter: cfg.clutter,
         seed,
     });
     // A random moment, so bodies are caught mid-turn, mid-stride or resting.
@@ -509,6 +522,40 @@ mod tests {
         let c = render_sample(&cfg, 3);
         assert!(a.frame == b.frame && a.truth == b.truth && a.quality == b.quality);
         assert_ne!(a.frame, c.frame);
+    }
+
+    /// `empty` = 1 leaves every pen without pigs (and so without labels), clutter or not.
+    #[test]
+    fn empty_pens_have_no_labels() {
+        let cfg = DatasetConfig {
+            empty: 1.0,
+            clutter: Clutter {
+                props: [4, 8],
+                people: [1, 2],
+            },
+            ..small()
+        };
+        for i in 0..5 {
+            let sample = render_sample(&cfg, i);
+            assert!(sample.truth.animals.is_empty(), "image {i}");
+            assert_eq!(yolo_labels(&sample.truth, cfg.width, cfg.height, 0.5), "");
+        }
+        // The same images without `empty` hold pigs.
+        let pigs: usize = (0..5)
+            .map(|i| {
+                render_sample(
+                    &DatasetConfig {
+                        empty: 0.0,
+                        ..cfg.clone()
+                    },
+                    i,
+                )
+                .truth
+                .animals
+                .len()
+            })
+            .sum();
+        assert!(pigs > 0);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //!
 //! Rendering is pure Rust (tiny-skia); encoding goes through GStreamer (x264).
 
+mod clutter;
 mod dataset;
 mod encode;
 mod error;
@@ -30,6 +31,7 @@ mod raster;
 mod truth;
 mod video;
 
+pub use clutter::Clutter;
 pub use dataset::{DatasetConfig, DatasetSummary, write_dataset};
 pub use encode::{Container, SpeedPreset};
 pub use error::SynthError;

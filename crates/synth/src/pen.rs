@@ -13,6 +13,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tiny_skia::Pixmap;
 
+use crate::clutter::{Clutter, Walker, draw_props};
 use crate::floor::render_floor;
 use crate::herd::{Area, Herd};
 use crate::lighting::Lighting;
@@ -84,6 +85,7 @@ pub(crate) struct SceneSpec {
     pub(crate) pigs: [u32; 2],
     pub(crate) pig_length: [f32; 2],
     pub(crate) count_threshold: f32,
+    pub(crate) clutter: Clutter,
     pub(crate) seed: u64,
 }
 
@@ -110,6 +112,10 @@ pub struct Pen {
     sim_frame: u64,
     canvas: Pixmap,
     covered: Vec<bool>,
+    /// People in the scene, drawn over the pigs.
+    walkers: Vec<Walker>,
+    /// The people of the frame being rendered (empty when the scene has none).
+    people: Pixmap,
 }
 
 impl fmt::Debug for Pen {
@@ -156,9 +162,21 @@ impl Pen {
         };
         let dt = spec.fps_den as f32 / spec.fps_num as f32;
         let herd = Herd::new(looks, area, dt, stream(3));
-        let floor = render_floor(spec.width, spec.height, typical, &mut stream(4));
+        let mut floor = render_floor(spec.width, spec.height, typical, &mut stream(4));
         let lighting = Lighting::new(spec.width, spec.height, &mut stream(5));
+        let mut clutter_rng = stream(6);
+        draw_props(&mut floor, typical, spec.clutter.props, &mut clutter_rng);
+        let [p0, p1] = spec.clutter.people;
+        let people_count = clutter_rng.random_range(p0..=p1);
+        let walkers = Walker::crowd(people_count, spec.width, spec.height, typical, &mut clutter_rng);
+        let people = if walkers.is_empty() {
+            blank_pixmap(1, 1)
+        } else {
+            blank_pixmap(spec.width, spec.height)
+        };
         Self {
+            walkers,
+            people,
             canvas: blank_pixmap(spec.width, spec.height),
             covered: vec![false; spec.width as usize * spec.height as usize],
             spec,
@@ -209,12 +227,14 @@ impl Pen {
     /// it (motion blur). Ground truth is measured at offset 0.
     pub(crate) fn render_blurred(&mut self, index: u64, offsets: &[f32]) -> (RgbaFrame, FrameTruth) {
         self.seek(index);
+        let time = self.frame_time(index) as f32;
         let placed = if offsets.len() <= 1 {
-            self.compose(&self.herd.poses(offsets.first().copied().unwrap_or(0.0)))
+            let offset = offsets.first().copied().unwrap_or(0.0);
+            self.compose(&self.herd.poses(offset), time + offset)
         } else {
             let mut sum = vec![0u32; self.canvas.data().len()];
             for &offset in offsets {
-                self.compose(&self.herd.poses(offset));
+                self.compose(&self.herd.poses(offset), time + offset);
                 for (s, &v) in sum.iter_mut().zip(self.canvas.data()) {
                     *s += u32::from(v);
                 }
@@ -223,6 +243,7 @@ impl Pen {
             for (d, s) in self.canvas.data_mut().iter_mut().zip(&sum) {
                 *d = ((s + n / 2) / n) as u8;
             }
+            self.draw_people(time);
             self.sprites(&self.herd.poses(0.0))
         };
         let truth = self.measure(index, &placed);
@@ -262,9 +283,20 @@ impl Pen {
         }
     }
 
-    /// Draws floor, shadows and pigs into the canvas (unlit); returns the composited sprites,
-    /// bottom first.
-    fn compose(&mut self, poses: &[Pose]) -> Vec<Placed> {
+    /// Draws the people at `time` seconds into their layer.
+    fn draw_people(&mut self, time: f32) {
+        if self.walkers.is_empty() {
+            return;
+        }
+        self.people.data_mut().fill(0);
+        for walker in &self.walkers {
+            walker.draw(&mut self.people, time);
+        }
+    }
+
+    /// Draws floor, shadows, pigs and, over them, people at `time` seconds into the canvas
+    /// (unlit); returns the composited pig sprites, bottom first.
+    fn compose(&mut self, poses: &[Pose], time: f32) -> Vec<Placed> {
         self.canvas.data_mut().copy_from_slice(self.floor.data());
         let (w, h) = (self.spec.width as f32, self.spec.height as f32);
         let mut placed = Vec::new();
@@ -288,6 +320,10 @@ impl Pen {
                 x0,
                 y0,
             });
+        }
+        if !self.walkers.is_empty() {
+            self.draw_people(time);
+            composite(&mut self.canvas, &self.people, 0, 0);
         }
         placed
     }
@@ -314,6 +350,12 @@ impl Pen {
     /// Ground truth of composited sprites (bottom first).
     fn measure(&mut self, index: u64, placed: &[Placed]) -> FrameTruth {
         self.covered.fill(false);
+        if !self.walkers.is_empty() {
+            // People stand above every pig: what they cover is hidden.
+            for (cell, px) in self.covered.iter_mut().zip(self.people.data().chunks_exact(4)) {
+                *cell = px[3] >= SILHOUETTE_ALPHA;
+            }
+        }
         let (fw, fh) = (self.spec.width as i32, self.spec.height as i32);
         let mut animals = Vec::new();
         for p in placed.iter().rev() {
@@ -466,6 +508,7 @@ mod tests {
             pigs: [6, 12],
             pig_length: [0.22, 0.32],
             count_threshold: 0.5,
+            clutter: Clutter::default(),
             seed,
         }
     }
@@ -583,6 +626,56 @@ mod tests {
         assert!(counts.iter().all(|&c| c <= pigs));
         let (lo, hi) = (counts.iter().min(), counts.iter().max());
         assert!(lo < hi);
+    }
+
+    /// People stand over the pigs and hide what they cover; props lie under them and hide
+    /// nothing. The herd is the same with and without them (separate random streams).
+    #[test]
+    fn people_hide_pigs_and_props_do_not() {
+        let plain = spec(31);
+        let props = SceneSpec {
+            clutter: Clutter {
+                props: [8, 8],
+                people: [0, 0],
+            },
+            ..spec(31)
+        };
+        let crowd = SceneSpec {
+            clutter: Clutter {
+                props: [0, 0],
+                people: [3, 3],
+            },
+            ..spec(31)
+        };
+        let (mut a, mut b, mut c) = (
+            Pen::from_spec(plain),
+            Pen::from_spec(props),
+            Pen::from_spec(crowd),
+        );
+        let mut hidden = 0;
+        for i in (0..1500).step_by(15) {
+            let (fa, ta) = a.render(i);
+            let (fb, tb) = b.render(i);
+            let (_, tc) = c.render(i);
+            assert_eq!(ta, tb, "frame {i}: props changed the truth");
+            assert_ne!(fa, fb, "frame {i}: props drew nothing");
+            for pig in &ta.animals {
+                let seen = tc
+                    .animals
+                    .iter()
+                    .find(|x| x.id == pig.id)
+                    .map_or(0.0, |x| x.visible_fraction);
+                assert!(
+                    seen <= pig.visible_fraction,
+                    "frame {i}: {pig:?} became more visible"
+                );
+                if seen < pig.visible_fraction - 0.05 {
+                    hidden += 1;
+                }
+            }
+            assert!(tc.count <= ta.count, "frame {i}");
+        }
+        assert!(hidden >= 5, "people hid {hidden} pigs");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::SynthError;
+use crate::clutter::Clutter;
 use crate::encode::{Container, Encoder, EncoderSettings, SpeedPreset};
 use crate::pen::{Pen, SceneSpec};
 use crate::raster::MAX_SIDE;
@@ -36,6 +37,8 @@ pub struct VideoConfig {
     pub pig_length: [f32; 2],
     /// An animal counts when at least this fraction of its silhouette is visible.
     pub count_threshold: f32,
+    /// Props on the floor and people in the pen, none of which count.
+    pub clutter: Clutter,
     /// Output container.
     pub container: Container,
     /// Largest distance between key frames, in frames.
@@ -64,6 +67,7 @@ impl Default for VideoConfig {
             pigs: [6, 12],
             pig_length: [0.22, 0.32],
             count_threshold: 0.5,
+            clutter: Clutter::default(),
             container: Container::Mp4,
             gop: 50,
             bframes: 2,
@@ -109,6 +113,7 @@ impl VideoConfig {
             ));
         }
         check_scene(self.pigs, self.pig_length, self.count_threshold)?;
+        self.clutter.validate()?;
         if self.gop == 0 {
             return bad("gop must be at least 1".into());
         }
@@ -137,6 +142,7 @@ impl VideoConfig {
             pigs: self.pigs,
             pig_length: self.pig_length,
             count_threshold: self.count_threshold,
+            clutter: self.clutter,
             seed: self.seed,
         }
     }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The held-out grid across the operating envelope (models/README.md, "Operating envelope"),
+# scored through the product path: each video indexed as `serve` does, the index's count at
+# every frame compared with the truth (`pigweight eval --through-index`).
+#
+#   models/train/grid.sh [MODEL.onnx] [OUT_DIR]
+#
+# Cells: the envelope's corners (named), four random spreads (every setting drawn from its
+# range) and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199
+# are used for nothing else. Videos are made once and kept in OUT_DIR/videos; the scores go to
+# OUT_DIR/MODEL_NAME.json, and models/train/grid_table.py prints the table.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+model=${1:-models/pigs-yolov8n.onnx}
+out=${2:-target/model-train/grid}
+bin=target/release/pigweight
+videos=$out/videos
+mkdir -p "$videos"
+cargo build --release --locked --bin pigweight
+
+# name width height fps gop bframes quality pigs pig-length props people seed
+cells=(
+  "far-540p-q35     960  540 25 120 3 35 12,28 0.10,0.14 2,6 0,0 9101"
+  "near-1080p-q21  1920 1080 30  25 0 21 2,5   0.42,0.50 0,2 1,1 9102"
+  "sample-like     1280  720 25  50 2 23 6,12  0.22,0.32 0,0 0,0 9103"
+  "crowded-720p30  1280  720 30  60 1 28 16,28 0.18,0.26 0,3 0,0 9104"
+  "big-360p-q36     640  360 25 250 0 36 1,6   0.30,0.46 0,2 0,1 9105"
+  "far-1080p-clut  1920 1080 25 100 3 30 8,16  0.12,0.20 4,8 0,2 9106"
+  "empty-clutter   1280  720 25  50 2 26 0,0   0.20,0.30 3,8 1,2 9107"
+  "mid-540p30       960  540 30  30 2 24 4,10  0.28,0.40 0,3 0,1 9108"
+)
+# Random spreads: every setting drawn from its range by a seeded generator.
+for seed in 9111 9112 9113 9114; do
+  cells+=("$(python3 - "$seed" <<'EOF'
+import random, sys
+seed = int(sys.argv[1]); r = random.Random(seed)
+w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360), (1024, 768)])
+lo = round(r.uniform(0.10, 0.42), 2); hi = round(min(0.50, lo + r.uniform(0.02, 0.12)), 2)
+p0 = r.randint(0, 16); p1 = min(28, p0 + r.randint(0, 12))
+print(f"spread-{seed} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120])} "
+      f"{r.randint(0, 3)} {r.randint(21, 35)} {p0},{p1} {lo},{hi} 0,{r.randint(0, 6)} "
+      f"0,{r.randint(0, 2)} {seed}")
+EOF
+)")
+done
+
+files=()
+for cell in "${cells[@]}"; do
+  set -- $cell
+  video=$videos/$1.mp4
+  if [ ! -f "$video" ]; then
+    $bin synth video "$video" --width "$2" --height "$3" --fps "$4" --gop "$5" --bframes "$6" \
+      --quality "$7" --pigs "$8" --pig-length "$9" --props "${10}" --people "${11}" \
+      --seed "${12}" --duration 20
+  fi
+  files+=("$video")
+done
+
+# Test patterns: 10 s of each, 1280x720, with an all-zero truth beside it.
+for pattern in smpte pinwheel checkers-8 ball snow zone-plate gradient bar; do
+  video=$videos/pattern-$pattern.mp4
+  if [ ! -f "$video" ]; then
+    gst-launch-1.0 -q videotestsrc pattern=$pattern num-buffers=250 \
+      ! video/x-raw,width=1280,height=720,framerate=25/1 ! x264enc speed-preset=veryfast \
+      key-int-max=50 threads=1 ! h264parse ! mp4mux ! filesink location="$video"
+    python3 - "$video" <<'EOF'
+import json, sys
+from pathlib import Path
+video = Path(sys.argv[1])
+frames = [{"index": i, "time": i / 25, "count": 0, "animals": []} for i in range(250)]
+video.with_suffix(".truth.json").write_text(json.dumps({
+    "width": 1280, "height": 720, "fps_num": 25, "fps_den": 1, "frame_count": 250,
+    "count_threshold": 0.5, "seed": 0, "frames": frames}))
+EOF
+  fi
+  files+=("$video")
+done
+
+name=$(basename "$model" .onnx)
+$bin eval --through-index --model "$model" "${files[@]}" > "$out/$name.json"
+python3 models/train/grid_table.py "$out/$name.json"

@@ -1,0 +1,53 @@
+"""Prints the held-out grid's scores (from `pigweight eval --through-index`, see grid.sh) as a
+Markdown table: one row per cell, then the pooled pens and the test patterns.
+
+    python3 grid_table.py GRID.json
+"""
+
+import json
+import sys
+from pathlib import Path
+
+
+def row(name: str, s: dict) -> str:
+    return (
+        f"| {name} | {s['frames']} | {100 * s['exact']:.1f}% | {s['mae']:.3f} | {s['bias']:+.3f} "
+        f"| {s['model_runs_per_frame']:.3f} | {s['real_time_factor']:.1f}x |"
+    )
+
+
+def pooled(cells: list[dict]) -> dict:
+    frames = sum(c["frames"] for c in cells)
+    weighted = lambda key: sum(c[key] * c["frames"] for c in cells) / max(frames, 1)
+    return {
+        "frames": frames,
+        "exact": weighted("exact"),
+        "mae": weighted("mae"),
+        "bias": weighted("bias"),
+        "model_runs_per_frame": weighted("model_runs_per_frame"),
+        "real_time_factor": sum(c["frames"] for c in cells)
+        / max(sum(c["frames"] / c["real_time_factor"] for c in cells), 1e-9),
+    }
+
+
+def main() -> None:
+    report = json.loads(Path(sys.argv[1]).read_text())
+    print(f"model {report['model']['path']} ({report['model']['hash'][:8]}), interval {report['interval']} s")
+    print()
+    print("| cell | frames | exact | MAE | bias | model runs/frame | speed |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    pens, patterns = [], []
+    for video in report["videos"]:
+        name = Path(video["video"]).stem
+        (patterns if name.startswith("pattern-") else pens).append(video["summary"])
+        print(row(name, video["summary"]))
+    worst = min(pens, key=lambda s: s["exact"]) if pens else None
+    print(row("**all pens**", pooled(pens)))
+    if patterns:
+        print(row("**all test patterns**", pooled(patterns)))
+    if worst:
+        print(f"\nlowest pen: {100 * worst['exact']:.1f}% exact")
+
+
+if __name__ == "__main__":
+    main()
