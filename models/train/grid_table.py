@@ -12,6 +12,7 @@ from pathlib import Path
 def row(name: str, s: dict) -> str:
     return (
         f"| {name} | {s['frames']} | {100 * s['exact']:.1f}% | {s['mae']:.3f} | {s['bias']:+.3f} "
+        f"| {100 * s['band_coverage']:.1f}% | {s['band_width']:.3f} "
         f"| {s['model_runs_per_frame']:.3f} | {s['real_time_factor']:.1f}x |"
     )
 
@@ -24,6 +25,8 @@ def pooled(cells: list[dict]) -> dict:
         "exact": weighted("exact"),
         "mae": weighted("mae"),
         "bias": weighted("bias"),
+        "band_coverage": weighted("band_coverage"),
+        "band_width": weighted("band_width"),
         "model_runs_per_frame": weighted("model_runs_per_frame"),
         "real_time_factor": sum(c["frames"] for c in cells)
         / max(sum(c["frames"] / c["real_time_factor"] for c in cells), 1e-9),
@@ -34,8 +37,8 @@ def main() -> None:
     report = json.loads(Path(sys.argv[1]).read_text())
     print(f"model {report['model']['path']} ({report['model']['hash'][:8]}), interval {report['interval']} s")
     print()
-    print("| cell | frames | exact | MAE | bias | model runs/frame | speed |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| cell | frames | exact | MAE | bias | band holds truth | band width | model runs/frame | speed |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     pens, patterns = [], []
     for video in report["videos"]:
         name = Path(video["video"]).stem

@@ -49,6 +49,11 @@ export async function adoptKey() {
 }
 
 /** 75.4 → "1:15.400"; with `short`, "1:15". */
+/** "6–8" where the model is unsure of a count, nothing where it is sure. */
+export function bandText(low, high) {
+  return low === undefined || low === high ? '' : `${low}–${high}`;
+}
+
 export function formatTime(seconds, short = false) {
   if (!Number.isFinite(seconds)) return '–';
   const s = Math.max(0, seconds);

@@ -4,7 +4,7 @@
 // count shown is always the one of the picture shown. The server adapts the quality to what
 // this page keeps up with; the connection comes back by itself after a drop.
 
-import { adoptKey, getJSON, showMessage } from './api.js';
+import { adoptKey, bandText, getJSON, showMessage } from './api.js';
 import { ReconnectingSocket, socketUrl } from './socket.js';
 
 const $ = (selector) => document.querySelector(selector);
@@ -95,6 +95,7 @@ function watch(id) {
     onMessage: (m) => {
       if (m.type === 'state') $('#state').textContent = describe(m);
       if (m.type === 'quality') $('#quality').textContent = `quality ${m.quality}`;
+      if (m.type === 'count') $('#band').textContent = bandText(m.count_low, m.count_high);
     },
     onDown: (tries) => {
       if (tries >= 2) showMessage('The connection to the server is lost; reconnecting…', 'warning');

@@ -9,7 +9,7 @@
 //   stamped with that frame's time; it is shown when requestVideoFrameCallback says that frame
 //   is on screen. While no count is known for the picture, the display shows "…".
 
-import { adoptKey, call, formatTime, getJSON, showMessage } from './api.js';
+import { adoptKey, bandText, call, formatTime, getJSON, showMessage } from './api.js';
 import { ReconnectingSocket, socketUrl } from './socket.js';
 import { drawBoxes } from './overlay.js';
 import { FrameTable } from './frames.js';
@@ -54,6 +54,7 @@ const at = (time) => (time + EPS).toFixed(6);
 
 function showCount(answer) {
   countEl.textContent = answer ? String(answer.count) : '…';
+  $('#band').textContent = answer ? bandText(answer.count_low, answer.count_high) : '';
   countEl.dataset.frameTime = answer ? String(answer.frame_time) : '';
   sourceEl.textContent = answer ? answer.source : '';
   sourceEl.className = `source ${answer ? answer.source : ''}`;
@@ -239,6 +240,10 @@ function onHover(t, x) {
     : bucket.min === bucket.max
       ? `${bucket.min} pigs`
       : `${bucket.min}–${bucket.max} pigs`;
+  const band = bandText(bucket?.count_low, bucket?.count_high);
+  if (band && (bucket.count_low !== bucket.min || bucket.count_high !== bucket.max)) {
+    $('#hover-count').textContent += ` (${band} where unsure)`;
+  }
   hover.hidden = false;
   const wrap = hover.parentElement.clientWidth;
   hover.style.left = `${Math.min(Math.max(0, x - hover.offsetWidth / 2), wrap - hover.offsetWidth)}px`;

@@ -82,6 +82,10 @@ pub(crate) struct CountBucket {
     max: u32,
     /// Time-weighted mean count over the bucket.
     mean: f64,
+    /// The lowest bottom of the count's band in the bucket (see `count_low` of a count).
+    count_low: u32,
+    /// The highest top of the count's band in the bucket.
+    count_high: u32,
     /// Index samples inside the bucket; 0 where the values are carried over from neighbouring
     /// samples (draw such stretches as less certain).
     samples: u32,
@@ -141,6 +145,8 @@ async fn get_counts(
             min: b.min,
             max: b.max,
             mean: b.mean,
+            count_low: b.low,
+            count_high: b.high,
             samples: b.samples,
         })
         .collect();
@@ -245,6 +251,9 @@ pub(crate) struct FrameDetections {
     frame_index: u64,
     frame_time: f64,
     count: u32,
+    /// The fewest and most animals the frame may hold, given what the model is unsure of.
+    count_low: u32,
+    count_high: u32,
     /// Whether they came from the cache rather than a model run now.
     cached: bool,
     detections: Vec<DetectionDto>,
@@ -272,9 +281,12 @@ async fn get_detections(
         t: q.t,
         frame_index: frame,
         frame_time: probed.timeline.time(frame).unwrap_or(q.t),
-        count: detections.len() as u32,
+        count: detections.count(),
+        count_low: detections.band.low,
+        count_high: detections.band.high,
         cached,
         detections: detections
+            .boxes
             .iter()
             .map(|d| DetectionDto {
                 bbox: d.bbox,

@@ -226,7 +226,7 @@ async fn render(
     } else {
         None
     };
-    let count = detections.as_ref().map(|d| d.len() as u32);
+    let count = detections.as_ref().map(|d| d.count());
     // Decoded at its own size (the model's input, and one cache entry for every width), then
     // resized here.
     let picture = decode(app, entry, frame, mode, Size::Native).await?;
@@ -252,9 +252,9 @@ async fn render(
                     &mut rgb,
                     width,
                     height,
-                    d.iter().map(|d| d.bbox),
+                    d.boxes.iter().map(|d| d.bbox),
                     scale,
-                    &d.len().to_string(),
+                    &d.count().to_string(),
                 );
                 Ok(encode(&rgb, width, height, format, quality)?)
             }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use pigweight_decode::{Frame, Mode, Size, Target};
 use pigweight_indexer::{IndexState, Provenance};
-use pigweight_inference::{Detection, Priority, ResultKey, SharedImage};
+use pigweight_inference::{Detections, Priority, ResultKey, SharedImage};
 
 use crate::error::ApiError;
 use crate::library::Entry;
@@ -46,7 +46,9 @@ pub(crate) async fn count_at(
         && let Some(found) = app.detections.get(&result_key(app, entry, frame)).await
     {
         return Ok(CountAtTime {
-            count: found.len() as u32,
+            count: found.count(),
+            count_low: found.band.low,
+            count_high: found.band.high,
             cached: true,
             t,
             frame_index: frame,
@@ -65,6 +67,8 @@ pub(crate) async fn count_at(
         if near || complete() {
             return Ok(CountAtTime {
                 count: at.count,
+                count_low: at.band.low,
+                count_high: at.band.high,
                 cached: true,
                 t,
                 frame_index: frame,
@@ -76,7 +80,9 @@ pub(crate) async fn count_at(
     }
     let (detections, cached) = detect(app, entry, frame).await?;
     Ok(CountAtTime {
-        count: detections.len() as u32,
+        count: detections.count(),
+        count_low: detections.band.low,
+        count_high: detections.band.high,
         cached,
         t,
         frame_index: frame,
@@ -126,7 +132,7 @@ pub(crate) async fn detect(
     app: &App,
     entry: &Entry,
     frame: u64,
-) -> Result<(Arc<Vec<Detection>>, bool), ApiError> {
+) -> Result<(Arc<Detections>, bool), ApiError> {
     let infer = async {
         let decoded = decode(app, entry, frame, Mode::Exact, Size::Native).await?;
         let image = SharedImage {

@@ -36,6 +36,13 @@ impl From<Provenance> for CountSource {
 pub(crate) struct CountAtTime {
     /// Animals counted on the frame on screen at `t`.
     pub(crate) count: u32,
+    /// The fewest animals the frame may hold, given what the model is unsure of (scores near
+    /// its threshold, animals near half visible at the frame's edge, boxes that overlap a lot);
+    /// between index samples that disagree, the lower of their bands.
+    pub(crate) count_low: u32,
+    /// The most animals the frame may hold, likewise. Equal to `count_low` and `count` where
+    /// nothing is in doubt.
+    pub(crate) count_high: u32,
     /// Whether the answer came without running the model now (index or cache).
     pub(crate) cached: bool,
     /// The time asked for, seconds from the first frame.

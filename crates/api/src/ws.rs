@@ -133,16 +133,18 @@ async fn live_session(app: &App, live: &pigweight_live::Live, socket: WebSocket)
                 Some(Ok(_)) => continue,
             },
             changed = frames.changed() => {
-                let newest = frames.borrow_and_update().as_ref().map(|f| (f.id, f.at_s, f.count));
-                let Some((id, at_s, count)) = newest else { break };
+                let newest = frames.borrow_and_update().as_ref().map(|f| (f.id, f.at_s, f.count, f.band));
+                let Some((id, at_s, count, band)) = newest else { break };
                 if changed.is_err() {
                     break;
                 }
-                if last_count != Some(count) {
-                    last_count = Some(count);
+                if last_count != Some((count, band)) {
+                    last_count = Some((count, band));
                     app.counters.websocket_updates.fetch_add(1, Ordering::Relaxed);
                     let update = CountAtTime {
                         count,
+                        count_low: band.low,
+                        count_high: band.high,
                         cached: true,
                         t: at_s,
                         frame_index: id,

@@ -481,3 +481,58 @@ async fn an_upload_is_checked_as_the_decoder_opens_videos_and_listed() {
     assert!(!folder.join("barn/clip.mp4").exists());
     app.get(&format!("/api/videos/{id}")).await.error(404);
 }
+
+/// Every count carries its band: the model's own on the frame it ran on (the fake is unsure of
+/// frames whose number ends in 3, one fewer, and 7, one more), the index's between samples, the
+/// series' per bucket.
+#[tokio::test]
+async fn counts_carry_their_band_from_the_model_through_the_index() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    for (t, frame, band) in [(1.72, 43, (2, 3)), (1.88, 47, (3, 4)), (1.8, 45, (3, 3))] {
+        let found = app
+            .get(&format!("/api/videos/{id}/detections?t={t}"))
+            .await
+            .json();
+        assert_eq!(found["frame_index"], frame, "{found}");
+        assert_eq!(found["count"], 3, "{found}");
+        assert_eq!(
+            (
+                found["count_low"].as_u64().unwrap(),
+                found["count_high"].as_u64().unwrap()
+            ),
+            band,
+            "{found}"
+        );
+    }
+    app.indexed(&id).await;
+    let series = app.get(&format!("/api/videos/{id}/counts?points=8")).await.json();
+    let buckets = series["buckets"].as_array().unwrap();
+    assert!(!buckets.is_empty());
+    let mut widened = 0;
+    for b in buckets {
+        let (low, high) = (
+            b["count_low"].as_u64().unwrap(),
+            b["count_high"].as_u64().unwrap(),
+        );
+        assert!(
+            low <= b["min"].as_u64().unwrap() && high >= b["max"].as_u64().unwrap(),
+            "{b}"
+        );
+        widened += u32::from(low < b["min"].as_u64().unwrap() || high > b["max"].as_u64().unwrap());
+    }
+    assert!(widened > 0, "some sample was unsure: {series}");
+    // Every moment's band holds its count.
+    for k in 0..100 {
+        let t = f64::from(k) / 25.0;
+        let at = app
+            .get(&format!("/api/video_file/count_at_time?id={id}&t={t}"))
+            .await
+            .json();
+        let (low, count, high) = (&at["count_low"], &at["count"], &at["count_high"]);
+        assert!(
+            low.as_u64() <= count.as_u64() && count.as_u64() <= high.as_u64(),
+            "t={t}: {at}"
+        );
+    }
+}

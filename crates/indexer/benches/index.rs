@@ -19,7 +19,7 @@ use pigweight_decode::{FrameSource, SourceConfig, VideoFile};
 use pigweight_indexer::{
     IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Source, Store, StoredDetection, VideoRecord,
 };
-use pigweight_inference::{Detector, ModelConfig, OnnxDetector, Scheduler, SchedulerConfig};
+use pigweight_inference::{CountBand, Detector, ModelConfig, OnnxDetector, Scheduler, SchedulerConfig};
 use rand::{RngExt, SeedableRng};
 
 fn ort_lib() -> PathBuf {
@@ -134,6 +134,7 @@ fn ten_hours() -> Vec<Sample> {
                     frame: changed_at - 1,
                     time: (changed_at - 1) as f64 / 25.0,
                     count,
+                    band: CountBand::exact(count),
                     source: Source::Refine,
                     detections: detections(count),
                 });
@@ -141,6 +142,7 @@ fn ten_hours() -> Vec<Sample> {
                     frame: changed_at,
                     time: changed_at as f64 / 25.0,
                     count: next,
+                    band: CountBand::exact(next),
                     source: Source::Refine,
                     detections: detections(next),
                 });
@@ -151,6 +153,7 @@ fn ten_hours() -> Vec<Sample> {
             frame,
             time: second as f64,
             count,
+            band: CountBand::exact(count),
             source: Source::Regular,
             detections: detections(count),
         });

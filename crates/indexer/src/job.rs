@@ -372,13 +372,15 @@ impl Job {
         }
         let mut samples = Vec::with_capacity(decoded.len());
         for (frame, ticket) in decoded.iter().zip(tickets) {
-            let detections: Vec<Detection> = ticket.wait()?;
+            let found = ticket.wait()?;
             samples.push(Sample {
                 frame: frame.index,
                 time: self.source.timeline().time(frame.index).unwrap_or(0.0),
-                count: detections.len() as u32,
+                count: found.count(),
+                band: found.band,
                 source,
-                detections: detections
+                detections: found
+                    .boxes
                     .iter()
                     .map(|d| StoredDetection {
                         bbox: d.bbox,

@@ -13,6 +13,8 @@
 
 use serde::Serialize;
 
+use pigweight_inference::CountBand;
+
 use crate::store::{Sample, Source};
 
 /// How a count is known.
@@ -31,6 +33,10 @@ pub enum Provenance {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CountAt {
     pub count: u32,
+    /// The fewest and most animals the frame may hold: the sample's own band where the model saw
+    /// the frame; between two samples, both samples' bands together (where they disagree, the
+    /// count changes somewhere between them, so either value may hold).
+    pub band: CountBand,
     pub provenance: Provenance,
     /// The sample the value comes from.
     pub sample_frame: u64,
@@ -56,6 +62,9 @@ pub struct Bucket {
     pub min: u32,
     pub max: u32,
     pub mean: f64,
+    /// The lowest band bottom and the highest band top in the bucket.
+    pub low: u32,
+    pub high: u32,
     /// Samples inside the bucket: 0 where its values are only carried over from neighbours
     /// (a stretch the index has not looked at closely yet).
     pub samples: u32,
@@ -65,6 +74,8 @@ pub struct Bucket {
 struct Cell {
     min: u32,
     max: u32,
+    low: u32,
+    high: u32,
     sum: f64,
     n: u32,
     /// Real samples merged in (the held value at a cell's start is not one).
@@ -75,6 +86,8 @@ impl Cell {
     const EMPTY: Self = Self {
         min: u32::MAX,
         max: 0,
+        low: u32::MAX,
+        high: 0,
         sum: 0.0,
         n: 0,
         samples: 0,
@@ -84,6 +97,8 @@ impl Cell {
         Self {
             min: self.min.min(o.min),
             max: self.max.max(o.max),
+            low: self.low.min(o.low),
+            high: self.high.max(o.high),
             sum: self.sum + o.sum,
             n: self.n + o.n,
             samples: self.samples + o.samples,
@@ -97,6 +112,7 @@ pub struct IndexView {
     frames: Vec<u64>,
     times: Vec<f64>,
     counts: Vec<u32>,
+    bands: Vec<CountBand>,
     /// Positions (in the vectors above) of the samples whose count differs from the one before.
     changes: Vec<usize>,
     /// Seconds per level-0 cell.
@@ -115,6 +131,7 @@ impl IndexView {
         let frames: Vec<u64> = sorted.iter().map(|s| s.frame).collect();
         let times: Vec<f64> = sorted.iter().map(|s| s.time).collect();
         let counts: Vec<u32> = sorted.iter().map(|s| s.count).collect();
+        let bands: Vec<CountBand> = sorted.iter().map(|s| s.band).collect();
         let changes = (1..counts.len())
             .filter(|&i| counts[i] != counts[i - 1])
             .collect();
@@ -132,6 +149,7 @@ impl IndexView {
             frames,
             times,
             counts,
+            bands,
             changes,
             resolution,
             levels: Vec::new(),
@@ -184,9 +202,12 @@ impl IndexView {
                 .take_while(|&&t| t < start + self.resolution)
                 .count();
             let held = self.counts[i.saturating_sub(1)];
+            let held_band = self.bands[i.saturating_sub(1)];
             let mut cell = Cell {
                 min: held,
                 max: held,
+                low: held_band.low,
+                high: held_band.high,
                 sum: f64::from(held),
                 n: 1,
                 samples: 0,
@@ -197,6 +218,8 @@ impl IndexView {
                 cell = cell.merge(Cell {
                     min: v,
                     max: v,
+                    low: self.bands[j].low,
+                    high: self.bands[j].high,
                     sum: f64::from(v),
                     n: 1,
                     samples: 0,
@@ -223,6 +246,7 @@ impl IndexView {
         if after > 0 && self.frames[after - 1] == frame {
             return Some(CountAt {
                 count: self.counts[after - 1],
+                band: self.bands[after - 1],
                 provenance: Provenance::Indexed,
                 sample_frame: frame,
                 distance_s: 0.0,
@@ -237,9 +261,11 @@ impl IndexView {
             (None, Some(n)) => Some(self.held(n, dist(n))),
             (Some(b), Some(n)) => {
                 let distance_s = dist(b).min(dist(n));
+                let band = self.bands[b].union(self.bands[n]);
                 Some(if self.counts[b] == self.counts[n] {
                     CountAt {
                         count: self.counts[b],
+                        band,
                         provenance: Provenance::Interpolated,
                         sample_frame: self.frames[b],
                         distance_s,
@@ -247,6 +273,7 @@ impl IndexView {
                 } else {
                     CountAt {
                         distance_s,
+                        band,
                         ..self.held(b, distance_s)
                     }
                 })
@@ -257,6 +284,7 @@ impl IndexView {
     fn held(&self, i: usize, distance_s: f64) -> CountAt {
         CountAt {
             count: self.counts[i],
+            band: self.bands[i],
             provenance: Provenance::Held,
             sample_frame: self.frames[i],
             distance_s,
@@ -310,6 +338,8 @@ impl IndexView {
                     time: start,
                     min: cell.min,
                     max: cell.max,
+                    low: cell.low,
+                    high: cell.high,
                     mean: cell.sum / f64::from(cell.n.max(1)),
                     samples: cell.samples,
                 }
@@ -343,19 +373,52 @@ impl IndexView {
 mod tests {
     use super::*;
 
-    /// Samples at 25 fps: (frame, count).
+    /// Samples at 25 fps: (frame, count), each sure of its count.
     fn view(points: &[(u64, u32)]) -> IndexView {
+        banded(
+            &points
+                .iter()
+                .map(|&(f, c)| (f, c, CountBand::exact(c)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Samples at 25 fps: (frame, count, band).
+    fn banded(points: &[(u64, u32, CountBand)]) -> IndexView {
         let samples: Vec<Sample> = points
             .iter()
-            .map(|&(frame, count)| Sample {
+            .map(|&(frame, count, band)| Sample {
                 frame,
                 time: frame as f64 / 25.0,
                 count,
+                band,
                 source: Source::Regular,
                 detections: Vec::new(),
             })
             .collect();
         IndexView::new(&samples, 0.25)
+    }
+
+    /// A sampled frame has its own band; between samples that agree, both bands together;
+    /// between samples that disagree, both counts too; the series carries them per bucket.
+    #[test]
+    fn bands_follow_the_samples() {
+        let b = |low, high| CountBand { low, high };
+        let v = banded(&[
+            (0, 3, b(3, 3)),
+            (25, 3, b(2, 3)),
+            (50, 5, b(5, 6)),
+            (75, 5, b(5, 5)),
+        ]);
+        assert_eq!(v.count_at(0, 0.0).unwrap().band, b(3, 3));
+        assert_eq!(v.count_at(25, 1.0).unwrap().band, b(2, 3));
+        assert_eq!(v.count_at(10, 0.4).unwrap().band, b(2, 3));
+        let between = v.count_at(40, 1.6).unwrap();
+        assert_eq!((between.count, between.band), (3, b(2, 6)));
+        assert_eq!(v.count_at(90, 3.6).unwrap().band, b(5, 5));
+        let series = v.series(0.0, 3.0, 3);
+        let bands: Vec<(u32, u32)> = series.iter().map(|s| (s.low, s.high)).collect();
+        assert_eq!(bands, vec![(3, 3), (2, 3), (5, 6)]);
     }
 
     #[test]

@@ -124,6 +124,7 @@ mod tests {
                 frame,
                 time: frame as f64 / 25.0,
                 count: 1,
+                band: pigweight_inference::CountBand::exact(1),
                 source,
                 detections: Vec::new(),
             })

@@ -13,10 +13,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use pigweight_inference::CountBand;
+
 use crate::error::IndexError;
 
 /// Schema migrations, in order; `PRAGMA user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE videos (
     id INTEGER PRIMARY KEY,
     fingerprint TEXT NOT NULL UNIQUE,
@@ -54,7 +57,15 @@ CREATE TABLE thumbnails (
     jpeg BLOB NOT NULL,
     PRIMARY KEY (video_id, frame)
 ) WITHOUT ROWID;
-"];
+",
+    r"
+-- Every count carries a band (count_low..count_high). Indexes made before have none, so they
+-- are dropped and made again (their samples go with them; thumbnails belong to the videos).
+ALTER TABLE samples ADD COLUMN count_low INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN count_high INTEGER NOT NULL DEFAULT 0;
+DELETE FROM indexes;
+",
+];
 
 /// A video as the index knows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +180,8 @@ pub struct Sample {
     /// Seconds from the first frame.
     pub time: f64,
     pub count: u32,
+    /// The fewest and most animals the frame may hold (`band.low <= count <= band.high`).
+    pub band: CountBand,
     pub source: Source,
     pub detections: Vec<StoredDetection>,
 }
@@ -414,8 +427,9 @@ impl Store {
         let mut added = 0;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO samples (index_id, frame, time, count, source, detections)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO samples
+                 (index_id, frame, time, count, source, detections, count_low, count_high)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for s in samples {
                 let detections = serde_json::to_string(&s.detections)
@@ -426,7 +440,9 @@ impl Store {
                     s.time,
                     s.count,
                     s.source.as_str(),
-                    detections
+                    detections,
+                    s.band.low,
+                    s.band.high
                 ])?;
             }
         }
@@ -441,7 +457,8 @@ impl Store {
     /// Every sample of an index, in frame order.
     pub fn samples(&self, index_id: i64) -> Result<Vec<Sample>, IndexError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT frame, time, count, source, detections FROM samples WHERE index_id = ?1 ORDER BY frame",
+            "SELECT frame, time, count, source, detections, count_low, count_high
+             FROM samples WHERE index_id = ?1 ORDER BY frame",
         )?;
         let rows = stmt.query_map(params![index_id], |r| {
             Ok((
@@ -450,14 +467,19 @@ impl Store {
                 r.get::<_, u32>(2)?,
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
+                CountBand {
+                    low: r.get(5)?,
+                    high: r.get(6)?,
+                },
             ))
         })?;
         rows.map(|row| {
-            let (frame, time, count, source, detections) = row?;
+            let (frame, time, count, source, detections, band) = row?;
             Ok(Sample {
                 frame: frame as u64,
                 time,
                 count,
+                band,
                 source: Source::parse(&source)?,
                 detections: serde_json::from_str(&detections)
                     .map_err(|e| IndexError::Database(format!("frame {frame}: bad detections: {e}")))?,
@@ -539,6 +561,10 @@ mod tests {
             frame,
             time: frame as f64 / 25.0,
             count,
+            band: CountBand {
+                low: count.saturating_sub(1),
+                high: count + 1,
+            },
             source: Source::Regular,
             detections: (0..count)
                 .map(|i| StoredDetection {
@@ -587,6 +613,34 @@ mod tests {
         );
         let samples = store.samples(index_id).unwrap();
         assert_eq!(samples, vec![sample(0, 2), sample(25, 3), sample(50, 1)]);
+    }
+
+    /// A database from before bands: its indexes (without bands) are dropped and made again,
+    /// its videos and thumbnails stay.
+    #[test]
+    fn indexes_without_bands_are_dropped_on_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO videos VALUES (1, 'abc', 'pen.mp4', 1000, 5, 250, 10.0, NULL);
+                 INSERT INTO indexes VALUES (1, 1, 'm1', '{}', 1.0, 'done', NULL, 0, 0);
+                 INSERT INTO samples VALUES (1, 0, 0.0, 3, 'keyframe', '[]');
+                 INSERT INTO thumbnails VALUES (1, 0, x'ffd8');",
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.video(&video("abc")).unwrap(), 1);
+        assert_eq!(store.thumbnail_frames(1).unwrap(), vec![0]);
+        let index = store.index(1, &key("m1")).unwrap();
+        assert_eq!(index.pass, Pass::Keyframes, "a fresh index");
+        assert!(store.samples(index.id).unwrap().is_empty());
+        store.insert_samples(index.id, &[sample(0, 3)]).unwrap();
+        assert_eq!(store.samples(index.id).unwrap(), vec![sample(0, 3)]);
     }
 
     #[test]

@@ -171,7 +171,7 @@ fn main() {
             let mut detections = 0usize;
             for _ in 0..args.repeats {
                 let out = detector.detect(&images).unwrap();
-                detections += out.iter().map(Vec::len).sum::<usize>();
+                detections += out.iter().map(|d| d.boxes.len()).sum::<usize>();
                 runs.push(detector.last_timings());
             }
             let per_image = |f: &dyn Fn(&Timings) -> Duration| -> Vec<f64> {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::postprocess::Detection;
+use crate::band::Detections;
 
 /// Identifies one result: the same frame through the same model with the same parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,7 +33,7 @@ pub struct CacheStats {
 /// A bounded cache of detections (moka), counted.
 #[derive(Debug)]
 pub struct ResultCache {
-    cache: moka::future::Cache<ResultKey, Arc<Vec<Detection>>>,
+    cache: moka::future::Cache<ResultKey, Arc<Detections>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -51,7 +51,7 @@ impl ResultCache {
     /// The result when it is there; nothing is computed. A find counts as a hit; finding
     /// nothing is not counted as a miss, because the caller then answers another way (the
     /// index) or computes it through [`Self::get_or_infer`], which counts the miss once.
-    pub async fn get(&self, key: &ResultKey) -> Option<Arc<Vec<Detection>>> {
+    pub async fn get(&self, key: &ResultKey) -> Option<Arc<Detections>> {
         let found = self.cache.get(key).await;
         if found.is_some() {
             self.count(true);
@@ -65,8 +65,8 @@ impl ResultCache {
     pub async fn get_or_infer<E>(
         &self,
         key: ResultKey,
-        infer: impl Future<Output = Result<Arc<Vec<Detection>>, E>>,
-    ) -> Result<(Arc<Vec<Detection>>, bool), Arc<E>>
+        infer: impl Future<Output = Result<Arc<Detections>, E>>,
+    ) -> Result<(Arc<Detections>, bool), Arc<E>>
     where
         E: Send + Sync + 'static,
     {
@@ -100,6 +100,7 @@ impl ResultCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::postprocess::Detection;
 
     /// Frame `frame` of one video version, by model identity number `model`.
     fn key(frame: u64, model: u64) -> ResultKey {
@@ -119,12 +120,12 @@ mod tests {
             class: 0,
         };
         assert!(cache.get(&key(1, 7)).await.is_none());
-        let infer = |det: Detection| async move { Ok::<_, ()>(Arc::new(vec![det])) };
+        let infer = |det: Detection| async move { Ok::<_, ()>(Arc::new(Detections::exact(vec![det]))) };
         let (found, cached) = cache.get_or_infer(key(1, 7), infer(det)).await.unwrap();
-        assert_eq!((found.len(), cached), (1, false));
+        assert_eq!((found.count(), cached), (1, false));
         let (found, cached) = cache.get_or_infer(key(1, 7), infer(det)).await.unwrap();
-        assert_eq!((found.len(), cached), (1, true));
-        assert_eq!(cache.get(&key(1, 7)).await.unwrap().len(), 1);
+        assert_eq!((found.count(), cached), (1, true));
+        assert_eq!(cache.get(&key(1, 7)).await.unwrap().count(), 1);
         assert!(
             cache.get(&key(1, 8)).await.is_none(),
             "other thresholds, other result"
@@ -142,7 +143,7 @@ mod tests {
         let infer = async move {
             runs.fetch_add(1, Ordering::SeqCst);
             let _ = gate.wait_for(|open| *open).await;
-            Ok(Arc::new(Vec::new()))
+            Ok(Arc::new(Detections::default()))
         };
         cache
             .get_or_infer(key(5, 0), infer)
@@ -195,13 +196,15 @@ mod tests {
     async fn errors_are_not_cached() {
         let cache = ResultCache::new(100);
         let failed = cache
-            .get_or_infer(key(9, 0), async { Err::<Arc<Vec<Detection>>, _>("no model") })
+            .get_or_infer(key(9, 0), async { Err::<Arc<Detections>, _>("no model") })
             .await;
         assert_eq!(*failed.unwrap_err(), "no model");
         let (found, cached) = cache
-            .get_or_infer(key(9, 0), async { Ok::<_, &str>(Arc::new(Vec::new())) })
+            .get_or_infer(key(9, 0), async {
+                Ok::<_, &str>(Arc::new(Detections::default()))
+            })
             .await
             .unwrap();
-        assert_eq!((found.len(), cached), (0, false));
+        assert_eq!((found.count(), cached), (0, false));
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::band::CountBand;
 use crate::postprocess::Detection;
 
 /// Accumulates frames of detections and their ground truth.
@@ -19,6 +20,10 @@ pub struct Evaluation {
     positives: u64,
     /// (score, matched a true box) for every detection, for the precision-recall curve.
     scored: Vec<(f32, bool)>,
+    /// Frames given a band, those whose true count it held, and the sum of their widths.
+    banded: u64,
+    band_held: u64,
+    band_widths: u64,
 }
 
 /// What [`Evaluation::summary`] reports.
@@ -38,6 +43,10 @@ pub struct EvaluationSummary {
     /// Precision and recall of the detections that are counted.
     pub precision: f64,
     pub recall: f64,
+    /// Fraction of the frames given a band ([`Evaluation::add_band`]) whose true count it held.
+    pub band_coverage: f64,
+    /// Mean `high - low` of those bands.
+    pub band_width: f64,
 }
 
 impl Evaluation {
@@ -54,7 +63,17 @@ impl Evaluation {
             signed_error: 0,
             positives: 0,
             scored: Vec::new(),
+            banded: 0,
+            band_held: 0,
+            band_widths: 0,
         }
+    }
+
+    /// Records a frame's count band against its true count.
+    pub fn add_band(&mut self, band: CountBand, truth: u32) {
+        self.banded += 1;
+        self.band_held += u64::from(band.holds(truth));
+        self.band_widths += u64::from(band.width());
     }
 
     /// The score from which a detection is counted.
@@ -131,6 +150,8 @@ impl Evaluation {
                 counted_tp as f64 / (counted_tp + counted_fp) as f64
             },
             recall: counted_tp as f64 / positives,
+            band_coverage: self.band_held as f64 / self.banded.max(1) as f64,
+            band_width: self.band_widths as f64 / self.banded.max(1) as f64,
         }
     }
 }

@@ -1,11 +1,14 @@
 //! A fake detector, for tests of the layers above inference that need no ONNX Runtime: it
 //! finds as many animals in an image as the image's first byte says, so a test that made the
-//! pixels (the decode crate's fake video does) knows the exact count of every frame.
+//! pixels (the decode crate's fake video does) knows the exact count of every frame. Its band
+//! follows the image's second byte (the fake video's frame number, modulo 256): a number ending
+//! in 3 may hold one animal fewer, in 7 one more; every other count is sure.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::band::{BandRule, CountBand, Detections};
 use crate::error::InferenceError;
 use crate::model::{Detector, Image, ModelInfo};
 use crate::postprocess::{Detection, OutputLayout, Thresholds};
@@ -34,6 +37,7 @@ impl FakeDetector {
                 device: "fake".into(),
                 counted_classes: Vec::new(),
                 thresholds: Thresholds::default(),
+                band: BandRule::default(),
             },
             images: Arc::new(AtomicU64::new(0)),
         }
@@ -50,14 +54,14 @@ impl Detector for FakeDetector {
         &self.info
     }
 
-    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError> {
+    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError> {
         self.images.fetch_add(images.len() as u64, Ordering::Relaxed);
         Ok(images
             .iter()
             .map(|image| {
                 let n = image.rgb.first().copied().unwrap_or(0);
                 let w = image.width as f32 / 10.0;
-                (0..n)
+                let boxes: Vec<Detection> = (0..n)
                     .map(|k| {
                         let x = w * f32::from(k % 10);
                         let y = f32::from(k / 10) * w;
@@ -67,7 +71,20 @@ impl Detector for FakeDetector {
                             class: 0,
                         }
                     })
-                    .collect()
+                    .collect();
+                let count = u32::from(n);
+                let band = match image.rgb.get(1).map(|b| b % 10) {
+                    Some(3) => CountBand {
+                        low: count.saturating_sub(1),
+                        high: count,
+                    },
+                    Some(7) => CountBand {
+                        low: count,
+                        high: count + 1,
+                    },
+                    _ => CountBand::exact(count),
+                };
+                Detections { boxes, band }
             })
             .collect())
     }

@@ -10,6 +10,7 @@
 //!
 //! What it is not for: reading video (it takes RGB pixels) or storing results on disk.
 
+mod band;
 mod cache;
 mod cadence;
 mod error;
@@ -22,6 +23,7 @@ mod postprocess;
 mod scheduler;
 mod tracker;
 
+pub use band::{BandRule, CountBand, Detections};
 pub use cache::{CacheStats, ResultCache, ResultKey};
 pub use cadence::{Cadence, CadenceConfig, Decision};
 pub use error::InferenceError;

@@ -16,6 +16,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorRef, ValueType};
 use serde::{Deserialize, Serialize};
 
+use crate::band::{BandRule, Detections};
 use crate::error::InferenceError;
 use crate::letterbox::{Letterbox, Preprocessor};
 use crate::postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode};
@@ -121,6 +122,9 @@ pub struct ModelInfo {
     pub counted_classes: Vec<u32>,
     /// The thresholds in effect.
     pub thresholds: Thresholds,
+    /// What makes a count unsure (its band). Not part of [`Self::identity`]: the index
+    /// database's schema says which rule its bands were made with.
+    pub band: BandRule,
 }
 
 impl ModelInfo {
@@ -158,7 +162,7 @@ pub struct Image<'a> {
 pub trait Detector: Send {
     fn info(&self) -> &ModelInfo;
     /// Detects in a batch of images; at most `info().max_batch` of them.
-    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError>;
+    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError>;
 }
 
 /// Where `make setup` (scripts/fetch-ort.sh) puts ONNX Runtime's library, relative to the
@@ -315,6 +319,7 @@ impl OnnxDetector {
             device,
             counted_classes,
             thresholds: thresholds.clone(),
+            band: BandRule::default(),
         };
         tracing::info!(
             model = %path.display(),
@@ -370,7 +375,7 @@ impl Detector for OnnxDetector {
         &self.info
     }
 
-    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError> {
+    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -415,17 +420,25 @@ impl Detector for OnnxDetector {
         let output = output
             .into_dimensionality::<ndarray::Ix3>()
             .map_err(|e| InferenceError::Shape(e.to_string()))?;
+        // Candidates down to the band's floor; what counts is split off by the band rule.
+        let confidence = self.thresholds.confidence;
+        let candidates = Thresholds {
+            confidence: self.info.band.floor(confidence),
+            ..self.thresholds.clone()
+        };
         let detections = boxes
             .iter()
             .zip(output.axis_iter(Axis(0)))
-            .map(|(lb, out)| {
-                decode(out, self.info.layout, &self.thresholds)
+            .zip(images)
+            .map(|((lb, out), image)| {
+                let found = decode(out, self.info.layout, &candidates)
                     .into_iter()
                     .map(|d| Detection {
                         bbox: lb.to_source(d.bbox),
                         ..d
                     })
-                    .collect()
+                    .collect();
+                self.info.band.apply(found, confidence, image.width, image.height)
             })
             .collect();
         self.timings = Timings {

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::band::Detections;
 use crate::error::InferenceError;
 use crate::model::{Detector, Image, ModelInfo};
-use crate::postprocess::Detection;
 
 /// Who is waiting for a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,7 +72,7 @@ impl std::fmt::Debug for SharedImage {
     }
 }
 
-type Reply = Result<Vec<Detection>, InferenceError>;
+type Reply = Result<Detections, InferenceError>;
 
 #[derive(Debug)]
 struct Job {
@@ -337,7 +337,7 @@ fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
             Ok(per_image) => {
                 for (job, dets) in batch.into_iter().zip(per_image) {
                     let wait_ms = started.duration_since(job.enqueued).as_secs_f64() * 1e3;
-                    tracing::debug!(parent: &job.span, wait_ms, run_ms, found = dets.len(), "model ran");
+                    tracing::debug!(parent: &job.span, wait_ms, run_ms, found = dets.count(), "model ran");
                     // The requester may have gone; nothing to do then.
                     let _ = job.reply.send(Ok(dets));
                 }
@@ -436,7 +436,7 @@ mod tests {
         fn info(&self) -> &ModelInfo {
             &self.info
         }
-        fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError> {
+        fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError> {
             while !self.gate.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -448,11 +448,11 @@ mod tests {
             Ok(images
                 .iter()
                 .map(|i| {
-                    vec![Detection {
+                    Detections::exact(vec![crate::Detection {
                         bbox: [0.0, 0.0, i.width as f32, i.height as f32],
                         score: f32::from(i.rgb[0]) / 255.0,
                         class: 0,
-                    }]
+                    }])
                 })
                 .collect())
         }
@@ -480,6 +480,7 @@ mod tests {
                 device: "cpu".into(),
                 counted_classes: vec![],
                 thresholds: crate::Thresholds::default(),
+                band: crate::BandRule::default(),
             },
             run_time: Duration::from_millis(run_ms),
             batches: Arc::clone(&batches),
@@ -529,8 +530,8 @@ mod tests {
                         .collect();
                     for (v, ticket) in tickets {
                         let dets = ticket.wait().unwrap();
-                        assert_eq!(dets.len(), 1);
-                        assert_eq!(dets[0].score, f32::from(v) / 255.0);
+                        assert_eq!(dets.count(), 1);
+                        assert_eq!(dets.boxes[0].score, f32::from(v) / 255.0);
                     }
                 });
             }
@@ -563,7 +564,7 @@ mod tests {
         wait_until(|| s.scheduler.metrics().queued_background == 8);
         let interactive = s.scheduler.submit(image(200), Priority::Interactive).unwrap();
         s.gate.store(true, Ordering::SeqCst);
-        assert_eq!(interactive.wait().unwrap()[0].score, 200.0 / 255.0);
+        assert_eq!(interactive.wait().unwrap().boxes[0].score, 200.0 / 255.0);
         for t in background {
             t.wait().unwrap();
         }
@@ -592,8 +593,8 @@ mod tests {
         drop(s.scheduler.submit(image(2), Priority::Interactive).unwrap());
         let third = s.scheduler.submit(image(3), Priority::Interactive).unwrap();
         s.gate.store(true, Ordering::SeqCst);
-        assert_eq!(first.wait().unwrap()[0].score, 1.0 / 255.0);
-        assert_eq!(third.wait().unwrap()[0].score, 3.0 / 255.0);
+        assert_eq!(first.wait().unwrap().boxes[0].score, 1.0 / 255.0);
+        assert_eq!(third.wait().unwrap().boxes[0].score, 3.0 / 255.0);
         let ran = s.batches.lock().unwrap().clone();
         assert_eq!(ran, vec![vec![1], vec![3]]);
         assert_eq!(s.scheduler.metrics().interactive.cancelled, 1);
@@ -628,7 +629,7 @@ mod tests {
         for t in [held, a, b, bg1] {
             t.wait().unwrap();
         }
-        assert_eq!(blocked.join().unwrap().unwrap()[0].score, 5.0 / 255.0);
+        assert_eq!(blocked.join().unwrap().unwrap().boxes[0].score, 5.0 / 255.0);
     }
 
     #[test]
@@ -687,6 +688,6 @@ mod tests {
             .unwrap()
             .await
             .unwrap();
-        assert_eq!(dets[0].score, 42.0 / 255.0);
+        assert_eq!(dets.boxes[0].score, 42.0 / 255.0);
     }
 }

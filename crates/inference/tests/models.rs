@@ -62,8 +62,8 @@ fn anchors_layout_with_a_dynamic_batch() {
 
     let (red, black) = red_and_black();
     let out = det.detect(&images(&red, &black)).unwrap();
-    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
-    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[0].boxes), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[1].boxes), vec![(1, PERSON, 0.9)]);
 
     // A size asked for wins over the metadata's.
     let resized = load("anchors_dynamic.onnx", |c| c.input_size = Some(96)).unwrap();
@@ -104,8 +104,8 @@ fn anchors_layout_with_a_dynamic_anchor_axis() {
     assert_eq!(det.info().layout, OutputLayout::Anchors { classes: 2 });
     let (red, black) = red_and_black();
     let out = det.detect(&images(&red, &black)).unwrap();
-    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
-    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[0].boxes), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[1].boxes), vec![(1, PERSON, 0.9)]);
 }
 
 #[test]
@@ -114,8 +114,8 @@ fn class_filter_counts_only_what_is_asked() {
     assert_eq!(det.info().counted_classes, [0]);
     let (red, black) = red_and_black();
     let out = det.detect(&images(&red, &black)).unwrap();
-    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0)]);
-    assert!(out[1].is_empty());
+    assert_eq!(summary(&out[0].boxes), vec![(0, PIG, 1.0)]);
+    assert!(out[1].boxes.is_empty());
     assert!(matches!(
         load("anchors_dynamic.onnx", |c| c.classes = vec!["cow".into()]),
         Err(InferenceError::UnsupportedModel(_))
@@ -132,15 +132,15 @@ fn static_batches() {
         Err(InferenceError::Shape(_))
     ));
     let out = one.detect(&images(&red, &black)[1..]).unwrap();
-    assert_eq!(summary(&out[0]), vec![(1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[0].boxes), vec![(1, PERSON, 0.9)]);
 
     // A batch of 2 in a model of 4: the spare slots are filled and ignored.
     let mut four = load("anchors_static4.onnx", |_| {}).unwrap();
     assert_eq!(four.info().max_batch, Some(4));
     let out = four.detect(&images(&red, &black)).unwrap();
     assert_eq!(out.len(), 2);
-    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
-    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[0].boxes), vec![(0, PIG, 1.0), (1, PERSON, 0.9)]);
+    assert_eq!(summary(&out[1].boxes), vec![(1, PERSON, 0.9)]);
 }
 
 #[test]
@@ -149,8 +149,8 @@ fn objectness_layout() {
     assert_eq!(det.info().layout, OutputLayout::Objectness { classes: 2 });
     let (red, black) = red_and_black();
     let out = det.detect(&images(&red, &black)).unwrap();
-    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.4)]);
-    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.4)]);
+    assert_eq!(summary(&out[0].boxes), vec![(0, PIG, 1.0), (1, PERSON, 0.4)]);
+    assert_eq!(summary(&out[1].boxes), vec![(1, PERSON, 0.4)]);
 }
 
 #[test]
@@ -159,8 +159,8 @@ fn end_to_end_layout() {
     assert_eq!(det.info().layout, OutputLayout::EndToEnd);
     let (red, black) = red_and_black();
     let out = det.detect(&images(&red, &black)).unwrap();
-    assert_eq!(summary(&out[0]), vec![(0, PIG, 1.0), (1, PERSON, 0.75)]);
-    assert_eq!(summary(&out[1]), vec![(1, PERSON, 0.75)]);
+    assert_eq!(summary(&out[0].boxes), vec![(0, PIG, 1.0), (1, PERSON, 0.75)]);
+    assert_eq!(summary(&out[1].boxes), vec![(1, PERSON, 0.75)]);
 }
 
 #[test]
@@ -185,12 +185,12 @@ fn images_of_different_sizes_share_a_square_input() {
     // 64x64 input: the 128x64 image is scaled by 0.5 and padded 16 rows above; its red mean
     // is diluted by the grey padding (half the rows): 0.5 + 0.5 * 114/255.
     let diluted = 0.5 + 0.5 * 114.0 / 255.0;
-    let pig = out[0].iter().find(|d| d.class == 0).unwrap();
+    let pig = out[0].boxes.iter().find(|d| d.class == 0).unwrap();
     assert!((pig.score - diluted).abs() < 1e-4, "{:?}", out[0]);
     // Scaled by 0.5 and moved down 16 rows: the box (22, 11)-(42, 21) comes back to
     // (44, -10)-(84, 10), clamped to the image.
     assert_eq!(pig.bbox, [44.0, 0.0, 84.0, 10.0]);
-    assert_eq!(summary(&out[1])[0], (0, [22.0, 11.0, 42.0, 21.0], 1.0));
+    assert_eq!(summary(&out[1].boxes)[0], (0, [22.0, 11.0, 42.0, 21.0], 1.0));
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn the_scheduler_batches_a_real_model() {
         } else {
             vec![(1, PERSON, 0.9)]
         };
-        assert_eq!(summary(&dets), expected, "image {i}");
+        assert_eq!(summary(&dets.boxes), expected, "image {i}");
     }
     let m = scheduler.metrics();
     assert_eq!(m.background.completed, 8);

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use pigweight_inference::{
-    Detection, Detector, Image, InferenceError, ModelInfo, OutputLayout, Priority, Scheduler,
-    SchedulerConfig, SharedImage, Thresholds,
+    BandRule, Detection, Detections, Detector, Image, InferenceError, ModelInfo, OutputLayout, Priority,
+    Scheduler, SchedulerConfig, SharedImage, Thresholds,
 };
 
 /// One box per image.
@@ -19,15 +19,15 @@ impl Detector for OneBox {
         &self.0
     }
 
-    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Vec<Detection>>, InferenceError> {
+    fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError> {
         Ok(images
             .iter()
             .map(|_| {
-                vec![Detection {
+                Detections::exact(vec![Detection {
                     bbox: [0.0, 0.0, 1.0, 1.0],
                     score: 1.0,
                     class: 0,
-                }]
+                }])
             })
             .collect())
     }
@@ -69,6 +69,7 @@ fn a_model_run_is_logged_in_the_span_of_who_asked() {
         device: "cpu".into(),
         counted_classes: Vec::new(),
         thresholds: Thresholds::default(),
+        band: BandRule::default(),
     };
     let scheduler = Scheduler::start(Box::new(OneBox(info)), SchedulerConfig::default()).unwrap();
     let image = SharedImage {
@@ -79,7 +80,7 @@ fn a_model_run_is_logged_in_the_span_of_who_asked() {
     let found = tracing::info_span!("request", id = 41)
         .in_scope(|| scheduler.detect_blocking(image, Priority::Interactive))
         .unwrap();
-    assert_eq!(found.len(), 1);
+    assert_eq!(found.count(), 1);
     drop(scheduler);
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     let line = text

@@ -70,7 +70,7 @@ fn detections_match_ultralytics_predict_within_one_pixel() {
             width: rgb.width(),
             height: rgb.height(),
         };
-        let ours = detector.detect(&[image]).unwrap().remove(0);
+        let ours = detector.detect(&[image]).unwrap().remove(0).boxes;
         assert_eq!(
             ours.len(),
             theirs.len(),

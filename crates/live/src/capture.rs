@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pigweight_decode::{DecodeError, LiveConfig, Opener};
 use pigweight_inference::{
-    Cadence, CadenceConfig, Detection, InferenceError, Priority, Scheduler, SharedImage, Tracker,
+    Cadence, CadenceConfig, CountBand, Detection, InferenceError, Priority, Scheduler, SharedImage, Tracker,
 };
 
 use crate::live::{Condition, Live, LiveFrame, SourceStatus};
@@ -84,10 +84,13 @@ impl Capture {
                     }
                 };
                 let boxes = counting.boxes(live, &self.scheduler, &frame);
+                let count = u32::try_from(boxes.len()).unwrap_or(u32::MAX);
                 live.latest.send_replace(Some(Arc::new(LiveFrame {
                     id: next_id,
                     at_s: live.added.elapsed().as_secs_f64(),
-                    count: u32::try_from(boxes.len()).unwrap_or(u32::MAX),
+                    count,
+                    // The last inference's band, stretched to the count the tracker carries.
+                    band: counting.band.union(CountBand::exact(count)),
                     boxes,
                     frame,
                 })));
@@ -119,6 +122,8 @@ struct Counting {
     cadence: Cadence,
     tracker: Tracker,
     boxes: Arc<Vec<Detection>>,
+    /// The band of the last inferred frame.
+    band: CountBand,
 }
 
 impl Counting {
@@ -130,6 +135,7 @@ impl Counting {
             }),
             tracker: Tracker::default(),
             boxes: Arc::new(Vec::new()),
+            band: CountBand::default(),
         }
     }
 
@@ -149,7 +155,8 @@ impl Counting {
             match scheduler.detect_blocking(image, Priority::Interactive) {
                 Ok(found) => {
                     live.inferences.fetch_add(1, Ordering::Relaxed);
-                    self.tracker.update(frame.index, &found);
+                    self.tracker.update(frame.index, &found.boxes);
+                    self.band = found.band;
                     self.boxes = Arc::new(
                         self.tracker
                             .counted()

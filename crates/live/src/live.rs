@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use dashmap::DashMap;
 use pigweight_decode::Frame;
-use pigweight_inference::Detection;
+use pigweight_inference::{CountBand, Detection};
 use pigweight_render::{Format, draw_overlay, encode};
 use tokio::sync::{OnceCell, watch};
 
@@ -51,6 +51,8 @@ pub struct LiveFrame {
     /// The tracked animals: boxes of the last inferred frame, carried by the tracker.
     pub boxes: Arc<Vec<Detection>>,
     pub count: u32,
+    /// The fewest and most animals the frame may hold (see the inference crate's `CountBand`).
+    pub band: CountBand,
 }
 
 /// A frame's encoding at one quality level, made by whichever viewer asks first.

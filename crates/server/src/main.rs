@@ -13,9 +13,9 @@ use std::ops::ControlFlow;
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
 use pigweight_indexer::{IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Store, VideoRecord};
 use pigweight_inference::{
-    Detector, Device, Evaluation, Image, ModelConfig, ORT_LIBRARY, OnnxDetector, Thresholds,
+    CountBand, Detector, Device, Evaluation, Image, ModelConfig, ORT_LIBRARY, OnnxDetector, Scheduler,
+    SchedulerConfig, Thresholds,
 };
-use pigweight_inference::{Scheduler, SchedulerConfig};
 use pigweight_synth::{Clutter, Container, DatasetConfig, VideoConfig};
 
 #[derive(Debug, Parser)]
@@ -390,8 +390,10 @@ fn detect(args: &DetectArgs) -> anyhow::Result<()> {
     println_json(&serde_json::json!({
         "model": { "hash": info.hash, "names": info.names, "device": info.device },
         "frame": { "index": frame.index, "time": video.timeline().time(frame.index) },
-        "count": detections.len(),
-        "detections": detections,
+        "count": detections.count(),
+        "count_low": detections.band.low,
+        "count_high": detections.band.high,
+        "detections": detections.boxes,
     }))
 }
 
@@ -412,15 +414,17 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
     match args.format {
         SeriesFormat::Json => println_json(&samples),
         SeriesFormat::Csv => {
-            let mut out = String::from("time,frame,count,source\n");
+            let mut out = String::from("time,frame,count,source,count_low,count_high\n");
             for s in samples {
                 let source = serde_json::to_value(s.source)?;
                 out.push_str(&format!(
-                    "{:.6},{},{},{}\n",
+                    "{:.6},{},{},{},{},{}\n",
                     s.time,
                     s.frame,
                     s.count,
-                    source.as_str().unwrap_or_default()
+                    source.as_str().unwrap_or_default(),
+                    s.band.low,
+                    s.band.high
                 ));
             }
             print_out(&out);
@@ -473,11 +477,15 @@ struct CountScore {
     inferred: u64,
     seconds_of_video: f64,
     seconds_indexing: f64,
+    band_held: u64,
+    band_widths: u64,
 }
 
 impl CountScore {
-    fn add(&mut self, counted: u32, truth: u32) {
+    fn add(&mut self, counted: u32, band: CountBand, truth: u32) {
         self.frames += 1;
+        self.band_held += u64::from(band.holds(truth));
+        self.band_widths += u64::from(band.width());
         self.exact += u64::from(counted == truth);
         self.abs_error += u64::from(counted.abs_diff(truth));
         self.signed_error += i64::from(counted) - i64::from(truth);
@@ -491,6 +499,8 @@ impl CountScore {
         self.inferred += other.inferred;
         self.seconds_of_video += other.seconds_of_video;
         self.seconds_indexing += other.seconds_indexing;
+        self.band_held += other.band_held;
+        self.band_widths += other.band_widths;
     }
 
     fn json(&self) -> serde_json::Value {
@@ -506,6 +516,8 @@ impl CountScore {
             "exact": per_frame(self.exact as f64),
             "mae": per_frame(self.abs_error as f64),
             "bias": per_frame(self.signed_error as f64),
+            "band_coverage": per_frame(self.band_held as f64),
+            "band_width": per_frame(self.band_widths as f64),
             "model_runs_per_frame": per_frame(self.inferred as f64),
             "seconds_indexing": self.seconds_indexing,
             "real_time_factor": self.seconds_of_video / self.seconds_indexing.max(1e-9),
@@ -543,11 +555,11 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
         // Wrong frames as runs: [first, last, counted, truth].
         let mut wrong: Vec<[u64; 4]> = Vec::new();
         for frame in &truth.frames {
-            let counted = view
+            let at = view
                 .count_at(frame.index, frame.time)
-                .with_context(|| format!("{}: the index is empty", file.display()))?
-                .count;
-            score.add(counted, frame.count);
+                .with_context(|| format!("{}: the index is empty", file.display()))?;
+            let counted = at.count;
+            score.add(counted, at.band, frame.count);
             if counted != frame.count {
                 let (c, t) = (u64::from(counted), u64::from(frame.count));
                 match wrong.last_mut() {
@@ -634,7 +646,20 @@ fn evaluate_video(
                 height: f.height,
             })
             .collect();
-        for (frame, detections) in batch.iter().zip(detector.detect(&images)?) {
+        for (frame, found) in batch.iter().zip(detector.detect(&images)?) {
+            // Down to the curve's confidence; the band is what the product gives at the
+            // counting one.
+            let detections = found.boxes;
+            let band = detector
+                .info()
+                .band
+                .apply(
+                    detections.clone(),
+                    pooled.count_confidence(),
+                    frame.width,
+                    frame.height,
+                )
+                .band;
             let expected = truth
                 .frames
                 .get(frame.index as usize)
@@ -646,6 +671,8 @@ fn evaluate_video(
                 .map(|a| a.bbox)
                 .collect();
             pooled.add(&detections, &boxes);
+            pooled.add_band(band, expected.count);
+            eval.add_band(band, expected.count);
             let counted = eval.add(&detections, &boxes);
             if counted != expected.count {
                 let counted_boxes: Vec<_> = eval
@@ -654,6 +681,7 @@ fn evaluate_video(
                     .collect();
                 wrong.push(serde_json::json!({
                     "index": frame.index, "time": expected.time, "truth": expected.count, "counted": counted,
+                    "band": [band.low, band.high],
                     "detections": counted_boxes,
                 }));
             }

@@ -84,6 +84,15 @@ fn an_index_killed_twice_ends_exactly_like_an_uninterrupted_one() {
 
     // CSV: a header and one line per sample.
     let csv = run(&["index", v, "--db", d]);
-    assert_eq!(csv.lines().next(), Some("time,frame,count,source"));
+    assert_eq!(
+        csv.lines().next(),
+        Some("time,frame,count,source,count_low,count_high")
+    );
     assert_eq!(csv.lines().count(), a.len() + 1);
+    // Every line's band holds its count.
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let [count, low, high] = [f[2], f[4], f[5]].map(|v| v.parse::<u32>().unwrap());
+        assert!(low <= count && count <= high, "{line}");
+    }
 }

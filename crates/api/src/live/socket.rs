@@ -46,8 +46,14 @@ pub(crate) struct SocketQuery {
 enum StreamMessage {
     /// The source's state (on connect and on every change).
     State(StreamStatus),
-    /// The count changed (sent before the frame that shows it).
-    Count { frame_id: u64, t: f64, count: u32 },
+    /// The count or its band changed (sent before the frame that shows it).
+    Count {
+        frame_id: u64,
+        t: f64,
+        count: u32,
+        count_low: u32,
+        count_high: u32,
+    },
     /// The quality this client gets from now on.
     Quality { quality: u8 },
 }
@@ -114,9 +120,15 @@ async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocke
             frame = subscription.newer() => {
                 let Some(frame) = frame else { break };
                 let Ok(jpeg) = subscription.jpeg(&frame).await else { break };
-                if last_count != Some(frame.count) {
-                    last_count = Some(frame.count);
-                    let count = StreamMessage::Count { frame_id: frame.id, t: frame.at_s, count: frame.count };
+                if last_count != Some((frame.count, frame.band)) {
+                    last_count = Some((frame.count, frame.band));
+                    let count = StreamMessage::Count {
+                        frame_id: frame.id,
+                        t: frame.at_s,
+                        count: frame.count,
+                        count_low: frame.band.low,
+                        count_high: frame.band.high,
+                    };
                     if sink.send(count.text()).await.is_err() {
                         break;
                     }
@@ -162,6 +174,7 @@ mod tests {
             }),
             boxes: Arc::new(Vec::new()),
             count: 7,
+            band: pigweight_inference::CountBand::exact(7),
         };
         let h = frame_header(&frame, 1234);
         assert_eq!(h[0..8], [8, 7, 6, 5, 4, 3, 2, 1]);
