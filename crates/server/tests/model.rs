@@ -38,9 +38,9 @@ fn the_sample_model_counts_a_held_out_clip() {
         "{report}"
     );
     let exact = summary["exact_count_rate"].as_f64().unwrap();
-    // Issue 4 asks for 95% here; the shipped model reaches 94% on this clip, a frame under it
-    // (stage 6 94% too, stage 5 95%; models/README.md), so this guards against regressions
-    // until a model clears 95% with a margin.
+    // Issue 4 asks for 95% here; the shipped model reaches 93% on this clip (stage 7 94%,
+    // stage 5 95%; models/README.md), so this guards against regressions until a model clears
+    // 95% with a margin.
     assert!(
         exact >= 0.85,
         "exact counts on {:.1}% of frames: {report}",
