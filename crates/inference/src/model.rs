@@ -203,7 +203,9 @@ pub struct OnnxDetector {
     session: Session,
     info: ModelInfo,
     input_name: String,
-    thresholds: Thresholds,
+    /// What decoding keeps: `info.thresholds` down to the band's floor (the band rule splits
+    /// off what counts).
+    candidates: Thresholds,
     pre: Preprocessor,
     tensor: Array4<f32>,
     timings: Timings,
@@ -332,9 +334,9 @@ impl OnnxDetector {
         );
         Ok(Self {
             session,
+            candidates: candidates(&thresholds, &info.band),
             info,
             input_name,
-            thresholds,
             pre: Preprocessor::default(),
             tensor: Array4::zeros((0, 3, 0, 0)),
             timings: Timings::default(),
@@ -357,11 +359,11 @@ impl OnnxDetector {
 impl OnnxDetector {
     /// Keeps detections by `thresholds` from now on (the class filter stays as loaded).
     pub fn set_thresholds(&mut self, thresholds: Thresholds) {
-        self.thresholds = Thresholds {
+        self.info.thresholds = Thresholds {
             classes: self.info.counted_classes.clone(),
             ..thresholds
         };
-        self.info.thresholds = self.thresholds.clone();
+        self.candidates = candidates(&self.info.thresholds, &self.info.band);
     }
 
     /// Where the time of the latest `detect` call went.
@@ -420,18 +422,13 @@ impl Detector for OnnxDetector {
         let output = output
             .into_dimensionality::<ndarray::Ix3>()
             .map_err(|e| InferenceError::Shape(e.to_string()))?;
-        // Candidates down to the band's floor; what counts is split off by the band rule.
-        let confidence = self.thresholds.confidence;
-        let candidates = Thresholds {
-            confidence: self.info.band.floor(confidence),
-            ..self.thresholds.clone()
-        };
+        let confidence = self.info.thresholds.confidence;
         let detections = boxes
             .iter()
             .zip(output.axis_iter(Axis(0)))
             .zip(images)
             .map(|((lb, out), image)| {
-                let found = decode(out, self.info.layout, &candidates)
+                let found = decode(out, self.info.layout, &self.candidates)
                     .into_iter()
                     .map(|d| Detection {
                         bbox: lb.to_source(d.bbox),
@@ -449,6 +446,14 @@ impl Detector for OnnxDetector {
             postprocess: ran.elapsed(),
         };
         Ok(detections)
+    }
+}
+
+/// `thresholds` with the confidence lowered to `band`'s floor: the candidates a band needs.
+fn candidates(thresholds: &Thresholds, band: &BandRule) -> Thresholds {
+    Thresholds {
+        confidence: band.floor(thresholds.confidence),
+        ..thresholds.clone()
     }
 }
 
