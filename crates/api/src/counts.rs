@@ -51,7 +51,7 @@ pub(crate) struct AtQuery {
         (status = 200, description = "The count", body = CountAtTime),
         (status = 404, description = "No such video", body = ErrorBody),
         (status = 422, description = "t is not a time in the video, or the file cannot be read", body = ErrorBody),
-        (status = 503, description = "The model is busy; retry", body = ErrorBody),
+        (status = 503, description = "The model is busy, or its inference server is unavailable; retry after `Retry-After`", body = ErrorBody),
     ))]
 async fn count_at_time(
     State(app): State<AppState>,
@@ -266,7 +266,7 @@ pub(crate) struct FrameDetections {
         (status = 200, description = "The detections", body = FrameDetections),
         (status = 404, description = "No such video", body = ErrorBody),
         (status = 422, description = "t is not a time in the video", body = ErrorBody),
-        (status = 503, description = "The model is busy; retry", body = ErrorBody),
+        (status = 503, description = "The model is busy, or its inference server is unavailable; retry after `Retry-After`", body = ErrorBody),
     ))]
 async fn get_detections(
     State(app): State<AppState>,

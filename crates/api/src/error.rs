@@ -208,6 +208,10 @@ impl From<InferenceError> for ApiError {
     fn from(e: InferenceError) -> Self {
         match e {
             InferenceError::QueueFull => Self::busy("the model is busy; try again shortly"),
+            // Where the server is (a URL) is for the log, not the client.
+            e @ InferenceError::Unavailable(_) => {
+                Self::busy("the model's inference server is unavailable; try again shortly").because(e)
+            }
             e => Self::internal("running the model").because(e),
         }
     }
@@ -307,12 +311,19 @@ pub(crate) async fn json_errors(response: Response) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
-            // The one log line of a failed request: what was being done, and every cause.
-            tracing::error!(error = %self.chain(), "request failed");
-            "internal error".to_owned()
-        } else {
-            self.message
+        let message = match self.kind {
+            ErrorKind::Internal => {
+                // The one log line of a failed request: what was being done, and every cause.
+                tracing::error!(error = %self.chain(), "request failed");
+                "internal error".to_owned()
+            }
+            // Busy is the server's state, not a fault: the client is told to come back, and the
+            // cause (a full queue, an inference server away) is said where it is noticed.
+            ErrorKind::Busy => {
+                tracing::debug!(error = %self.chain(), "request refused: busy");
+                self.message
+            }
+            _ => self.message,
         };
         let mut response = (status, Json(ErrorBody { error: message })).into_response();
         match self.kind {

@@ -110,7 +110,7 @@ pub(crate) struct FrameQuery {
         (status = 304, description = "The client's copy is current"),
         (status = 404, description = "No such video", body = ErrorBody),
         (status = 422, description = "t, width or quality out of range, or an unreadable file", body = ErrorBody),
-        (status = 503, description = "The model is busy; retry", body = ErrorBody),
+        (status = 503, description = "The model is busy, or its inference server is unavailable; retry after `Retry-After`", body = ErrorBody),
     ))]
 async fn frame_optimized(
     State(app): State<AppState>,

@@ -32,20 +32,26 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The server can do its work: the index database and the model are working.
+/// The server can do its work: the index database and the model are working (with a Triton
+/// backend: the server is reachable and serves our model).
 #[utoipa::path(get, path = "/readyz", operation_id = "ready", tag = "system",
     responses(
         (status = 200, description = "Ready", body = String, example = "ready"),
         (status = 503, description = "Not ready; the reason is in the body", body = String),
     ))]
-async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
+async fn readyz(State(app): State<AppState>) -> (StatusCode, String) {
     if app.indexer.has_failed() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "the indexer stopped on a database error (see the log)",
+            "the indexer stopped on a database error (see the log)".into(),
+        )
+    } else if let Err(reason) = app.scheduler.ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the model's inference server is unavailable: {reason}"),
         )
     } else {
-        (StatusCode::OK, "ready")
+        (StatusCode::OK, "ready".into())
     }
 }
 

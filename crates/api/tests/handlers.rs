@@ -115,6 +115,49 @@ async fn counts_are_exact_at_every_moment_and_the_index_pins_each_change() {
 }
 
 #[tokio::test]
+async fn while_the_models_backend_is_away_requests_are_told_to_retry_and_the_index_resumes_after() {
+    let app = TestApp::backend_away(
+        "Triton at http://10.0.0.9:8000: connection refused",
+        &[("pen.mp4", pen())],
+    );
+    let id = TestApp::id("pen.mp4");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    let why = String::from_utf8_lossy(&ready.body);
+    assert!(
+        why.contains("inference server is unavailable") && why.contains("connection refused"),
+        "{why}"
+    );
+    // Nothing is indexed yet, so the model is asked, and it is away.
+    let away = app
+        .get(&format!("/api/video_file/count_at_time?id={id}&t=1.62"))
+        .await;
+    assert_eq!(away.header("retry-after"), "1");
+    let message = away.error(503);
+    assert!(message.contains("inference server is unavailable"), "{message}");
+    assert!(
+        !message.contains("10.0.0.9"),
+        "where the server is stays in the log: {message}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let status = app.get(&format!("/api/videos/{id}/index")).await.json();
+    assert_ne!(status["state"], "failed", "{status}");
+    assert_eq!(status["samples"], 0, "{status}");
+    assert_eq!(app.inferred.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+    app.outage.end();
+    app.indexed(&id).await;
+    assert_eq!(app.get("/readyz").await.status, StatusCode::OK);
+    for (t, count) in [(0.0, 2), (1.59, 2), (1.6, 3), (2.999, 3), (3.0, 1), (3.99, 1)] {
+        let at = app
+            .get(&format!("/api/video_file/count_at_time?id={id}&t={t}"))
+            .await
+            .json();
+        assert_eq!(at["count"], count, "t={t}: {at}");
+    }
+}
+
+#[tokio::test]
 async fn bad_numbers_and_unknown_videos_are_json_errors_with_their_status() {
     let app = TestApp::new(&[("pen.mp4", pen())]);
     let id = TestApp::id("pen.mp4");

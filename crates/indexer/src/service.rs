@@ -351,7 +351,13 @@ struct Worker {
     config: IndexerConfig,
     videos: Videos,
     active: Vec<Active>,
+    /// While the model's backend is away: how long the last wait for it was.
+    backoff: Option<Duration>,
 }
+
+/// Waits for a model backend that is away: the first, then doubling up to the most.
+const BACKEND_WAIT_FIRST: Duration = Duration::from_millis(250);
+const BACKEND_WAIT_MOST: Duration = Duration::from_secs(5);
 
 impl Worker {
     fn new(
@@ -370,6 +376,7 @@ impl Worker {
             config,
             videos,
             active: Vec::new(),
+            backoff: None,
         }
     }
 
@@ -429,6 +436,22 @@ impl Worker {
                     Err(e) => return self.stop_on(&e),
                 }
             }
+        }
+    }
+
+    /// Sleeps while the model's backend is away (a remote inference server restarting), longer
+    /// each time; a stop wakes it.
+    fn wait_for_backend(&mut self, e: &pigweight_inference::InferenceError) {
+        let wait = self
+            .backoff
+            .map_or(BACKEND_WAIT_FIRST, |last| (last * 2).min(BACKEND_WAIT_MOST));
+        if self.backoff.is_none() {
+            tracing::warn!(error = %e, "the model's backend is unavailable; indexing waits and resumes");
+        }
+        self.backoff = Some(wait);
+        let q = self.shared.queue();
+        if !q.stop {
+            drop(self.shared.wake.wait_timeout(q, wait));
         }
     }
 
@@ -505,7 +528,17 @@ impl Worker {
     fn step(&mut self, i: usize) -> Result<bool, IndexError> {
         let a = &mut self.active[i];
         let progress = match a.job.step(&mut self.store, &self.scheduler) {
-            Ok(p) => p,
+            Ok(p) => {
+                if self.backoff.take().is_some() {
+                    tracing::info!("the model's backend is back; indexing resumed");
+                }
+                p
+            }
+            Err(IndexError::Inference(e)) if e.is_transient() => {
+                // Nothing of the step was committed; it runs again from what the database holds.
+                self.wait_for_backend(&e);
+                return Ok(true);
+            }
             Err(IndexError::Decode(e)) => {
                 let reason = e.to_string();
                 tracing::warn!(path = %a.path.display(), reason, "indexing failed");

@@ -24,4 +24,14 @@ pub enum InferenceError {
     QueueFull,
     #[error("the inference worker has stopped")]
     Stopped,
+    /// The backend cannot run now (a remote server down or restarting); it is retried.
+    #[error("the inference server is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl InferenceError {
+    /// Whether trying again later may succeed: the backend is away, not the input wrong.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::QueueFull)
+    }
 }

@@ -2,7 +2,8 @@
 //! finds as many animals in an image as the image's first byte says, so a test that made the
 //! pixels (the decode crate's fake video does) knows the exact count of every frame. Its band
 //! follows the image's second byte (the fake video's frame number, modulo 256): a number ending
-//! in 3 may hold one animal fewer, in 7 one more; every other count is sure.
+//! in 3 may hold one animal fewer, in 7 one more; every other count is sure. Its backend can be
+//! taken away and brought back ([`FakeDetector::outage`]), as a remote server's would be.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::band::{BandRule, CountBand, Detections};
 use crate::error::InferenceError;
-use crate::model::{Detector, Image, ModelInfo};
+use crate::model::{Detector, Health, Image, ModelInfo};
 use crate::postprocess::{Detection, OutputLayout, Thresholds};
 
 /// Finds `rgb[0]` animals in each image: boxes in a row along the top, each a tenth of the
@@ -19,6 +20,22 @@ use crate::postprocess::{Detection, OutputLayout, Thresholds};
 pub struct FakeDetector {
     info: ModelInfo,
     images: Arc<AtomicU64>,
+    health: Health,
+}
+
+/// Takes a [`FakeDetector`]'s backend away and brings it back.
+#[derive(Debug, Clone)]
+pub struct Outage(Health);
+
+impl Outage {
+    /// From now on every batch fails with [`InferenceError::Unavailable`] (`reason`).
+    pub fn begin(&self, reason: &str) {
+        self.0.set(Err(reason.to_owned()));
+    }
+
+    pub fn end(&self) {
+        self.0.set(Ok(()));
+    }
 }
 
 impl FakeDetector {
@@ -40,7 +57,13 @@ impl FakeDetector {
                 band: BandRule::default(),
             },
             images: Arc::new(AtomicU64::new(0)),
+            health: Health::default(),
         }
+    }
+
+    /// The switch of its backend, usable after the detector moved into a scheduler.
+    pub fn outage(&self) -> Outage {
+        Outage(self.health.clone())
     }
 
     /// A counter of the images it has seen, readable after the detector moved into a scheduler.
@@ -54,7 +77,12 @@ impl Detector for FakeDetector {
         &self.info
     }
 
+    fn health(&self) -> Health {
+        self.health.clone()
+    }
+
     fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError> {
+        self.health.ready().map_err(InferenceError::Unavailable)?;
         self.images.fetch_add(images.len() as u64, Ordering::Relaxed);
         Ok(images
             .iter()

@@ -19,6 +19,36 @@ pub const PAD_VALUE: u8 = 114;
 static UNIT_SCALE: std::sync::LazyLock<[f32; 256]> =
     std::sync::LazyLock::new(|| std::array::from_fn(|v| v as f32 / 255.0));
 
+/// What a model input holds per pixel channel: the 0..1 floats a YOLO export takes, or the
+/// bytes themselves for a model that scales them inside (what `triton-repo` writes: a quarter
+/// of the bytes on the wire).
+pub trait InputValue: Copy + Send + Sync + 'static {
+    /// The values of the 256 byte values.
+    fn table() -> &'static [Self; 256];
+}
+
+impl InputValue for f32 {
+    /// `v / 255`, bit-identical to dividing as Ultralytics does.
+    fn table() -> &'static [f32; 256] {
+        &UNIT_SCALE
+    }
+}
+
+impl InputValue for u8 {
+    fn table() -> &'static [u8; 256] {
+        static BYTES: [u8; 256] = {
+            let mut t = [0u8; 256];
+            let mut v = 0;
+            while v < 256 {
+                t[v] = v as u8;
+                v += 1;
+            }
+            t
+        };
+        &BYTES
+    }
+}
+
 /// Where a source image lands inside the model input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
@@ -99,11 +129,11 @@ impl std::fmt::Debug for Preprocessor {
 impl Preprocessor {
     /// Letterboxes an RGB image (3 bytes a pixel, rows packed) into `out`, a `[3, H, W]` view of
     /// the batch tensor: planar RGB scaled to 0..1, grey padding.
-    pub fn fill(
+    pub fn fill<T: InputValue>(
         &mut self,
         rgb: &[u8],
         lb: &Letterbox,
-        mut out: ArrayViewMut3<'_, f32>,
+        mut out: ArrayViewMut3<'_, T>,
     ) -> Result<(), InferenceError> {
         let (sw, sh) = lb.source;
         let (iw, ih) = lb.input;
@@ -143,7 +173,8 @@ impl Preprocessor {
             .as_slice_mut()
             .ok_or_else(|| InferenceError::Shape("the input slot must be contiguous".into()))?;
         // Grey only where the image does not go: every value is written once.
-        let pad = f32::from(PAD_VALUE) / 255.0;
+        let scale = T::table();
+        let pad = scale[PAD_VALUE as usize];
         for plane in tensor.chunks_exact_mut(plane_len) {
             plane[..top * iw].fill(pad);
             plane[bottom * iw..].fill(pad);
@@ -154,9 +185,8 @@ impl Preprocessor {
         }
         let (r, gb) = tensor.split_at_mut(plane_len);
         let (g, b) = gb.split_at_mut(plane_len);
-        // One pass over each source row, the three planes written side by side; values from a
-        // table of v / 255, so they are bit-identical to dividing as Ultralytics does.
-        let scale = &*UNIT_SCALE;
+        // One pass over each source row, the three planes written side by side; values from the
+        // element type's table.
         for (y, row) in scaled.chunks_exact(w as usize * 3).enumerate() {
             let at = (top + y) * iw + left;
             let (r, g, b) = (
@@ -266,6 +296,19 @@ mod tests {
         assert_eq!(tensor[[2, 3, 0]], 0.0);
         assert_eq!(tensor[[2, 4, 7]], 1.0);
         assert_eq!(tensor[[0, 4, 7]], 0.0);
+    }
+
+    #[test]
+    fn byte_inputs_hold_the_pixels_the_float_input_scales() {
+        let rgb: Vec<u8> = (0..7 * 5 * 3).map(|i| (i * 37 % 256) as u8).collect();
+        let lb = Letterbox::fit((7, 5), (16, 16));
+        let mut pre = Preprocessor::default();
+        let mut floats = Array3::<f32>::zeros((3, 16, 16));
+        let mut bytes = Array3::<u8>::zeros((3, 16, 16));
+        pre.fill(&rgb, &lb, floats.view_mut()).unwrap();
+        pre.fill(&rgb, &lb, bytes.view_mut()).unwrap();
+        assert_eq!(bytes[[1, 0, 0]], PAD_VALUE);
+        assert_eq!(floats, bytes.mapv(|v| f32::from(v) / 255.0));
     }
 
     #[test]

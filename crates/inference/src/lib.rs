@@ -19,21 +19,27 @@ mod evaluate;
 pub mod fake;
 mod letterbox;
 mod model;
+mod onnx_file;
 mod postprocess;
 mod scheduler;
 mod tracker;
+mod triton;
 
 pub use band::{BandRule, CountBand, Detections};
 pub use cache::{CacheStats, ResultCache, ResultKey};
 pub use cadence::{Cadence, CadenceConfig, Decision};
 pub use error::InferenceError;
 pub use evaluate::{Evaluation, EvaluationSummary};
-pub use letterbox::{Letterbox, PAD_VALUE, Preprocessor};
+pub use letterbox::{InputValue, Letterbox, PAD_VALUE, Preprocessor};
 pub use model::{
-    Detector, Device, Image, ModelConfig, ModelInfo, ORT_LIBRARY, OnnxDetector, Timings, load_runtime,
+    Detector, Device, Health, Image, ModelConfig, ModelInfo, ORT_LIBRARY, OnnxDetector, Priority, Timings,
+    load_runtime,
 };
+pub use onnx_file::{BYTE_INPUT, ModelFile};
 pub use postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode, nms};
-pub use scheduler::{
-    Priority, PriorityMetrics, Scheduler, SchedulerConfig, SchedulerMetrics, SharedImage, Ticket,
-};
+pub use scheduler::{PriorityMetrics, Scheduler, SchedulerConfig, SchedulerMetrics, SharedImage, Ticket};
 pub use tracker::{Track, Tracker, TrackerConfig};
+pub use triton::{
+    HASH_PARAMETER, InstanceKind, RepositoryBackend, RepositoryOptions, TritonConfig, TritonDetector,
+    write_repository,
+};

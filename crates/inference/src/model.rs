@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use ndarray::{Array4, Axis};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::band::{BandRule, Detections};
 use crate::error::InferenceError;
-use crate::letterbox::{Letterbox, Preprocessor};
+use crate::letterbox::{InputValue, Letterbox, Preprocessor};
 use crate::postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode};
 
 /// Where the model runs.
@@ -157,12 +157,57 @@ pub struct Image<'a> {
     pub height: u32,
 }
 
+/// Who is waiting for a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// A user is waiting.
+    Interactive,
+    /// Indexing.
+    Background,
+}
+
+/// Whether a detector's backend can run now, shared with whoever reports readiness (a remote
+/// server may be down for a while; an in-process model is always ready).
+#[derive(Debug, Clone, Default)]
+pub struct Health(Arc<RwLock<Option<String>>>);
+
+impl Health {
+    /// Ok, or why the backend cannot run now.
+    pub fn ready(&self) -> Result<(), String> {
+        match &*self.0.read().unwrap_or_else(PoisonError::into_inner) {
+            None => Ok(()),
+            Some(reason) => Err(reason.clone()),
+        }
+    }
+
+    pub(crate) fn set(&self, state: Result<(), String>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = state.err();
+    }
+}
+
 /// The seam between detection and everything above it: images in, detections (in each image's
 /// own pixels) out. [`OnnxDetector`] is the real one.
 pub trait Detector: Send {
     fn info(&self) -> &ModelInfo;
     /// Detects in a batch of images; at most `info().max_batch` of them.
     fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError>;
+
+    /// [`Self::detect`] for a batch that someone waits on at `priority`: a backend shared by
+    /// several processes serves interactive batches first. By default the same as `detect`.
+    fn detect_at(
+        &mut self,
+        images: &[Image<'_>],
+        priority: Priority,
+    ) -> Result<Vec<Detections>, InferenceError> {
+        let _ = priority;
+        self.detect(images)
+    }
+
+    /// Whether the backend can run now; by default always.
+    fn health(&self) -> Health {
+        Health::default()
+    }
 }
 
 /// Where `make setup` (scripts/fetch-ort.sh) puts ONNX Runtime's library, relative to the
@@ -194,6 +239,118 @@ fn environment(library: &Path) -> Result<ort::environment::Environment, Inferenc
     outcome.clone().map_err(|reason| InferenceError::Runtime {
         path: library.to_owned(),
         reason,
+    })
+}
+
+/// One tensor of a model's signature: its name and shape (-1 where it varies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<i64>,
+}
+
+/// What a model declares about itself: its (first) input and output, and Ultralytics'
+/// metadata. Read from an ONNX Runtime session, from the file itself, or from a Triton model's
+/// metadata and config: [`describe`] turns any of them into the same [`ModelInfo`].
+#[derive(Debug, Clone)]
+pub(crate) struct Signature {
+    pub input: TensorSpec,
+    pub output: TensorSpec,
+    pub meta: Metadata,
+}
+
+impl Signature {
+    fn of_session(session: &Session) -> Result<Self, String> {
+        let spec = |outlet: Option<&ort::value::Outlet>, what: &str| -> Result<TensorSpec, String> {
+            let outlet = outlet.ok_or_else(|| format!("the model has no {what}"))?;
+            let shape = tensor_shape(outlet.dtype()).ok_or_else(|| format!("the {what} is not a tensor"))?;
+            Ok(TensorSpec {
+                name: outlet.name().to_owned(),
+                shape,
+            })
+        };
+        Ok(Self {
+            input: spec(session.inputs().first(), "input")?,
+            output: spec(session.outputs().first(), "output")?,
+            meta: Metadata::read(session),
+        })
+    }
+}
+
+/// What a model of this signature is, loaded with `config`: names, layout, input size, batch
+/// limit, classes and thresholds. The one place a model's description is made, whichever
+/// backend runs it.
+pub(crate) fn describe(
+    hash: String,
+    path: &Path,
+    signature: &Signature,
+    config: &ModelConfig,
+    device: String,
+) -> Result<ModelInfo, InferenceError> {
+    let Signature { input, output, meta } = signature;
+    let input_shape = &input.shape;
+    if input_shape.len() != 4 || (input_shape[1] != 3 && input_shape[1] != -1) {
+        return Err(InferenceError::UnsupportedModel(format!(
+            "input {:?} has shape {input_shape:?}; expected [N, 3, H, W]",
+            input.name
+        )));
+    }
+    let names = if !meta.names.is_empty() {
+        meta.names.clone()
+    } else {
+        config.names.clone()
+    };
+    let layout = OutputLayout::detect(
+        &output.shape,
+        (!names.is_empty()).then_some(names.len()),
+        meta.end_to_end,
+        config.layout,
+    )?;
+    let names = if names.is_empty() {
+        let n = layout.classes().unwrap_or(1);
+        (0..n).map(|i| format!("class{i}")).collect()
+    } else {
+        names
+    };
+    let (h, w) = (input_shape[2], input_shape[3]);
+    let dynamic_size = h <= 0 || w <= 0;
+    let input_size = match (config.input_size.or(meta.count_imgsz), meta.imgsz) {
+        _ if !dynamic_size => (w as u32, h as u32),
+        (Some(s), _) => (s, s),
+        (None, Some(size)) => size,
+        (None, None) => {
+            return Err(InferenceError::UnsupportedModel(
+                "the input size is dynamic and neither the model's metadata (imgsz) nor the \
+                 configuration (input_size) gives it"
+                    .into(),
+            ));
+        }
+    };
+    let max_batch = (input_shape[0] > 0).then_some(input_shape[0] as usize);
+    let counted_classes = resolve_classes(&config.classes, &names)?;
+    let defaults = Thresholds::default();
+    let thresholds = Thresholds {
+        confidence: config
+            .confidence
+            .or(meta.count_confidence)
+            .unwrap_or(defaults.confidence),
+        iou: config.iou.or(meta.count_iou).unwrap_or(defaults.iou),
+        classes: counted_classes.clone(),
+        ..defaults
+    };
+    Ok(ModelInfo {
+        hash,
+        path: path.to_owned(),
+        names,
+        input_size,
+        stride: meta.stride.unwrap_or(32),
+        dynamic_size,
+        max_batch,
+        layout,
+        device,
+        counted_classes,
+        thresholds,
+        band: BandRule::default(),
     })
 }
 
@@ -246,83 +403,10 @@ impl OnnxDetector {
         };
         let (session, device) = build_session(&env, config, &bytes)?;
 
-        let input = session
-            .inputs()
-            .first()
-            .ok_or_else(|| bad("the model has no input".into()))?;
-        let input_name = input.name().to_owned();
-        let input_shape =
-            tensor_shape(input.dtype()).ok_or_else(|| bad("the input is not a tensor".into()))?;
-        if input_shape.len() != 4 || (input_shape[1] != 3 && input_shape[1] != -1) {
-            return Err(InferenceError::UnsupportedModel(format!(
-                "input {input_name:?} has shape {input_shape:?}; expected [N, 3, H, W]"
-            )));
-        }
-        let output = session
-            .outputs()
-            .first()
-            .ok_or_else(|| bad("the model has no output".into()))?;
-        let output_shape =
-            tensor_shape(output.dtype()).ok_or_else(|| bad("the output is not a tensor".into()))?;
-
-        let meta = Metadata::read(&session);
-        let names = if !meta.names.is_empty() {
-            meta.names.clone()
-        } else {
-            config.names.clone()
-        };
-        let layout = OutputLayout::detect(
-            &output_shape,
-            (!names.is_empty()).then_some(names.len()),
-            meta.end_to_end,
-            config.layout,
-        )?;
-        let names = if names.is_empty() {
-            let n = layout.classes().unwrap_or(1);
-            (0..n).map(|i| format!("class{i}")).collect()
-        } else {
-            names
-        };
-        let (h, w) = (input_shape[2], input_shape[3]);
-        let dynamic_size = h <= 0 || w <= 0;
-        let input_size = match (config.input_size.or(meta.count_imgsz), meta.imgsz) {
-            _ if !dynamic_size => (w as u32, h as u32),
-            (Some(s), _) => (s, s),
-            (None, Some(size)) => size,
-            (None, None) => {
-                return Err(InferenceError::UnsupportedModel(
-                    "the input size is dynamic and neither the model's metadata (imgsz) nor the \
-                     configuration (input_size) gives it"
-                        .into(),
-                ));
-            }
-        };
-        let max_batch = (input_shape[0] > 0).then_some(input_shape[0] as usize);
-        let counted_classes = resolve_classes(&config.classes, &names)?;
-        let defaults = Thresholds::default();
-        let thresholds = Thresholds {
-            confidence: config
-                .confidence
-                .or(meta.count_confidence)
-                .unwrap_or(defaults.confidence),
-            iou: config.iou.or(meta.count_iou).unwrap_or(defaults.iou),
-            classes: counted_classes.clone(),
-            ..defaults
-        };
-        let info = ModelInfo {
-            hash,
-            path: path.clone(),
-            names,
-            input_size,
-            stride: meta.stride.unwrap_or(32),
-            dynamic_size,
-            max_batch,
-            layout,
-            device,
-            counted_classes,
-            thresholds: thresholds.clone(),
-            band: BandRule::default(),
-        };
+        let signature = Signature::of_session(&session).map_err(bad)?;
+        let info = describe(hash, path, &signature, config, device)?;
+        let thresholds = info.thresholds.clone();
+        let input_name = signature.input.name;
         tracing::info!(
             model = %path.display(),
             layout = ?info.layout,
@@ -342,18 +426,86 @@ impl OnnxDetector {
             timings: Timings::default(),
         })
     }
+}
 
-    /// The input size for a batch: "rect" when the model allows it and all images share a
-    /// size, else the model's own.
-    fn input_for(&self, images: &[Image<'_>]) -> (u32, u32) {
-        let first = (images[0].width, images[0].height);
-        let same = images.iter().all(|i| (i.width, i.height) == first);
-        if self.info.dynamic_size && same && self.info.input_size.0 == self.info.input_size.1 {
-            Letterbox::rect_input(first, self.info.input_size.0, self.info.stride)
-        } else {
-            self.info.input_size
-        }
+/// The input size for a batch: "rect" when the model allows it and all images share a size,
+/// else the model's own.
+fn batch_input(info: &ModelInfo, images: &[Image<'_>]) -> (u32, u32) {
+    let first = (images[0].width, images[0].height);
+    let same = images.iter().all(|i| (i.width, i.height) == first);
+    if info.dynamic_size && same && info.input_size.0 == info.input_size.1 {
+        Letterbox::rect_input(first, info.input_size.0, info.stride)
+    } else {
+        info.input_size
     }
+}
+
+/// Letterboxes a batch into `tensor`, reshaped to the batch's input: every backend's
+/// preprocessing. `slots` is a static batch axis's size (spare slots stay as they are and are
+/// ignored), `None` for a batch of just the images. Returns where each image went.
+pub(crate) fn fill_batch<T: InputValue>(
+    info: &ModelInfo,
+    pre: &mut Preprocessor,
+    tensor: &mut Array4<T>,
+    images: &[Image<'_>],
+    slots: Option<usize>,
+) -> Result<Vec<Letterbox>, InferenceError> {
+    if let Some(max) = info.max_batch.filter(|&m| images.len() > m) {
+        return Err(InferenceError::Shape(format!(
+            "a batch of {} images for a model that takes {max}",
+            images.len()
+        )));
+    }
+    let (iw, ih) = batch_input(info, images);
+    let shape = (slots.unwrap_or(images.len()), 3, ih as usize, iw as usize);
+    if tensor.dim() != shape {
+        *tensor = Array4::from_elem(shape, T::table()[0]);
+    }
+    let mut boxes = Vec::with_capacity(images.len());
+    for (slot, image) in tensor.outer_iter_mut().zip(images) {
+        let lb = Letterbox::fit((image.width, image.height), (iw, ih));
+        pre.fill(image.rgb, &lb, slot)?;
+        boxes.push(lb);
+    }
+    Ok(boxes)
+}
+
+/// Decodes a batch's output (`[slots, ..]`) into each image's detections in source pixels, with
+/// the band: every backend's postprocessing. `candidates` are the thresholds down to the band's
+/// floor.
+pub(crate) fn read_output(
+    info: &ModelInfo,
+    candidates: &Thresholds,
+    output: ndarray::ArrayViewD<'_, f32>,
+    boxes: &[Letterbox],
+    images: &[Image<'_>],
+) -> Result<Vec<Detections>, InferenceError> {
+    if output.ndim() != 3 || output.shape()[0] < images.len() {
+        return Err(InferenceError::Shape(format!(
+            "the model returned {:?} for a batch of {}",
+            output.shape(),
+            images.len()
+        )));
+    }
+    let output = output
+        .into_dimensionality::<ndarray::Ix3>()
+        .map_err(|e| InferenceError::Shape(e.to_string()))?;
+    let confidence = info.thresholds.confidence;
+    Ok(boxes
+        .iter()
+        .zip(output.axis_iter(Axis(0)))
+        .zip(images)
+        .map(|((lb, out), image)| {
+            let found = decode(out, info.layout, candidates)
+                .into_iter()
+                .map(|d| Detection {
+                    bbox: lb.to_source(d.bbox),
+                    ..d
+                })
+                .collect();
+            info.band.apply(found, confidence, image.width, image.height)
+        })
+        .collect())
 }
 
 impl OnnxDetector {
@@ -381,26 +533,14 @@ impl Detector for OnnxDetector {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(max) = self.info.max_batch.filter(|&m| images.len() > m) {
-            return Err(InferenceError::Shape(format!(
-                "a batch of {} images for a model that takes {max}",
-                images.len()
-            )));
-        }
-        let (iw, ih) = self.input_for(images);
-        // A static batch axis must be filled; the spare slots stay grey and are ignored.
-        let slots = self.info.max_batch.unwrap_or(images.len());
-        let shape = (slots, 3, ih as usize, iw as usize);
-        if self.tensor.dim() != shape {
-            self.tensor = Array4::zeros(shape);
-        }
         let started = Instant::now();
-        let mut boxes = Vec::with_capacity(images.len());
-        for (slot, image) in self.tensor.outer_iter_mut().zip(images) {
-            let lb = Letterbox::fit((image.width, image.height), (iw, ih));
-            self.pre.fill(image.rgb, &lb, slot)?;
-            boxes.push(lb);
-        }
+        let boxes = fill_batch(
+            &self.info,
+            &mut self.pre,
+            &mut self.tensor,
+            images,
+            self.info.max_batch,
+        )?;
         let preprocessed = Instant::now();
         let input =
             TensorRef::from_array_view(self.tensor.view()).map_err(|e| InferenceError::Run(e.to_string()))?;
@@ -412,32 +552,9 @@ impl Detector for OnnxDetector {
         let output = outputs[0]
             .try_extract_array::<f32>()
             .map_err(|e| InferenceError::Run(e.to_string()))?;
-        if output.ndim() != 3 || output.shape()[0] < images.len() {
-            return Err(InferenceError::Shape(format!(
-                "the model returned {:?} for a batch of {}",
-                output.shape(),
-                images.len()
-            )));
-        }
-        let output = output
-            .into_dimensionality::<ndarray::Ix3>()
-            .map_err(|e| InferenceError::Shape(e.to_string()))?;
-        let confidence = self.info.thresholds.confidence;
-        let detections = boxes
-            .iter()
-            .zip(output.axis_iter(Axis(0)))
-            .zip(images)
-            .map(|((lb, out), image)| {
-                let found = decode(out, self.info.layout, &self.candidates)
-                    .into_iter()
-                    .map(|d| Detection {
-                        bbox: lb.to_source(d.bbox),
-                        ..d
-                    })
-                    .collect();
-                self.info.band.apply(found, confidence, image.width, image.height)
-            })
-            .collect();
+        let detections = read_output(&self.info, &self.candidates, output, &boxes, images)?;
+        let (_, _, ih, iw) = self.tensor.dim();
+        let (iw, ih) = (iw as u32, ih as u32);
         self.timings = Timings {
             images: images.len(),
             input: (iw, ih),
@@ -450,7 +567,7 @@ impl Detector for OnnxDetector {
 }
 
 /// `thresholds` with the confidence lowered to `band`'s floor: the candidates a band needs.
-fn candidates(thresholds: &Thresholds, band: &BandRule) -> Thresholds {
+pub(crate) fn candidates(thresholds: &Thresholds, band: &BandRule) -> Thresholds {
     Thresholds {
         confidence: band.floor(thresholds.confidence),
         ..thresholds.clone()
@@ -541,8 +658,8 @@ fn resolve_classes(wanted: &[String], names: &[String]) -> Result<Vec<u32>, Infe
 }
 
 /// The fields Ultralytics writes into an export's metadata, as Python reprs.
-#[derive(Debug, Default)]
-struct Metadata {
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Metadata {
     names: Vec<String>,
     imgsz: Option<(u32, u32)>,
     stride: Option<u32>,
@@ -563,7 +680,7 @@ impl Metadata {
         Self::parse(&|key| meta.custom(key))
     }
 
-    fn parse(get: &dyn Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn parse(get: &dyn Fn(&str) -> Option<String>) -> Self {
         let names = get("names").map(|s| parse_names(&s)).unwrap_or_default();
         // imgsz is "[height, width]".
         let imgsz = get("imgsz").and_then(|s| {

@@ -21,17 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::band::Detections;
 use crate::error::InferenceError;
-use crate::model::{Detector, Image, ModelInfo};
-
-/// Who is waiting for a result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    /// A user is waiting.
-    Interactive,
-    /// Indexing.
-    Background,
-}
+use crate::model::{Detector, Health, Image, ModelInfo, Priority};
 
 /// Bounds and timing of the scheduler.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -171,6 +161,7 @@ impl Drop for Worker {
 pub struct Scheduler {
     shared: Arc<Shared>,
     info: Arc<ModelInfo>,
+    health: Health,
     _worker: Arc<Worker>,
 }
 
@@ -198,6 +189,7 @@ impl Scheduler {
     /// Starts the worker thread that owns `detector`.
     pub fn start(detector: Box<dyn Detector>, config: SchedulerConfig) -> Result<Self, InferenceError> {
         let info = Arc::new(detector.info().clone());
+        let health = detector.health();
         let max_batch = config.max_batch.clamp(1, info.max_batch.unwrap_or(usize::MAX));
         let shared = Arc::new(Shared {
             max_batch,
@@ -226,6 +218,7 @@ impl Scheduler {
             }),
             shared,
             info,
+            health,
         })
     }
 
@@ -234,9 +227,16 @@ impl Scheduler {
         &self.info
     }
 
+    /// Whether the detector's backend can run now (a remote server may be away), and why not.
+    pub fn ready(&self) -> Result<(), String> {
+        self.health.ready()
+    }
+
     /// Queues one image. Interactive: refused with `QueueFull` when the queue is full.
     /// Background: blocks until there is room (call it from a blocking thread).
     pub fn submit(&self, image: SharedImage, priority: Priority) -> Result<Ticket, InferenceError> {
+        // A backend that is away fails at once rather than after a wait in the queue.
+        self.health.ready().map_err(InferenceError::Unavailable)?;
         let expected = image.width as usize * image.height as usize * 3;
         if (*image.pixels).as_ref().len() != expected {
             return Err(InferenceError::Shape(format!(
@@ -313,7 +313,13 @@ fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
                 height: j.image.height,
             })
             .collect();
-        let result = detector.detect(&images);
+        // A batch holding a user's image runs at theirs (a shared backend serves it first).
+        let priority = if batch.iter().any(|j| j.priority == Priority::Interactive) {
+            Priority::Interactive
+        } else {
+            Priority::Background
+        };
+        let result = detector.detect_at(&images, priority);
         let run_ms = started.elapsed().as_secs_f64() * 1e3;
         {
             let mut q = shared.lock();
@@ -343,7 +349,12 @@ fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, images = batch.len(), "inference batch failed");
+                if e.is_transient() {
+                    // The backend's health says it once; every caller gets the error.
+                    tracing::debug!(error = %e, images = batch.len(), "inference backend unavailable");
+                } else {
+                    tracing::error!(error = %e, images = batch.len(), "inference batch failed");
+                }
                 for job in batch {
                     let _ = job.reply.send(Err(e.clone()));
                 }

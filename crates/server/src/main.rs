@@ -13,8 +13,9 @@ use std::ops::ControlFlow;
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
 use pigweight_indexer::{IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Store, VideoRecord};
 use pigweight_inference::{
-    CountBand, Detector, Device, Evaluation, Image, ModelConfig, ORT_LIBRARY, OnnxDetector, Scheduler,
-    SchedulerConfig, Thresholds,
+    CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig, ModelFile, ORT_LIBRARY,
+    OnnxDetector, RepositoryBackend, RepositoryOptions, Scheduler, SchedulerConfig, Thresholds, TritonConfig,
+    TritonDetector,
 };
 use pigweight_synth::{Clutter, Container, DatasetConfig, VideoConfig};
 
@@ -41,6 +42,9 @@ enum Command {
     Eval(EvalArgs),
     /// Print the OpenAPI document of the server's API.
     Openapi,
+    /// Write a Triton Inference Server model repository for the model (NAME/config.pbtxt and
+    /// NAME/1/model.onnx, taking uint8 pixels); docs/triton.md says how to serve it.
+    TritonRepo(TritonRepoArgs),
     /// Make synthetic pig-pen videos and datasets with exact ground truth.
     #[command(subcommand)]
     Synth(SynthCommand),
@@ -94,6 +98,34 @@ struct IndexArgs {
     format: SeriesFormat,
     #[command(flatten)]
     model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+struct TritonRepoArgs {
+    /// The repository folder (made if missing); the model goes in OUT/NAME.
+    out: PathBuf,
+    /// The YOLO model (.onnx) [default: the sample pig detector].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The model's name in the repository [default: the file's name without .onnx].
+    #[arg(long)]
+    name: Option<String>,
+    /// onnxruntime (Triton's ONNX Runtime backend, as in NGC's image) or python (the same file
+    /// through onnxruntime in a python-backend model, for Triton builds without the former).
+    #[arg(long, default_value = "onnxruntime")]
+    backend: RepositoryBackend,
+    /// Largest batch Triton forms and accepts.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    max_batch: u64,
+    /// Model instances per device.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    instances: u64,
+    /// Where the instances run: gpu or cpu.
+    #[arg(long, default_value = "gpu")]
+    kind: InstanceKind,
+    /// How long Triton's batcher waits for more requests to fill a batch, in microseconds.
+    #[arg(long, default_value_t = 2_000)]
+    queue_delay_us: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -152,6 +184,34 @@ pub(crate) struct ModelArgs {
     /// libonnxruntime.so (1.31); default: .ort/lib from `make setup`, here or beside the binary.
     #[arg(long = "ort-lib", env = "ORT_DYLIB_PATH")]
     ort_lib: Option<PathBuf>,
+    /// Run the model on this Triton Inference Server (KServe v2 over HTTP, e.g.
+    /// http://127.0.0.1:8000) instead of in this process; see docs/triton.md.
+    #[arg(long, env = "PIGWEIGHT_TRITON")]
+    triton: Option<String>,
+    /// The model's name on the Triton server [default: the --model file's name without .onnx].
+    /// Given without --model, the served model describes itself (the parameters triton-repo
+    /// writes).
+    #[arg(long = "triton-model", env = "PIGWEIGHT_TRITON_MODEL")]
+    triton_model: Option<String>,
+}
+
+/// Which backend runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Backend {
+    /// ONNX Runtime in this process.
+    #[default]
+    Ort,
+    /// A Triton Inference Server.
+    Triton,
+}
+
+/// The `[inference]` settings: the backend, and where Triton is when it is the backend.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct InferenceSettings {
+    pub(crate) backend: Backend,
+    pub(crate) triton: TritonConfig,
 }
 
 impl ModelArgs {
@@ -168,6 +228,51 @@ impl ModelArgs {
             ..ModelConfig::default()
         };
         Ok(OnnxDetector::load(&library, &config)?)
+    }
+
+    /// The detector on the backend chosen by `settings`, the flags winning. With
+    /// `require_server` false a Triton server that is away is retried in the background.
+    pub(crate) fn detector(
+        &self,
+        settings: &InferenceSettings,
+        require_server: bool,
+    ) -> anyhow::Result<Box<dyn Detector>> {
+        let mut settings = settings.clone();
+        if let Some(url) = &self.triton {
+            settings.backend = Backend::Triton;
+            settings.triton.url = url.clone();
+        }
+        if self.triton_model.is_some() {
+            settings.triton.model = self.triton_model.clone();
+        }
+        if settings.backend == Backend::Ort {
+            return Ok(Box::new(self.load()?));
+        }
+        if settings.triton.url.is_empty() {
+            bail!(
+                "the triton backend needs the server's URL: --triton http://HOST:8000 (or [inference.triton] url)"
+            );
+        }
+        // A named Triton model without a file describes itself; else the file (default: the
+        // sample model) says what the served model must be.
+        let path = match (&self.model, &settings.triton.model) {
+            (Some(path), _) => path.clone(),
+            (None, Some(_)) => PathBuf::new(),
+            (None, None) => shipped(SAMPLE_MODEL),
+        };
+        let config = ModelConfig {
+            path,
+            confidence: self.conf,
+            iou: self.iou,
+            classes: self.classes.clone(),
+            input_size: self.input_size,
+            ..ModelConfig::default()
+        };
+        Ok(Box::new(TritonDetector::connect(
+            &settings.triton,
+            &config,
+            require_server,
+        )?))
     }
 }
 
@@ -313,6 +418,7 @@ fn main() -> anyhow::Result<()> {
         Command::Detect(args) => detect(&args),
         Command::Eval(args) => evaluate(&args),
         Command::Index(args) => index(&args),
+        Command::TritonRepo(args) => triton_repo(&args),
         Command::Synth(SynthCommand::Video(args)) => synth_video(&args),
         Command::Synth(SynthCommand::Dataset(args)) => {
             let defaults = DatasetConfig::default();
@@ -377,7 +483,7 @@ fn frame(args: &FrameArgs) -> anyhow::Result<()> {
 
 fn detect(args: &DetectArgs) -> anyhow::Result<()> {
     let target = target(args.t, args.index)?;
-    let mut detector = args.model.load()?;
+    let mut detector = args.model.detector(&InferenceSettings::default(), true)?;
     let mut video = VideoFile::open(&args.file, &SourceConfig::default())?;
     let frame = video.frame(target, Mode::Exact, Size::Native)?;
     let image = Image {
@@ -397,11 +503,28 @@ fn detect(args: &DetectArgs) -> anyhow::Result<()> {
     }))
 }
 
+/// Writes a Triton model repository for the model.
+fn triton_repo(args: &TritonRepoArgs) -> anyhow::Result<()> {
+    let path = args.model.clone().unwrap_or_else(|| shipped(SAMPLE_MODEL));
+    let model = ModelFile::read(&path)?;
+    let options = RepositoryOptions {
+        name: args.name.clone(),
+        backend: args.backend,
+        max_batch: args.max_batch as usize,
+        instances: args.instances as usize,
+        kind: args.kind,
+        queue_delay_us: args.queue_delay_us,
+    };
+    let folder = pigweight_inference::write_repository(&model, &args.out, &options)?;
+    tracing::info!(model = %path.display(), folder = %folder.display(), "Triton model repository written");
+    Ok(())
+}
+
 /// Indexes one file to the end in this process and prints every sample.
 fn index(args: &IndexArgs) -> anyhow::Result<()> {
-    let detector = args.model.load()?;
+    let detector = args.model.detector(&InferenceSettings::default(), true)?;
     let key = IndexKey::new(detector.info(), args.interval);
-    let scheduler = Scheduler::start(Box::new(detector), SchedulerConfig::default())?;
+    let scheduler = Scheduler::start(detector, SchedulerConfig::default())?;
     if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
     }
@@ -528,10 +651,10 @@ impl CountScore {
 /// `eval --through-index`: indexes each video as `serve` does, in a throwaway database, and
 /// scores the index's count at every frame.
 fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
-    let detector = args.model.load()?;
+    let detector = args.model.detector(&InferenceSettings::default(), true)?;
     let info = detector.info().clone();
     let key = IndexKey::new(&info, args.interval);
-    let scheduler = Scheduler::start(Box::new(detector), SchedulerConfig::default())?;
+    let scheduler = Scheduler::start(detector, SchedulerConfig::default())?;
     let scratch = tempfile::tempdir()?;
     let mut store = Store::open(&scratch.path().join("index.db"))?;
     let config = IndexerConfig {

@@ -14,10 +14,10 @@ use clap::Args;
 use pigweight_api::{ApiConfig, App, AppState, Change, Library};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
 use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
-use pigweight_inference::{Detector, Scheduler, SchedulerConfig};
+use pigweight_inference::{Scheduler, SchedulerConfig};
 use serde::Deserialize;
 
-use crate::{ModelArgs, shipped};
+use crate::{InferenceSettings, ModelArgs, shipped};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -86,6 +86,9 @@ struct ConfigFile {
     indexer: IndexerConfig,
     /// The model's batching scheduler: batch size, how long a batch waits to fill, queues.
     scheduler: SchedulerConfig,
+    /// Which backend runs the model (`backend = "ort"` or `"triton"`), and `[inference.triton]`:
+    /// `url`, `model`, `timeout_ms`, `connect_timeout_ms`.
+    inference: InferenceSettings,
 }
 
 impl Default for ConfigFile {
@@ -96,6 +99,7 @@ impl Default for ConfigFile {
             decoder: DecoderConfig::default(),
             indexer: IndexerConfig::default(),
             scheduler: SchedulerConfig::default(),
+            inference: InferenceSettings::default(),
         }
     }
 }
@@ -176,9 +180,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(videos = found.len(), folders = ?args.videos, "library scanned");
     let budget = MemoryBudget::new(settings.working_memory()?);
     let decoder = Decoder::new(settings.decoder, Arc::clone(&budget));
-    let detector = args.model.load()?;
+    let detector = args.model.detector(&settings.inference, false)?;
     let key = IndexKey::new(detector.info(), settings.indexer.interval);
-    let scheduler = Arc::new(Scheduler::start(Box::new(detector), settings.scheduler)?);
+    let scheduler = Arc::new(Scheduler::start(detector, settings.scheduler)?);
     std::fs::create_dir_all(&args.data).with_context(|| format!("making {}", args.data.display()))?;
     let indexer = Arc::new(Indexer::start(
         &args.data.join("index.db"),

@@ -20,7 +20,7 @@ use pigweight_api::{ApiConfig, App, AppState, Change, Library, router, video_id}
 use pigweight_decode::fake::{FakeOpener, FakeVideo};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
 use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
-use pigweight_inference::fake::FakeDetector;
+use pigweight_inference::fake::{FakeDetector, Outage};
 use pigweight_inference::{Detector as _, Scheduler, SchedulerConfig};
 use tower::ServiceExt as _;
 
@@ -31,6 +31,8 @@ pub struct TestApp {
     pub opener: Arc<FakeOpener>,
     /// Images the fake model has seen.
     pub inferred: Arc<AtomicU64>,
+    /// Takes the fake model's backend away and brings it back.
+    pub outage: Outage,
     router: Router,
 }
 
@@ -86,6 +88,15 @@ impl TestApp {
     }
 
     pub fn with_config(config: ApiConfig, videos: &[(&str, FakeVideo)]) -> Self {
+        Self::build(config, videos, None)
+    }
+
+    /// Like [`Self::new`], with the model's backend away from the start (`reason`).
+    pub fn backend_away(reason: &str, videos: &[(&str, FakeVideo)]) -> Self {
+        Self::build(ApiConfig::default(), videos, Some(reason))
+    }
+
+    fn build(config: ApiConfig, videos: &[(&str, FakeVideo)], away: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("videos");
         std::fs::create_dir_all(&folder).unwrap();
@@ -99,6 +110,10 @@ impl TestApp {
         let decoder = Decoder::with_opener(DecoderConfig::default(), budget, Arc::clone(&opener) as _);
         let detector = FakeDetector::new("fake-pig-model", 8);
         let inferred = detector.images_seen();
+        let outage = detector.outage();
+        if let Some(reason) = away {
+            outage.begin(reason);
+        }
         let indexer_config = IndexerConfig::default();
         let key = IndexKey::new(detector.info(), indexer_config.interval);
         let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default()).unwrap());
@@ -125,6 +140,7 @@ impl TestApp {
             state,
             opener,
             inferred,
+            outage,
         }
     }
 
