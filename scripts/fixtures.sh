@@ -2,7 +2,8 @@
 # Makes the tiny ONNX fixture models the inference tests use, into target/fixtures, with a
 # Python venv (.venv, git-ignored) holding pinned `onnx` and `numpy`, and schemathesis (the API
 # fuzzing test); installs the tools of the JavaScript-side tests (crates/server/tests/js, pinned by its
-# package-lock.json). Idempotent.
+# package-lock.json), and a real Triton Inference Server for the Triton tests
+# (scripts/fetch-triton.sh). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/fixtures
@@ -24,3 +25,5 @@ fi
 # shellcheck source=scripts/npm.sh
 . scripts/npm.sh
 npm_ci crates/server/tests/js
+
+scripts/fetch-triton.sh
