@@ -40,6 +40,6 @@ pub use postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode, n
 pub use scheduler::{PriorityMetrics, Scheduler, SchedulerConfig, SchedulerMetrics, SharedImage, Ticket};
 pub use tracker::{Track, Tracker, TrackerConfig};
 pub use triton::{
-    HASH_PARAMETER, InstanceKind, RepositoryBackend, RepositoryOptions, TritonConfig, TritonDetector,
-    write_repository,
+    Accelerator, HASH_PARAMETER, InstanceKind, RepositoryBackend, RepositoryOptions, TritonConfig,
+    TritonDetector, write_repository,
 };

@@ -13,9 +13,9 @@ use std::ops::ControlFlow;
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
 use pigweight_indexer::{IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Store, VideoRecord};
 use pigweight_inference::{
-    CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig, ModelFile, ORT_LIBRARY,
-    OnnxDetector, RepositoryBackend, RepositoryOptions, Scheduler, SchedulerConfig, Thresholds, TritonConfig,
-    TritonDetector,
+    Accelerator, CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig, ModelFile,
+    ORT_LIBRARY, OnnxDetector, RepositoryBackend, RepositoryOptions, Scheduler, SchedulerConfig, Thresholds,
+    TritonConfig, TritonDetector,
 };
 use pigweight_synth::{Clutter, Container, DatasetConfig, VideoConfig};
 
@@ -126,6 +126,10 @@ struct TritonRepoArgs {
     /// How long Triton's batcher waits for more requests to fill a batch, in microseconds.
     #[arg(long, default_value_t = 2_000)]
     queue_delay_us: u64,
+    /// none, tensorrt-fp16 (or tensorrt) or tensorrt-fp32: TensorRT through Triton's
+    /// onnxruntime backend on GPU instances (docs/triton.md).
+    #[arg(long, default_value = "none")]
+    accelerator: Accelerator,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -514,6 +518,7 @@ fn triton_repo(args: &TritonRepoArgs) -> anyhow::Result<()> {
         instances: args.instances as usize,
         kind: args.kind,
         queue_delay_us: args.queue_delay_us,
+        accelerator: args.accelerator,
     };
     let folder = pigweight_inference::write_repository(&model, &args.out, &options)?;
     tracing::info!(model = %path.display(), folder = %folder.display(), "Triton model repository written");

@@ -389,9 +389,128 @@ fn a_wrong_model_name_wrong_shapes_another_model_file_and_a_dead_port_are_clear_
     let e = fails(&["detect", v, "--index", "0", "--triton", &dead]);
     assert!(e.contains(&dead) && e.to_lowercase().contains("connect"), "{e}");
 
-    // The server with a dead Triton starts and tells why it is not ready, with the address.
-    let server = Server::start(&["--videos", dir.path().to_str().unwrap(), "--triton", &dead]);
+    // The server with a dead Triton, chosen in its config file, starts and tells why it is not
+    // ready, with the address.
+    let config = dir.path().join("pigweight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[inference]\nbackend = \"triton\"\n\n[inference.triton]\nurl = \"{dead}\"\ntimeout_ms = 5000\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&[
+        "--videos",
+        dir.path().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
     let (status, body) = get(&server.url("/readyz"));
     assert_eq!(status, 503, "{body}");
     assert!(body.contains(&dead), "{body}");
+}
+
+/// The repositories `triton-repo` writes, read back by the protobuf schema of Triton's own
+/// model config (`model_config_pb2` of NVIDIA's tritonclient): what production Triton parses.
+#[test]
+fn repositories_parse_as_tritons_model_config_for_every_backend_and_accelerator() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let parse = |model: &Path| -> serde_json::Value {
+        let script = "import json, sys\n\
+            from google.protobuf import text_format, json_format\n\
+            from tritonclient.grpc import model_config_pb2 as m\n\
+            c = text_format.Parse(open(sys.argv[1]).read(), m.ModelConfig())\n\
+            print(json.dumps(json_format.MessageToDict(c)))\n";
+        let out = Command::new(root.join(".triton/venv/bin/python"))
+            .args(["-c", script])
+            .arg(model.join("config.pbtxt"))
+            .output()
+            .expect("run scripts/fetch-triton.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Writes a repository; returns the model's folder in it.
+    let write = |name: &str, extra: &[&str]| -> PathBuf {
+        let repo = dir.path().join(name);
+        let mut args = vec!["triton-repo", repo.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&args);
+        let model = extra
+            .iter()
+            .position(|a| *a == "--name")
+            .map_or(MODEL, |i| extra[i + 1]);
+        repo.join(model)
+    };
+
+    let model = write("default", &[]);
+    let c = parse(&model);
+    assert_eq!(c["platform"], "onnxruntime_onnx");
+    assert_eq!(c["maxBatchSize"], 8);
+    assert_eq!(c["input"][0]["name"], "pixels");
+    assert_eq!(c["input"][0]["dataType"], "TYPE_UINT8");
+    assert_eq!(c["input"][0]["dims"], serde_json::json!(["3", "-1", "-1"]));
+    assert_eq!(c["output"][0]["dataType"], "TYPE_FP32");
+    assert_eq!(
+        c["dynamicBatching"]["preferredBatchSize"],
+        serde_json::json!([4, 8])
+    );
+    assert_eq!(c["dynamicBatching"]["maxQueueDelayMicroseconds"], "2000");
+    assert_eq!(c["dynamicBatching"]["priorityLevels"], "2");
+    assert_eq!(c["instanceGroup"][0]["kind"], "KIND_GPU");
+    let hash = c["parameters"]["pigweight_model_hash"]["stringValue"]
+        .as_str()
+        .unwrap();
+    assert_eq!(hash.len(), 64, "{c}");
+    assert!(c["optimization"].is_null(), "{c}");
+    assert!(model.join("1/model.onnx").is_file());
+    assert!(!model.join("1/model.py").exists());
+
+    let c = parse(&write(
+        "tensorrt",
+        &[
+            "--accelerator",
+            "tensorrt-fp32",
+            "--max-batch",
+            "16",
+            "--instances",
+            "2",
+            "--queue-delay-us",
+            "500",
+        ],
+    ));
+    assert_eq!(c["maxBatchSize"], 16);
+    assert_eq!(
+        c["dynamicBatching"]["preferredBatchSize"],
+        serde_json::json!([8, 16])
+    );
+    assert_eq!(c["dynamicBatching"]["maxQueueDelayMicroseconds"], "500");
+    assert_eq!(c["instanceGroup"][0]["count"], 2);
+    let trt = &c["optimization"]["executionAccelerators"]["gpuExecutionAccelerator"][0];
+    assert_eq!(trt["name"], "tensorrt", "{c}");
+    assert_eq!(trt["parameters"]["precision_mode"], "FP32", "{c}");
+
+    let model = write(
+        "python",
+        &["--backend", "python", "--kind", "cpu", "--name", "pens"],
+    );
+    let c = parse(&model);
+    assert_eq!(c["name"], "pens");
+    assert_eq!(c["backend"], "python");
+    assert!(c["platform"].is_null(), "{c}");
+    assert_eq!(c["instanceGroup"][0]["kind"], "KIND_CPU");
+    assert!(model.join("1/model.py").is_file() && model.join("1/model.onnx").is_file());
+
+    let e = fails(&[
+        "triton-repo",
+        dir.path().join("no").to_str().unwrap(),
+        "--accelerator",
+        "tensorrt",
+        "--kind",
+        "cpu",
+    ]);
+    assert!(
+        e.contains("TensorRT runs in Triton's onnxruntime backend on GPU instances only"),
+        "{e}"
+    );
 }

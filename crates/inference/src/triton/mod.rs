@@ -14,7 +14,7 @@
 
 mod repository;
 
-pub use repository::{InstanceKind, RepositoryBackend, RepositoryOptions, write_repository};
+pub use repository::{Accelerator, InstanceKind, RepositoryBackend, RepositoryOptions, write_repository};
 
 use std::collections::HashMap;
 use std::path::PathBuf;

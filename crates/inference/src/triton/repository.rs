@@ -56,6 +56,33 @@ impl FromStr for InstanceKind {
     }
 }
 
+/// An accelerator Triton's onnxruntime backend hands the model to on a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Accelerator {
+    /// ONNX Runtime's CUDA provider as it is.
+    #[default]
+    None,
+    /// TensorRT through ONNX Runtime, in FP16: engines built for the GPU at load (minutes on
+    /// first start, cached by ONNX Runtime), usually several times faster than CUDA alone.
+    TensorRtFp16,
+    /// TensorRT in FP32: the same engines without the reduced precision.
+    TensorRtFp32,
+}
+
+impl FromStr for Accelerator {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "tensorrt" | "tensorrt-fp16" => Ok(Self::TensorRtFp16),
+            "tensorrt-fp32" => Ok(Self::TensorRtFp32),
+            _ => Err(format!(
+                "unknown accelerator {s:?}: use none, tensorrt-fp16 or tensorrt-fp32"
+            )),
+        }
+    }
+}
+
 /// What the repository's config says beyond the model itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryOptions {
@@ -69,6 +96,8 @@ pub struct RepositoryOptions {
     pub kind: InstanceKind,
     /// How long the batcher waits for more requests to fill a batch.
     pub queue_delay_us: u64,
+    /// For the onnxruntime backend on GPU instances.
+    pub accelerator: Accelerator,
 }
 
 impl Default for RepositoryOptions {
@@ -80,6 +109,7 @@ impl Default for RepositoryOptions {
             instances: 1,
             kind: InstanceKind::default(),
             queue_delay_us: 2_000,
+            accelerator: Accelerator::default(),
         }
     }
 }
@@ -175,10 +205,22 @@ fn config_text(
     let preferred: Vec<String> = [max_batch / 2, max_batch]
         .into_iter()
         .filter(|&n| n >= 2)
-        .map(|n| n.to_string())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
+        .map(|n| n.to_string())
         .collect();
+    let precision = match options.accelerator {
+        Accelerator::None => None,
+        Accelerator::TensorRtFp16 => Some("FP16"),
+        Accelerator::TensorRtFp32 => Some("FP32"),
+    };
+    if precision.is_some()
+        && (options.backend != RepositoryBackend::OnnxRuntime || options.kind != InstanceKind::Gpu)
+    {
+        return Err(InferenceError::UnsupportedModel(
+            "TensorRT runs in Triton's onnxruntime backend on GPU instances only".into(),
+        ));
+    }
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -221,6 +263,16 @@ fn config_text(
         "instance_group [\n  {{\n    count: {}\n    kind: {kind}\n  }}\n]",
         options.instances.max(1)
     );
+    if let Some(precision) = precision {
+        let _ = writeln!(
+            text,
+            "optimization {{ execution_accelerators {{\n  gpu_execution_accelerator : [ {{\n    \
+             name : \"tensorrt\"\n    parameters {{ key: \"precision_mode\" value: {} }}\n    \
+             parameters {{ key: \"max_workspace_size_bytes\" value: \"1073741824\" }}\n    \
+             parameters {{ key: \"trt_engine_cache_enable\" value: \"true\" }}\n  }} ]\n}}}}",
+            quoted(precision)
+        );
+    }
     let parameters = [(HASH_PARAMETER.to_owned(), model.hash().to_owned())]
         .into_iter()
         .chain(model.metadata());
@@ -251,5 +303,6 @@ mod tests {
         assert_eq!("python".parse(), Ok(RepositoryBackend::Python));
         assert_eq!("cpu".parse(), Ok(InstanceKind::Cpu));
         assert!("tensorrt".parse::<RepositoryBackend>().is_err());
+        assert_eq!("tensorrt".parse(), Ok(Accelerator::TensorRtFp16));
     }
 }
