@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo bench -p pigweight-inference --bench inference -- --frames DIR [--json OUT.json]
-//!     [--batches 1,2,4,8] [--repeats N] [--threads N] MODEL.onnx...
+//!     [--batches 1,2,4,8] [--repeats N] [--threads N] [--device cpu|cuda[:N]] MODEL.onnx...
 //! ```
 
 // A bench binary reports on stdout and should stop on the spot when anything fails.
@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pigweight_inference::{
-    Detector, Image, ModelConfig, OnnxDetector, Priority, Scheduler, SchedulerConfig, SharedImage, Timings,
+    Detector, Device, Image, ModelConfig, OnnxDetector, Priority, Scheduler, SchedulerConfig, SharedImage,
+    Timings,
 };
 use serde::Serialize;
 
@@ -33,6 +34,7 @@ struct Args {
     batches: Vec<usize>,
     repeats: usize,
     threads: usize,
+    device: Device,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +45,7 @@ fn parse_args() -> Args {
         batches: vec![1, 2, 4, 8],
         repeats: 30,
         threads: 0,
+        device: Device::Cpu,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -59,6 +62,7 @@ fn parse_args() -> Args {
             }
             "--repeats" => args.repeats = it.next().expect("--repeats N").parse().unwrap(),
             "--threads" => args.threads = it.next().expect("--threads N").parse().unwrap(),
+            "--device" => args.device = it.next().expect("--device cpu|cuda[:N]").parse().unwrap(),
             "--bench" => {} // cargo bench passes it
             other if other.starts_with("--") => panic!("unknown option {other}"),
             model => args.models.push(model.into()),
@@ -127,6 +131,7 @@ struct SchedulerResult {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    device: String,
     frames: usize,
     frame_size: [u32; 2],
     threads: usize,
@@ -139,6 +144,7 @@ fn main() {
     let frames = load_frames(&args.frames);
     let (fw, fh) = frames[0].dimensions();
     let mut report = Report {
+        device: format!("{:?}", args.device),
         frames: frames.len(),
         frame_size: [fw, fh],
         threads: args.threads,
@@ -150,6 +156,7 @@ fn main() {
         let config = ModelConfig {
             path: model.clone(),
             threads: args.threads,
+            device: args.device,
             ..ModelConfig::default()
         };
         let mut detector = OnnxDetector::load(&ort_lib(), &config).unwrap();

@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! cargo bench -p pigweight-inference --bench triton -- --frames DIR --triton URL --model FILE
-//!     [--batches 1,8] [--repeats N] [--threads N] [--flooders N] [--probes N] [--json OUT.json]
+//!     [--batches 1,8] [--repeats N] [--threads N] [--device cpu|cuda[:N]] [--flooders N]
+//!     [--probes N] [--json OUT.json]
 //! ```
 //! `bench/triton.sh` starts the server, runs this and writes the table.
 
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pigweight_inference::{
-    Detector, Image, ModelConfig, OnnxDetector, Priority, Timings, TritonConfig, TritonDetector,
+    Detector, Device, Image, ModelConfig, OnnxDetector, Priority, Timings, TritonConfig, TritonDetector,
 };
 use serde::Serialize;
 
@@ -34,6 +35,7 @@ struct Args {
     threads: usize,
     flooders: usize,
     probes: usize,
+    device: Device,
 }
 
 fn parse_args() -> Args {
@@ -47,6 +49,7 @@ fn parse_args() -> Args {
         threads: 0,
         flooders: 3,
         probes: 30,
+        device: Device::Cpu,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -61,6 +64,7 @@ fn parse_args() -> Args {
             "--threads" => args.threads = value().parse().unwrap(),
             "--flooders" => args.flooders = value().parse().unwrap(),
             "--probes" => args.probes = value().parse().unwrap(),
+            "--device" => args.device = value().parse().unwrap(),
             "--bench" => {} // cargo bench passes it
             other => panic!("unknown argument {other}"),
         }
@@ -205,6 +209,7 @@ fn main() {
     let config = ModelConfig {
         path: args.model.clone(),
         threads: args.threads,
+        device: args.device,
         ..ModelConfig::default()
     };
     let mut ort = OnnxDetector::load(&ort_lib(), &config).unwrap();
