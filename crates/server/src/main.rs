@@ -721,6 +721,11 @@ fn evaluate(args: &EvalArgs) -> anyhow::Result<()> {
     }
     /// AP is measured over the whole precision-recall curve, so keep weak detections too.
     const CURVE_CONFIDENCE: f32 = 0.001;
+    if args.model.triton.is_some() {
+        bail!(
+            "the sampled score (AP over the whole curve) runs the model in process; through Triton, score with --through-index"
+        );
+    }
     let mut detector = args.model.load()?;
     let counting = detector.info().thresholds.clone();
     detector.set_thresholds(Thresholds {

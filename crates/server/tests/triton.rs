@@ -385,6 +385,9 @@ fn a_wrong_model_name_wrong_shapes_another_model_file_and_a_dead_port_are_clear_
     ]);
     assert!(e.contains("not the local one"), "{e}");
 
+    let e = fails(&["eval", v, "--triton", &url]);
+    assert!(e.contains("--through-index"), "{e}");
+
     let dead = format!("http://127.0.0.1:{}", free_port());
     let e = fails(&["detect", v, "--index", "0", "--triton", &dead]);
     assert!(e.contains(&dead) && e.to_lowercase().contains("connect"), "{e}");
