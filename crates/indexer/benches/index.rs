@@ -54,7 +54,7 @@ fn index_speed(model: &Path, video: &Path, db_dir: &Path) -> serde_json::Value {
     let started = Instant::now();
     let source = VideoFile::open(video, &SourceConfig::default()).unwrap();
     let duration = source.timeline().duration().as_secs_f64();
-    let record = VideoRecord::of(video, &source, &store).unwrap();
+    let record = VideoRecord::of(video, &source, &mut store).unwrap();
     let opened = started.elapsed();
     let mut job = Job::open(
         &mut store,

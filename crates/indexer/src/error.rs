@@ -12,7 +12,12 @@ pub enum IndexError {
     #[error(
         "the index database {path} was written by a newer pigweight (schema {found}, this one knows {known})"
     )]
-    NewerSchema { path: PathBuf, found: i64, known: i64 },
+    NewerSchema {
+        /// The file, or the PostgreSQL server and database.
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("reading {path}: {source}")]
     Io {
         path: PathBuf,
@@ -25,10 +30,4 @@ pub enum IndexError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Inference(#[from] InferenceError),
-}
-
-impl From<rusqlite::Error> for IndexError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Database(e.to_string())
-    }
 }

@@ -101,7 +101,7 @@ impl VideoRecord {
     /// The record of the file at `path`, open as `source`: its fingerprint and what the source
     /// knows of it. The whole file is hashed only when `store` has not seen this path with this
     /// size and modification time, so restarts do not re-read every video.
-    pub fn of(path: &Path, source: &dyn FrameSource, store: &Store) -> Result<Self, IndexError> {
+    pub fn of(path: &Path, source: &dyn FrameSource, store: &mut Store) -> Result<Self, IndexError> {
         let version = FileVersion::read(path)?;
         let (size, mtime_ns) = (version.len, version.modified_ns as i64);
         let tl = source.timeline();

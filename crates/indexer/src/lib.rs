@@ -13,10 +13,15 @@ mod query;
 mod service;
 mod sprites;
 mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
 pub use query::{Bucket, CountAt, CountStep, IndexView, Provenance};
 pub use service::{IndexState, Indexer, ProgressEvent, Status};
 pub use sprites::{SPRITE_COLUMNS, SPRITE_ROWS, compose_sheet, sprite_frames, sprite_sheets, sprite_vtt};
-pub use store::{IndexKey, IndexRow, Pass, Sample, Source, Store, Stored, StoredDetection, VideoRecord};
+pub use store::{
+    Database, IndexKey, IndexRow, Pass, PostgresConfig, Sample, Source, Store, Stored, StoredDetection,
+    VideoRecord,
+};

@@ -481,7 +481,7 @@ impl Worker {
             .and_then(|source| {
                 let (w, h) = source.native_size();
                 memory.shrink_to(pigweight_decode::source_bytes(w, h));
-                let record = VideoRecord::of(path, &*source, &self.store)?;
+                let record = VideoRecord::of(path, &*source, &mut self.store)?;
                 let truncated_from_s = source.info().truncated_from;
                 if let Some(declared) = truncated_from_s {
                     tracing::warn!(

@@ -1,0 +1,322 @@
+//! The store in one SQLite file, WAL mode: the embedded default.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Backend, IndexKey, SampleRow, StoredRow, VideoRecord};
+use crate::error::IndexError;
+
+/// Schema migrations, in order; `PRAGMA user_version` counts how many have run.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r"
+CREATE TABLE videos (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    frame_count INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    failed TEXT
+);
+CREATE TABLE indexes (
+    id INTEGER PRIMARY KEY,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    model_hash TEXT NOT NULL,
+    params TEXT NOT NULL,
+    interval REAL NOT NULL,
+    pass TEXT NOT NULL,
+    error TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    UNIQUE (video_id, model_hash, params)
+);
+CREATE TABLE samples (
+    index_id INTEGER NOT NULL REFERENCES indexes(id) ON DELETE CASCADE,
+    frame INTEGER NOT NULL,
+    time REAL NOT NULL,
+    count INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    detections TEXT NOT NULL,
+    PRIMARY KEY (index_id, frame)
+) WITHOUT ROWID;
+CREATE TABLE thumbnails (
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    frame INTEGER NOT NULL,
+    jpeg BLOB NOT NULL,
+    PRIMARY KEY (video_id, frame)
+) WITHOUT ROWID;
+",
+    r"
+-- Every count carries a band (count_low..count_high). Indexes made before have none, so they
+-- are dropped and made again (their samples go with them; thumbnails belong to the videos).
+ALTER TABLE samples ADD COLUMN count_low INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN count_high INTEGER NOT NULL DEFAULT 0;
+DELETE FROM indexes;
+",
+];
+
+impl From<rusqlite::Error> for IndexError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Sqlite {
+    conn: Connection,
+}
+
+impl Sqlite {
+    pub(super) fn open(path: &Path) -> Result<Self, IndexError> {
+        let conn = Connection::open(path)?;
+        // WAL: readers never wait for the indexer; NORMAL sync is durable across a process
+        // crash (kill -9) and loses at most the last transactions on power loss, never
+        // consistency.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Self { conn };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, path: &Path) -> Result<(), IndexError> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(IndexError::NewerSchema {
+                path: path.display().to_string(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "index database migrated");
+        }
+        Ok(())
+    }
+}
+
+impl Backend for Sqlite {
+    fn limit_size(&mut self, bytes: u64) -> Result<(), IndexError> {
+        let page: i64 = self.conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages = (bytes / page.max(1) as u64).max(1) as i64;
+        self.conn.pragma_update(None, "max_page_count", pages)?;
+        Ok(())
+    }
+
+    fn video(&mut self, rec: &VideoRecord) -> Result<i64, IndexError> {
+        Ok(self.conn.query_row(
+            "INSERT INTO videos (fingerprint, path, size, mtime_ns, frame_count, duration)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (fingerprint) DO UPDATE SET path = excluded.path, mtime_ns = excluded.mtime_ns
+             RETURNING id",
+            params![
+                rec.fingerprint,
+                rec.path.to_string_lossy(),
+                rec.size as i64,
+                rec.mtime_ns,
+                rec.frame_count as i64,
+                rec.duration
+            ],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn known_fingerprint(
+        &mut self,
+        path: &str,
+        size: i64,
+        mtime_ns: i64,
+    ) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT fingerprint FROM videos WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")?
+            .query_row(params![path, size, mtime_ns], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn stored(
+        &mut self,
+        path: &str,
+        size: i64,
+        mtime_ns: i64,
+        key: &IndexKey,
+    ) -> Result<Option<StoredRow>, IndexError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT v.id, v.duration, i.id, i.pass, i.error FROM videos v
+                 LEFT JOIN indexes i ON i.video_id = v.id AND i.model_hash = ?4 AND i.params = ?5
+                 WHERE v.path = ?1 AND v.size = ?2 AND v.mtime_ns = ?3",
+            )?
+            .query_row(params![path, size, mtime_ns, key.model_hash, key.params], |r| {
+                let index = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?) {
+                    (Some(id), Some(pass)) => Some((id, pass, r.get(4)?)),
+                    _ => None,
+                };
+                Ok(StoredRow {
+                    video_id: r.get(0)?,
+                    duration: r.get(1)?,
+                    index,
+                })
+            })
+            .optional()?)
+    }
+
+    fn index(
+        &mut self,
+        video_id: i64,
+        key: &IndexKey,
+        pass: &str,
+        now_ms: i64,
+    ) -> Result<(i64, String, Option<String>), IndexError> {
+        self.conn.execute(
+            "INSERT INTO indexes (video_id, model_hash, params, interval, pass, created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (video_id, model_hash, params) DO NOTHING",
+            params![video_id, key.model_hash, key.params, key.interval, pass, now_ms],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT id, pass, error FROM indexes WHERE video_id = ?1 AND model_hash = ?2 AND params = ?3",
+            params![video_id, key.model_hash, key.params],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?)
+    }
+
+    fn set_pass(
+        &mut self,
+        index_id: i64,
+        pass: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), IndexError> {
+        self.conn.execute(
+            "UPDATE indexes SET pass = ?2, error = ?3, updated_ms = ?4 WHERE id = ?1",
+            params![index_id, pass, error, now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        index_id: i64,
+        detections: &[(i64, String)],
+        done: &str,
+        now_ms: i64,
+    ) -> Result<(), IndexError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut update =
+                tx.prepare_cached("UPDATE samples SET detections = ?3 WHERE index_id = ?1 AND frame = ?2")?;
+            for (frame, json) in detections {
+                update.execute(params![index_id, frame, json])?;
+            }
+        }
+        tx.execute(
+            "UPDATE indexes SET pass = ?2, error = NULL, updated_ms = ?3 WHERE id = ?1",
+            params![index_id, done, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn insert_samples(
+        &mut self,
+        index_id: i64,
+        rows: &[SampleRow],
+        now_ms: i64,
+    ) -> Result<usize, IndexError> {
+        let tx = self.conn.transaction()?;
+        let mut added = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO samples
+                 (index_id, frame, time, count, source, detections, count_low, count_high)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for s in rows {
+                added += insert.execute(params![
+                    index_id,
+                    s.frame,
+                    s.time,
+                    s.count,
+                    s.source,
+                    s.detections,
+                    s.low,
+                    s.high
+                ])?;
+            }
+        }
+        tx.execute(
+            "UPDATE indexes SET updated_ms = ?2 WHERE id = ?1",
+            params![index_id, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(added)
+    }
+
+    fn samples(&mut self, index_id: i64) -> Result<Vec<SampleRow>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT frame, time, count, source, detections, count_low, count_high
+             FROM samples WHERE index_id = ?1 ORDER BY frame",
+        )?;
+        let rows = stmt.query_map(params![index_id], |r| {
+            Ok(SampleRow {
+                frame: r.get(0)?,
+                time: r.get(1)?,
+                count: r.get(2)?,
+                source: r.get(3)?,
+                detections: r.get(4)?,
+                low: r.get(5)?,
+                high: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_thumbnails(&mut self, video_id: i64, thumbs: &[(u64, Vec<u8>)]) -> Result<(), IndexError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO thumbnails (video_id, frame, jpeg) VALUES (?1, ?2, ?3)",
+            )?;
+            for (frame, jpeg) in thumbs {
+                insert.execute(params![video_id, *frame as i64, jpeg])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn thumbnail(&mut self, video_id: i64, frame: i64) -> Result<Option<Vec<u8>>, IndexError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT jpeg FROM thumbnails WHERE video_id = ?1 AND frame = ?2")?
+            .query_row(params![video_id, frame], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn thumbnail_frames(&mut self, video_id: i64) -> Result<Vec<i64>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT frame FROM thumbnails WHERE video_id = ?1 ORDER BY frame")?;
+        let frames = stmt.query_map(params![video_id], |r| r.get::<_, i64>(0))?;
+        Ok(frames.collect::<Result<_, _>>()?)
+    }
+
+    fn set_video_failed(&mut self, video_id: i64, reason: Option<&str>) -> Result<(), IndexError> {
+        self.conn.execute(
+            "UPDATE videos SET failed = ?2 WHERE id = ?1",
+            params![video_id, reason],
+        )?;
+        Ok(())
+    }
+}
