@@ -23,7 +23,7 @@ use crate::error::IndexError;
 use crate::job::{IndexerConfig, Job, Progress};
 use crate::query::IndexView;
 use crate::sprites;
-use crate::store::{IndexKey, Pass, Store, VideoRecord};
+use crate::store::{Database, IndexKey, Pass, Store, VideoRecord};
 
 /// Views are rebuilt at most this often per video while it is indexed.
 const VIEW_REFRESH: Duration = Duration::from_millis(500);
@@ -139,11 +139,11 @@ impl std::fmt::Debug for Indexer {
 }
 
 impl Indexer {
-    /// Opens the database at `db` and starts the worker, which opens videos as `decoder` does
+    /// Opens the database `db` and starts the worker, which opens videos as `decoder` does
     /// (its opener and source tuning) and holds each open one's memory out of the decoder's
     /// budget. Its sources are its own: a sequential read keeps one open for the whole job.
     pub fn start(
-        db: &Path,
+        db: &Database,
         scheduler: Arc<Scheduler>,
         key: IndexKey,
         config: IndexerConfig,
@@ -154,11 +154,14 @@ impl Indexer {
             config: decoder.source_config().clone(),
             budget: Arc::clone(decoder.budget()),
         };
-        let mut store = Store::open(db)?;
+        let mut store = Store::connect(db)?;
         if let Some(mb) = config.max_database_mb {
+            if matches!(db, Database::Postgres(_)) {
+                tracing::warn!("max_database_mb applies to SQLite only: PostgreSQL's space is its own");
+            }
             store.limit_size(mb << 20)?;
         }
-        let reader = Store::open(db)?;
+        let reader = Store::connect(db)?;
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {

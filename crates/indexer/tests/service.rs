@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{scheduler, video};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
-use pigweight_indexer::{IndexState, Indexer, IndexerConfig, Pass, Provenance};
+use pigweight_indexer::{Database, IndexState, Indexer, IndexerConfig, Pass, Provenance};
 
 fn wait_settled(indexer: &Indexer, paths: &[&Path]) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -34,7 +34,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
     let good = video(dir.path());
     let broken = dir.path().join("broken.mp4");
     std::fs::write(&broken, b"not a video at all").unwrap();
-    let db = dir.path().join("index.db");
+    let db = Database::Sqlite(dir.path().join("index.db"));
     let (scheduler, key) = scheduler();
     let scheduler = Arc::new(scheduler);
 
@@ -118,7 +118,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
 fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let good = video(dir.path());
-    let db = dir.path().join("index.db");
+    let db = Database::Sqlite(dir.path().join("index.db"));
     let (scheduler, key) = scheduler();
     let scheduler = Arc::new(scheduler);
 
@@ -163,7 +163,7 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
     let (scheduler, key) = scheduler();
     let scheduler = Arc::new(scheduler);
     let indexer = Indexer::start(
-        &dir.path().join("index.db"),
+        &Database::Sqlite(dir.path().join("index.db")),
         scheduler.clone(),
         key,
         IndexerConfig::default(),

@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use std::ops::ControlFlow;
 
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
-use pigweight_indexer::{IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Store, VideoRecord};
+use pigweight_indexer::{
+    Database, IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Store, VideoRecord,
+};
 use pigweight_inference::{
     Accelerator, CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig, ModelFile,
     ORT_LIBRARY, OnnxDetector, RepositoryBackend, RepositoryOptions, Scheduler, SchedulerConfig, Thresholds,
@@ -86,9 +88,10 @@ struct DetectArgs {
 #[derive(Debug, Args)]
 struct IndexArgs {
     file: PathBuf,
-    /// The index database (made if missing); a run stopped at any point continues from it.
-    #[arg(long, default_value = "data/index.db")]
-    db: PathBuf,
+    /// The index database (made if missing): an SQLite file (`PATH` or `sqlite:PATH`) or
+    /// `postgres://USER@HOST:PORT/DB`; a run stopped at any point continues from it.
+    #[arg(long, alias = "database", default_value = "data/index.db")]
+    db: Database,
     /// Longest time in seconds between neighbouring samples (keyframes, and frames that fill
     /// the gaps between them).
     #[arg(long, default_value_t = 1.0)]
@@ -530,10 +533,12 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
     let detector = args.model.detector(&InferenceSettings::default(), true)?;
     let key = IndexKey::new(detector.info(), args.interval);
     let scheduler = Scheduler::start(detector, SchedulerConfig::default())?;
-    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Database::Sqlite(path) = &args.db
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
     }
-    let mut store = Store::open(&args.db)?;
+    let mut store = Store::connect(&args.db)?;
     let config = IndexerConfig {
         interval: args.interval,
         ..IndexerConfig::default()

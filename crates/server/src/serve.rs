@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use pigweight_api::{ApiConfig, App, AppState, Change, Library};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
-use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
+use pigweight_indexer::{Database, IndexKey, Indexer, IndexerConfig};
 use pigweight_inference::{Scheduler, SchedulerConfig};
 use serde::Deserialize;
 
@@ -48,9 +48,14 @@ pub(crate) struct ServeArgs {
     /// (weighed by frame size) and images being encoded all fit in it [default: 4096].
     #[arg(long, env = "PIGWEIGHT_MEMORY_BUDGET_MB")]
     memory_budget_mb: Option<u64>,
-    /// Where the index database lives.
+    /// Where the index database lives (as `index.db`, unless --database says otherwise).
     #[arg(long, env = "PIGWEIGHT_DATA", default_value = "data")]
     data: PathBuf,
+    /// The index database: an SQLite file (`PATH` or `sqlite:PATH`) or
+    /// `postgres://USER@HOST:PORT/DB`, shared by every process of a cluster (docs/cluster.md)
+    /// [default: DATA/index.db].
+    #[arg(long, env = "PIGWEIGHT_DATABASE", hide_env_values = true)]
+    database: Option<Database>,
     /// Longest time in seconds between neighbouring index samples (keyframes, and frames that
     /// fill the gaps between them) [default: 1].
     #[arg(long, env = "PIGWEIGHT_INTERVAL")]
@@ -184,8 +189,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let key = IndexKey::new(detector.info(), settings.indexer.interval);
     let scheduler = Arc::new(Scheduler::start(detector, settings.scheduler)?);
     std::fs::create_dir_all(&args.data).with_context(|| format!("making {}", args.data.display()))?;
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| Database::Sqlite(args.data.join("index.db")));
+    tracing::info!(%database, "index database");
     let indexer = Arc::new(Indexer::start(
-        &args.data.join("index.db"),
+        &database,
         Arc::clone(&scheduler),
         key,
         settings.indexer,

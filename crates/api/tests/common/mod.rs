@@ -19,7 +19,7 @@ use http_body_util::BodyExt as _;
 use pigweight_api::{ApiConfig, App, AppState, Change, Library, router, video_id};
 use pigweight_decode::fake::{FakeOpener, FakeVideo};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
-use pigweight_indexer::{IndexKey, Indexer, IndexerConfig};
+use pigweight_indexer::{Database, IndexKey, Indexer, IndexerConfig};
 use pigweight_inference::fake::{FakeDetector, Outage};
 use pigweight_inference::{Detector as _, Scheduler, SchedulerConfig};
 use tower::ServiceExt as _;
@@ -119,7 +119,7 @@ impl TestApp {
         let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default()).unwrap());
         let indexer = Arc::new(
             Indexer::start(
-                &dir.path().join("index.db"),
+                &Database::Sqlite(dir.path().join("index.db")),
                 Arc::clone(&scheduler),
                 key,
                 indexer_config,

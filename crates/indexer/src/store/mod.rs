@@ -24,7 +24,7 @@ use crate::error::IndexError;
 
 pub use self::postgres::PostgresConfig;
 
-/// Where the index lives: `sqlite:PATH` (the default, one file) or
+/// Where the index lives: `sqlite:PATH` or just `PATH` (the default, one file), or
 /// `postgres://user@host:port/db` (shared by every process of a cluster).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -38,12 +38,18 @@ impl FromStr for Database {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(Self::Postgres(PostgresConfig::new(s)?));
         }
-        match s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
-            Some(path) if !path.is_empty() => Ok(Self::Sqlite(PathBuf::from(path))),
-            _ => Err(format!(
-                "{s:?} is not a database: use sqlite:PATH or postgres://USER@HOST:PORT/DB"
-            )),
+        // A path without a scheme is an SQLite file too.
+        let path = match s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+            Some(path) => path,
+            None if s.contains("://") => "",
+            None => s,
+        };
+        if path.is_empty() {
+            return Err(format!(
+                "{s:?} is not a database: use sqlite:PATH (or a file's path) or postgres://USER@HOST:PORT/DB"
+            ));
         }
+        Ok(Self::Sqlite(PathBuf::from(path)))
     }
 }
 
@@ -730,13 +736,18 @@ mod tests {
         let pg: Database = "postgres://pw:secret@db.farm:5433/pigs".parse().unwrap();
         assert_eq!(pg.to_string(), "postgres://pw:***@db.farm:5433/pigs");
         assert!(format!("{pg:?}").contains("***") && !format!("{pg:?}").contains("secret"));
-        assert!("mysql://x".parse::<Database>().is_err());
+        assert_eq!(
+            "data/index.db".parse(),
+            Ok(Database::Sqlite("data/index.db".into()))
+        );
         assert!(
-            "data/index.db"
+            "mysql://x"
                 .parse::<Database>()
                 .unwrap_err()
                 .contains("sqlite:PATH")
         );
+        assert!("sqlite:".parse::<Database>().is_err());
+        assert!("postgres://h:notaport/db".parse::<Database>().is_err());
     }
 
     #[test]
