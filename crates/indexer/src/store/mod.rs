@@ -14,7 +14,7 @@ mod sqlite;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -308,6 +308,58 @@ trait Backend: Send + std::fmt::Debug {
     fn thumbnail(&mut self, video_id: i64, frame: i64) -> Result<Option<Vec<u8>>, IndexError>;
     fn thumbnail_frames(&mut self, video_id: i64) -> Result<Vec<i64>, IndexError>;
     fn set_video_failed(&mut self, video_id: i64, reason: Option<&str>) -> Result<(), IndexError>;
+    /// Adds the job of `path` under `key` if missing; with `again`, a finished or failed one
+    /// waits again. Returns its id.
+    fn enqueue_job(
+        &mut self,
+        path: &str,
+        key: &IndexKey,
+        again: bool,
+        now_ms: i64,
+    ) -> Result<i64, IndexError>;
+    /// Leases the oldest job of `key` that waits or whose lease ran out: id, path, attempts.
+    fn claim_job(
+        &mut self,
+        key: &IndexKey,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<(i64, String, i64)>, IndexError>;
+    /// Extends `owner`'s lease; false when the job is no longer its.
+    fn renew_job(&mut self, id: i64, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool, IndexError>;
+    /// Ends `owner`'s lease in `state`; false when the job is no longer its.
+    fn end_job(
+        &mut self,
+        id: i64,
+        owner: &str,
+        state: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, IndexError>;
+}
+
+/// A job a worker holds under a lease: index the file at `path` under the store's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub id: i64,
+    pub path: PathBuf,
+    /// How many times it has been leased, this time included.
+    pub attempts: u32,
+    /// Who holds it (a worker's id).
+    pub owner: String,
+}
+
+/// How a leased job ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    Failed(String),
+    /// Handed back unfinished (a worker stopping): it waits for the next worker.
+    Released,
+}
+
+fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 /// The index database.
@@ -469,6 +521,45 @@ impl Store {
     pub fn set_video_failed(&mut self, video_id: i64, reason: Option<&str>) -> Result<(), IndexError> {
         self.db.set_video_failed(video_id, reason)
     }
+
+    /// Puts the indexing of `path` under `key` in the shared job queue (once: a job already
+    /// there is left as it is, unless `again` and it has ended, as when the file changed).
+    pub fn enqueue_job(&mut self, path: &Path, key: &IndexKey, again: bool) -> Result<i64, IndexError> {
+        self.db.enqueue_job(&path.to_string_lossy(), key, again, now_ms())
+    }
+
+    /// Leases the oldest job of `key` that waits, or whose holder's lease ran out (a worker
+    /// that died): at most one holder at a time, whatever the number of workers.
+    pub fn claim_job(
+        &mut self,
+        key: &IndexKey,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<JobLease>, IndexError> {
+        let claimed = self.db.claim_job(key, owner, now_ms(), lease_ms(lease))?;
+        Ok(claimed.map(|(id, path, attempts)| JobLease {
+            id,
+            path: PathBuf::from(path),
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            owner: owner.to_owned(),
+        }))
+    }
+
+    /// Extends the lease by `lease` from now; false when the job is no longer `job.owner`'s
+    /// (its lease ran out and another worker took it): stop working on it.
+    pub fn renew_job(&mut self, job: &JobLease, lease: Duration) -> Result<bool, IndexError> {
+        self.db.renew_job(job.id, &job.owner, now_ms(), lease_ms(lease))
+    }
+
+    /// Ends the lease; false when the job was no longer `job.owner`'s.
+    pub fn finish_job(&mut self, job: &JobLease, outcome: &JobOutcome) -> Result<bool, IndexError> {
+        let (state, error) = match outcome {
+            JobOutcome::Done => ("done", None),
+            JobOutcome::Failed(reason) => ("failed", Some(reason.as_str())),
+            JobOutcome::Released => ("queued", None),
+        };
+        self.db.end_job(job.id, &job.owner, state, error, now_ms())
+    }
 }
 
 #[cfg(test)]
@@ -522,7 +613,7 @@ mod tests {
 
     /// Runs `body` on SQLite and on a throwaway PostgreSQL server; `open` opens (again) the
     /// same database, as a restarted process would.
-    fn on_both(body: impl Fn(&str, &dyn Fn() -> Store)) {
+    fn on_both(body: impl Fn(&str, &(dyn Fn() -> Store + Sync))) {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = Database::Sqlite(dir.path().join("index.db"));
         body("sqlite", &|| Store::connect(&sqlite).unwrap());
@@ -691,7 +782,7 @@ mod tests {
             .query_one("SELECT version FROM pigweight_schema", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
         client
             .execute("UPDATE pigweight_schema SET version = 99", &[])
             .unwrap();
@@ -721,6 +812,115 @@ mod tests {
         assert!(err.to_string().contains("127.0.0.1"), "{err}");
         let err = Store::connect(&Database::Postgres(config)).unwrap_err();
         assert!(err.to_string().contains("127.0.0.1"), "{err}");
+    }
+
+    #[test]
+    fn jobs_are_leased_to_one_worker_at_a_time_and_taken_over_when_a_lease_runs_out() {
+        const LEASE: Duration = Duration::from_millis(300);
+        on_both(|db, open| {
+            let mut store = open();
+            let pen = Path::new("barn/pen.mp4");
+            let id = store.enqueue_job(pen, &key("m1"), false).unwrap();
+            assert_eq!(
+                store.enqueue_job(pen, &key("m1"), false).unwrap(),
+                id,
+                "{db}: once"
+            );
+            let other_model = store.enqueue_job(pen, &key("m2"), false).unwrap();
+            assert_ne!(other_model, id, "{db}");
+
+            let a = store.claim_job(&key("m1"), "worker-a", LEASE).unwrap().unwrap();
+            assert_eq!((a.id, a.path.as_path(), a.attempts), (id, pen, 1), "{db}");
+            assert_eq!(
+                store.claim_job(&key("m1"), "worker-b", LEASE).unwrap(),
+                None,
+                "{db}: held"
+            );
+            assert!(store.renew_job(&a, LEASE).unwrap(), "{db}");
+            let mut impostor = a.clone();
+            impostor.owner = "worker-b".into();
+            assert!(!store.renew_job(&impostor, LEASE).unwrap(), "{db}");
+            assert!(!store.finish_job(&impostor, &JobOutcome::Done).unwrap(), "{db}");
+
+            // worker-a stops renewing (it died): once the lease runs out, worker-b takes over.
+            std::thread::sleep(LEASE + Duration::from_millis(100));
+            let b = store.claim_job(&key("m1"), "worker-b", LEASE).unwrap().unwrap();
+            assert_eq!((b.id, b.attempts), (id, 2), "{db}");
+            assert!(!store.renew_job(&a, LEASE).unwrap(), "{db}: a lost it");
+            assert!(!store.finish_job(&a, &JobOutcome::Done).unwrap(), "{db}");
+            assert!(store.finish_job(&b, &JobOutcome::Done).unwrap(), "{db}");
+            assert_eq!(
+                store.claim_job(&key("m1"), "worker-c", LEASE).unwrap(),
+                None,
+                "{db}: done"
+            );
+
+            // Queued again only when asked (the file changed); released work waits again.
+            store.enqueue_job(pen, &key("m1"), false).unwrap();
+            assert_eq!(
+                store.claim_job(&key("m1"), "worker-c", LEASE).unwrap(),
+                None,
+                "{db}"
+            );
+            store.enqueue_job(pen, &key("m1"), true).unwrap();
+            let c = store.claim_job(&key("m1"), "worker-c", LEASE).unwrap().unwrap();
+            assert!(store.finish_job(&c, &JobOutcome::Released).unwrap(), "{db}");
+            let d = store.claim_job(&key("m1"), "worker-d", LEASE).unwrap().unwrap();
+            assert_eq!((d.id, d.attempts), (id, 4), "{db}");
+            assert!(
+                store
+                    .finish_job(&d, &JobOutcome::Failed("unreadable".into()))
+                    .unwrap(),
+                "{db}"
+            );
+            assert_eq!(
+                store.claim_job(&key("m1"), "worker-d", LEASE).unwrap(),
+                None,
+                "{db}"
+            );
+
+            // A worker of another model sees only its own jobs.
+            let m2 = store.claim_job(&key("m2"), "worker-e", LEASE).unwrap().unwrap();
+            assert_eq!(m2.id, other_model, "{db}");
+        });
+    }
+
+    #[test]
+    fn workers_claiming_at_once_take_every_job_exactly_once() {
+        on_both(|db, open| {
+            let mut store = open();
+            let jobs = 120;
+            for i in 0..jobs {
+                store
+                    .enqueue_job(Path::new(&format!("v{i}.mp4")), &key("m1"), false)
+                    .unwrap();
+            }
+            let taken: Vec<Vec<i64>> = std::thread::scope(|s| {
+                let workers: Vec<_> = (0..4)
+                    .map(|w| {
+                        s.spawn(move || {
+                            let mut store = open();
+                            let mut mine = Vec::new();
+                            let owner = format!("worker-{w}");
+                            while let Some(job) = store
+                                .claim_job(&key("m1"), &owner, Duration::from_secs(60))
+                                .unwrap()
+                            {
+                                assert!(store.finish_job(&job, &JobOutcome::Done).unwrap());
+                                mine.push(job.id);
+                            }
+                            mine
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            let mut all: Vec<i64> = taken.concat();
+            assert_eq!(all.len(), jobs, "{db}: {taken:?}");
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), jobs, "{db}: a job ran twice");
+        });
     }
 
     #[test]

@@ -55,7 +55,26 @@ ALTER TABLE samples ADD COLUMN count_low INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE samples ADD COLUMN count_high INTEGER NOT NULL DEFAULT 0;
 DELETE FROM indexes;
 ",
+    JOBS,
 ];
+
+/// Indexing work as leased jobs (one per file and key): what several workers share.
+const JOBS: &str = r"
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT,
+    lease_until_ms INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_ms INTEGER NOT NULL,
+    UNIQUE (path, model_hash, params)
+);
+CREATE INDEX jobs_waiting ON jobs (state, lease_until_ms);
+";
 
 impl From<rusqlite::Error> for IndexError {
     fn from(e: rusqlite::Error) -> Self {
@@ -318,5 +337,82 @@ impl Backend for Sqlite {
             params![video_id, reason],
         )?;
         Ok(())
+    }
+
+    fn enqueue_job(
+        &mut self,
+        path: &str,
+        key: &IndexKey,
+        again: bool,
+        now_ms: i64,
+    ) -> Result<i64, IndexError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO jobs (path, model_hash, params, state, updated_ms) VALUES (?1, ?2, ?3, 'queued', ?4)
+             ON CONFLICT (path, model_hash, params) DO NOTHING",
+            params![path, key.model_hash, key.params, now_ms],
+        )?;
+        if again {
+            tx.execute(
+                "UPDATE jobs SET state = 'queued', error = NULL, updated_ms = ?4
+                 WHERE path = ?1 AND model_hash = ?2 AND params = ?3 AND state IN ('done', 'failed')",
+                params![path, key.model_hash, key.params, now_ms],
+            )?;
+        }
+        let id = tx.query_row(
+            "SELECT id FROM jobs WHERE path = ?1 AND model_hash = ?2 AND params = ?3",
+            params![path, key.model_hash, key.params],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn claim_job(
+        &mut self,
+        key: &IndexKey,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Option<(i64, String, i64)>, IndexError> {
+        // One statement, so one writer at a time: SQLite serialises them.
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE jobs SET state = 'leased', owner = ?3, lease_until_ms = ?4 + ?5,
+                     attempts = attempts + 1, updated_ms = ?4
+                 WHERE id = (SELECT id FROM jobs WHERE model_hash = ?1 AND params = ?2
+                     AND (state = 'queued' OR (state = 'leased' AND lease_until_ms < ?4))
+                     ORDER BY id LIMIT 1)
+                 RETURNING id, path, attempts",
+            )?
+            .query_row(
+                params![key.model_hash, key.params, owner, now_ms, lease_ms],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    fn renew_job(&mut self, id: i64, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool, IndexError> {
+        Ok(self.conn.execute(
+            "UPDATE jobs SET lease_until_ms = ?3 + ?4, updated_ms = ?3
+             WHERE id = ?1 AND owner = ?2 AND state = 'leased'",
+            params![id, owner, now_ms, lease_ms],
+        )? == 1)
+    }
+
+    fn end_job(
+        &mut self,
+        id: i64,
+        owner: &str,
+        state: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, IndexError> {
+        Ok(self.conn.execute(
+            "UPDATE jobs SET state = ?3, owner = NULL, lease_until_ms = NULL, error = ?4, updated_ms = ?5
+             WHERE id = ?1 AND owner = ?2 AND state = 'leased'",
+            params![id, owner, state, error, now_ms],
+        )? == 1)
     }
 }
