@@ -8,8 +8,6 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::store::{Database, PostgresConfig};
-
 /// A running PostgreSQL server with one database, `pigweight`.
 #[derive(Debug)]
 pub struct Postgres {
@@ -145,13 +143,8 @@ impl Postgres {
         format!("postgres://pigweight@127.0.0.1:{}/pigweight", self.port)
     }
 
-    /// The server as a [`Database`].
-    pub fn database(&self) -> Database {
-        Database::Postgres(PostgresConfig::new(&self.url()).unwrap())
-    }
-
-    /// A fresh, empty database on this server, for tests that share one server.
-    pub fn fresh_database(&self, name: &str) -> Database {
+    /// A fresh, empty database on this server; returns its URL.
+    pub fn fresh_database(&self, name: &str) -> String {
         self.run(
             &bin("createdb"),
             &[
@@ -164,8 +157,7 @@ impl Postgres {
                 name,
             ],
         );
-        let url = format!("postgres://pigweight@127.0.0.1:{}/{name}", self.port);
-        Database::Postgres(PostgresConfig::new(&url).unwrap())
+        format!("postgres://pigweight@127.0.0.1:{}/{name}", self.port)
     }
 }
 

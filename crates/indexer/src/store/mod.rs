@@ -618,7 +618,7 @@ mod tests {
         let sqlite = Database::Sqlite(dir.path().join("index.db"));
         body("sqlite", &|| Store::connect(&sqlite).unwrap());
         let server = crate::testing::Postgres::start();
-        let postgres = server.database();
+        let postgres = server.url().parse::<Database>().unwrap();
         body("postgres", &|| Store::connect(&postgres).unwrap());
     }
 
@@ -761,7 +761,7 @@ mod tests {
     #[test]
     fn a_postgres_schema_from_a_newer_pigweight_is_refused_and_processes_migrate_once_together() {
         let server = crate::testing::Postgres::start();
-        let database = server.database();
+        let database = server.url().parse::<Database>().unwrap();
         // Four processes' stores opening a fresh database at once: one migrates, all work.
         let stores: Vec<Store> = std::thread::scope(|s| {
             let opening: Vec<_> = (0..4)
@@ -794,7 +794,7 @@ mod tests {
     #[test]
     fn a_restarted_postgres_is_reconnected_to_and_a_dead_one_is_a_clear_error() {
         let server = crate::testing::Postgres::start();
-        let mut store = Store::connect(&server.database()).unwrap();
+        let mut store = Store::connect(&server.url().parse::<Database>().unwrap()).unwrap();
         let v = store.video(&video("abc")).unwrap();
         let index = store.index(v, &key("m1")).unwrap();
         store.insert_samples(index.id, &[sample(0, 3)]).unwrap();
