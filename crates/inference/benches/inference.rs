@@ -24,6 +24,9 @@ use pigweight_inference::{
 };
 use serde::Serialize;
 
+mod common;
+use common::{load_frames, ms, ort_lib, percentile};
+
 /// Images pushed through the scheduler for the throughput figure.
 const SCHEDULER_IMAGES: usize = 96;
 
@@ -70,38 +73,6 @@ fn parse_args() -> Args {
     }
     assert!(!args.models.is_empty(), "give at least one model");
     args
-}
-
-fn ort_lib() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(pigweight_inference::ORT_LIBRARY)
-        },
-        PathBuf::from,
-    )
-}
-
-/// RGB frames, all of one size.
-fn load_frames(dir: &PathBuf) -> Vec<image::RgbImage> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no .png frames in {}", dir.display());
-    paths.iter().map(|p| image::open(p).unwrap().to_rgb8()).collect()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * p).round() as usize]
 }
 
 #[derive(Debug, Serialize)]

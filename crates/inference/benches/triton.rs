@@ -25,6 +25,9 @@ use pigweight_inference::{
 };
 use serde::Serialize;
 
+mod common;
+use common::{load_frames, ms, ort_lib, percentile};
+
 struct Args {
     frames: PathBuf,
     triton: String,
@@ -76,39 +79,8 @@ fn parse_args() -> Args {
     args
 }
 
-fn ort_lib() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(pigweight_inference::ORT_LIBRARY)
-        },
-        PathBuf::from,
-    )
-}
-
-fn load_frames(dir: &PathBuf) -> Vec<image::RgbImage> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no .png frames in {}", dir.display());
-    paths.iter().map(|p| image::open(p).unwrap().to_rgb8()).collect()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn median(values: &mut [f64]) -> f64 {
     percentile(values, 0.5)
-}
-
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Requests and nanoseconds the server counts for a model (`/v2/models/NAME/stats`).

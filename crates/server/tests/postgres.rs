@@ -6,30 +6,14 @@
 
 mod common;
 
-use common::{Server, get, run, wait_for_secs};
+use common::{Server, get, run, synth_video_sized, wait_for_secs};
 use pigweight_indexer::testing::Postgres;
-
-fn video(path: &std::path::Path, seed: u64) {
-    run(&[
-        "synth",
-        "video",
-        path.to_str().unwrap(),
-        "--width",
-        "640",
-        "--height",
-        "360",
-        "--duration",
-        "12",
-        "--seed",
-        &seed.to_string(),
-    ]);
-}
 
 #[test]
 fn an_index_in_postgres_equals_the_sqlite_one_and_a_second_run_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("pen.mp4");
-    video(&clip, 9801);
+    synth_video_sized(&clip, (640, 360), 12, 9801);
     let v = clip.to_str().unwrap();
     let sqlite = dir.path().join("index.db");
     let on_sqlite = run(&["index", v, "--db", sqlite.to_str().unwrap(), "--format", "json"]);
@@ -51,7 +35,7 @@ fn a_second_server_on_the_same_postgres_shows_the_index_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let videos = dir.path().join("videos");
     std::fs::create_dir_all(&videos).unwrap();
-    video(&videos.join("pen.mp4"), 9802);
+    synth_video_sized(&videos.join("pen.mp4"), (640, 360), 12, 9802);
     let postgres = Postgres::start();
     let url = postgres.url();
     let args = ["--videos", videos.to_str().unwrap(), "--database", url.as_str()];

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Server, agent, get, request, run, wait_for_secs};
+use common::{Server, agent, get, request, run, synth_video_sized, wait_for_secs};
 
 const MODEL: &str = "pigs-yolov8n";
 
@@ -119,24 +119,6 @@ fn repository(dir: &Path, extra: &[&str]) -> PathBuf {
     repo
 }
 
-fn video(path: &Path, seconds: u32, seed: u64) {
-    run(&[
-        "synth",
-        "video",
-        path.to_str().unwrap(),
-        "--width",
-        "640",
-        "--height",
-        "360",
-        "--duration",
-        &seconds.to_string(),
-        "--gop",
-        "50",
-        "--seed",
-        &seed.to_string(),
-    ]);
-}
-
 fn detect(video: &Path, index: u32, extra: &[&str]) -> serde_json::Value {
     let index = index.to_string();
     let mut args = vec!["detect", video.to_str().unwrap(), "--index", &index];
@@ -179,7 +161,7 @@ fn assert_same_detections(ours: &serde_json::Value, triton: &serde_json::Value, 
 fn detections_through_triton_equal_in_process_ones_and_callers_are_batched_together() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("pen.mp4");
-    video(&clip, 6, 9701);
+    synth_video_sized(&clip, (640, 360), 6, 9701);
     // A long queue delay so that requests from callers started together meet in the batcher.
     let mut triton = Triton::on_free_ports(&repository(dir.path(), &["--queue-delay-us", "400000"]));
     triton.start();
@@ -234,7 +216,7 @@ fn a_video_indexed_through_triton_matches_in_process_though_triton_comes_late_an
     let videos = dir.path().join("videos");
     std::fs::create_dir_all(&videos).unwrap();
     let clip = videos.join("pen.mp4");
-    video(&clip, 24, 9702);
+    synth_video_sized(&clip, (640, 360), 24, 9702);
     let straight_db = dir.path().join("straight.db");
     let straight = run(&[
         "index",
@@ -322,7 +304,7 @@ fn a_video_indexed_through_triton_matches_in_process_though_triton_comes_late_an
 fn a_wrong_model_name_wrong_shapes_another_model_file_and_a_dead_port_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("pen.mp4");
-    video(&clip, 2, 9703);
+    synth_video_sized(&clip, (640, 360), 2, 9703);
     let repo = repository(dir.path(), &[]);
     // The same model under another name, its output declared for three classes.
     let wrong = repo.join("three-classes");

@@ -28,14 +28,20 @@ pub fn run(args: &[&str]) -> String {
 
 /// Makes a small synthetic pen video (320x240, 25 fps) with its ground truth beside it.
 pub fn synth_video(path: &Path, seconds: u32, seed: u64) {
+    synth_video_sized(path, (320, 240), seconds, seed);
+}
+
+/// Makes a synthetic pen video of `width` x `height` (25 fps, a keyframe a second) with its
+/// ground truth beside it.
+pub fn synth_video_sized(path: &Path, (width, height): (u32, u32), seconds: u32, seed: u64) {
     run(&[
         "synth",
         "video",
         path.to_str().unwrap(),
         "--width",
-        "320",
+        &width.to_string(),
         "--height",
-        "240",
+        &height.to_string(),
         "--duration",
         &seconds.to_string(),
         "--gop",
