@@ -2,12 +2,13 @@
 //! in the background by the sample (or given) model.
 //!
 //! Settings come from an optional TOML file (`--config`, sections `[api]`, `[decoder]`,
-//! `[indexer]`, each field as documented on its config type), then flags and the environment,
-//! which win over the file.
+//! `[indexer]`, `[scheduler]`, `[inference]`, `[database]`, each field as documented on its
+//! config type), then flags and the environment, which win over the file.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -94,6 +95,53 @@ struct ConfigFile {
     /// Which backend runs the model (`backend = "ort"` or `"triton"`), and `[inference.triton]`:
     /// `url`, `model`, `timeout_ms`, `connect_timeout_ms`.
     inference: InferenceSettings,
+    /// The index database (`url`, as --database) and, on PostgreSQL, its pool:
+    /// `max_connections`, `statement_timeout_ms`, `connect_timeout_ms`.
+    database: DatabaseSettings,
+}
+
+/// The `[database]` settings.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DatabaseSettings {
+    url: Option<String>,
+    max_connections: u32,
+    statement_timeout_ms: u64,
+    connect_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 4,
+            statement_timeout_ms: 30_000,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// The database: the flag's, else the file's `url`, else `DATA/index.db`; PostgreSQL with
+    /// these pool settings.
+    fn database(&self, flag: Option<&Database>, data: &Path) -> anyhow::Result<Database> {
+        let database = match (flag, &self.url) {
+            (Some(flag), _) => flag.clone(),
+            (None, Some(url)) => url
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("[database] url: {e}"))?,
+            (None, None) => Database::Sqlite(data.join("index.db")),
+        };
+        Ok(match database {
+            Database::Postgres(mut config) => {
+                config.max_connections = self.max_connections.max(1);
+                config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
+                config.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+                Database::Postgres(config)
+            }
+            sqlite => sqlite,
+        })
+    }
 }
 
 impl Default for ConfigFile {
@@ -105,6 +153,7 @@ impl Default for ConfigFile {
             indexer: IndexerConfig::default(),
             scheduler: SchedulerConfig::default(),
             inference: InferenceSettings::default(),
+            database: DatabaseSettings::default(),
         }
     }
 }
@@ -189,10 +238,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let key = IndexKey::new(detector.info(), settings.indexer.interval);
     let scheduler = Arc::new(Scheduler::start(detector, settings.scheduler)?);
     std::fs::create_dir_all(&args.data).with_context(|| format!("making {}", args.data.display()))?;
-    let database = args
-        .database
-        .clone()
-        .unwrap_or_else(|| Database::Sqlite(args.data.join("index.db")));
+    let database = settings.database.database(args.database.as_ref(), &args.data)?;
     tracing::info!(%database, "index database");
     let indexer = Arc::new(Indexer::start(
         &database,
@@ -267,5 +313,36 @@ mod tests {
         );
         assert_eq!((file.memory_budget_mb, file.indexer.interval), (2048, 2.0));
         assert!(toml::from_str::<ConfigFile>("[scheduler]\nmax_bacth = 4\n").is_err());
+    }
+
+    #[test]
+    fn the_database_comes_from_the_flag_else_the_file_else_the_data_folder() {
+        let file: ConfigFile = toml::from_str(
+            "[database]\nurl = \"postgres://pw@db:5432/pigs\"\nmax_connections = 9\nstatement_timeout_ms = 1500\n",
+        )
+        .unwrap();
+        let data = Path::new("data");
+        let Database::Postgres(pg) = file.database.database(None, data).unwrap() else {
+            panic!("not PostgreSQL");
+        };
+        assert_eq!(
+            (pg.max_connections, pg.statement_timeout),
+            (9, Duration::from_millis(1500))
+        );
+        assert_eq!(pg.connect_timeout, Duration::from_secs(5));
+        let flag: Database = "sqlite:/tmp/x.db".parse().unwrap();
+        assert_eq!(file.database.database(Some(&flag), data).unwrap(), flag);
+        assert_eq!(
+            DatabaseSettings::default().database(None, data).unwrap(),
+            Database::Sqlite("data/index.db".into())
+        );
+        let bad: ConfigFile = toml::from_str("[database]\nurl = \"mysql://x\"\n").unwrap();
+        assert!(
+            bad.database
+                .database(None, data)
+                .unwrap_err()
+                .to_string()
+                .contains("[database] url")
+        );
     }
 }
