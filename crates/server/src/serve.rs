@@ -100,25 +100,15 @@ struct ConfigFile {
     database: DatabaseSettings,
 }
 
-/// The `[database]` settings.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+/// The `[database]` settings; what is left out keeps the store's defaults
+/// (`PostgresConfig`: 4 connections, 30 s statements, 5 s to connect).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct DatabaseSettings {
     url: Option<String>,
-    max_connections: u32,
-    statement_timeout_ms: u64,
-    connect_timeout_ms: u64,
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            max_connections: 4,
-            statement_timeout_ms: 30_000,
-            connect_timeout_ms: 5_000,
-        }
-    }
+    max_connections: Option<u32>,
+    statement_timeout_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
 }
 
 impl DatabaseSettings {
@@ -134,9 +124,15 @@ impl DatabaseSettings {
         };
         Ok(match database {
             Database::Postgres(mut config) => {
-                config.max_connections = self.max_connections.max(1);
-                config.statement_timeout = Duration::from_millis(self.statement_timeout_ms);
-                config.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+                if let Some(n) = self.max_connections {
+                    config.max_connections = n.max(1);
+                }
+                if let Some(ms) = self.statement_timeout_ms {
+                    config.statement_timeout = Duration::from_millis(ms);
+                }
+                if let Some(ms) = self.connect_timeout_ms {
+                    config.connect_timeout = Duration::from_millis(ms);
+                }
                 Database::Postgres(config)
             }
             sqlite => sqlite,
