@@ -15,6 +15,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use notify::Watcher as _;
 use pigweight_decode::{FileKey, FileVersion};
+use pigweight_indexer::Root;
 
 use crate::error::ApiError;
 
@@ -95,7 +96,7 @@ pub struct Rescan {
 
 #[derive(Debug, Default)]
 pub struct Library {
-    folders: Vec<PathBuf>,
+    folders: Vec<Root>,
     videos: DashMap<String, Entry>,
 }
 
@@ -104,8 +105,18 @@ pub fn video_id(relative: &str) -> String {
     blake3::hash(relative.as_bytes()).to_hex()[..16].to_owned()
 }
 
+/// The id of the video at `relative` in `folder`: under a named root, of the root's name and
+/// the path (`barn1:pen3/a.mp4`), so every machine that maps the root gives it the same id
+/// wherever it is mounted; in a plain folder, of the path alone.
+fn id_in(folder: &Root, relative: &str) -> String {
+    match &folder.name {
+        Some(root) => video_id(&format!("{root}:{relative}")),
+        None => video_id(relative),
+    }
+}
+
 impl Library {
-    pub fn new(folders: Vec<PathBuf>) -> Self {
+    pub fn new(folders: Vec<Root>) -> Self {
         Self {
             folders,
             videos: DashMap::new(),
@@ -118,19 +129,19 @@ impl Library {
         let mut found = Rescan::default();
         let mut present = std::collections::HashSet::new();
         for folder in &self.folders {
-            for entry in walkdir::WalkDir::new(folder)
+            for entry in walkdir::WalkDir::new(&folder.path)
                 .follow_links(false)
                 .into_iter()
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file() && is_video_name(e.path()))
             {
-                let Some(name) = relative_name(folder, entry.path()) else {
+                let Some(name) = relative_name(&folder.path, entry.path()) else {
                     continue;
                 };
                 let Ok(meta) = entry.metadata() else {
                     continue;
                 };
-                let id = video_id(&name);
+                let id = id_in(folder, &name);
                 present.insert(id.clone());
                 let seen = FileVersion::of(&meta);
                 if self.videos.get(&id).is_some_and(|e| e.key.version == seen) {
@@ -169,15 +180,15 @@ impl Library {
     pub fn register(&self, relative: &Path) -> Result<(Entry, bool), ApiError> {
         let name = relative_str(relative)?;
         for folder in &self.folders {
-            let path = folder.join(relative);
+            let path = folder.path.join(relative);
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            ensure_no_links(folder, relative)?;
+            ensure_no_links(&folder.path, relative)?;
             if !meta.is_file() {
                 return Err(ApiError::invalid(format!("{name} is not a file")));
             }
-            return Ok(self.insert(path, name, &meta));
+            return Ok(self.insert(id_in(folder, &name), path, name, &meta));
         }
         Err(ApiError::not_found(format!(
             "no file {name} in the library folders"
@@ -186,11 +197,10 @@ impl Library {
 
     /// The folder that uploads go into: the first library folder.
     pub fn upload_folder(&self) -> Option<&Path> {
-        self.folders.first().map(PathBuf::as_path)
+        self.folders.first().map(|f| f.path.as_path())
     }
 
-    fn insert(&self, path: PathBuf, name: String, meta: &std::fs::Metadata) -> (Entry, bool) {
-        let id = video_id(&name);
+    fn insert(&self, id: String, path: PathBuf, name: String, meta: &std::fs::Metadata) -> (Entry, bool) {
         let seen = FileVersion::of(meta);
         let unchanged = self.videos.get(&id).is_some_and(|e| e.key.version == seen);
         let entry = Entry::new(id.clone(), path, name, seen);
@@ -220,8 +230,8 @@ impl Library {
         })?;
         for folder in &self.folders {
             watcher
-                .watch(folder, notify::RecursiveMode::Recursive)
-                .map_err(|e| notify::Error::generic(&format!("{}: {e}", folder.display())))?;
+                .watch(&folder.path, notify::RecursiveMode::Recursive)
+                .map_err(|e| notify::Error::generic(&format!("{}: {e}", folder.path.display())))?;
         }
         let library = Arc::clone(self);
         std::thread::Builder::new()
@@ -351,7 +361,7 @@ mod tests {
         std::fs::write(dir.path().join("pen4/a.mp4"), b"x").unwrap();
         std::fs::write(dir.path().join("b.MKV"), b"x").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
-        let lib = Library::new(vec![dir.path().to_owned()]);
+        let lib = Library::new(vec![Root::plain(dir.path())]);
         // Files written this instant are listed but not reported until they settle.
         let found = lib.rescan();
         assert!(found.changed.is_empty() && found.busy);
@@ -367,9 +377,33 @@ mod tests {
     }
 
     #[test]
+    fn a_named_root_gives_a_video_one_id_wherever_it_is_mounted() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir_all(share.join("pen4")).unwrap();
+        std::fs::write(share.join("pen4/a.mp4"), b"x").unwrap();
+        let mount = dir.path().join("mnt");
+        std::os::unix::fs::symlink(&share, &mount).unwrap();
+        let ids = |folder: &str| {
+            let lib = Library::new(vec![folder.parse().unwrap()]);
+            lib.rescan();
+            let entries = lib.list();
+            assert_eq!(entries.len(), 1, "{folder}");
+            (entries[0].id.clone(), entries[0].name.clone())
+        };
+        let here = ids(&format!("barn1={}", share.display()));
+        let there = ids(&format!("barn1={}", mount.display()));
+        assert_eq!(here, there);
+        assert_eq!(here, (video_id("barn1:pen4/a.mp4"), "pen4/a.mp4".to_owned()));
+        // Another root's name is another video; a plain folder keeps the id of the path alone.
+        assert_ne!(ids(&format!("barn2={}", share.display())).0, here.0);
+        assert_eq!(ids(share.to_str().unwrap()).0, video_id("pen4/a.mp4"));
+    }
+
+    #[test]
     fn watching_reports_new_and_changed_videos_once_settled() {
         let dir = tempfile::tempdir().unwrap();
-        let lib = Arc::new(Library::new(vec![dir.path().to_owned()]));
+        let lib = Arc::new(Library::new(vec![Root::plain(dir.path())]));
         let (tx, rx) = mpsc::channel();
         let _watcher = lib
             .watch(move |c| {
@@ -428,7 +462,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret.mp4"), dir.path().join("link.mp4")).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).unwrap();
         std::fs::create_dir(dir.path().join("folder.mp4")).unwrap();
-        let lib = Library::new(vec![dir.path().to_owned()]);
+        let lib = Library::new(vec![Root::plain(dir.path())]);
 
         let (entry, new) = lib.register(Path::new("pen4/a.mp4")).unwrap();
         assert!(new);

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use pigweight_decode::{FrameSource, SourceConfig, VideoFile};
 use pigweight_indexer::{
-    IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Source, Store, StoredDetection, VideoRecord,
+    IndexKey, IndexView, IndexerConfig, Job, Location, Pass, Sample, Source, Store, StoredDetection,
+    VideoRecord,
 };
 use pigweight_inference::{CountBand, Detector, ModelConfig, OnnxDetector, Scheduler, SchedulerConfig};
 use rand::{RngExt, SeedableRng};
@@ -54,7 +55,7 @@ fn index_speed(model: &Path, video: &Path, db_dir: &Path) -> serde_json::Value {
     let started = Instant::now();
     let source = VideoFile::open(video, &SourceConfig::default()).unwrap();
     let duration = source.timeline().duration().as_secs_f64();
-    let record = VideoRecord::of(video, &source, &mut store).unwrap();
+    let record = VideoRecord::of(video, &Location::plain(video), &source, &mut store).unwrap();
     let opened = started.elapsed();
     let mut job = Job::open(
         &mut store,

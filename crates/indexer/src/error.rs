@@ -9,6 +9,10 @@ pub enum IndexError {
     /// The database refused a read or write (disk full, read-only folder, corrupt file).
     #[error("index database: {0}")]
     Database(String),
+    /// The database server cannot be reached (restarting, the network away): the work is
+    /// retried once it is back, not given up.
+    #[error("index database unavailable: {0}")]
+    Unavailable(String),
     #[error(
         "the index database {path} was written by a newer pigweight (schema {found}, this one knows {known})"
     )]

@@ -28,6 +28,7 @@ use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
+use crate::roots::Location;
 use crate::store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};
 
 /// How videos are indexed.
@@ -46,6 +47,9 @@ pub struct IndexerConfig {
     pub thumbnail_quality: u8,
     /// Videos indexed at once, a batch each in turn (each holds an open decoder); more wait.
     pub active_videos: usize,
+    /// Seconds a worker holds a job without renewing it (it renews every third of that while
+    /// it works); a worker that dies loses its jobs to the others this long after.
+    pub lease_s: f64,
     /// Largest size of the index database in MB (none: as large as the disk allows). Past it,
     /// indexing stops as on a full disk.
     pub max_database_mb: Option<u64>,
@@ -60,6 +64,7 @@ impl Default for IndexerConfig {
             thumbnail_height: 160,
             thumbnail_quality: 70,
             active_videos: 2,
+            lease_s: 30.0,
             max_database_mb: None,
         }
     }
@@ -98,20 +103,26 @@ pub fn fingerprint(path: &Path) -> Result<String, IndexError> {
 }
 
 impl VideoRecord {
-    /// The record of the file at `path`, open as `source`: its fingerprint and what the source
-    /// knows of it. The whole file is hashed only when `store` has not seen this path with this
-    /// size and modification time, so restarts do not re-read every video.
-    pub fn of(path: &Path, source: &dyn FrameSource, store: &mut Store) -> Result<Self, IndexError> {
+    /// The record of the file at `path` (named `location` in the database), open as
+    /// `source`: its fingerprint and what the source knows of it. The whole file is hashed only
+    /// when `store` has not seen this location with this size and modification time, so
+    /// restarts do not re-read every video.
+    pub fn of(
+        path: &Path,
+        location: &Location,
+        source: &dyn FrameSource,
+        store: &mut Store,
+    ) -> Result<Self, IndexError> {
         let version = FileVersion::read(path)?;
         let (size, mtime_ns) = (version.len, version.modified_ns as i64);
         let tl = source.timeline();
-        let fingerprint = match store.known_fingerprint(path, size, mtime_ns)? {
+        let fingerprint = match store.known_fingerprint(location, size, mtime_ns)? {
             Some(known) => known,
             None => fingerprint(path)?,
         };
         Ok(Self {
             fingerprint,
-            path: path.to_owned(),
+            location: location.clone(),
             size,
             mtime_ns,
             frame_count: tl.len(),
@@ -236,6 +247,18 @@ impl Job {
 
     pub fn index(&self) -> &IndexRow {
         &self.index
+    }
+
+    /// Reads the index's pass and samples again from the database: after an error that may
+    /// have left a step half known (the connection broke at its commit), or another worker's.
+    pub fn reload(&mut self, store: &mut Store, key: &IndexKey) -> Result<(), IndexError> {
+        self.index = store.index(self.index.video_id, key)?;
+        self.samples = store
+            .samples(self.index.id)?
+            .into_iter()
+            .map(|s| (s.frame, s))
+            .collect();
+        Ok(())
     }
 
     /// The samples so far, in frame order.

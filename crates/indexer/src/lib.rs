@@ -10,6 +10,7 @@
 mod error;
 mod job;
 mod query;
+mod roots;
 mod service;
 mod sprites;
 mod store;
@@ -19,9 +20,10 @@ pub mod testing;
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
 pub use query::{Bucket, CountAt, CountStep, IndexView, Provenance};
-pub use service::{IndexState, Indexer, ProgressEvent, Status};
+pub use roots::{Location, Root, Roots};
+pub use service::{IndexState, Indexer, Node, ProgressEvent, Status};
 pub use sprites::{SPRITE_COLUMNS, SPRITE_ROWS, compose_sheet, sprite_frames, sprite_sheets, sprite_vtt};
 pub use store::{
-    Database, IndexKey, IndexRow, Pass, PostgresConfig, Sample, Source, Store, Stored, StoredDetection,
-    VideoRecord,
+    Database, IndexKey, IndexRow, JobLease, JobOutcome, Listener, Notice, Pass, PostgresConfig, Sample,
+    Source, Store, Stored, StoredDetection, VideoRecord,
 };

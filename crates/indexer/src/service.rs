@@ -1,13 +1,20 @@
-//! The background indexer: one worker thread that takes videos from a queue and steps their
-//! jobs in turn, so several videos share the model fairly and each gets a rough timeline early.
+//! The background indexer. Videos given to it become jobs in the database (one per video and
+//! index key); its thread takes jobs from there under a lease, renewed while it works, and
+//! steps them in turn, so several videos share the model fairly and each gets a rough timeline
+//! early. On SQLite that thread is the only worker; on PostgreSQL every `serve` with indexing
+//! on and every `pigweight worker` takes from the same jobs (`SELECT ... FOR UPDATE SKIP
+//! LOCKED`), a worker that dies loses its jobs when their leases run out, and a listener
+//! thread (`LISTEN`) wakes idle workers and shows what other processes commit.
 //!
 //! Each step is one scheduler batch at background priority, so a user's request waits for at
-//! most one batch. Views for queries are rebuilt from the job's samples as they grow and handed
-//! out as `Arc`s, so readers never touch the database or wait for the worker. A database error
-//! (disk full, read-only folder) stops the worker with one logged error; everything committed
+//! most one batch. Views for queries are rebuilt from the job's samples as they grow (or read
+//! from the database when another process indexes) and handed out as `Arc`s, so readers never
+//! touch the database or wait for the worker. A database that is away (PostgreSQL restarting)
+//! is waited out and the work goes on from what is committed; any other database error (disk
+//! full, read-only folder) stops the worker with one logged error; everything committed
 //! stays, and the next start resumes from it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -16,14 +23,17 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use pigweight_decode::{Decoder, FileVersion, MemoryBudget, Opener, Reservation, SourceConfig};
 use pigweight_inference::Scheduler;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::error::IndexError;
 use crate::job::{IndexerConfig, Job, Progress};
 use crate::query::IndexView;
+use crate::roots::{Location, Roots};
 use crate::sprites;
-use crate::store::{Database, IndexKey, Pass, Store, VideoRecord};
+use crate::store::{
+    Database, IndexKey, IndexRow, JobLease, JobOutcome, Listener, Notice, Pass, Sample, Store, VideoRecord,
+};
 
 /// Views are rebuilt at most this often per video while it is indexed.
 const VIEW_REFRESH: Duration = Duration::from_millis(500);
@@ -31,7 +41,7 @@ const VIEW_REFRESH: Duration = Duration::from_millis(500);
 const SERIES_RESOLUTION: f64 = 0.25;
 
 /// What the indexer says about one video.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// The file (kept out of what is serialised: clients never see server paths).
     #[serde(skip)]
@@ -66,7 +76,7 @@ impl Status {
 }
 
 /// Where a video is in indexing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum IndexState {
     Queued,
@@ -81,21 +91,47 @@ pub struct ProgressEvent {
     pub status: Status,
 }
 
-/// How long the worker waits for memory before it puts a video back in the queue.
+/// How long the worker waits for memory before it hands a job back.
 const MEMORY_WAIT: Duration = Duration::from_secs(5);
+/// How often an idle worker looks for jobs nobody told it of (those of a worker that died come
+/// back when its lease runs out, untold).
+const IDLE_LOOK: Duration = Duration::from_secs(2);
+/// How long the listener waits for notices before it looks at its own work (views due, stop).
+const LISTEN_TICK: Duration = Duration::from_millis(100);
 
-struct Queue {
-    waiting: VecDeque<PathBuf>,
-    /// Videos queued since the worker last looked: it shows what the database already holds
-    /// of each at once, before its job runs.
+/// What this process does with indexing work.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Its folders: how the database's locations map to its files.
+    pub roots: Roots,
+    /// Whether it takes indexing jobs; off, it queues its library's videos and shows what the
+    /// cluster's workers index.
+    pub indexing: bool,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Self {
+            roots: Roots::default(),
+            indexing: true,
+        }
+    }
+}
+
+/// What callers ask of the indexer thread.
+struct Control {
+    /// Videos added since the thread last looked: it shows what the database holds of each at
+    /// once and queues its job.
     fresh: Vec<PathBuf>,
-    /// Videos taken out of the library, for the worker to drop.
+    /// Videos taken out of the library, for the thread to drop.
     removed: Vec<PathBuf>,
+    /// Another process queued jobs.
+    told_of_jobs: bool,
     stop: bool,
 }
 
 struct Shared {
-    queue: Mutex<Queue>,
+    control: Mutex<Control>,
     wake: Condvar,
     statuses: DashMap<PathBuf, Status>,
     views: DashMap<PathBuf, Arc<IndexView>>,
@@ -103,11 +139,18 @@ struct Shared {
     video_ids: DashMap<PathBuf, i64>,
     events: broadcast::Sender<ProgressEvent>,
     failed: AtomicBool,
+    roots: Roots,
+    /// This process's name on the jobs it holds and the progress it tells.
+    owner: String,
 }
 
 impl Shared {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stopping(&self) -> bool {
+        self.control().stop
     }
 
     fn forget(&self, path: &Path) {
@@ -121,13 +164,42 @@ impl Shared {
         // Nobody listening is fine.
         let _ = self.events.send(ProgressEvent { status });
     }
+
+    fn show(&self, path: &Path, samples: &[Sample]) {
+        let view = IndexView::new(samples.iter(), SERIES_RESOLUTION);
+        self.views.insert(path.to_owned(), Arc::new(view));
+    }
+}
+
+/// What a worker tells the cluster after a step (a `NOTIFY` on PostgreSQL).
+#[derive(Debug, Serialize, Deserialize)]
+struct Told {
+    owner: String,
+    root: String,
+    path: String,
+    video_id: i64,
+    index_id: i64,
+    status: Status,
+}
+
+/// A name for this process that no other shares: host, process id and start time.
+fn owner_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{host}/{}/{started:x}", std::process::id())
 }
 
 /// The background indexer of a data folder's database.
 pub struct Indexer {
     shared: Arc<Shared>,
     reader: Mutex<Store>,
-    worker: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Indexer {
@@ -139,15 +211,19 @@ impl std::fmt::Debug for Indexer {
 }
 
 impl Indexer {
-    /// Opens the database `db` and starts the worker, which opens videos as `decoder` does
-    /// (its opener and source tuning) and holds each open one's memory out of the decoder's
-    /// budget. Its sources are its own: a sequential read keeps one open for the whole job.
+    /// Opens the database `db` and starts the indexer thread, which queues the videos it is
+    /// given as jobs in the database and, when `node.indexing`, takes jobs from there (its
+    /// own and, on PostgreSQL, those of the whole cluster) and steps them. It opens videos as
+    /// `decoder` does (its opener and source tuning) and holds each open one's memory out of
+    /// the decoder's budget; its sources are its own. On PostgreSQL a listener thread shows
+    /// what other processes index, as they commit it.
     pub fn start(
         db: &Database,
         scheduler: Arc<Scheduler>,
         key: IndexKey,
         config: IndexerConfig,
         decoder: &Decoder,
+        node: Node,
     ) -> Result<Self, IndexError> {
         let videos = Videos {
             opener: Arc::clone(decoder.opener()),
@@ -164,10 +240,10 @@ impl Indexer {
         let reader = Store::connect(db)?;
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                waiting: VecDeque::new(),
+            control: Mutex::new(Control {
                 fresh: Vec::new(),
                 removed: Vec::new(),
+                told_of_jobs: false,
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -176,49 +252,70 @@ impl Indexer {
             video_ids: DashMap::new(),
             events,
             failed: AtomicBool::new(false),
+            roots: node.roots,
+            owner: owner_name(),
         });
-        let worker = {
-            let shared = shared.clone();
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
-                .name("indexer".into())
-                .spawn(move || Worker::new(shared, store, scheduler, key, config, videos).run())
-                .map_err(|e| IndexError::Database(format!("starting the indexer thread: {e}")))?
+                .name(name.into())
+                .spawn(body)
+                .map_err(|e| IndexError::Database(format!("starting the {name} thread: {e}")))
         };
+        let mut threads = Vec::new();
+        if matches!(db, Database::Postgres(_)) {
+            let follower = Follower {
+                shared: shared.clone(),
+                store: Store::connect(db)?,
+                db: db.clone(),
+                key: key.clone(),
+                refreshed: HashMap::new(),
+                due: HashMap::new(),
+            };
+            threads.push(spawn("index-listener", Box::new(move || follower.run()))?);
+        }
+        let worker = Worker::new(
+            shared.clone(),
+            store,
+            scheduler,
+            key,
+            config,
+            videos,
+            node.indexing,
+        );
+        threads.push(spawn("indexer", Box::new(move || worker.run()))?);
         Ok(Self {
             shared,
             reader: Mutex::new(reader),
-            worker: Some(worker),
+            threads,
         })
     }
 
     /// Queues a video (again, after it changed); a video already queued or indexing is left
     /// where it is.
     pub fn add(&self, path: &Path) {
-        let mut q = self.shared.queue();
         let busy = self
             .shared
             .statuses
             .get(path)
             .is_some_and(|s| matches!(s.state, IndexState::Queued | IndexState::Indexing { .. }));
         if !busy {
-            q.waiting.push_back(path.to_owned());
-            q.fresh.push(path.to_owned());
-            drop(q);
+            self.shared.control().fresh.push(path.to_owned());
             self.shared.publish(Status::queued(path));
-            self.shared.wake.notify_one();
+            self.shared.wake.notify_all();
         }
     }
 
-    /// Forgets a video taken out of the library: it leaves the queue, its job stops, and it has
-    /// no status or view any more. What its index holds stays in the database (content
-    /// addressed: the same file added again resumes from it).
+    /// Forgets a video taken out of the library: its job leaves the queue (and stops, on
+    /// whichever worker holds it), and it has no status or view any more. What its index
+    /// holds stays in the database (content addressed: the same file added again resumes from
+    /// it).
     pub fn remove(&self, path: &Path) {
-        let mut q = self.shared.queue();
-        q.waiting.retain(|p| p != path);
-        q.removed.push(path.to_owned());
-        drop(q);
+        let mut c = self.shared.control();
+        c.fresh.retain(|p| p != path);
+        c.removed.push(path.to_owned());
+        drop(c);
         self.shared.forget(path);
-        self.shared.wake.notify_one();
+        self.shared.wake.notify_all();
     }
 
     /// Every video the indexer has been given, and where it is.
@@ -304,18 +401,19 @@ impl Indexer {
         self.shared.failed.load(Ordering::Relaxed)
     }
 
-    /// Stops after the current step (whose batch is committed) and waits for the worker.
+    /// Stops after the current step (whose batch is committed), hands back the jobs it
+    /// holds, and waits for its threads.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        self.shared.queue().stop = true;
+        self.shared.control().stop = true;
         self.shared.wake.notify_all();
-        if let Some(worker) = self.worker.take()
-            && worker.join().is_err()
-        {
-            tracing::error!("the indexer thread panicked");
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("an indexer thread panicked");
+            }
         }
     }
 }
@@ -328,7 +426,13 @@ impl Drop for Indexer {
 
 struct Active {
     path: PathBuf,
+    lease: JobLease,
+    /// When the lease was last renewed.
+    renewed: Instant,
     job: Job,
+    /// Set when what the job holds in memory may differ from the database (an outage broke a
+    /// step): it reads the database again before its next step.
+    reload: bool,
     /// What its open source holds of the memory budget, given back when the job ends.
     _memory: Reservation,
     /// Seconds (readable), and the container's claim when it is longer.
@@ -353,12 +457,14 @@ struct Worker {
     key: IndexKey,
     config: IndexerConfig,
     videos: Videos,
+    /// Whether it takes jobs (else it only queues them).
+    indexing: bool,
     active: Vec<Active>,
-    /// While the model's backend is away: how long the last wait for it was.
+    /// While the model's backend or the database is away: how long the last wait was.
     backoff: Option<Duration>,
 }
 
-/// Waits for a model backend that is away: the first, then doubling up to the most.
+/// Waits for a model backend or database that is away: the first, then doubling up to the most.
 const BACKEND_WAIT_FIRST: Duration = Duration::from_millis(250);
 const BACKEND_WAIT_MOST: Duration = Duration::from_secs(5);
 
@@ -370,6 +476,7 @@ impl Worker {
         key: IndexKey,
         config: IndexerConfig,
         videos: Videos,
+        indexing: bool,
     ) -> Self {
         Self {
             shared,
@@ -378,113 +485,187 @@ impl Worker {
             key,
             config,
             videos,
+            indexing,
             active: Vec::new(),
             backoff: None,
         }
     }
 
-    fn run(mut self) {
-        let _span = tracing::info_span!("indexer").entered();
-        loop {
-            // Drop removed videos, take new work while there is room; sleep when there is
-            // nothing at all.
-            let next = {
-                let mut q = self.shared.queue();
-                while !q.stop && q.waiting.is_empty() && q.removed.is_empty() && self.active.is_empty() {
-                    q = self.shared.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
-                }
-                if q.stop {
-                    return;
-                }
-                let fresh: Vec<PathBuf> = std::mem::take(&mut q.fresh)
-                    .into_iter()
-                    .filter(|p| q.waiting.contains(p))
-                    .collect();
-                drop(q);
-                for path in fresh {
-                    if let Err(e) = self.preload(&path) {
-                        return self.stop_on(&e);
-                    }
-                }
-                let mut q = self.shared.queue();
-                for path in std::mem::take(&mut q.removed) {
-                    if let Some(i) = self.active.iter().position(|a| a.path == path) {
-                        self.active.remove(i);
-                        // A step may have published after `remove` cleared it; a video queued
-                        // again since keeps its fresh status.
-                        if !q.waiting.contains(&path) {
-                            self.shared.forget(&path);
-                        }
-                    }
-                }
-                if self.active.len() < self.config.active_videos.max(1) {
-                    q.waiting.pop_front()
-                } else {
-                    None
-                }
-            };
-            if let Some(path) = next
-                && let Err(e) = self.open(&path)
-            {
-                return self.stop_on(&e);
-            }
-            // One step of each active job in turn.
-            let mut i = 0;
-            while i < self.active.len() {
-                match self.step(i) {
-                    Ok(true) => i += 1,
-                    Ok(false) => {
-                        self.active.remove(i);
-                    }
-                    Err(e) => return self.stop_on(&e),
-                }
-            }
-        }
+    fn lease(&self) -> Duration {
+        Duration::from_secs_f64(self.config.lease_s.clamp(1.0, 86_400.0))
     }
 
-    /// Sleeps while the model's backend is away (a remote inference server restarting), longer
-    /// each time; a stop wakes it.
-    fn wait_for_backend(&mut self, e: &pigweight_inference::InferenceError) {
+    fn run(mut self) {
+        let _span = tracing::info_span!("indexer").entered();
+        while let Some((fresh, removed)) = self.next_orders() {
+            match self.round(fresh, removed) {
+                Ok(()) => {
+                    if self.backoff.take().is_some() {
+                        tracing::info!("the model's backend and the database are back; indexing resumed");
+                    }
+                }
+                Err(IndexError::Unavailable(e)) => {
+                    // What a broken step left in memory is read again from the database.
+                    for a in &mut self.active {
+                        a.reload = true;
+                    }
+                    self.wait_out("the index database", &e);
+                }
+                Err(IndexError::Inference(e)) if e.is_transient() => {
+                    // Nothing of the step was committed; it runs again from what the database holds.
+                    self.wait_out("the model's backend", &e);
+                }
+                Err(e) => return self.stop_on(&e),
+            }
+        }
+        self.release_all();
+    }
+
+    /// Waits for something to do and takes the callers' orders; `None` once asked to stop.
+    fn next_orders(&mut self) -> Option<(Vec<PathBuf>, Vec<PathBuf>)> {
+        let mut c = self.shared.control();
+        if self.active.is_empty() && c.fresh.is_empty() && c.removed.is_empty() && !c.told_of_jobs && !c.stop
+        {
+            c = if self.indexing {
+                self.shared
+                    .wake
+                    .wait_timeout(c, IDLE_LOOK)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            } else {
+                self.shared.wake.wait(c).unwrap_or_else(PoisonError::into_inner)
+            };
+        }
+        if c.stop {
+            return None;
+        }
+        c.told_of_jobs = false;
+        Some((std::mem::take(&mut c.fresh), std::mem::take(&mut c.removed)))
+    }
+
+    /// Queues what was added, drops what was removed, takes jobs while there is room, and
+    /// steps each active job once.
+    fn round(&mut self, fresh: Vec<PathBuf>, removed: Vec<PathBuf>) -> Result<(), IndexError> {
+        for path in &removed {
+            if let Some(i) = self.active.iter().position(|a| &a.path == path) {
+                self.active.remove(i);
+                // A step may have published after `remove` cleared it; a video added again
+                // since keeps its fresh status.
+                if !fresh.contains(path) {
+                    self.shared.forget(path);
+                }
+            }
+            let at = self.shared.roots.locate(path);
+            self.store.drop_job(&at, &self.key)?;
+        }
+        let mut fresh = fresh.into_iter();
+        while let Some(path) = fresh.next() {
+            if let Err(e) = self.queue(&path) {
+                // Taken again on the next round.
+                let mut c = self.shared.control();
+                c.fresh.push(path);
+                c.fresh.extend(fresh);
+                return Err(e);
+            }
+        }
+        while self.indexing && self.active.len() < self.config.active_videos.max(1) {
+            let roots = self.shared.roots.claimable();
+            let lease = self.lease();
+            let Some(job) = self
+                .store
+                .claim_job(&self.key, &roots, &self.shared.owner, lease)?
+            else {
+                break;
+            };
+            if !self.open(job)? {
+                break;
+            }
+        }
+        let mut i = 0;
+        while i < self.active.len() {
+            if self.step(i)? {
+                i += 1;
+            } else {
+                self.active.remove(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Shows what the database holds of an added video and queues its job, unless its index
+    /// is already finished (or failed) for this very file.
+    fn queue(&mut self, path: &Path) -> Result<(), IndexError> {
+        let ended = preload(&self.shared, &mut self.store, &self.key, path)?
+            .is_some_and(|state| matches!(state, IndexState::Done | IndexState::Failed { .. }));
+        if !ended {
+            let at = self.shared.roots.locate(path);
+            self.store.enqueue_job(&at, &self.key, true)?;
+        }
+        Ok(())
+    }
+
+    /// Sleeps while `what` is away (a remote inference server or the database restarting),
+    /// longer each time; a stop wakes it.
+    fn wait_out(&mut self, what: &str, e: &dyn std::fmt::Display) {
         let wait = self
             .backoff
             .map_or(BACKEND_WAIT_FIRST, |last| (last * 2).min(BACKEND_WAIT_MOST));
         if self.backoff.is_none() {
-            tracing::warn!(error = %e, "the model's backend is unavailable; indexing waits and resumes");
+            tracing::warn!(error = %e, "{what} is unavailable; indexing waits and resumes");
         }
         self.backoff = Some(wait);
-        let q = self.shared.queue();
-        if !q.stop {
-            drop(self.shared.wake.wait_timeout(q, wait));
+        let c = self.shared.control();
+        if !c.stop {
+            drop(self.shared.wake.wait_timeout(c, wait));
         }
     }
 
-    fn stop_on(&self, e: &IndexError) {
+    fn stop_on(&mut self, e: &IndexError) {
         tracing::error!(error = %e, "indexing stopped; what is committed is kept and resumes on the next start");
         self.shared.failed.store(true, Ordering::Relaxed);
+        self.release_all();
     }
 
-    /// Opens a job; a video that cannot be opened is marked failed (not an indexer error). Its
-    /// memory comes out of the shared budget first; while the budget is all in use (by the
-    /// API's decoders), the video goes back to the end of the queue.
-    fn open(&mut self, path: &Path) -> Result<(), IndexError> {
+    /// Hands back every job held, so another worker takes it at once instead of when the
+    /// lease runs out.
+    fn release_all(&mut self) {
+        for a in std::mem::take(&mut self.active) {
+            if let Err(e) = self.store.finish_job(&a.lease, &JobOutcome::Released) {
+                tracing::debug!(error = %e, "handing back a job; its lease runs out instead");
+            }
+        }
+    }
+
+    /// Opens a leased job; false when there is no memory for it now (it is handed back). A
+    /// video that cannot be opened is marked failed (not an indexer error). Its memory comes
+    /// out of the shared budget first.
+    fn open(&mut self, lease: JobLease) -> Result<bool, IndexError> {
+        let Some(path) = self.shared.roots.resolve(&lease.location) else {
+            let reason = format!("{} is not under a folder of this worker", lease.location);
+            self.store.finish_job(&lease, &JobOutcome::Failed(reason))?;
+            return Ok(true);
+        };
+        if lease.attempts > 1 {
+            tracing::info!(video = %lease.location, attempts = lease.attempts, "a job leased before (a worker stopped, or the file changed); going on from what is committed");
+        }
         let largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels);
         let mut memory = match self.videos.budget.reserve(largest, MEMORY_WAIT) {
             Ok(memory) => memory,
             Err(e) => {
-                tracing::debug!(path = %path.display(), error = %e, "no memory to index now; queued again");
-                self.shared.queue().waiting.push_back(path.to_owned());
-                return Ok(());
+                tracing::debug!(path = %path.display(), error = %e, "no memory to index now; job handed back");
+                self.store.finish_job(&lease, &JobOutcome::Released)?;
+                return Ok(false);
             }
         };
         let opened = self
             .videos
             .opener
-            .open(path, &self.videos.config)
+            .open(&path, &self.videos.config)
             .map_err(IndexError::from)
             .and_then(|source| {
                 let (w, h) = source.native_size();
                 memory.shrink_to(pigweight_decode::source_bytes(w, h));
-                let record = VideoRecord::of(path, &*source, &mut self.store)?;
+                let record = VideoRecord::of(&path, &lease.location, &*source, &mut self.store)?;
                 let truncated_from_s = source.info().truncated_from;
                 if let Some(declared) = truncated_from_s {
                     tracing::warn!(
@@ -501,57 +682,82 @@ impl Worker {
             Ok(opened) => opened,
             Err(e @ (IndexError::Decode(_) | IndexError::Io { .. })) => {
                 tracing::warn!(path = %path.display(), error = %e, "video not indexed");
+                let reason = e.to_string();
                 self.shared.publish(Status {
                     state: IndexState::Failed {
-                        reason: e.to_string(),
+                        reason: reason.clone(),
                     },
-                    ..Status::queued(path)
+                    ..Status::queued(&path)
                 });
-                return Ok(());
+                self.store.finish_job(&lease, &JobOutcome::Failed(reason))?;
+                return Ok(true);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Taken again by the next claim once the cause (an outage) has passed.
+                if let Err(e) = self.store.finish_job(&lease, &JobOutcome::Released) {
+                    tracing::debug!(error = %e, "handing back a job; its lease runs out instead");
+                }
+                return Err(e);
+            }
         };
-        self.shared
-            .video_ids
-            .insert(path.to_owned(), job.index().video_id);
+        self.shared.video_ids.insert(path.clone(), job.index().video_id);
         let pass = job.index().pass;
         self.active.push(Active {
-            path: path.to_owned(),
+            path,
+            lease,
+            renewed: Instant::now(),
             job,
+            reload: false,
             _memory: memory,
             duration_s,
             truncated_from_s,
             last_view: Instant::now() - VIEW_REFRESH,
             pass_started: (Instant::now(), 0, pass),
         });
-        Ok(())
+        Ok(true)
     }
 
-    /// Steps active job `i`; false when it is finished (done or failed).
+    /// Steps active job `i`; false when it is finished (done or failed) or no longer this
+    /// worker's.
     fn step(&mut self, i: usize) -> Result<bool, IndexError> {
+        let lease = self.lease();
         let a = &mut self.active[i];
+        // Renewed well before it runs out; a job that was taken over (this worker stalled past
+        // its lease) or dropped (its file left the library) is left to whoever has it now.
+        if a.renewed.elapsed() >= lease / 3 || a.reload {
+            if !self.store.renew_job(&a.lease, lease)? {
+                tracing::info!(video = %a.lease.location, "job no longer held; left to its new holder");
+                return Ok(false);
+            }
+            a.renewed = Instant::now();
+        }
+        if a.reload {
+            a.job.reload(&mut self.store, &self.key)?;
+            a.reload = false;
+        }
         let progress = match a.job.step(&mut self.store, &self.scheduler) {
-            Ok(p) => {
-                if self.backoff.take().is_some() {
-                    tracing::info!("the model's backend is back; indexing resumed");
-                }
-                p
-            }
-            Err(IndexError::Inference(e)) if e.is_transient() => {
-                // Nothing of the step was committed; it runs again from what the database holds.
-                self.wait_for_backend(&e);
-                return Ok(true);
-            }
+            Ok(p) => p,
             Err(IndexError::Decode(e)) => {
                 let reason = e.to_string();
                 tracing::warn!(path = %a.path.display(), reason, "indexing failed");
                 a.job.fail(&mut self.store, &reason)?;
-                self.shared.publish(Status {
-                    state: IndexState::Failed { reason },
+                let status = Status {
+                    state: IndexState::Failed {
+                        reason: reason.clone(),
+                    },
                     duration_s: Some(a.duration_s),
                     truncated_from_s: a.truncated_from_s,
                     ..Status::queued(&a.path)
-                });
+                };
+                self.shared.publish(status.clone());
+                self.store.finish_job(&a.lease, &JobOutcome::Failed(reason))?;
+                tell(
+                    &mut self.store,
+                    &self.shared.owner,
+                    &a.lease,
+                    a.job.index(),
+                    status,
+                );
                 return Ok(false);
             }
             Err(e) => return Err(e),
@@ -570,45 +776,230 @@ impl Worker {
             truncated_from_s: a.truncated_from_s,
             ..status_of(&a.path, &progress, a.pass_started, a.job.index().error.as_deref())
         };
-        self.shared.publish(status);
+        self.shared.publish(status.clone());
+        if finished {
+            let outcome = match progress.pass {
+                Pass::Failed => JobOutcome::Failed(a.job.index().error.clone().unwrap_or_default()),
+                _ => JobOutcome::Done,
+            };
+            self.store.finish_job(&a.lease, &outcome)?;
+        }
+        tell(
+            &mut self.store,
+            &self.shared.owner,
+            &a.lease,
+            a.job.index(),
+            status,
+        );
         Ok(!finished)
     }
+}
 
-    /// Shows what the database already holds of a queued video — its samples as a view, its
-    /// duration, a finished or failed state — without opening the file: after a restart, a
-    /// part-indexed video answers from its stored samples at once, before its job resumes.
-    /// A file the database has not seen at this size and modification time is left queued.
-    fn preload(&mut self, path: &Path) -> Result<(), IndexError> {
-        let Ok(version) = FileVersion::read(path) else {
-            return Ok(());
-        };
-        let Some(stored) = self
-            .store
-            .stored(path, version.len, version.modified_ns as i64, &self.key)?
-        else {
-            return Ok(());
-        };
-        self.shared.video_ids.insert(path.to_owned(), stored.video_id);
-        let done = stored.index.as_ref().is_some_and(|r| r.pass == Pass::Done);
-        let state = match &stored.index {
-            _ if done => IndexState::Done,
-            Some(row) if row.pass == Pass::Failed => IndexState::Failed {
-                reason: row.error.clone().unwrap_or_else(|| "failed".into()),
-            },
-            _ => IndexState::Queued,
-        };
-        if !stored.samples.is_empty() {
-            let view = IndexView::new(stored.samples.iter(), SERIES_RESOLUTION);
-            self.shared.views.insert(path.to_owned(), Arc::new(view));
+/// Tells the cluster of a step (see [`Follower`]). A notice that does not go out is only a
+/// later view elsewhere: the samples are committed.
+fn tell(store: &mut Store, owner: &str, lease: &JobLease, index: &IndexRow, status: Status) {
+    let told = Told {
+        owner: owner.to_owned(),
+        root: lease.location.root.clone(),
+        path: lease.location.path.clone(),
+        video_id: index.video_id,
+        index_id: index.id,
+        status,
+    };
+    let sent = serde_json::to_string(&told)
+        .map_err(|e| IndexError::Database(e.to_string()))
+        .and_then(|payload| store.notify_progress(&payload));
+    if let Err(e) = sent {
+        tracing::debug!(error = %e, "progress not told to the cluster");
+    }
+}
+
+/// Shows what the database already holds of a video — its samples as a view, its duration, a
+/// finished or failed state — without opening the file: after a restart, a part-indexed video
+/// answers from its stored samples at once, before its job resumes. Returns the state shown,
+/// or `None` for a file the database has not seen at this size and modification time.
+fn preload(
+    shared: &Shared,
+    store: &mut Store,
+    key: &IndexKey,
+    path: &Path,
+) -> Result<Option<IndexState>, IndexError> {
+    let Ok(version) = FileVersion::read(path) else {
+        return Ok(None);
+    };
+    let at = shared.roots.locate(path);
+    let Some(stored) = store.stored(&at, version.len, version.modified_ns as i64, key)? else {
+        return Ok(None);
+    };
+    shared.video_ids.insert(path.to_owned(), stored.video_id);
+    let done = stored.index.as_ref().is_some_and(|r| r.pass == Pass::Done);
+    let state = match &stored.index {
+        _ if done => IndexState::Done,
+        Some(row) if row.pass == Pass::Failed => IndexState::Failed {
+            reason: row.error.clone().unwrap_or_else(|| "failed".into()),
+        },
+        _ => IndexState::Queued,
+    };
+    if !stored.samples.is_empty() {
+        shared.show(path, &stored.samples);
+    }
+    shared.publish(Status {
+        state: state.clone(),
+        percent: if done { 100.0 } else { 0.0 },
+        samples: stored.samples.len() as u64,
+        duration_s: Some(stored.duration),
+        ..Status::queued(path)
+    });
+    Ok(Some(state))
+}
+
+/// On PostgreSQL: hears the other processes' notices. Jobs queued elsewhere wake the idle
+/// worker; a step committed elsewhere updates the video's status at once and its view (read
+/// from the database) at most every [`VIEW_REFRESH`], and always at the end. After the
+/// connection is lost and found again, every video not yet done is read again.
+struct Follower {
+    shared: Arc<Shared>,
+    store: Store,
+    db: Database,
+    key: IndexKey,
+    /// When each video's view was last read.
+    refreshed: HashMap<PathBuf, Instant>,
+    /// Views to read again once [`VIEW_REFRESH`] has passed: the index's id.
+    due: HashMap<PathBuf, i64>,
+}
+
+impl Follower {
+    fn run(mut self) {
+        let _span = tracing::info_span!("index-listener").entered();
+        let mut listener: Option<Listener> = None;
+        let mut backoff: Option<Duration> = None;
+        while !self.shared.stopping() {
+            let Some(l) = listener.as_mut() else {
+                match Listener::connect(&self.db) {
+                    Ok(Some(l)) => {
+                        if backoff.take().is_some() {
+                            tracing::info!("listening to the cluster again");
+                            self.catch_up();
+                        }
+                        listener = Some(l);
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let wait = backoff.map_or(BACKEND_WAIT_FIRST, |w| (w * 2).min(BACKEND_WAIT_MOST));
+                        if backoff.is_none() {
+                            tracing::warn!(error = %e, "not listening to the cluster; trying again");
+                        }
+                        backoff = Some(wait);
+                        let c = self.shared.control();
+                        if !c.stop {
+                            drop(self.shared.wake.wait_timeout(c, wait));
+                        }
+                    }
+                }
+                continue;
+            };
+            match l.wait(LISTEN_TICK) {
+                Ok(notices) => {
+                    for notice in notices {
+                        match notice {
+                            Notice::Jobs => {
+                                self.shared.control().told_of_jobs = true;
+                                self.shared.wake.notify_all();
+                            }
+                            Notice::Progress(payload) => self.heard(&payload),
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the cluster's notices stopped; listening again");
+                    listener = None;
+                    backoff = Some(BACKEND_WAIT_FIRST);
+                }
+            }
+            self.refresh_due();
         }
+    }
+
+    fn heard(&mut self, payload: &str) {
+        let told: Told = match serde_json::from_str(payload) {
+            Ok(told) => told,
+            Err(e) => return tracing::debug!(error = %e, "a notice not understood"),
+        };
+        if told.owner == self.shared.owner {
+            return;
+        }
+        let at = Location {
+            root: told.root,
+            path: told.path,
+        };
+        let Some(path) = self.shared.roots.resolve(&at) else {
+            return;
+        };
+        // Only videos of this process's library (a worker of its own has none).
+        if !self.shared.statuses.contains_key(&path) {
+            return;
+        }
+        self.shared.video_ids.insert(path.clone(), told.video_id);
+        let finished = matches!(told.status.state, IndexState::Done | IndexState::Failed { .. });
         self.shared.publish(Status {
-            state,
-            percent: if done { 100.0 } else { 0.0 },
-            samples: stored.samples.len() as u64,
-            duration_s: Some(stored.duration),
-            ..Status::queued(path)
+            path: path.clone(),
+            ..told.status
         });
-        Ok(())
+        let recent = self
+            .refreshed
+            .get(&path)
+            .is_some_and(|t| t.elapsed() < VIEW_REFRESH);
+        if finished || !recent {
+            self.refresh(&path, told.index_id);
+        } else {
+            self.due.insert(path, told.index_id);
+        }
+    }
+
+    fn refresh_due(&mut self) {
+        let ready: Vec<(PathBuf, i64)> = self
+            .due
+            .iter()
+            .filter(|(p, _)| self.refreshed.get(*p).is_none_or(|t| t.elapsed() >= VIEW_REFRESH))
+            .map(|(p, id)| (p.clone(), *id))
+            .collect();
+        for (path, index_id) in ready {
+            self.refresh(&path, index_id);
+        }
+    }
+
+    fn refresh(&mut self, path: &Path, index_id: i64) {
+        self.due.remove(path);
+        match self.store.samples(index_id) {
+            Ok(samples) => {
+                // A video taken out of the library meanwhile stays out.
+                if self.shared.statuses.contains_key(path) {
+                    self.shared.show(path, &samples);
+                }
+                self.refreshed.insert(path.to_owned(), Instant::now());
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "reading another worker's samples; tried again");
+                self.due.insert(path.to_owned(), index_id);
+            }
+        }
+    }
+
+    /// Reads again every video not yet done: what was committed while nobody listened.
+    fn catch_up(&mut self) {
+        let open: Vec<PathBuf> = self
+            .shared
+            .statuses
+            .iter()
+            .filter(|e| !matches!(e.value().state, IndexState::Done))
+            .map(|e| e.key().clone())
+            .collect();
+        for path in open {
+            if let Err(e) = preload(&self.shared, &mut self.store, &self.key, &path) {
+                tracing::debug!(error = %e, "catching up after an outage");
+                break;
+            }
+        }
     }
 }
 

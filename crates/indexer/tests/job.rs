@@ -10,12 +10,14 @@ use std::path::Path;
 
 use common::{scheduler, video};
 use pigweight_decode::{FrameSource, SourceConfig, VideoFile};
-use pigweight_indexer::{IndexKey, IndexerConfig, Job, Pass, SamplePlan, Source, Store, VideoRecord};
+use pigweight_indexer::{
+    IndexKey, IndexerConfig, Job, Location, Pass, SamplePlan, Source, Store, VideoRecord,
+};
 use pigweight_inference::Scheduler;
 
 fn open_job(store: &mut Store, path: &Path, key: &IndexKey) -> Job {
     let source = VideoFile::open(path, &SourceConfig::default()).unwrap();
-    let record = VideoRecord::of(path, &source, store).unwrap();
+    let record = VideoRecord::of(path, &Location::plain(path), &source, store).unwrap();
     Job::open(store, &record, Box::new(source), key, IndexerConfig::default()).unwrap()
 }
 

@@ -44,6 +44,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
         key.clone(),
         IndexerConfig::default(),
         &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
+        pigweight_indexer::Node::default(),
     )
     .unwrap();
     let mut events = indexer.subscribe();
@@ -106,6 +107,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
         key,
         IndexerConfig::default(),
         &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
+        pigweight_indexer::Node::default(),
     )
     .unwrap();
     indexer.add(&good);
@@ -133,6 +135,7 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
         key.clone(),
         tiny,
         &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
+        pigweight_indexer::Node::default(),
     )
     .unwrap();
     indexer.add(&good);
@@ -149,6 +152,7 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
         key,
         IndexerConfig::default(),
         &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
+        pigweight_indexer::Node::default(),
     )
     .unwrap();
     indexer.add(&good);
@@ -168,6 +172,7 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
         key,
         IndexerConfig::default(),
         &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
+        pigweight_indexer::Node::default(),
     )
     .unwrap();
     indexer.add(&good);

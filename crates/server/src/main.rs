@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
 use pigweight_indexer::{
-    Database, IndexKey, IndexView, IndexerConfig, Job, Pass, Sample, Store, VideoRecord,
+    Database, IndexKey, IndexView, IndexerConfig, Job, Location, Pass, Sample, Store, VideoRecord,
 };
 use pigweight_inference::{
     Accelerator, CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig, ModelFile,
@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Serve the API and the player.
     Serve(serve::ServeArgs),
+    /// Index videos from a shared (PostgreSQL) database's jobs, serving nothing: one of a
+    /// cluster's workers (docs/cluster.md).
+    Worker(serve::WorkerArgs),
     /// Print what a video file is (container, codec, size, duration, exact frame count) as JSON.
     Probe { file: PathBuf },
     /// Write one frame of a video losslessly as PNG.
@@ -412,6 +415,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
+        Command::Worker(args) => serve::run_worker(args),
         Command::Openapi => {
             let doc = pigweight_api::openapi().to_pretty_json()?;
             std::io::Write::write_all(&mut std::io::stdout(), format!("{doc}\n").as_bytes())?;
@@ -576,7 +580,7 @@ fn index_file(
     scheduler: &Scheduler,
 ) -> anyhow::Result<Vec<Sample>> {
     let source = VideoFile::open(file, &SourceConfig::default())?;
-    let record = VideoRecord::of(file, &source, store)?;
+    let record = VideoRecord::of(file, &Location::plain(file), &source, store)?;
     let started = std::time::Instant::now();
     let mut job = Job::open(store, &record, Box::new(source), key, config)?;
     let mut pass = job.index().pass;

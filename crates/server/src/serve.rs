@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use pigweight_api::{ApiConfig, App, AppState, Change, Library};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
-use pigweight_indexer::{Database, IndexKey, Indexer, IndexerConfig};
+use pigweight_indexer::{Database, IndexKey, Indexer, IndexerConfig, Node, Root, Roots};
 use pigweight_inference::{Scheduler, SchedulerConfig};
 use serde::Deserialize;
 
@@ -25,14 +25,55 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PIGWEIGHT_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// Folders of videos (repeat the flag for several).
+    /// `off`: index nothing here, only queue the library's videos and show what the cluster's
+    /// workers index (`pigweight worker`; docs/cluster.md).
+    #[arg(long, env = "PIGWEIGHT_INDEXING", default_value = "on")]
+    indexing: Switch,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// An accepted API key (repeat, or comma-separated in the environment). Never logged.
+    #[arg(
+        long = "api-key",
+        env = "PIGWEIGHT_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    api_keys: Vec<String>,
+    /// Serve without API keys on an address other than loopback.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// The player's folder [default: web/ of the checkout].
+    #[arg(long, env = "PIGWEIGHT_WEB")]
+    web: Option<PathBuf>,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+/// `pigweight worker`: indexing jobs from a shared database, nothing served.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// What `serve` and `worker` share: the videos, the database, the model and the memory.
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// Folders of videos: `PATH`, or `NAME=PATH` for a named storage root, which gives its
+    /// videos the same ids on every machine that maps it, wherever it is mounted (repeat the
+    /// flag for several).
     #[arg(
         long = "videos",
         env = "PIGWEIGHT_VIDEOS",
         value_delimiter = ',',
         default_value = "data/videos"
     )]
-    videos: Vec<PathBuf>,
+    videos: Vec<Root>,
     /// A TOML file with `[api]`, `[decoder]` and `[indexer]` settings; flags win over it.
     #[arg(long, env = "PIGWEIGHT_CONFIG")]
     config: Option<PathBuf>,
@@ -61,20 +102,6 @@ pub(crate) struct ServeArgs {
     /// fill the gaps between them) [default: 1].
     #[arg(long, env = "PIGWEIGHT_INTERVAL")]
     interval: Option<f64>,
-    /// An accepted API key (repeat, or comma-separated in the environment). Never logged.
-    #[arg(
-        long = "api-key",
-        env = "PIGWEIGHT_API_KEYS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    api_keys: Vec<String>,
-    /// Serve without API keys on an address other than loopback.
-    #[arg(long)]
-    insecure_no_auth: bool,
-    /// The player's folder [default: web/ of the checkout].
-    #[arg(long, env = "PIGWEIGHT_WEB")]
-    web: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -180,7 +207,7 @@ impl ConfigFile {
     }
 }
 
-impl ServeArgs {
+impl NodeArgs {
     fn settings(&self) -> anyhow::Result<ConfigFile> {
         let mut file = match &self.config {
             Some(path) => {
@@ -205,6 +232,57 @@ impl ServeArgs {
         if let Some(s) = self.interval {
             file.indexer.interval = s;
         }
+        Ok(file)
+    }
+
+    fn roots(&self) -> anyhow::Result<Roots> {
+        Roots::new(self.videos.clone()).map_err(|e| anyhow::anyhow!("--videos: {e}"))
+    }
+
+    /// The decoder, the model's scheduler, the database and the indexer of a process that
+    /// indexes (`indexing`) or only shows what others index.
+    fn start(&self, settings: &ConfigFile, indexing: bool) -> anyhow::Result<Started> {
+        let budget = MemoryBudget::new(settings.working_memory()?);
+        let decoder = Decoder::new(settings.decoder.clone(), Arc::clone(&budget));
+        let detector = self.model.detector(&settings.inference, false)?;
+        let key = IndexKey::new(detector.info(), settings.indexer.interval);
+        let scheduler = Arc::new(Scheduler::start(detector, settings.scheduler.clone())?);
+        std::fs::create_dir_all(&self.data).with_context(|| format!("making {}", self.data.display()))?;
+        let database = settings.database.database(self.database.as_ref(), &self.data)?;
+        tracing::info!(%database, indexing, "index database");
+        let roots = self.roots()?;
+        if matches!(database, Database::Postgres(_)) && roots.folders().iter().any(|r| r.name.is_none()) {
+            tracing::warn!(
+                "plain video folders on a shared database: their videos are known by their paths, the same \
+                 only on machines that mount them alike; name them (--videos NAME=PATH) to share them"
+            );
+        }
+        let indexer = Arc::new(Indexer::start(
+            &database,
+            Arc::clone(&scheduler),
+            key,
+            settings.indexer.clone(),
+            &decoder,
+            Node { roots, indexing },
+        )?);
+        Ok(Started {
+            decoder,
+            scheduler,
+            indexer,
+        })
+    }
+}
+
+/// What [`NodeArgs::start`] made.
+struct Started {
+    decoder: Arc<Decoder>,
+    scheduler: Arc<Scheduler>,
+    indexer: Arc<Indexer>,
+}
+
+impl ServeArgs {
+    fn settings(&self) -> anyhow::Result<ConfigFile> {
+        let mut file = self.node.settings()?;
         file.api
             .api_keys
             .extend(self.api_keys.iter().filter(|k| !k.is_empty()).cloned());
@@ -223,26 +301,31 @@ impl ServeArgs {
     }
 }
 
+/// Runs a worker until Ctrl-C or SIGTERM: it takes indexing jobs from the database, and hands
+/// back the ones it holds when it stops.
+pub(crate) fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let settings = args.node.settings()?;
+    let Started { indexer, .. } = args.node.start(&settings, true)?;
+    tracing::info!(folders = ?args.node.videos, "worker started");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(shutdown_signal());
+    tracing::info!("worker stopping");
+    drop(indexer);
+    Ok(())
+}
+
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
-    let library = Arc::new(Library::new(args.videos.clone()));
+    let library = Arc::new(Library::new(args.node.videos.clone()));
     let found = library.rescan().changed;
-    tracing::info!(videos = found.len(), folders = ?args.videos, "library scanned");
-    let budget = MemoryBudget::new(settings.working_memory()?);
-    let decoder = Decoder::new(settings.decoder, Arc::clone(&budget));
-    let detector = args.model.detector(&settings.inference, false)?;
-    let key = IndexKey::new(detector.info(), settings.indexer.interval);
-    let scheduler = Arc::new(Scheduler::start(detector, settings.scheduler)?);
-    std::fs::create_dir_all(&args.data).with_context(|| format!("making {}", args.data.display()))?;
-    let database = settings.database.database(args.database.as_ref(), &args.data)?;
-    tracing::info!(%database, "index database");
-    let indexer = Arc::new(Indexer::start(
-        &database,
-        Arc::clone(&scheduler),
-        key,
-        settings.indexer,
-        &decoder,
-    )?);
+    tracing::info!(videos = found.len(), folders = ?args.node.videos, "library scanned");
+    let Started {
+        decoder,
+        scheduler,
+        indexer,
+    } = args.node.start(&settings, args.indexing == Switch::On)?;
     let app = Arc::new(App::new(
         settings.api,
         Arc::clone(&library),

@@ -124,10 +124,11 @@ impl TestApp {
                 key,
                 indexer_config,
                 &decoder,
+                pigweight_indexer::Node::default(),
             )
             .unwrap(),
         );
-        let library = Arc::new(Library::new(vec![folder]));
+        let library = Arc::new(Library::new(vec![pigweight_indexer::Root::plain(folder)]));
         let found = library.rescan().changed;
         let app = Arc::new(App::new(config, library, decoder, indexer, scheduler));
         for entry in found {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use pigweight_inference::CountBand;
 
 use crate::error::IndexError;
+use crate::roots::Location;
 
 pub use self::postgres::PostgresConfig;
 
@@ -67,7 +68,8 @@ impl std::fmt::Display for Database {
 pub struct VideoRecord {
     /// BLAKE3 of the file's bytes, hex.
     pub fingerprint: String,
-    pub path: PathBuf,
+    /// Where its content was last seen.
+    pub location: Location,
     pub size: u64,
     pub mtime_ns: i64,
     pub frame_count: u64,
@@ -263,16 +265,17 @@ struct StoredRow {
 /// samples, passes and sources is the store's, once for both.
 trait Backend: Send + std::fmt::Debug {
     fn limit_size(&mut self, bytes: u64) -> Result<(), IndexError>;
+    fn notify_progress(&mut self, payload: &str) -> Result<(), IndexError>;
     fn video(&mut self, rec: &VideoRecord) -> Result<i64, IndexError>;
     fn known_fingerprint(
         &mut self,
-        path: &str,
+        at: &Location,
         size: i64,
         mtime_ns: i64,
     ) -> Result<Option<String>, IndexError>;
     fn stored(
         &mut self,
-        path: &str,
+        at: &Location,
         size: i64,
         mtime_ns: i64,
         key: &IndexKey,
@@ -308,23 +311,27 @@ trait Backend: Send + std::fmt::Debug {
     fn thumbnail(&mut self, video_id: i64, frame: i64) -> Result<Option<Vec<u8>>, IndexError>;
     fn thumbnail_frames(&mut self, video_id: i64) -> Result<Vec<i64>, IndexError>;
     fn set_video_failed(&mut self, video_id: i64, reason: Option<&str>) -> Result<(), IndexError>;
-    /// Adds the job of `path` under `key` if missing; with `again`, a finished or failed one
+    /// Adds the job of `at` under `key` if missing; with `again`, a finished or failed one
     /// waits again. Returns its id.
     fn enqueue_job(
         &mut self,
-        path: &str,
+        at: &Location,
         key: &IndexKey,
         again: bool,
         now_ms: i64,
     ) -> Result<i64, IndexError>;
-    /// Leases the oldest job of `key` that waits or whose lease ran out: id, path, attempts.
+    /// Deletes the job of `at` under `key`; false when there was none.
+    fn drop_job(&mut self, at: &Location, key: &IndexKey) -> Result<bool, IndexError>;
+    /// Leases the oldest job of `key` under one of `roots` that waits or whose lease ran out:
+    /// id, location, attempts.
     fn claim_job(
         &mut self,
         key: &IndexKey,
+        roots: &[String],
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
-    ) -> Result<Option<(i64, String, i64)>, IndexError>;
+    ) -> Result<Option<(i64, Location, i64)>, IndexError>;
     /// Extends `owner`'s lease; false when the job is no longer its.
     fn renew_job(&mut self, id: i64, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool, IndexError>;
     /// Ends `owner`'s lease in `state`; false when the job is no longer its.
@@ -338,15 +345,50 @@ trait Backend: Send + std::fmt::Debug {
     ) -> Result<bool, IndexError>;
 }
 
-/// A job a worker holds under a lease: index the file at `path` under the store's key.
+/// A job a worker holds under a lease: index the file at `location` under the store's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLease {
     pub id: i64,
-    pub path: PathBuf,
+    pub location: Location,
     /// How many times it has been leased, this time included.
     pub attempts: u32,
     /// Who holds it (a worker's id).
     pub owner: String,
+}
+
+/// What another process of the cluster said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Jobs were queued: an idle worker looks for one.
+    Jobs,
+    /// A worker's progress on a video (what it passed to [`Store::notify_progress`]).
+    Progress(String),
+}
+
+/// Hears what the other processes on a PostgreSQL database say (`LISTEN`), on a connection of
+/// its own.
+pub struct Listener(postgres::Listener);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
+}
+
+impl Listener {
+    /// Connects and listens; `None` on SQLite, which one process owns.
+    pub fn connect(database: &Database) -> Result<Option<Self>, IndexError> {
+        match database {
+            Database::Sqlite(_) => Ok(None),
+            Database::Postgres(config) => Ok(Some(Self(postgres::Postgres::listen(config)?))),
+        }
+    }
+
+    /// What arrives within `timeout` (nothing, when it passes quietly). An error means the
+    /// connection is gone: connect again, and take what was missed from the database.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<Notice>, IndexError> {
+        self.0.wait(timeout)
+    }
 }
 
 /// How a leased job ends.
@@ -412,37 +454,39 @@ impl Store {
         self.db.limit_size(bytes)
     }
 
+    /// Tells the other processes (their [`Listener`]s) of a worker's progress: a commit they
+    /// should show. Nothing on SQLite.
+    pub fn notify_progress(&mut self, payload: &str) -> Result<(), IndexError> {
+        self.db.notify_progress(payload)
+    }
+
     /// Records a video (or updates where its content now lives) and returns its id.
     pub fn video(&mut self, rec: &VideoRecord) -> Result<i64, IndexError> {
         self.db.video(rec)
     }
 
-    /// The fingerprint recorded for the file at `path` when it had this size and modification
+    /// The fingerprint recorded for the file at `at` when it had this size and modification
     /// time, if any.
     pub fn known_fingerprint(
         &mut self,
-        path: &Path,
+        at: &Location,
         size: u64,
         mtime_ns: i64,
     ) -> Result<Option<String>, IndexError> {
-        self.db
-            .known_fingerprint(&path.to_string_lossy(), size as i64, mtime_ns)
+        self.db.known_fingerprint(at, size as i64, mtime_ns)
     }
 
-    /// What the database holds for the file at `path` with this size and modification time
+    /// What the database holds for the file at `at` with this size and modification time
     /// under `key`, read without writing anything: for showing a video's index at once after
     /// a restart, before its job runs again.
     pub fn stored(
         &mut self,
-        path: &Path,
+        at: &Location,
         size: u64,
         mtime_ns: i64,
         key: &IndexKey,
     ) -> Result<Option<Stored>, IndexError> {
-        let Some(row) = self
-            .db
-            .stored(&path.to_string_lossy(), size as i64, mtime_ns, key)?
-        else {
+        let Some(row) = self.db.stored(at, size as i64, mtime_ns, key)? else {
             return Ok(None);
         };
         let index = row.index.map(|i| index_row(row.video_id, i)).transpose()?;
@@ -522,24 +566,32 @@ impl Store {
         self.db.set_video_failed(video_id, reason)
     }
 
-    /// Puts the indexing of `path` under `key` in the shared job queue (once: a job already
+    /// Puts the indexing of `at` under `key` in the shared job queue (once: a job already
     /// there is left as it is, unless `again` and it has ended, as when the file changed).
-    pub fn enqueue_job(&mut self, path: &Path, key: &IndexKey, again: bool) -> Result<i64, IndexError> {
-        self.db.enqueue_job(&path.to_string_lossy(), key, again, now_ms())
+    pub fn enqueue_job(&mut self, at: &Location, key: &IndexKey, again: bool) -> Result<i64, IndexError> {
+        self.db.enqueue_job(at, key, again, now_ms())
     }
 
-    /// Leases the oldest job of `key` that waits, or whose holder's lease ran out (a worker
-    /// that died): at most one holder at a time, whatever the number of workers.
+    /// Takes the job of `at` under `key` out of the queue (the file left the library); its
+    /// holder finds out on its next renewal. False when there was none.
+    pub fn drop_job(&mut self, at: &Location, key: &IndexKey) -> Result<bool, IndexError> {
+        self.db.drop_job(at, key)
+    }
+
+    /// Leases the oldest job of `key` under one of `roots` (see `Roots::claimable`) that
+    /// waits, or whose holder's lease ran out (a worker that died): at most one holder at a
+    /// time, whatever the number of workers.
     pub fn claim_job(
         &mut self,
         key: &IndexKey,
+        roots: &[String],
         owner: &str,
         lease: Duration,
     ) -> Result<Option<JobLease>, IndexError> {
-        let claimed = self.db.claim_job(key, owner, now_ms(), lease_ms(lease))?;
-        Ok(claimed.map(|(id, path, attempts)| JobLease {
+        let claimed = self.db.claim_job(key, roots, owner, now_ms(), lease_ms(lease))?;
+        Ok(claimed.map(|(id, location, attempts)| JobLease {
             id,
-            path: PathBuf::from(path),
+            location,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
             owner: owner.to_owned(),
         }))
@@ -574,7 +626,7 @@ mod tests {
     fn video(fingerprint: &str) -> VideoRecord {
         VideoRecord {
             fingerprint: fingerprint.into(),
-            path: PathBuf::from("pen.mp4"),
+            location: Location::plain(Path::new("pen.mp4")),
             size: 1000,
             mtime_ns: 5,
             frame_count: 250,
@@ -644,7 +696,7 @@ mod tests {
             assert_eq!(store.video(&video("abc")).unwrap(), video_id, "{db}");
             let mut known = |size, mtime| {
                 store
-                    .known_fingerprint(Path::new("pen.mp4"), size, mtime)
+                    .known_fingerprint(&Location::plain(Path::new("pen.mp4")), size, mtime)
                     .unwrap()
             };
             assert_eq!(known(1000, 5).as_deref(), Some("abc"), "{db}");
@@ -662,20 +714,20 @@ mod tests {
 
             // What a restarted server shows at once, read without writing.
             let stored = store
-                .stored(Path::new("pen.mp4"), 1000, 5, &key("m1"))
+                .stored(&Location::plain(Path::new("pen.mp4")), 1000, 5, &key("m1"))
                 .unwrap()
                 .unwrap();
             assert_eq!((stored.video_id, stored.duration), (video_id, 10.0), "{db}");
             assert_eq!(stored.index.map(|i| i.id), Some(index_id), "{db}");
             assert_eq!(stored.samples.len(), 3, "{db}");
             let other = store
-                .stored(Path::new("pen.mp4"), 1000, 5, &key("m9"))
+                .stored(&Location::plain(Path::new("pen.mp4")), 1000, 5, &key("m9"))
                 .unwrap()
                 .unwrap();
             assert!(other.index.is_none() && other.samples.is_empty(), "{db}");
             assert!(
                 store
-                    .stored(Path::new("other.mp4"), 1000, 5, &key("m1"))
+                    .stored(&Location::plain(Path::new("other.mp4")), 1000, 5, &key("m1"))
                     .unwrap()
                     .is_none(),
                 "{db}"
@@ -782,7 +834,7 @@ mod tests {
             .query_one("SELECT version FROM pigweight_schema", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         client
             .execute("UPDATE pigweight_schema SET version = 99", &[])
             .unwrap();
@@ -819,7 +871,11 @@ mod tests {
         const LEASE: Duration = Duration::from_millis(300);
         on_both(|db, open| {
             let mut store = open();
-            let pen = Path::new("barn/pen.mp4");
+            let pen = &Location {
+                root: "barn".into(),
+                path: "pen.mp4".into(),
+            };
+            let barn = &["barn".to_owned()];
             let id = store.enqueue_job(pen, &key("m1"), false).unwrap();
             assert_eq!(
                 store.enqueue_job(pen, &key("m1"), false).unwrap(),
@@ -829,10 +885,20 @@ mod tests {
             let other_model = store.enqueue_job(pen, &key("m2"), false).unwrap();
             assert_ne!(other_model, id, "{db}");
 
-            let a = store.claim_job(&key("m1"), "worker-a", LEASE).unwrap().unwrap();
-            assert_eq!((a.id, a.path.as_path(), a.attempts), (id, pen, 1), "{db}");
+            let a = store
+                .claim_job(&key("m1"), barn, "worker-a", LEASE)
+                .unwrap()
+                .unwrap();
+            assert_eq!((a.id, &a.location, a.attempts), (id, pen, 1), "{db}");
+            // A worker that does not map the root never takes it.
+            let elsewhere = &["barn2".to_owned(), String::new()];
             assert_eq!(
-                store.claim_job(&key("m1"), "worker-b", LEASE).unwrap(),
+                store.claim_job(&key("m2"), elsewhere, "worker-x", LEASE).unwrap(),
+                None,
+                "{db}"
+            );
+            assert_eq!(
+                store.claim_job(&key("m1"), barn, "worker-b", LEASE).unwrap(),
                 None,
                 "{db}: held"
             );
@@ -844,13 +910,16 @@ mod tests {
 
             // worker-a stops renewing (it died): once the lease runs out, worker-b takes over.
             std::thread::sleep(LEASE + Duration::from_millis(100));
-            let b = store.claim_job(&key("m1"), "worker-b", LEASE).unwrap().unwrap();
+            let b = store
+                .claim_job(&key("m1"), barn, "worker-b", LEASE)
+                .unwrap()
+                .unwrap();
             assert_eq!((b.id, b.attempts), (id, 2), "{db}");
             assert!(!store.renew_job(&a, LEASE).unwrap(), "{db}: a lost it");
             assert!(!store.finish_job(&a, &JobOutcome::Done).unwrap(), "{db}");
             assert!(store.finish_job(&b, &JobOutcome::Done).unwrap(), "{db}");
             assert_eq!(
-                store.claim_job(&key("m1"), "worker-c", LEASE).unwrap(),
+                store.claim_job(&key("m1"), barn, "worker-c", LEASE).unwrap(),
                 None,
                 "{db}: done"
             );
@@ -858,14 +927,20 @@ mod tests {
             // Queued again only when asked (the file changed); released work waits again.
             store.enqueue_job(pen, &key("m1"), false).unwrap();
             assert_eq!(
-                store.claim_job(&key("m1"), "worker-c", LEASE).unwrap(),
+                store.claim_job(&key("m1"), barn, "worker-c", LEASE).unwrap(),
                 None,
                 "{db}"
             );
             store.enqueue_job(pen, &key("m1"), true).unwrap();
-            let c = store.claim_job(&key("m1"), "worker-c", LEASE).unwrap().unwrap();
+            let c = store
+                .claim_job(&key("m1"), barn, "worker-c", LEASE)
+                .unwrap()
+                .unwrap();
             assert!(store.finish_job(&c, &JobOutcome::Released).unwrap(), "{db}");
-            let d = store.claim_job(&key("m1"), "worker-d", LEASE).unwrap().unwrap();
+            let d = store
+                .claim_job(&key("m1"), barn, "worker-d", LEASE)
+                .unwrap()
+                .unwrap();
             assert_eq!((d.id, d.attempts), (id, 4), "{db}");
             assert!(
                 store
@@ -874,14 +949,21 @@ mod tests {
                 "{db}"
             );
             assert_eq!(
-                store.claim_job(&key("m1"), "worker-d", LEASE).unwrap(),
+                store.claim_job(&key("m1"), barn, "worker-d", LEASE).unwrap(),
                 None,
                 "{db}"
             );
 
             // A worker of another model sees only its own jobs.
-            let m2 = store.claim_job(&key("m2"), "worker-e", LEASE).unwrap().unwrap();
+            let m2 = store
+                .claim_job(&key("m2"), barn, "worker-e", LEASE)
+                .unwrap()
+                .unwrap();
             assert_eq!(m2.id, other_model, "{db}");
+            // A file taken out of the library takes its job along; the holder loses it.
+            assert!(store.drop_job(pen, &key("m2")).unwrap(), "{db}");
+            assert!(!store.drop_job(pen, &key("m2")).unwrap(), "{db}");
+            assert!(!store.renew_job(&m2, LEASE).unwrap(), "{db}");
         });
     }
 
@@ -892,7 +974,11 @@ mod tests {
             let jobs = 120;
             for i in 0..jobs {
                 store
-                    .enqueue_job(Path::new(&format!("v{i}.mp4")), &key("m1"), false)
+                    .enqueue_job(
+                        &Location::plain(Path::new(&format!("v{i}.mp4"))),
+                        &key("m1"),
+                        false,
+                    )
                     .unwrap();
             }
             let taken: Vec<Vec<i64>> = std::thread::scope(|s| {
@@ -903,7 +989,7 @@ mod tests {
                             let mut mine = Vec::new();
                             let owner = format!("worker-{w}");
                             while let Some(job) = store
-                                .claim_job(&key("m1"), &owner, Duration::from_secs(60))
+                                .claim_job(&key("m1"), &[String::new()], &owner, Duration::from_secs(60))
                                 .unwrap()
                             {
                                 assert!(store.finish_job(&job, &JobOutcome::Done).unwrap());

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Backend, IndexKey, SampleRow, StoredRow, VideoRecord};
 use crate::error::IndexError;
+use crate::roots::Location;
 
 /// Schema migrations, in order; `PRAGMA user_version` counts how many have run.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -55,11 +56,7 @@ ALTER TABLE samples ADD COLUMN count_low INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE samples ADD COLUMN count_high INTEGER NOT NULL DEFAULT 0;
 DELETE FROM indexes;
 ",
-    JOBS,
-];
-
-/// Indexing work as leased jobs (one per file and key): what several workers share.
-const JOBS: &str = r"
+    r"
 CREATE TABLE jobs (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL,
@@ -73,8 +70,30 @@ CREATE TABLE jobs (
     updated_ms INTEGER NOT NULL,
     UNIQUE (path, model_hash, params)
 );
+",
+    // Videos and jobs are named by storage root and the path under it (`roots`). Jobs are only
+    // work to do: the table is made again, and the library queues every video anew.
+    r"
+ALTER TABLE videos ADD COLUMN root TEXT NOT NULL DEFAULT '';
+CREATE INDEX videos_by_place ON videos (root, path, size, mtime_ns);
+DROP TABLE jobs;
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT,
+    lease_until_ms INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_ms INTEGER NOT NULL,
+    UNIQUE (root, path, model_hash, params)
+);
 CREATE INDEX jobs_waiting ON jobs (state, lease_until_ms);
-";
+",
+];
 
 impl From<rusqlite::Error> for IndexError {
     fn from(e: rusqlite::Error) -> Self {
@@ -124,6 +143,11 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
+    /// One process owns an SQLite file: nobody else to tell.
+    fn notify_progress(&mut self, _payload: &str) -> Result<(), IndexError> {
+        Ok(())
+    }
+
     fn limit_size(&mut self, bytes: u64) -> Result<(), IndexError> {
         let page: i64 = self.conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         let pages = (bytes / page.max(1) as u64).max(1) as i64;
@@ -133,17 +157,19 @@ impl Backend for Sqlite {
 
     fn video(&mut self, rec: &VideoRecord) -> Result<i64, IndexError> {
         Ok(self.conn.query_row(
-            "INSERT INTO videos (fingerprint, path, size, mtime_ns, frame_count, duration)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (fingerprint) DO UPDATE SET path = excluded.path, mtime_ns = excluded.mtime_ns
+            "INSERT INTO videos (fingerprint, root, path, size, mtime_ns, frame_count, duration)
+             VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (fingerprint) DO UPDATE
+                 SET root = excluded.root, path = excluded.path, mtime_ns = excluded.mtime_ns
              RETURNING id",
             params![
                 rec.fingerprint,
-                rec.path.to_string_lossy(),
+                rec.location.path,
                 rec.size as i64,
                 rec.mtime_ns,
                 rec.frame_count as i64,
-                rec.duration
+                rec.duration,
+                rec.location.root
             ],
             |r| r.get(0),
         )?)
@@ -151,20 +177,22 @@ impl Backend for Sqlite {
 
     fn known_fingerprint(
         &mut self,
-        path: &str,
+        at: &Location,
         size: i64,
         mtime_ns: i64,
     ) -> Result<Option<String>, IndexError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT fingerprint FROM videos WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")?
-            .query_row(params![path, size, mtime_ns], |r| r.get(0))
+            .prepare_cached(
+                "SELECT fingerprint FROM videos WHERE root = ?4 AND path = ?1 AND size = ?2 AND mtime_ns = ?3",
+            )?
+            .query_row(params![at.path, size, mtime_ns, at.root], |r| r.get(0))
             .optional()?)
     }
 
     fn stored(
         &mut self,
-        path: &str,
+        at: &Location,
         size: i64,
         mtime_ns: i64,
         key: &IndexKey,
@@ -174,19 +202,22 @@ impl Backend for Sqlite {
             .prepare_cached(
                 "SELECT v.id, v.duration, i.id, i.pass, i.error FROM videos v
                  LEFT JOIN indexes i ON i.video_id = v.id AND i.model_hash = ?4 AND i.params = ?5
-                 WHERE v.path = ?1 AND v.size = ?2 AND v.mtime_ns = ?3",
+                 WHERE v.root = ?6 AND v.path = ?1 AND v.size = ?2 AND v.mtime_ns = ?3",
             )?
-            .query_row(params![path, size, mtime_ns, key.model_hash, key.params], |r| {
-                let index = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?) {
-                    (Some(id), Some(pass)) => Some((id, pass, r.get(4)?)),
-                    _ => None,
-                };
-                Ok(StoredRow {
-                    video_id: r.get(0)?,
-                    duration: r.get(1)?,
-                    index,
-                })
-            })
+            .query_row(
+                params![at.path, size, mtime_ns, key.model_hash, key.params, at.root],
+                |r| {
+                    let index = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?) {
+                        (Some(id), Some(pass)) => Some((id, pass, r.get(4)?)),
+                        _ => None,
+                    };
+                    Ok(StoredRow {
+                        video_id: r.get(0)?,
+                        duration: r.get(1)?,
+                        index,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -341,40 +372,51 @@ impl Backend for Sqlite {
 
     fn enqueue_job(
         &mut self,
-        path: &str,
+        at: &Location,
         key: &IndexKey,
         again: bool,
         now_ms: i64,
     ) -> Result<i64, IndexError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO jobs (path, model_hash, params, state, updated_ms) VALUES (?1, ?2, ?3, 'queued', ?4)
-             ON CONFLICT (path, model_hash, params) DO NOTHING",
-            params![path, key.model_hash, key.params, now_ms],
+            "INSERT INTO jobs (root, path, model_hash, params, state, updated_ms)
+             VALUES (?5, ?1, ?2, ?3, 'queued', ?4)
+             ON CONFLICT (root, path, model_hash, params) DO NOTHING",
+            params![at.path, key.model_hash, key.params, now_ms, at.root],
         )?;
         if again {
             tx.execute(
                 "UPDATE jobs SET state = 'queued', error = NULL, updated_ms = ?4
-                 WHERE path = ?1 AND model_hash = ?2 AND params = ?3 AND state IN ('done', 'failed')",
-                params![path, key.model_hash, key.params, now_ms],
+                 WHERE root = ?5 AND path = ?1 AND model_hash = ?2 AND params = ?3
+                     AND state IN ('done', 'failed')",
+                params![at.path, key.model_hash, key.params, now_ms, at.root],
             )?;
         }
         let id = tx.query_row(
-            "SELECT id FROM jobs WHERE path = ?1 AND model_hash = ?2 AND params = ?3",
-            params![path, key.model_hash, key.params],
+            "SELECT id FROM jobs WHERE root = ?4 AND path = ?1 AND model_hash = ?2 AND params = ?3",
+            params![at.path, key.model_hash, key.params, at.root],
             |r| r.get(0),
         )?;
         tx.commit()?;
         Ok(id)
     }
 
+    fn drop_job(&mut self, at: &Location, key: &IndexKey) -> Result<bool, IndexError> {
+        Ok(self.conn.execute(
+            "DELETE FROM jobs WHERE root = ?1 AND path = ?2 AND model_hash = ?3 AND params = ?4",
+            params![at.root, at.path, key.model_hash, key.params],
+        )? == 1)
+    }
+
     fn claim_job(
         &mut self,
         key: &IndexKey,
+        roots: &[String],
         owner: &str,
         now_ms: i64,
         lease_ms: i64,
-    ) -> Result<Option<(i64, String, i64)>, IndexError> {
+    ) -> Result<Option<(i64, Location, i64)>, IndexError> {
+        let roots = serde_json::to_string(roots).map_err(|e| IndexError::Database(e.to_string()))?;
         // One statement, so one writer at a time: SQLite serialises them.
         Ok(self
             .conn
@@ -382,13 +424,20 @@ impl Backend for Sqlite {
                 "UPDATE jobs SET state = 'leased', owner = ?3, lease_until_ms = ?4 + ?5,
                      attempts = attempts + 1, updated_ms = ?4
                  WHERE id = (SELECT id FROM jobs WHERE model_hash = ?1 AND params = ?2
+                     AND root IN (SELECT value FROM json_each(?6))
                      AND (state = 'queued' OR (state = 'leased' AND lease_until_ms < ?4))
                      ORDER BY id LIMIT 1)
-                 RETURNING id, path, attempts",
+                 RETURNING id, root, path, attempts",
             )?
             .query_row(
-                params![key.model_hash, key.params, owner, now_ms, lease_ms],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                params![key.model_hash, key.params, owner, now_ms, lease_ms, roots],
+                |r| {
+                    let at = Location {
+                        root: r.get(1)?,
+                        path: r.get(2)?,
+                    };
+                    Ok((r.get(0)?, at, r.get(3)?))
+                },
             )
             .optional()?)
     }
