@@ -21,10 +21,10 @@ APT_PACKAGES=(
 
 # With --test: what only the tests need (the browser tests drive Debian's chromium).
 # The stream tests run an RTSP camera with GStreamer's RTSP server from Python; the index's
-# PostgreSQL tests need PostgreSQL 15.
+# PostgreSQL tests need PostgreSQL 15, and the cluster test nginx as its load balancer.
 if [ "${1:-}" = "--test" ]; then
   APT_PACKAGES+=(chromium python3-gi gir1.2-gst-rtsp-server-1.0)
-  APT_PACKAGES+=(postgresql-15)
+  APT_PACKAGES+=(postgresql-15 nginx-light)
 fi
 
 # Node.js and npm: the /docs page's Swagger UI comes from npm, and so do the tools of the

@@ -1,16 +1,21 @@
-//! Cluster mode on a throwaway PostgreSQL 15: API instances that index nothing
-//! (`serve --indexing off`) and `pigweight worker`s sharing leased jobs, each process mapping
-//! the same named storage root at a different mount point. A worker killed mid-job and a
-//! PostgreSQL restart lose nothing: the final indexes equal single-box SQLite runs sample for
-//! sample, and both instances answer alike.
+//! Cluster mode on a throwaway PostgreSQL 15: two API instances that index nothing
+//! (`serve --indexing off`) behind nginx, and two `pigweight worker`s sharing leased jobs, each
+//! process mapping the same named storage root at a different mount point. A worker killed
+//! mid-job, a PostgreSQL restart and an API instance killed under its WebSocket clients lose
+//! nothing: the clients follow the progress on either instance and reconnect through nginx to
+//! the other, the final indexes equal single-box SQLite runs sample for sample, and both
+//! instances answer alike.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Server, get, run, spawn, synth_video_sized, wait_for_secs};
@@ -26,6 +31,144 @@ fn worker(name: &'static str, args: &[&str]) -> Child {
         }
     });
     child
+}
+
+/// nginx from Debian as the load balancer in front of `upstreams` (`127.0.0.1:PORT`), on a free
+/// loopback port, everything in its own folder; stopped when dropped.
+struct Nginx {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(upstreams: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let servers: String = upstreams
+            .iter()
+            .map(|u| format!("server {u} max_fails=1 fail_timeout=60s; "))
+            .collect();
+        let conf = format!(
+            "worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+user root;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  upstream pigweight {{ {servers} }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://pigweight;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_read_timeout 600s;
+      proxy_connect_timeout 2s;
+      proxy_next_upstream error timeout http_502;
+    }}
+  }}
+}}
+"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx (scripts/setup.sh --test installs nginx-light)");
+        let address = format!("127.0.0.1:{port}");
+        wait_for_secs("nginx listening", 10, || TcpStream::connect(&address).is_ok());
+        Self {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A WebSocket client following a video's counts through `url` as the player does: it seeks to
+/// 5 s on every connection and whenever `seek` changes, and connects again (through the load
+/// balancer, to whichever instance is up) when its connection is lost. Returns every
+/// connection's messages.
+fn follow(
+    url: String,
+    seek: Arc<AtomicU32>,
+    stop: Arc<AtomicU32>,
+) -> std::thread::JoinHandle<Vec<Vec<serde_json::Value>>> {
+    std::thread::spawn(move || {
+        let mut connections = Vec::new();
+        while stop.load(Ordering::Relaxed) == 0 {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut socket = loop {
+                match tungstenite::connect(&url) {
+                    Ok((socket, _)) => break socket,
+                    Err(e) => {
+                        assert!(Instant::now() < deadline, "reconnecting to {url}: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            };
+            if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = socket.get_mut() {
+                tcp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            }
+            let mut messages = Vec::new();
+            let mut sought = u32::MAX;
+            loop {
+                if stop.load(Ordering::Relaxed) != 0 {
+                    break;
+                }
+                let now = seek.load(Ordering::Relaxed);
+                if now != sought {
+                    sought = now;
+                    let asked = r#"{"type":"seek","t":5.0}"#;
+                    if socket.send(tungstenite::Message::text(asked)).is_err() {
+                        break;
+                    }
+                }
+                match socket.read() {
+                    Ok(tungstenite::Message::Text(text)) => {
+                        let mut message: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        message["seek"] = now.into();
+                        messages.push(message);
+                    }
+                    Ok(tungstenite::Message::Close(_)) => break,
+                    Ok(_) => {}
+                    Err(tungstenite::Error::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            connections.push(messages);
+        }
+        connections
+    })
 }
 
 fn list(s: &Server) -> serde_json::Value {
@@ -102,6 +245,8 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     };
     let a = api(&mounts[0]);
     let b = api(&mounts[1]);
+    let host = |s: &Server| s.base.trim_start_matches("http://").to_owned();
+    let nginx = Nginx::start(&[&host(&a), &host(&b)]);
     // One id per video, whatever the mount point.
     let ids = |s: &Server| -> Vec<(String, String)> {
         let mut ids: Vec<_> = list(s)
@@ -120,6 +265,17 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     };
     assert_eq!(ids(&a).len(), 3);
     assert_eq!(ids(&a), ids(&b));
+    // Four players follow the first video through nginx (round robin: two on each instance).
+    let followed = ids(&a)[0].1.clone();
+    let (seek, stop) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!("ws://{}/ws/count?id={followed}", nginx.address);
+            let client = follow(url, seek.clone(), stop.clone());
+            std::thread::sleep(Duration::from_millis(50));
+            client
+        })
+        .collect();
     // Nobody indexes yet: the videos wait.
     std::thread::sleep(Duration::from_secs(2));
     assert!(states(&a).iter().all(|s| s == "queued"), "{:?}", states(&a));
@@ -162,12 +318,55 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     // The database goes away for a moment; every process carries on by itself.
     postgres.restart();
     let started = Instant::now();
+    // An API instance dies under its players: they connect again, through nginx, to the other.
+    // (Started again straight away on another port, out of nginx's sight, for the comparison.)
+    let a = a.restart(&[
+        "--indexing",
+        "off",
+        "--videos",
+        &mounts[0],
+        "--database",
+        &url,
+        "--config",
+        config,
+    ]);
     wait_for_secs("every index done on both instances", 240, || {
         states(&a).iter().all(|s| s == "done") && states(&b).iter().all(|s| s == "done")
     });
     eprintln!("done {:.1} s after the kill", started.elapsed().as_secs_f64());
     w2.kill().unwrap();
     w2.wait().unwrap();
+
+    // The players ask once more, now that the index is done: the answer of the instance that
+    // is left, whichever they started on.
+    seek.store(1, Ordering::Relaxed);
+    let final_at = get(&b.url(&format!("/api/video_file/count_at_time?id={followed}&t=5")));
+    let final_at: serde_json::Value = serde_json::from_str(&final_at.1).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(1, Ordering::Relaxed);
+    let followed_by: Vec<Vec<Vec<serde_json::Value>>> =
+        clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let reconnected = followed_by.iter().filter(|c| c.len() > 1).count();
+    assert_eq!(
+        reconnected, 2,
+        "the two players on the killed instance connect again"
+    );
+    for (i, connections) in followed_by.iter().enumerate() {
+        let all: Vec<&serde_json::Value> = connections.iter().flatten().collect();
+        assert!(
+            all.iter()
+                .any(|m| m["type"] == "index_progress" && m["state"] == "indexing"),
+            "player {i} saw the indexing progress: {all:?}"
+        );
+        let last = all
+            .iter()
+            .rev()
+            .find(|m| m["type"] == "count_update" && m["seek"] == 1)
+            .unwrap_or_else(|| panic!("player {i}: no count after the last seek: {all:?}"));
+        for field in ["count", "count_low", "count_high", "frame_index", "source"] {
+            assert_eq!(last[field], final_at[field], "player {i}: {field}");
+        }
+    }
 
     for (name, id) in ids(&a) {
         let counts = |s: &Server| get(&s.url(&format!("/api/videos/{id}/counts?points=400"))).1;
