@@ -238,6 +238,18 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         registry.register(name, help, ConstCounter::new(value));
     };
     counter("http_requests", "HTTP requests received.", s.requests);
+    let lag = app.indexer.follow_lag();
+    counter(
+        "index_follow_shown",
+        "Times this process read other processes' index commits into its views (several commits may arrive in one reading).",
+        lag.shown,
+    );
+    counter(
+        "index_follow_lag_ms_sum",
+        "Milliseconds from those commits to their showing here, summed.",
+        lag.sum_ms,
+    );
+
     counter(
         "websocket_updates",
         "Count updates sent.",
@@ -264,6 +276,11 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
     let mut gauge = |name: &str, help: &str, value: f64| {
         registry.register(name, help, ConstGauge::new(value));
     };
+    gauge(
+        "index_follow_lag_ms_max",
+        "The longest time from another process's commit to its showing here, in milliseconds.",
+        lag.max_ms as f64,
+    );
     gauge(
         "websocket_clients",
         "Count WebSocket clients connected.",

@@ -21,7 +21,7 @@ pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
 pub use query::{Bucket, CountAt, CountStep, IndexView, Provenance};
 pub use roots::{Location, Root, Roots};
-pub use service::{IndexState, Indexer, Node, ProgressEvent, Status};
+pub use service::{FollowLag, IndexState, Indexer, Node, ProgressEvent, Status};
 pub use sprites::{SPRITE_COLUMNS, SPRITE_ROWS, compose_sheet, sprite_frames, sprite_sheets, sprite_vtt};
 pub use store::{
     Database, IndexKey, IndexRow, JobLease, JobOutcome, Listener, Notice, Pass, PostgresConfig, Sample,

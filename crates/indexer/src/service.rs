@@ -142,6 +142,7 @@ struct Shared {
     roots: Roots,
     /// This process's name on the jobs it holds and the progress it tells.
     owner: String,
+    lag: Lag,
 }
 
 impl Shared {
@@ -180,6 +181,33 @@ struct Told {
     video_id: i64,
     index_id: i64,
     status: Status,
+    /// When the step was committed: milliseconds since the Unix epoch (the machines' clocks
+    /// are taken to agree, as NTP keeps them).
+    committed_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// How long other processes' commits took to show here: from the commit to the view read
+/// again from the database.
+#[derive(Debug, Default)]
+struct Lag {
+    shown: std::sync::atomic::AtomicU64,
+    sum_ms: std::sync::atomic::AtomicU64,
+    max_ms: std::sync::atomic::AtomicU64,
+}
+
+/// What [`Indexer::follow_lag`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FollowLag {
+    /// Commits of other processes shown (several may arrive in one reading).
+    pub shown: u64,
+    pub sum_ms: u64,
+    pub max_ms: u64,
 }
 
 /// A name for this process that no other shares: host, process id and start time.
@@ -254,6 +282,7 @@ impl Indexer {
             failed: AtomicBool::new(false),
             roots: node.roots,
             owner: owner_name(),
+            lag: Lag::default(),
         });
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -394,6 +423,16 @@ impl Indexer {
     /// Progress events of every video.
     pub fn subscribe(&self) -> broadcast::Receiver<ProgressEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// How quickly what other processes commit shows here (PostgreSQL; nothing on SQLite).
+    pub fn follow_lag(&self) -> FollowLag {
+        let lag = &self.shared.lag;
+        FollowLag {
+            shown: lag.shown.load(Ordering::Relaxed),
+            sum_ms: lag.sum_ms.load(Ordering::Relaxed),
+            max_ms: lag.max_ms.load(Ordering::Relaxed),
+        }
     }
 
     /// Whether the worker stopped on a database error (see the log).
@@ -805,6 +844,7 @@ fn tell(store: &mut Store, owner: &str, lease: &JobLease, index: &IndexRow, stat
         video_id: index.video_id,
         index_id: index.id,
         status,
+        committed_ms: now_ms(),
     };
     let sent = serde_json::to_string(&told)
         .map_err(|e| IndexError::Database(e.to_string()))
@@ -864,8 +904,9 @@ struct Follower {
     key: IndexKey,
     /// When each video's view was last read.
     refreshed: HashMap<PathBuf, Instant>,
-    /// Views to read again once [`VIEW_REFRESH`] has passed: the index's id.
-    due: HashMap<PathBuf, i64>,
+    /// Views to read again once [`VIEW_REFRESH`] has passed: the index's id and when the
+    /// oldest commit not shown yet was made.
+    due: HashMap<PathBuf, (i64, i64)>,
 }
 
 impl Follower {
@@ -949,38 +990,47 @@ impl Follower {
             .refreshed
             .get(&path)
             .is_some_and(|t| t.elapsed() < VIEW_REFRESH);
+        let committed_ms = self
+            .due
+            .get(&path)
+            .map_or(told.committed_ms, |&(_, oldest)| oldest);
         if finished || !recent {
-            self.refresh(&path, told.index_id);
+            self.refresh(&path, told.index_id, committed_ms);
         } else {
-            self.due.insert(path, told.index_id);
+            self.due.insert(path, (told.index_id, committed_ms));
         }
     }
 
     fn refresh_due(&mut self) {
-        let ready: Vec<(PathBuf, i64)> = self
+        let ready: Vec<(PathBuf, (i64, i64))> = self
             .due
             .iter()
             .filter(|(p, _)| self.refreshed.get(*p).is_none_or(|t| t.elapsed() >= VIEW_REFRESH))
-            .map(|(p, id)| (p.clone(), *id))
+            .map(|(p, due)| (p.clone(), *due))
             .collect();
-        for (path, index_id) in ready {
-            self.refresh(&path, index_id);
+        for (path, (index_id, committed_ms)) in ready {
+            self.refresh(&path, index_id, committed_ms);
         }
     }
 
-    fn refresh(&mut self, path: &Path, index_id: i64) {
+    fn refresh(&mut self, path: &Path, index_id: i64, committed_ms: i64) {
         self.due.remove(path);
         match self.store.samples(index_id) {
             Ok(samples) => {
                 // A video taken out of the library meanwhile stays out.
                 if self.shared.statuses.contains_key(path) {
                     self.shared.show(path, &samples);
+                    let lag = &self.shared.lag;
+                    let ms = u64::try_from(now_ms() - committed_ms).unwrap_or(0);
+                    lag.shown.fetch_add(1, Ordering::Relaxed);
+                    lag.sum_ms.fetch_add(ms, Ordering::Relaxed);
+                    lag.max_ms.fetch_max(ms, Ordering::Relaxed);
                 }
                 self.refreshed.insert(path.to_owned(), Instant::now());
             }
             Err(e) => {
                 tracing::debug!(error = %e, "reading another worker's samples; tried again");
-                self.due.insert(path.to_owned(), index_id);
+                self.due.insert(path.to_owned(), (index_id, committed_ms));
             }
         }
     }

@@ -334,6 +334,22 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
         states(&a).iter().all(|s| s == "done") && states(&b).iter().all(|s| s == "done")
     });
     eprintln!("done {:.1} s after the kill", started.elapsed().as_secs_f64());
+    // The instance that never went away showed the workers' commits as they came.
+    let metrics = get(&b.url("/metrics")).1;
+    let figure = |name: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let shown = figure("pigweight_index_follow_shown_total");
+    assert!(shown > 0.0, "{metrics}");
+    eprintln!(
+        "commits shown on the other instance: {shown}, mean {:.0} ms, max {} ms",
+        figure("pigweight_index_follow_lag_ms_sum_total") / shown,
+        figure("pigweight_index_follow_lag_ms_max")
+    );
     w2.kill().unwrap();
     w2.wait().unwrap();
 
