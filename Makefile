@@ -40,7 +40,7 @@ fmt: ## Format the code
 openapi: ## Write the API's OpenAPI document to openapi/openapi.json (a test fails when it drifts)
 	cargo run --quiet --locked -p pigweight-server -- openapi > openapi/openapi.json
 
-bench: bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton ## Run every benchmark (figures go into bench/RESULTS.md by hand)
+bench: bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-cluster ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 
 bench-decode: setup ## Decode benchmark against OpenCV and PyAV (bench/run.sh, ~17 min)
 	bench/run.sh
@@ -62,6 +62,10 @@ bench-streams: setup ## Live-stream fan-out: 1, 10, 50 WebSocket clients on one 
 
 bench-triton: setup ## Triton backend against in-process ORT, HTTP against gRPC, priorities (bench/triton.sh)
 	bench/triton.sh
+
+bench-cluster: setup ## Cluster mode: indexing with 1 and 2 workers on PostgreSQL and count_at_time, against the single box (bench/cluster.sh)
+	scripts/setup.sh --test
+	bench/cluster.sh
 
 model: setup ## Retrain the sample detector (models/train: dataset, Ultralytics on CPU, ONNX export, scoring)
 	models/train/make_model.sh

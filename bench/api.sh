@@ -17,12 +17,10 @@ QUIET_WAIT=${QUIET_WAIT:-120}
 DURATION=${DURATION:-10}
 WS_SECONDS=${WS_SECONDS:-20}
 VENV=bench/.venv-api
-OHA_VERSION=1.16.0
 PINS=(fastapi==0.165.0 uvicorn==0.54.0 uvloop==0.23.0 httptools==0.9.0 websockets==17.4
   opencv-python-headless==4.14.0.94 numpy==2.4.6 onnxruntime==1.31.1)
 
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
-command -v oha >/dev/null || cargo install --locked oha --version $OHA_VERSION >&2
+load_tools
 if [ ! -x $VENV/bin/python ]; then python3 -m venv $VENV; fi
 $VENV/bin/python -c "import fastapi, uvicorn, websockets, cv2, onnxruntime" 2>/dev/null ||
   $VENV/bin/pip install --quiet --disable-pip-version-check "${PINS[@]}"
@@ -35,15 +33,6 @@ trap '[ -z "$SERVER" ] || kill $SERVER 2>/dev/null || true' EXIT
 
 # One row per figure: "what|ours|prototype|unit" collected in ROWS, printed at the end.
 declare -A OURS THEIRS
-wrk_row() { # key conns url [wrk args...] -> "rps p50 p99"
-  local out
-  out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency "${@:4}" "$3")
-  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out")"
-}
-oha_row() { # rate url-regex -> "rps p50 p99" (ms)
-  oha --no-tui --output-format json -z "${DURATION}s" -q "$1" -c 64 --latency-correction \
-    --rand-regex-url "$2" | python3 -c "import sys,json; d=json.load(sys.stdin); s=d['summary']; p=d['latencyPercentiles']; print(f\"{s['requestsPerSec']:.0f} {p['p50']*1000:.2f}ms {p['p99']*1000:.2f}ms\")"
-}
 cold_row() { # base id-of-1080p -> "rps p50 p99"
   python3 - "$1" "$2" <<'PY'
 import random, statistics, sys, time, urllib.request

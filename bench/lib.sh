@@ -63,3 +63,22 @@ serve_api() {
 video_id() {
   curl -sf "$BASE/api/videos" | python3 -c "import sys,json; print(next(v['id'] for v in json.load(sys.stdin) if v['name']=='$1'))"
 }
+
+# load_tools: wrk (Debian) and oha (crates.io), for the HTTP load rows below.
+OHA_VERSION=1.16.0
+load_tools() {
+  command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk >/dev/null; }
+  command -v oha >/dev/null || cargo install --locked oha --version $OHA_VERSION >&2
+}
+# wrk_row key conns url [wrk args...] -> "rps p50 p99" (DURATION seconds, closed loop).
+wrk_row() {
+  local out
+  out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency "${@:4}" "$3")
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1=="50%" {print $2}' <<<"$out") $(awk '$1=="99%" {print $2}' <<<"$out")"
+}
+# oha_row rate url-regex -> "rps p50 p99" (ms; open loop at `rate`, latency from when each
+# request was due).
+oha_row() {
+  oha --no-tui --output-format json -z "${DURATION}s" -q "$1" -c 64 --latency-correction \
+    --rand-regex-url "$2" | python3 -c "import sys,json; d=json.load(sys.stdin); s=d['summary']; p=d['latencyPercentiles']; print(f\"{s['requestsPerSec']:.0f} {p['p50']*1000:.2f}ms {p['p99']*1000:.2f}ms\")"
+}

@@ -195,6 +195,28 @@ impl Library {
         )))
     }
 
+    /// Lists the file at `path` (this machine's path), under the deepest folder that holds it,
+    /// with the checks a client's name gets ([`client_path`]): a video another process of the
+    /// cluster found first. Returns the entry and whether it is new or changed.
+    pub fn adopt(&self, path: &Path) -> Result<(Entry, bool), ApiError> {
+        let outside = || ApiError::not_found(format!("{} is under no library folder", path.display()));
+        let folder = self
+            .folders
+            .iter()
+            .filter(|f| path.starts_with(&f.path))
+            .max_by_key(|f| f.path.components().count())
+            .ok_or_else(outside)?;
+        let relative = path.strip_prefix(&folder.path).map_err(|_| outside())?;
+        let relative = client_path(&relative_str(relative)?)?;
+        let name = relative_str(&relative)?;
+        let meta = std::fs::symlink_metadata(path).map_err(|_| outside())?;
+        ensure_no_links(&folder.path, &relative)?;
+        if !meta.is_file() {
+            return Err(ApiError::invalid(format!("{name} is not a file")));
+        }
+        Ok(self.insert(id_in(folder, &name), path.to_owned(), name, &meta))
+    }
+
     /// The folder that uploads go into: the first library folder.
     pub fn upload_folder(&self) -> Option<&Path> {
         self.folders.first().map(|f| f.path.as_path())

@@ -65,7 +65,7 @@ impl std::fmt::Display for Root {
 
 /// A video's name in the database: a named root and the `/`-separated path under it, or root
 /// `""` and the path as this machine sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub root: String,
     pub path: String,

@@ -143,6 +143,8 @@ struct Shared {
     /// This process's name on the jobs it holds and the progress it tells.
     owner: String,
     lag: Lag,
+    /// Videos other processes queued that this one has not seen (see `Indexer::discoveries`).
+    discoveries: broadcast::Sender<PathBuf>,
 }
 
 impl Shared {
@@ -283,6 +285,7 @@ impl Indexer {
             roots: node.roots,
             owner: owner_name(),
             lag: Lag::default(),
+            discoveries: broadcast::channel(256).0,
         });
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -423,6 +426,13 @@ impl Indexer {
     /// Progress events of every video.
     pub fn subscribe(&self) -> broadcast::Receiver<ProgressEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// Files other processes of the cluster queued for indexing that this one's library has
+    /// not listed (uploaded through another instance, or seen first by another's watcher),
+    /// as this process's paths: for the library to list, which then adds them here.
+    pub fn discoveries(&self) -> broadcast::Receiver<PathBuf> {
+        self.shared.discoveries.subscribe()
     }
 
     /// How quickly what other processes commit shows here (PostgreSQL; nothing on SQLite).
@@ -943,9 +953,12 @@ impl Follower {
                 Ok(notices) => {
                     for notice in notices {
                         match notice {
-                            Notice::Jobs => {
+                            Notice::Jobs(at) => {
                                 self.shared.control().told_of_jobs = true;
                                 self.shared.wake.notify_all();
+                                if let Some(at) = at {
+                                    self.discovered(&at);
+                                }
                             }
                             Notice::Progress(payload) => self.heard(&payload),
                         }
@@ -959,6 +972,20 @@ impl Follower {
             }
             self.refresh_due();
         }
+    }
+
+    /// A video another process queued: told to this process's library when it is under one
+    /// of its folders, there, and not known here yet (an upload through another instance, a
+    /// file the other's watcher saw first: shared storage often tells no watcher).
+    fn discovered(&self, at: &Location) {
+        let Some(path) = self.shared.roots.resolve(at) else {
+            return;
+        };
+        if self.shared.statuses.contains_key(&path) || !path.is_file() {
+            return;
+        }
+        // Nobody listening (a worker has no library) is fine.
+        let _ = self.shared.discoveries.send(path);
     }
 
     fn heard(&mut self, payload: &str) {
@@ -1075,5 +1102,68 @@ fn status_of(path: &Path, p: &Progress, started: (Instant, u64, Pass), error: Op
         samples: p.samples,
         eta_s,
         ..Status::queued(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use pigweight_decode::DecoderConfig;
+    use pigweight_inference::SchedulerConfig;
+    use pigweight_inference::fake::FakeDetector;
+
+    use super::*;
+    use crate::roots::Root;
+
+    fn api_instance(db: &Database, root: &Path) -> Indexer {
+        let detector = FakeDetector::new("fake-pig-model", 8);
+        let key = IndexKey::new(pigweight_inference::Detector::info(&detector), 1.0);
+        let scheduler = Arc::new(Scheduler::start(Box::new(detector), SchedulerConfig::default()).unwrap());
+        let decoder = Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30));
+        let node = Node {
+            roots: Roots::new(vec![Root {
+                name: Some("barn1".into()),
+                path: root.to_owned(),
+            }])
+            .unwrap(),
+            indexing: false,
+        };
+        Indexer::start(db, scheduler, key, IndexerConfig::default(), &decoder, node).unwrap()
+    }
+
+    #[test]
+    fn a_video_queued_by_one_instance_is_told_to_the_others_at_their_own_mount_points() {
+        let server = crate::testing::Postgres::start();
+        let db: Database = server.url().parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir_all(share.join("pen")).unwrap();
+        let mount = dir.path().join("mnt");
+        std::os::unix::fs::symlink(&share, &mount).unwrap();
+        let here = api_instance(&db, &share);
+        let there = api_instance(&db, &mount);
+        let mut told = there.discoveries();
+        // A file uploaded through `here`: `there` hears of it at its own path, once listening.
+        std::fs::write(share.join("pen/new.mp4"), b"bytes").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let heard = loop {
+            here.add(&share.join("pen/new.mp4"));
+            std::thread::sleep(Duration::from_millis(200));
+            match told.try_recv() {
+                Ok(path) => break path,
+                Err(_) => assert!(Instant::now() < deadline, "never told"),
+            }
+            // Added again only once it is no longer queued: make it so.
+            here.remove(&share.join("pen/new.mp4"));
+        };
+        assert_eq!(heard, mount.join("pen/new.mp4"));
+        // A video it already lists is not told again.
+        there.add(&heard);
+        std::thread::sleep(Duration::from_millis(300));
+        here.remove(&share.join("pen/new.mp4"));
+        here.add(&share.join("pen/new.mp4"));
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(told.try_recv().is_err());
     }
 }

@@ -336,6 +336,35 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     for entry in found {
         app.apply(&Change::Changed(entry));
     }
+    // Videos another process of the cluster queued (an upload there; shared storage often
+    // tells no watcher): listed here too. Ends with the indexer (it holds the app weakly, so
+    // the indexer is dropped, and hands back its jobs, when the server stops).
+    {
+        let (app, library) = (Arc::downgrade(&app), Arc::clone(&library));
+        let mut found = indexer.discoveries();
+        std::thread::Builder::new()
+            .name("library-cluster".into())
+            .spawn(move || {
+                loop {
+                    let path = match found.blocking_recv() {
+                        Ok(path) => path,
+                        // Missed ones are listed by the next scan.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    };
+                    let Some(app) = app.upgrade() else { break };
+                    match library.adopt(&path) {
+                        Ok((entry, true)) => {
+                            tracing::info!(video = %entry.name, "video found by another process of the cluster");
+                            app.apply(&Change::Changed(entry));
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(path = %path.display(), error = %e, "not listed"),
+                    }
+                }
+            })
+            .context("starting the library's cluster thread")?;
+    }
     // Dropped after the server stops: the folder watch ends before the indexer it feeds.
     let _watcher = {
         let app = Arc::clone(&app);

@@ -4,7 +4,7 @@
 //! mid-job, a PostgreSQL restart and an API instance killed under its WebSocket clients lose
 //! nothing: the clients follow the progress on either instance and reconnect through nginx to
 //! the other, the final indexes equal single-box SQLite runs sample for sample, and both
-//! instances answer alike.
+//! instances answer alike; a video uploaded through one instance is listed and indexed by all.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, get, run, spawn, synth_video_sized, wait_for_secs};
+use common::{Server, get, run, send, spawn, synth_video_sized, wait_for_secs};
 use pigweight_indexer::testing::Postgres;
 
 /// Starts `pigweight worker` with `args`; its log goes to the test's output.
@@ -199,22 +199,17 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     for (i, clip) in clips.iter().enumerate() {
         synth_video_sized(&share.join(clip), (640, 360), 10, 9900 + i as u64);
     }
+    // Uploaded later through one instance.
+    let upload = dir.path().join("upload.mp4");
+    synth_video_sized(&upload, (640, 360), 10, 9909);
     // What one box makes of each, on SQLite.
     let sqlite = dir.path().join("single.db");
-    let single: Vec<String> = clips
-        .iter()
-        .map(|c| {
-            let v = share.join(c);
-            run(&[
-                "index",
-                v.to_str().unwrap(),
-                "--db",
-                sqlite.to_str().unwrap(),
-                "--format",
-                "json",
-            ])
-        })
-        .collect();
+    let single_box = |v: &Path| {
+        let (v, db) = (v.to_str().unwrap(), sqlite.to_str().unwrap());
+        run(&["index", v, "--db", db, "--format", "json"])
+    };
+    let single: Vec<String> = clips.iter().map(|c| single_box(&share.join(c))).collect();
+    let single_upload = single_box(&upload);
 
     // Every process mounts the share somewhere else.
     let mounts: Vec<_> = ["api-a", "api-b", "worker-1", "worker-2"]
@@ -264,6 +259,20 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
         ids
     };
     assert_eq!(ids(&a).len(), 3);
+    assert_eq!(ids(&a), ids(&b));
+    // An upload through one instance lands on the shared storage and is listed by both.
+    let bytes = std::fs::read(&upload).unwrap();
+    let reply = send(
+        "POST",
+        &b.url("/api/videos?name=pen/up.mp4"),
+        &[("Content-Type", "video/mp4")],
+        Some(&bytes),
+    );
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    assert!(share.join("pen/up.mp4").is_file());
+    wait_for_secs("the upload listed by the other instance", 20, || {
+        ids(&a).len() == 4
+    });
     assert_eq!(ids(&a), ids(&b));
     // Four players follow the first video through nginx (round robin: two on each instance).
     let followed = ids(&a)[0].1.clone();
@@ -393,16 +402,12 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
         }
     }
     // Sample for sample what one box made: read back from PostgreSQL, nothing indexed again.
+    let read_back = |v: &Path| {
+        let v = v.to_str().unwrap();
+        run(&["index", v, "--database", &url, "--format", "json"])
+    };
     for (clip, expected) in clips.iter().zip(&single) {
-        let v = share.join(clip);
-        let shared = run(&[
-            "index",
-            v.to_str().unwrap(),
-            "--database",
-            &url,
-            "--format",
-            "json",
-        ]);
-        assert_eq!(&shared, expected, "{clip}");
+        assert_eq!(&read_back(&share.join(clip)), expected, "{clip}");
     }
+    assert_eq!(read_back(&share.join("pen/up.mp4")), single_upload, "the upload");
 }

@@ -359,8 +359,9 @@ pub struct JobLease {
 /// What another process of the cluster said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// Jobs were queued: an idle worker looks for one.
-    Jobs,
+    /// A job was queued, of the video there (when the notice says): an idle worker looks for
+    /// one, and an API instance that has not seen the file lists it.
+    Jobs(Option<Location>),
     /// A worker's progress on a video (what it passed to [`Store::notify_progress`]).
     Progress(String),
 }

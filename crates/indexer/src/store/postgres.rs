@@ -316,7 +316,7 @@ impl Listener {
             .into_iter()
             .map(|n| match n.channel() {
                 PROGRESS_CHANNEL => super::Notice::Progress(n.payload().to_owned()),
-                _ => super::Notice::Jobs,
+                _ => super::Notice::Jobs(serde_json::from_str(n.payload()).ok()),
             })
             .collect())
     }
@@ -587,8 +587,10 @@ impl Backend for Postgres {
                 &[&at.path, &key.model_hash, &key.params, &at.root],
             )?
             .get(0);
-        // Idle workers wake on it (delivered when the transaction commits).
-        tx.execute("SELECT pg_notify($1, '')", &[&JOBS_CHANNEL])?;
+        // Idle workers wake on it, and other API instances learn of the file (delivered when
+        // the transaction commits).
+        let payload = serde_json::json!({ "root": at.root, "path": at.path }).to_string();
+        tx.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &payload])?;
         tx.commit()?;
         Ok(id)
     }
