@@ -9,7 +9,7 @@
 #   - from a worker's commit to the other instance's view (its /metrics, two-worker run).
 # On this 2-core machine two workers share the two cores: the point is the overhead, not the
 # scaling, which takes more machines. Prints a markdown table and writes bench/cluster-latest.md.
-# Knobs: VIDEOS, SECONDS_EACH, DURATION (s per wrk/oha row), QUIET_WAIT.
+# Knobs: VIDEOS, SECONDS_EACH, DURATION (s per wrk/oha row), ROUNDS, QUIET_WAIT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -118,11 +118,24 @@ request = function()
   return wrk.format("GET", string.format("/api/video_file/count_at_time?id=$ID&t=%.3f", math.random() * ($SECONDS_EACH - 1)))
 end
 LUA
+# This machine's neighbours make single runs vary by 2x: ROUNDS rounds, the two instances in
+# turn, and each side's best (most req/s under wrk; lowest p99 at the fixed rate).
+ROUNDS=${ROUNDS:-3}
+best_rps() { sort -k1,1 -g -r | head -1; }
+best_p99() { sort -k3,3 -g | head -1; }
+fixed() { oha_row 20000 "$1/api/video_file/count_at_time\\?id=$ID&t=[1-2][0-9]\\.[0-9]{3}"; }
 wait_quiet counts
-read -r S_RPS S_P50 S_P99 <<<"$(wrk_row count 32 "$SINGLE" -s "$WORK/count.lua")"
-read -r P_RPS P_P50 P_P99 <<<"$(wrk_row count 32 "$CLUSTER" -s "$WORK/count.lua")"
-read -r SF_RPS SF_P50 SF_P99 <<<"$(oha_row 20000 "$SINGLE/api/video_file/count_at_time\\?id=$ID&t=[1-2][0-9]\\.[0-9]{3}")"
-read -r PF_RPS PF_P50 PF_P99 <<<"$(oha_row 20000 "$CLUSTER/api/video_file/count_at_time\\?id=$ID&t=[1-2][0-9]\\.[0-9]{3}")"
+: >"$WORK/s-wrk"; : >"$WORK/p-wrk"; : >"$WORK/s-oha"; : >"$WORK/p-oha"
+for _ in $(seq 1 "$ROUNDS"); do
+  wrk_row count 32 "$SINGLE" -s "$WORK/count.lua" >>"$WORK/s-wrk"
+  wrk_row count 32 "$CLUSTER" -s "$WORK/count.lua" >>"$WORK/p-wrk"
+  fixed "$SINGLE" | sed 's/ms//g' >>"$WORK/s-oha"
+  fixed "$CLUSTER" | sed 's/ms//g' >>"$WORK/p-oha"
+done
+read -r S_RPS S_P50 S_P99 <<<"$(best_rps <"$WORK/s-wrk")"
+read -r P_RPS P_P50 P_P99 <<<"$(best_rps <"$WORK/p-wrk")"
+read -r SF_RPS SF_P50 SF_P99 <<<"$(best_p99 <"$WORK/s-oha")"
+read -r PF_RPS PF_P50 PF_P99 <<<"$(best_p99 <"$WORK/p-oha")"
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 {
@@ -130,8 +143,8 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
   echo "|---|---|---|---|"
   echo "| index $VIDEOS x ${SECONDS_EACH} s 720p from scratch, one worker (s) | $SINGLE_S | $ONE_S | $(ratio "$ONE_S" "$SINGLE_S")x the time |"
   echo "| the same, two workers on the same 2 cores (s) | $SINGLE_S | $TWO_S | $(ratio "$TWO_S" "$SINGLE_S")x the time |"
-  echo "| count_at_time, 32 connections (wrk): req/s, p50, p99 | $S_RPS, $S_P50, $S_P99 | $P_RPS, $P_P50, $P_P99 | $(ratio "${P_RPS%k}" "${S_RPS%k}")x |"
-  echo "| count_at_time asked at 20,000 req/s (oha): req/s, p50, p99 | $SF_RPS, $SF_P50, $SF_P99 | $PF_RPS, $PF_P50, $PF_P99 | |"
+  echo "| count_at_time, 32 connections (wrk, best of $ROUNDS): req/s, p50, p99 | $S_RPS, $S_P50, $S_P99 | $P_RPS, $P_P50, $P_P99 | $(ratio "$P_RPS" "$S_RPS")x |"
+  echo "| count_at_time asked at 20,000 req/s (oha, best of $ROUNDS): req/s, p50, p99 (ms) | $SF_RPS, $SF_P50, $SF_P99 | $PF_RPS, $PF_P50, $PF_P99 | |"
   echo "| a worker's commit to the other instance's view: mean, max ($LAG_N readings) | | $LAG_MEAN ms, $LAG_MAX ms | |"
   for n in "${NOTES[@]}"; do echo "- $n"; done
 } | tee bench/cluster-latest.md
