@@ -237,9 +237,12 @@ impl Library {
 
     /// Watches the folders and calls `on_change` with every video that appears or changes,
     /// once it has settled, and every video whose file goes away. A file still being written
-    /// is listed at once (size 0). Watching stops when the returned watcher is dropped.
+    /// is listed at once (size 0). Besides the watcher's events, the folders are walked every
+    /// `every` (when given): network file systems often send no events for files other
+    /// machines write. Watching stops when the returned watcher is dropped.
     pub fn watch(
         self: &Arc<Self>,
+        every: Option<Duration>,
         on_change: impl Fn(Change) + Send + 'static,
     ) -> notify::Result<notify::RecommendedWatcher> {
         let (tx, rx) = mpsc::channel::<()>();
@@ -260,7 +263,8 @@ impl Library {
             .name("library-watch".into())
             .spawn(move || {
                 // Ends when the watcher (and with it the sender) is dropped.
-                while rx.recv().is_ok() {
+                let every = every.unwrap_or(Duration::MAX);
+                while !matches!(rx.recv_timeout(every), Err(mpsc::RecvTimeoutError::Disconnected)) {
                     loop {
                         // One look covers every event so far: a file being copied in is
                         // listed now, and looked at again each SETTLE until it settles.
@@ -428,7 +432,7 @@ mod tests {
         let lib = Arc::new(Library::new(vec![Root::plain(dir.path())]));
         let (tx, rx) = mpsc::channel();
         let _watcher = lib
-            .watch(move |c| {
+            .watch(None, move |c| {
                 tx.send(match c {
                     Change::Changed(e) => e.name,
                     Change::Removed(e) => format!("gone: {}", e.name),

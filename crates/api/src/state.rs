@@ -55,6 +55,10 @@ pub struct ApiConfig {
     pub max_streams: usize,
     /// Stream WebSocket clients above this bitrate (kbit/s) step down a quality level.
     pub stream_target_kbps: u64,
+    /// Seconds between walks of the library folders besides those the file watcher's events
+    /// cause: network file systems (a NAS over NFS or SMB) often send none for files written
+    /// by other machines. 0: only on events.
+    pub rescan_s: u64,
 }
 
 impl Default for ApiConfig {
@@ -76,6 +80,7 @@ impl Default for ApiConfig {
             mjpeg_heartbeat_s: 5.0,
             max_streams: 16,
             stream_target_kbps: 8000,
+            rescan_s: 60,
         }
     }
 }

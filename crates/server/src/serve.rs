@@ -235,6 +235,11 @@ impl NodeArgs {
         Ok(file)
     }
 
+    /// The flag's database, else the TOML file's, else `DATA/index.db`.
+    fn database(&self, settings: &ConfigFile) -> anyhow::Result<Database> {
+        settings.database.database(self.database.as_ref(), &self.data)
+    }
+
     fn roots(&self) -> anyhow::Result<Roots> {
         Roots::new(self.videos.clone()).map_err(|e| anyhow::anyhow!("--videos: {e}"))
     }
@@ -248,7 +253,13 @@ impl NodeArgs {
         let key = IndexKey::new(detector.info(), settings.indexer.interval);
         let scheduler = Arc::new(Scheduler::start(detector, settings.scheduler.clone())?);
         std::fs::create_dir_all(&self.data).with_context(|| format!("making {}", self.data.display()))?;
-        let database = settings.database.database(self.database.as_ref(), &self.data)?;
+        let database = self.database(settings)?;
+        if !indexing && !matches!(database, Database::Postgres(_)) {
+            bail!(
+                "--indexing off leaves the indexing to the workers of a shared database: give \
+                 --database postgres://... (docs/cluster.md); on SQLite serve indexes by itself"
+            );
+        }
         tracing::info!(%database, indexing, "index database");
         let roots = self.roots()?;
         if matches!(database, Database::Postgres(_)) && roots.folders().iter().any(|r| r.name.is_none()) {
@@ -305,6 +316,12 @@ impl ServeArgs {
 /// back the ones it holds when it stops.
 pub(crate) fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
     let settings = args.node.settings()?;
+    if !matches!(args.node.database(&settings)?, Database::Postgres(_)) {
+        bail!(
+            "pigweight worker takes its jobs from a shared database: give --database postgres://... \
+             (docs/cluster.md); on SQLite, serve indexes by itself"
+        );
+    }
     let Started { indexer, .. } = args.node.start(&settings, true)?;
     tracing::info!(folders = ?args.node.videos, "worker started");
     tokio::runtime::Builder::new_current_thread()
@@ -318,6 +335,7 @@ pub(crate) fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
+    let rescan_s = settings.api.rescan_s;
     let library = Arc::new(Library::new(args.node.videos.clone()));
     let found = library.rescan().changed;
     tracing::info!(videos = found.len(), folders = ?args.node.videos, "library scanned");
@@ -366,10 +384,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("starting the library's cluster thread")?;
     }
     // Dropped after the server stops: the folder watch ends before the indexer it feeds.
+    let every = (rescan_s > 0).then(|| Duration::from_secs(rescan_s));
     let _watcher = {
         let app = Arc::clone(&app);
         library
-            .watch(move |change| app.apply(&change))
+            .watch(every, move |change| app.apply(&change))
             .context("watching the video folders")?
     };
     let runtime = tokio::runtime::Runtime::new()?;

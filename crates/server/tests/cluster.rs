@@ -411,3 +411,31 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     }
     assert_eq!(read_back(&share.join("pen/up.mp4")), single_upload, "the upload");
 }
+
+#[test]
+fn workers_and_api_only_instances_refuse_a_database_nobody_else_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["worker", "--videos", data, "--data", data],
+            "pigweight worker takes its jobs",
+        ),
+        (
+            vec!["serve", "--indexing", "off", "--videos", data, "--data", data],
+            "--indexing off leaves the indexing",
+        ),
+    ] {
+        let out = Command::new(common::bin())
+            .args(&args)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(says) && err.contains("postgres://"),
+            "{args:?}: {err}"
+        );
+    }
+}
