@@ -12,7 +12,8 @@ use std::ops::ControlFlow;
 
 use pigweight_decode::{FrameSource, Mode, Read, Size, SourceConfig, Stride, Target, VideoFile};
 use pigweight_indexer::{
-    Database, IndexKey, IndexView, IndexerConfig, Job, Location, Pass, Sample, Store, VideoRecord,
+    Database, IndexKey, IndexView, IndexerConfig, Job, Location, Pass, Root, Roots, Sample, Store,
+    VideoRecord,
 };
 use pigweight_inference::{
     Accelerator, CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig, ModelFile,
@@ -102,6 +103,11 @@ struct IndexArgs {
     /// csv or json.
     #[arg(long, default_value = "csv")]
     format: SeriesFormat,
+    /// Named storage roots (`NAME=PATH`, as serve's --videos): a file under one is recorded
+    /// by its root and the path under it, as the cluster's processes know it, instead of by
+    /// its path here.
+    #[arg(long = "videos", value_delimiter = ',')]
+    roots: Vec<Root>,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -547,7 +553,9 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
         interval: args.interval,
         ..IndexerConfig::default()
     };
-    let samples = index_file(&mut store, &args.file, &key, config, &scheduler)?;
+    let roots = Roots::new(args.roots.clone()).map_err(|e| anyhow::anyhow!("--videos: {e}"))?;
+    let at = roots.locate(&args.file);
+    let samples = index_file(&mut store, &args.file, &at, &key, config, &scheduler)?;
     match args.format {
         SeriesFormat::Json => println_json(&samples),
         SeriesFormat::Csv => {
@@ -575,12 +583,13 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
 fn index_file(
     store: &mut Store,
     file: &Path,
+    at: &Location,
     key: &IndexKey,
     config: IndexerConfig,
     scheduler: &Scheduler,
 ) -> anyhow::Result<Vec<Sample>> {
     let source = VideoFile::open(file, &SourceConfig::default())?;
-    let record = VideoRecord::of(file, &Location::plain(file), &source, store)?;
+    let record = VideoRecord::of(file, at, &source, store)?;
     let started = std::time::Instant::now();
     let mut job = Job::open(store, &record, Box::new(source), key, config)?;
     let mut pass = job.index().pass;
@@ -681,7 +690,14 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
         let truth_path = file.with_extension("truth.json");
         let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
         let started = std::time::Instant::now();
-        let samples = index_file(&mut store, file, &key, config.clone(), &scheduler)?;
+        let samples = index_file(
+            &mut store,
+            file,
+            &Location::plain(file),
+            &key,
+            config.clone(),
+            &scheduler,
+        )?;
         let mut score = CountScore {
             inferred: samples.len() as u64,
             seconds_indexing: started.elapsed().as_secs_f64(),

@@ -402,14 +402,33 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
         }
     }
     // Sample for sample what one box made: read back from PostgreSQL, nothing indexed again.
+    let root = format!("barn1={}", share.display());
     let read_back = |v: &Path| {
         let v = v.to_str().unwrap();
-        run(&["index", v, "--database", &url, "--format", "json"])
+        run(&[
+            "index",
+            v,
+            "--database",
+            &url,
+            "--videos",
+            &root,
+            "--format",
+            "json",
+        ])
     };
     for (clip, expected) in clips.iter().zip(&single) {
         assert_eq!(&read_back(&share.join(clip)), expected, "{clip}");
     }
     assert_eq!(read_back(&share.join("pen/up.mp4")), single_upload, "the upload");
+    // Still named by root and path (the command was given the root): a new instance at yet
+    // another mount point, with no worker left, shows every index done from the database.
+    let late = dir.path().join("api-late");
+    link(&share, &late);
+    let c = api(&format!("barn1={}", late.display()));
+    wait_for_secs("a new instance showing the stored indexes", 20, || {
+        states(&c).len() == 4 && states(&c).iter().all(|s| s == "done")
+    });
+    assert_eq!(ids(&c), ids(&b));
 }
 
 #[test]
