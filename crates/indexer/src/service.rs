@@ -168,8 +168,8 @@ impl Shared {
         let _ = self.events.send(ProgressEvent { status });
     }
 
-    fn show(&self, path: &Path, samples: &[Sample]) {
-        let view = IndexView::new(samples.iter(), SERIES_RESOLUTION);
+    fn show<'a>(&self, path: &Path, samples: impl IntoIterator<Item = &'a Sample>) {
+        let view = IndexView::new(samples, SERIES_RESOLUTION);
         self.views.insert(path.to_owned(), Arc::new(view));
     }
 }
@@ -813,8 +813,7 @@ impl Worker {
         };
         let finished = matches!(progress.pass, Pass::Done | Pass::Failed);
         if finished || a.last_view.elapsed() >= VIEW_REFRESH {
-            let view = IndexView::new(a.job.samples(), SERIES_RESOLUTION);
-            self.shared.views.insert(a.path.clone(), Arc::new(view));
+            self.shared.show(&a.path, a.job.samples());
             a.last_view = Instant::now();
         }
         if a.pass_started.2 != progress.pass {

@@ -171,6 +171,10 @@ fn follow(
     })
 }
 
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 fn list(s: &Server) -> serde_json::Value {
     let (status, body) = get(&s.url("/api/videos"));
     assert_eq!(status, 200, "{body}");
@@ -226,8 +230,8 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     let postgres = Postgres::start();
     let url = postgres.url();
     let config = config.to_str().unwrap();
-    let api = |mount: &str| {
-        Server::start(&[
+    let api_args = |mount: &str| -> Vec<String> {
+        [
             "--indexing",
             "off",
             "--videos",
@@ -236,8 +240,11 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
             &url,
             "--config",
             config,
-        ])
+        ]
+        .map(String::from)
+        .to_vec()
     };
+    let api = |mount: &str| Server::start(&strs(&api_args(mount)));
     let a = api(&mounts[0]);
     let b = api(&mounts[1]);
     let host = |s: &Server| s.base.trim_start_matches("http://").to_owned();
@@ -308,8 +315,8 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     let data2 = tempfile::tempdir().unwrap();
     let args1 = worker_args(&mounts[2], data1.path());
     let args2 = worker_args(&mounts[3], data2.path());
-    let mut w1 = worker("worker-1", &args1.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut w2 = worker("worker-2", &args2.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut w1 = worker("worker-1", &strs(&args1));
+    let mut w2 = worker("worker-2", &strs(&args2));
 
     // Both instances follow the workers' progress as it is committed.
     wait_for_secs("indexing seen by both instances", 60, || {
@@ -329,16 +336,7 @@ fn workers_share_leased_jobs_survive_a_kill_and_a_database_restart_and_every_ins
     let started = Instant::now();
     // An API instance dies under its players: they connect again, through nginx, to the other.
     // (Started again straight away on another port, out of nginx's sight, for the comparison.)
-    let a = a.restart(&[
-        "--indexing",
-        "off",
-        "--videos",
-        &mounts[0],
-        "--database",
-        &url,
-        "--config",
-        config,
-    ]);
+    let a = a.restart(&strs(&api_args(&mounts[0])));
     wait_for_secs("every index done on both instances", 240, || {
         states(&a).iter().all(|s| s == "done") && states(&b).iter().all(|s| s == "done")
     });
