@@ -30,6 +30,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tower_http::compression::Predicate as _;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -157,6 +158,28 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().1
 }
 
+/// Whether a response is text (JSON, HLS playlists, WebVTT, scripts, pages): worth compressing.
+fn is_text(
+    _status: axum::http::StatusCode,
+    _version: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _extensions: &axum::http::Extensions,
+) -> bool {
+    let Some(kind) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let kind = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    kind.starts_with("text/")
+        || matches!(
+            kind.as_str(),
+            "application/json"
+                | "application/javascript"
+                | "application/vnd.apple.mpegurl"
+                | "application/x-mpegurl"
+                | "image/svg+xml"
+        )
+}
+
 /// The whole HTTP surface over `state`.
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = routes();
@@ -179,6 +202,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate))
         .layer(axum::middleware::map_request(linger::lingering))
         .layer(axum::middleware::map_response(error::json_errors))
+        // Text (JSON, playlists, subtitles, scripts, pages) compressed for clients that ask;
+        // video, images and streams never (ranges and latency stay as they are).
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .compress_when(tower_http::compression::predicate::SizeAbove::new(256).and(is_text)),
+        )
         // A panic is a bug; it still ends as a logged 500, not a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panicked))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -287,6 +287,66 @@ async fn the_file_is_served_by_ranges_and_validators() {
 }
 
 #[tokio::test]
+async fn text_is_compressed_for_clients_that_ask_and_video_never() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let id = TestApp::id("pen.mp4");
+    let plain = app.get("/openapi.json").await;
+    assert!(plain.headers.get("content-encoding").is_none());
+    let gzip = app
+        .get_with("/openapi.json", &[("accept-encoding", "gzip")])
+        .await;
+    assert_eq!(gzip.header("content-encoding"), "gzip");
+    assert!(
+        gzip.body.len() * 4 < plain.body.len(),
+        "{} of {}",
+        gzip.body.len(),
+        plain.body.len()
+    );
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip.body[..]), &mut unpacked).unwrap();
+    assert_eq!(unpacked, plain.body);
+    let br = app
+        .get_with("/openapi.json", &[("accept-encoding", "br;q=1, gzip;q=0.5")])
+        .await;
+    assert_eq!(br.header("content-encoding"), "br");
+    // The video's bytes go as they are, whole and by ranges.
+    let uri = format!("/api/videos/{id}/stream");
+    let bytes = std::fs::read(app.dir.path().join("videos/pen.mp4")).unwrap();
+    for range in [None, Some("bytes=10-19")] {
+        let mut headers = vec![("accept-encoding", "gzip, br")];
+        headers.extend(range.map(|r| ("range", r)));
+        let file = app.get_with(&uri, &headers).await;
+        assert!(file.headers.get("content-encoding").is_none(), "{range:?}");
+        let want = if range.is_some() {
+            &bytes[10..20]
+        } else {
+            &bytes[..]
+        };
+        assert_eq!(file.body, want);
+    }
+}
+
+#[tokio::test]
+async fn http2_is_spoken_without_tls_to_clients_that_know_it() {
+    let app = TestApp::new(&[("pen.mp4", pen())]);
+    let addr = app.serve().await;
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg(format!("http://{addr}/api/videos"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+}
+
+#[tokio::test]
 async fn api_keys_guard_the_api_but_not_health() {
     let config = ApiConfig {
         api_keys: vec!["k-1".into()],
