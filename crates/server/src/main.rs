@@ -3,6 +3,7 @@
 //! installs a log subscriber.
 
 mod serve;
+mod tls;
 
 use std::path::{Path, PathBuf};
 

@@ -25,6 +25,12 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PIGWEIGHT_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "PIGWEIGHT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PIGWEIGHT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// `off`: index nothing here, only queue the library's videos and show what the cluster's
     /// workers index (`pigweight worker`; docs/cluster.md).
     #[arg(long, env = "PIGWEIGHT_INDEXING", default_value = "on")]
@@ -335,6 +341,10 @@ pub(crate) fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::config(cert, key)?),
+        _ => None,
+    };
     let rescan_s = settings.api.rescan_s;
     let library = Arc::new(Library::new(args.node.videos.clone()));
     let found = library.rescan().changed;
@@ -403,9 +413,21 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not set");
             }
         });
-        axum::serve(listener, pigweight_api::router(AppState(app)))
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        let router = pigweight_api::router(AppState(app));
+        match tls {
+            Some(config) => {
+                tracing::info!("serving HTTPS");
+                let listener = crate::tls::TlsListener::new(listener, config)?;
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await?;
+            }
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await?
+            }
+        }
         tracing::info!("stopped serving; in-flight requests finished");
         Ok(())
     })

@@ -122,3 +122,108 @@ fn a_video_copied_in_while_serving_is_listed_and_indexed() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// `curl` over HTTPS to `url` (the test's own certificate): "VERSION STATUS" and the body.
+fn curl_https(url: &str, cert: &std::path::Path, version: &str) -> (String, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--cacert",
+            cert.to_str().unwrap(),
+            version,
+            "-w",
+            "\n%{http_version} %{http_code}",
+        ])
+        .arg(url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (status.to_owned(), body.to_owned())
+}
+
+#[test]
+fn with_a_certificate_it_serves_https_over_http2_and_http1() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = Server::start(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let url = format!("{}/healthz", server.base.replacen("http://", "https://", 1));
+    assert_eq!(
+        curl_https(&url, &cert, "--http2"),
+        ("2 200".to_owned(), "ok".to_owned())
+    );
+    assert_eq!(
+        curl_https(&url, &cert, "--http1.1"),
+        ("1.1 200".to_owned(), "ok".to_owned())
+    );
+    // Plain HTTP on the TLS port is refused; the server goes on.
+    assert!(common::agent().get(&server.url("/healthz")).call().is_err());
+    assert_eq!(curl_https(&url, &cert, "--http2").0, "2 200");
+
+    // A key that is not the certificate's: a clear error at start.
+    let other = dir.path().join("other.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-out",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--videos",
+            videos.to_str().unwrap(),
+        ])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("do not go together"), "{err}");
+}
