@@ -33,6 +33,7 @@ use crate::roots::{Location, Roots};
 use crate::sprites;
 use crate::store::{
     Database, IndexKey, IndexRow, JobLease, JobOutcome, Listener, Notice, Pass, Sample, Store, VideoRecord,
+    now_ms,
 };
 
 /// Views are rebuilt at most this often per video while it is indexed.
@@ -186,12 +187,6 @@ struct Told {
     /// When the step was committed: milliseconds since the Unix epoch (the machines' clocks
     /// are taken to agree, as NTP keeps them).
     committed_ms: i64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// How long other processes' commits took to show here: from the commit to the view read
@@ -517,6 +512,11 @@ struct Worker {
 const BACKEND_WAIT_FIRST: Duration = Duration::from_millis(250);
 const BACKEND_WAIT_MOST: Duration = Duration::from_secs(5);
 
+/// The wait after `last` (none: the first).
+fn next_wait(last: Option<Duration>) -> Duration {
+    last.map_or(BACKEND_WAIT_FIRST, |w| (w * 2).min(BACKEND_WAIT_MOST))
+}
+
 impl Worker {
     fn new(
         shared: Arc<Shared>,
@@ -656,9 +656,7 @@ impl Worker {
     /// Sleeps while `what` is away (a remote inference server or the database restarting),
     /// longer each time; a stop wakes it.
     fn wait_out(&mut self, what: &str, e: &dyn std::fmt::Display) {
-        let wait = self
-            .backoff
-            .map_or(BACKEND_WAIT_FIRST, |last| (last * 2).min(BACKEND_WAIT_MOST));
+        let wait = next_wait(self.backoff);
         if self.backoff.is_none() {
             tracing::warn!(error = %e, "{what} is unavailable; indexing waits and resumes");
         }
@@ -935,7 +933,7 @@ impl Follower {
                     }
                     Ok(None) => return,
                     Err(e) => {
-                        let wait = backoff.map_or(BACKEND_WAIT_FIRST, |w| (w * 2).min(BACKEND_WAIT_MOST));
+                        let wait = next_wait(backoff);
                         if backoff.is_none() {
                             tracing::warn!(error = %e, "not listening to the cluster; trying again");
                         }

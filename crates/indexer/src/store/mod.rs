@@ -411,7 +411,8 @@ pub struct Store {
     db: Box<dyn Backend>,
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch: the time the database's rows and notices carry.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
