@@ -233,7 +233,12 @@ impl From<LiveError> for ApiError {
             LiveError::BadSource(_) | LiveError::TooMany(_) => Self::invalid(e.to_string()),
             LiveError::Duplicate(_) => Self::conflict(e.to_string()),
             LiveError::Render(e) => e.into(),
-            LiveError::Thread(_) | LiveError::Task(_) => Self::internal("a live stream").because(e),
+            LiveError::Database(e @ IndexError::Unavailable(_)) => {
+                Self::busy("the database of the streams is unavailable; try again shortly").because(e)
+            }
+            LiveError::Thread(_) | LiveError::Task(_) | LiveError::Database(_) => {
+                Self::internal("a live stream").because(e)
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ mod library;
 mod linger;
 mod live;
 mod media;
+mod peers;
 mod state;
 mod system;
 mod upload;

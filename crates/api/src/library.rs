@@ -98,6 +98,8 @@ pub struct Rescan {
 pub struct Library {
     folders: Vec<Root>,
     videos: DashMap<String, Entry>,
+    /// Named roots another process walks (in a cluster, one at a time walks each).
+    walked_elsewhere: DashMap<String, ()>,
 }
 
 /// The stable id of a video: 16 hex digits of BLAKE3 over its relative path.
@@ -120,15 +122,34 @@ impl Library {
         Self {
             folders,
             videos: DashMap::new(),
+            walked_elsewhere: DashMap::new(),
         }
     }
 
-    /// Walks the folders; reports the videos that are new or changed since the last walk and
-    /// have stayed unchanged for [`SETTLE`], and those whose files are gone.
+    /// Whether this process walks the named root `name` (by default it walks every folder). In
+    /// a cluster one process at a time walks each named root; the others list its videos as
+    /// that one queued them ([`Library::adopt`]) and only check that the files they list are
+    /// still there.
+    pub fn set_walked(&self, name: &str, walked: bool) {
+        if walked {
+            self.walked_elsewhere.remove(name);
+        } else {
+            self.walked_elsewhere.insert(name.to_owned(), ());
+        }
+    }
+
+    /// Walks the folders (those another process walks excepted); reports the videos that are
+    /// new or changed since the last walk and have stayed unchanged for [`SETTLE`], and those
+    /// whose files are gone (from any folder).
     pub fn rescan(&self) -> Rescan {
         let mut found = Rescan::default();
         let mut present = std::collections::HashSet::new();
-        for folder in &self.folders {
+        let walked = |f: &&Root| {
+            f.name
+                .as_ref()
+                .is_none_or(|n| !self.walked_elsewhere.contains_key(n))
+        };
+        for folder in self.folders.iter().filter(walked) {
             for entry in walkdir::WalkDir::new(&folder.path)
                 .follow_links(false)
                 .into_iter()

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use pigweight_decode::{Decoder, Probed};
 use pigweight_indexer::Indexer;
 use pigweight_inference::{ResultCache, Scheduler};
-use pigweight_live::{Live, LiveSettings, Streams};
+use pigweight_live::{LiveSettings, Member, Streams};
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::library::{Change, Entry, Library};
+use crate::peers::Peers;
 
 /// How the API behaves; the binary fills it from flags, the environment and a TOML file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -51,8 +52,15 @@ pub struct ApiConfig {
     pub stream_infer_every: u64,
     /// Seconds without a new frame after which an MJPEG client gets the last frame again.
     pub mjpeg_heartbeat_s: f64,
-    /// Most live streams at once.
+    /// Most live streams this process captures at once.
     pub max_streams: usize,
+    /// Seconds a process holds a live stream without renewing (it renews every third): in a
+    /// cluster, the streams of a process that died are taken over by another after this.
+    pub stream_lease_s: f64,
+    /// This process's HTTP address as the other processes of a cluster reach it (for example
+    /// `http://10.0.0.5:8080`): they serve their viewers of the streams captured here through
+    /// it. `serve` sets it from `--advertise`, else its bind address.
+    pub advertise: Option<String>,
     /// Stream WebSocket clients above this bitrate (kbit/s) step down a quality level.
     pub stream_target_kbps: u64,
     /// Seconds between walks of the library folders besides those the file watcher's events
@@ -79,6 +87,8 @@ impl Default for ApiConfig {
             stream_infer_every: 3,
             mjpeg_heartbeat_s: 5.0,
             max_streams: 16,
+            stream_lease_s: 15.0,
+            advertise: None,
             stream_target_kbps: 8000,
             rescan_s: 60,
         }
@@ -149,8 +159,10 @@ pub struct App {
     pub(crate) model_tag: Arc<str>,
     /// Permits for uploads in progress.
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
-    /// Live streams by id.
-    pub(crate) streams: Streams,
+    /// Live streams: the cluster's, and those captured here.
+    pub(crate) streams: Arc<Streams>,
+    /// The other processes of the cluster, for viewers of streams they capture.
+    pub(crate) peers: Peers,
 }
 
 /// The state handed to every handler.
@@ -165,30 +177,46 @@ impl std::ops::Deref for AppState {
 }
 
 impl App {
+    /// The app over these parts; its live streams are shared through the indexer's database
+    /// (those nobody captures are taken at once: on one machine, the last run's).
     pub fn new(
         config: ApiConfig,
         library: Arc<Library>,
         decoder: Arc<Decoder>,
         indexer: Arc<Indexer>,
         scheduler: Arc<Scheduler>,
-    ) -> Self {
+    ) -> Result<Self, ApiError> {
         let images = moka::future::Cache::builder()
             .max_capacity(config.image_cache_mb << 20)
             .weigher(|_: &ImageKey, e: &Encoded| u32::try_from(e.bytes.len()).unwrap_or(u32::MAX))
             .build();
         let model_tag = scheduler.info().identity().into();
-        Self {
+        let seconds = |s: f64, what: &str| {
+            std::time::Duration::try_from_secs_f64(s)
+                .map_err(|_| ApiError::invalid(format!("{what} must be a number of seconds, not {s}")))
+        };
+        let lease = seconds(config.stream_lease_s.max(0.3), "stream_lease_s")?;
+        let streams = Streams::start(
+            LiveSettings {
+                fps: config.stream_fps,
+                infer_every: config.stream_infer_every,
+                max_streams: config.max_streams,
+                lease,
+            },
+            Arc::clone(decoder.opener()),
+            Arc::clone(&scheduler),
+            Member {
+                database: indexer.database().clone(),
+                roots: indexer.roots().clone(),
+                owner: indexer.owner().to_owned(),
+                url: config.advertise.clone(),
+            },
+        )?;
+        Ok(Self {
             detections: ResultCache::new(config.detection_cache_entries),
             uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
-            streams: Streams::new(
-                LiveSettings {
-                    fps: config.stream_fps,
-                    infer_every: config.stream_infer_every,
-                    max_streams: config.max_streams,
-                },
-                Arc::clone(decoder.opener()),
-                Arc::clone(&scheduler),
-            ),
+            streams,
+            peers: Peers::new(config.api_keys.first().cloned()),
             config,
             library,
             decoder,
@@ -197,19 +225,12 @@ impl App {
             images,
             counters: Counters::default(),
             model_tag,
-        }
+        })
     }
 
     /// The library entry of `id`, or 404.
     pub(crate) fn entry(&self, id: &str) -> Result<Entry, ApiError> {
         self.library.get(id).ok_or_else(|| ApiError::unknown_video(id))
-    }
-
-    /// The live stream `id`, or 404.
-    pub(crate) fn stream(&self, id: &str) -> Result<Arc<Live>, ApiError> {
-        self.streams
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("no stream with id {id}")))
     }
 
     /// The probed facts and frame table of a video: from memory, else probed on a blocking

@@ -72,15 +72,18 @@ pub(crate) struct SocketQuery {
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake, or neither (or both of) `id` and `stream`", body = ErrorBody),
-        (status = 404, description = "No such video", body = ErrorBody),
+        (status = 404, description = "No such video or stream", body = ErrorBody),
         (status = 426, description = "The connection cannot be upgraded to a WebSocket", body = ErrorBody),
         (status = 422, description = "The file cannot be read as a video", body = ErrorBody),
-        (status = 503, description = "Too many WebSocket clients", body = ErrorBody),
+        (status = 503, description = "Too many WebSocket clients; or no process captures the stream right \
+            now, or the one that does does not answer", body = ErrorBody),
     ))]
 async fn count_socket(
     State(app): State<AppState>,
     Params(q): Params<SocketQuery>,
     Upgrade(upgrade): Upgrade,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let target = match (q.id, q.stream) {
         (Some(id), None) => {
@@ -88,7 +91,15 @@ async fn count_socket(
             let duration = app.probed(&entry).await?.info.duration;
             Target::Video(entry, duration)
         }
-        (None, Some(stream)) => Target::Stream(app.stream(&stream)?),
+        (None, Some(stream)) => match crate::live::find(&app, &stream, &headers).await? {
+            crate::live::Found::Here(live) => Target::Stream(live),
+            // Captured by another process of the cluster: its count socket, relayed.
+            crate::live::Found::At(url) => {
+                let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+                let peer = app.peers.socket(&url, path).await?;
+                return Ok(upgrade.on_upgrade(move |socket| crate::live::relay(socket, peer)));
+            }
+        },
         _ => {
             return Err(ApiError::bad_request("give either `id` (a video) or `stream`"));
         }

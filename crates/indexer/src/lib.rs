@@ -24,6 +24,6 @@ pub use roots::{Location, Root, Roots};
 pub use service::{FollowLag, IndexState, Indexer, Node, ProgressEvent, Status};
 pub use sprites::{SPRITE_COLUMNS, SPRITE_ROWS, compose_sheet, sprite_frames, sprite_sheets, sprite_vtt};
 pub use store::{
-    Database, IndexKey, IndexRow, JobLease, JobOutcome, Listener, Notice, Pass, PostgresConfig, Sample,
-    Source, Store, Stored, StoredDetection, VideoRecord,
+    Database, IndexKey, IndexRow, JobLease, JobOutcome, LeaseHolder, Listener, Notice, Pass, PostgresConfig,
+    Sample, Source, Store, Stored, StoredDetection, StreamDef, StreamSource, VideoRecord,
 };

@@ -223,6 +223,7 @@ fn owner_name() -> String {
 /// The background indexer of a data folder's database.
 pub struct Indexer {
     shared: Arc<Shared>,
+    database: Database,
     reader: Mutex<Store>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -312,9 +313,25 @@ impl Indexer {
         threads.push(spawn("indexer", Box::new(move || worker.run()))?);
         Ok(Self {
             shared,
+            database: db.clone(),
             reader: Mutex::new(reader),
             threads,
         })
+    }
+
+    /// The database it indexes into.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// This process's folders.
+    pub fn roots(&self) -> &Roots {
+        &self.shared.roots
+    }
+
+    /// This process's name in the database: on the jobs and leases it holds.
+    pub fn owner(&self) -> &str {
+        &self.shared.owner
     }
 
     /// Queues a video (again, after it changed); a video already queued or indexing is left
@@ -958,6 +975,8 @@ impl Follower {
                                 }
                             }
                             Notice::Progress(payload) => self.heard(&payload),
+                            // Not listened to here (the live crate's).
+                            Notice::Streams(_) => {}
                         }
                     }
                 }

@@ -16,4 +16,7 @@ pub enum LiveError {
     Render(#[from] pigweight_render::RenderError),
     #[error("a live frame's encoding task failed")]
     Task(#[source] tokio::task::JoinError),
+    /// The shared list of streams could not be read or written.
+    #[error(transparent)]
+    Database(#[from] pigweight_indexer::IndexError),
 }

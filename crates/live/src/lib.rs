@@ -9,6 +9,10 @@
 //! viewer at that level; a level nobody watches is never encoded), and steps their quality down
 //! when they fall behind and up when they keep up easily.
 //!
+//! Streams are shared by the processes of a cluster through the index database: each is
+//! captured by one of them, the holder of its lease, and taken over when that one stops or dies
+//! ([`Streams`]).
+//!
 //! What it is not for: HTTP. The API crate owns the transports (MJPEG, WebSockets) and the wire
 //! types; this crate knows nothing of either.
 
@@ -24,6 +28,6 @@ mod viewer;
 pub use error::LiveError;
 pub use live::{Condition, Live, LiveFrame, LiveInfo, SourceStatus};
 pub use source::Source;
-pub use streams::{LiveSettings, StreamFigures, Streams, StreamsFigures};
+pub use streams::{LiveSettings, Member, Placed, Remote, StreamFigures, Streams, StreamsFigures};
 pub use subscription::Subscription;
 pub use viewer::{ClientFigures, ViewerKind};

@@ -2,6 +2,7 @@
 //! (`probe`, `frame`, `synth`). It is the only place that reads flags and the environment and
 //! installs a log subscriber.
 
+mod scans;
 mod serve;
 mod tls;
 

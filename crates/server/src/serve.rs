@@ -18,6 +18,7 @@ use pigweight_indexer::{Database, IndexKey, Indexer, IndexerConfig, Node, Root, 
 use pigweight_inference::{Scheduler, SchedulerConfig};
 use serde::Deserialize;
 
+use crate::scans::Scans;
 use crate::{InferenceSettings, ModelArgs, shipped};
 
 #[derive(Debug, Args)]
@@ -51,6 +52,12 @@ pub(crate) struct ServeArgs {
     /// The player's folder [default: web/ of the checkout].
     #[arg(long, env = "PIGWEIGHT_WEB")]
     web: Option<PathBuf>,
+    /// This instance's address as the other instances of a cluster reach it
+    /// (`http://HOST:PORT`): they serve their viewers of the live streams captured here
+    /// through it [default: the [api] advertise setting, else http:// and --bind, with this
+    /// machine's host name for a wildcard address].
+    #[arg(long, env = "PIGWEIGHT_ADVERTISE")]
+    advertise: Option<String>,
 }
 
 /// On or off.
@@ -307,6 +314,9 @@ impl ServeArgs {
             let web = self.web.clone().unwrap_or_else(|| shipped("web"));
             file.api.web_dir = web.is_dir().then_some(web);
         }
+        if let Some(url) = &self.advertise {
+            file.api.advertise = Some(url.clone());
+        }
         if file.api.api_keys.is_empty() && !self.bind.ip().is_loopback() && !self.insecure_no_auth {
             bail!(
                 "refusing to serve on {} without an API key: give --api-key (or PIGWEIGHT_API_KEYS), \
@@ -315,6 +325,22 @@ impl ServeArgs {
             );
         }
         Ok(file)
+    }
+}
+
+/// The address other processes reach this one at when none is given: the bind address, with
+/// this machine's host name in place of a wildcard.
+fn advertised(bind: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    if bind.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{scheme}://{host}:{}", bind.port())
+    } else {
+        format!("{scheme}://{bind}")
     }
 }
 
@@ -340,30 +366,48 @@ pub(crate) fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = args.settings()?;
+    let mut settings = args.settings()?;
+    // Bound first, so the address other processes reach this one at has the real port.
+    let listener =
+        std::net::TcpListener::bind(args.bind).with_context(|| format!("binding {}", args.bind))?;
+    listener.set_nonblocking(true)?;
+    if settings.api.advertise.is_none() {
+        settings.api.advertise = Some(advertised(listener.local_addr()?, args.tls_cert.is_some()));
+    }
+    tracing::info!(advertise = ?settings.api.advertise, "other instances reach this one at");
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::config(cert, key)?),
         _ => None,
     };
     let rescan_s = settings.api.rescan_s;
-    let library = Arc::new(Library::new(args.node.videos.clone()));
-    let found = library.rescan().changed;
-    tracing::info!(videos = found.len(), folders = ?args.node.videos, "library scanned");
     let Started {
         decoder,
         scheduler,
         indexer,
     } = args.node.start(&settings, args.indexing == Switch::On)?;
+    let library = Arc::new(Library::new(args.node.videos.clone()));
+    // In a cluster, the roots another process walks are listed from the database instead.
+    let lease = Duration::from_secs_f64(settings.indexer.lease_s.clamp(1.0, 86_400.0));
+    let mut scans = Scans::claim(
+        indexer.database(),
+        &library,
+        indexer.roots(),
+        indexer.owner(),
+        lease,
+    )?;
+    let found = library.rescan().changed;
+    tracing::info!(videos = found.len(), folders = ?args.node.videos, "library scanned");
     let app = Arc::new(App::new(
         settings.api,
         Arc::clone(&library),
         decoder,
         Arc::clone(&indexer),
         scheduler,
-    ));
+    )?);
     for entry in found {
         app.apply(&Change::Changed(entry));
     }
+    scans.follow(Arc::downgrade(&app))?;
     // Videos another process of the cluster queued (an upload there; shared storage often
     // tells no watcher): listed here too. Ends with the indexer (it holds the app weakly, so
     // the indexer is dropped, and hands back its jobs, when the server stops).
@@ -403,7 +447,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.bind).await?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         tracing::info!(address = %listener.local_addr()?, "listening");
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             // Little unsent data may wait in the kernel per connection, so a client that reads

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, get, run, send, spawn, synth_video_sized, wait_for_secs};
+use common::{Server, get, request, run, send, spawn, synth_video_sized, wait_for_secs};
 use pigweight_indexer::testing::Postgres;
 
 /// Starts `pigweight worker` with `args`; its log goes to the test's output.
@@ -455,4 +455,294 @@ fn workers_and_api_only_instances_refuse_a_database_nobody_else_shares() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// The first `n` parts of an MJPEG response at `url`: (frame id, count) from their headers.
+fn mjpeg_parts(url: &str, n: usize) -> Vec<(u64, u32)> {
+    let mut resp = common::agent().get(url).call().unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    let reader = BufReader::new(resp.body_mut().as_reader());
+    let mut parts = Vec::new();
+    let mut frame = None;
+    for line in reader.split(b'\n').map_while(Result::ok) {
+        let line = String::from_utf8_lossy(&line);
+        if let Some(id) = line.strip_prefix("X-Frame-Id: ") {
+            frame = Some(id.trim().parse().unwrap());
+        } else if let Some(count) = line.strip_prefix("X-Count: ") {
+            parts.push((frame.take().unwrap(), count.trim().parse().unwrap()));
+            if parts.len() == n {
+                break;
+            }
+        }
+    }
+    parts
+}
+
+/// The binary frames' (frame id, count) and the text messages of a stream WebSocket at `url`,
+/// until `n` frames came.
+fn socket_frames(url: &str, n: usize) -> (Vec<(u64, u32)>, Vec<serde_json::Value>) {
+    let (mut socket, _) = tungstenite::connect(url).unwrap();
+    let (mut frames, mut texts) = (Vec::new(), Vec::new());
+    while frames.len() < n {
+        match socket.read().unwrap() {
+            tungstenite::Message::Binary(b) => frames.push((
+                u64::from_le_bytes(b[0..8].try_into().unwrap()),
+                u32::from_le_bytes(b[16..20].try_into().unwrap()),
+            )),
+            tungstenite::Message::Text(t) => texts.push(serde_json::from_str(&t).unwrap()),
+            _ => {}
+        }
+    }
+    let _ = socket.close(None);
+    (frames, texts)
+}
+
+fn json(s: &Server, path: &str) -> serde_json::Value {
+    let (status, body) = get(&s.url(path));
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Ids of the streams a process captures itself (its figures cover only those).
+fn captured(s: &Server) -> Vec<String> {
+    json(s, "/api/streams/stats")["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_live_stream_is_captured_by_one_instance_watched_through_any_and_taken_over_when_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = dir.path().join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    synth_video_sized(&share.join("pen.mp4"), (320, 180), 6, 9920);
+    let config = dir.path().join("cluster.toml");
+    // A short lease: a dead instance's stream is taken over within seconds.
+    std::fs::write(&config, "[api]\nstream_lease_s = 2.0\nstream_fps = 10\n").unwrap();
+    let postgres = Postgres::start();
+    let url = postgres.url();
+    let args = |mount: &str| -> Vec<String> {
+        let at = dir.path().join(mount);
+        if !at.exists() {
+            link(&share, &at);
+        }
+        let videos = format!("barn1={}", at.display());
+        let config = config.to_str().unwrap();
+        [
+            "--indexing",
+            "off",
+            "--videos",
+            &videos,
+            "--database",
+            &url,
+            "--config",
+            config,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let a = Server::start(&strs(&args("api-a")));
+    let b = Server::start(&strs(&args("api-b")));
+    let host = |s: &Server| s.base.trim_start_matches("http://").to_owned();
+    let nginx = Nginx::start(&[&host(&a), &host(&b)]);
+    let video = list(&a)[0]["id"].as_str().unwrap().to_owned();
+    wait_for_secs("the video listed by B too", 20, || {
+        list(&b)[0]["id"] == video.as_str()
+    });
+
+    // Added through A: A captures it, and only A.
+    let body = serde_json::json!({ "video": video, "name": "pen 4" }).to_string();
+    let reply = send(
+        "POST",
+        &a.url("/api/streams"),
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    let added: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let id = added["id"].as_str().unwrap().to_owned();
+    let owner_a = added["captured_by"].as_str().unwrap().to_owned();
+    // Added again through B: the cluster has it already.
+    let again = send(
+        "POST",
+        &b.url("/api/streams"),
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(again.status, 409, "{}", String::from_utf8_lossy(&again.body));
+    wait_for_secs("the stream live on A", 20, || {
+        json(&a, &format!("/api/streams/{id}"))["status"]["state"] == "live"
+    });
+    assert_eq!(captured(&a), std::slice::from_ref(&id));
+    assert!(captured(&b).is_empty(), "B opens nothing");
+
+    // B lists it as A tells it, and serves its viewers from A: MJPEG, the stream socket and
+    // the count socket.
+    let listed = json(&b, "/api/streams");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["captured_by"], owner_a.as_str());
+    assert_eq!(listed[0]["name"], "pen 4");
+    assert_eq!(listed[0]["status"]["state"], "live");
+    let parts = mjpeg_parts(&b.url(&format!("/api/streams/{id}/mjpeg")), 3);
+    assert_eq!(parts.len(), 3);
+    assert!(parts.windows(2).all(|w| w[0].0 < w[1].0), "{parts:?}");
+    let ws = |s: &Server, path: &str| format!("ws://{}{path}", host(s));
+    let (frames, texts) = socket_frames(&ws(&b, &format!("/ws/streams/{id}")), 3);
+    assert_eq!(frames.len(), 3);
+    assert_eq!(texts[0]["type"], "state", "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t["type"] == "count" && t["count"].as_u64().is_some()),
+        "{texts:?}"
+    );
+    let (mut counts, _) = tungstenite::connect(ws(&b, &format!("/ws/count?stream={id}"))).unwrap();
+    let update = loop {
+        if let tungstenite::Message::Text(t) = counts.read().unwrap() {
+            let m: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if m["type"] == "count_update" {
+                break m;
+            }
+        }
+    };
+    assert_eq!(update["source"], "live", "{update}");
+    let _ = counts.close(None);
+    // Viewers through the load balancer, on either instance.
+    for _ in 0..2 {
+        let lb = format!("http://{}/api/streams/{id}/mjpeg", nginx.address);
+        assert_eq!(mjpeg_parts(&lb, 2).len(), 2);
+    }
+    // A was the only one to open the video all along.
+    assert!(captured(&b).is_empty());
+
+    // A dies: its lease runs out and B takes the stream over; viewers through nginx see it.
+    let killed = Instant::now();
+    let a_args = args("api-a");
+    drop(a);
+    wait_for_secs("B capturing the stream", 20, || {
+        captured(&b) == std::slice::from_ref(&id)
+    });
+    let info = json(&b, &format!("/api/streams/{id}"));
+    assert_ne!(info["captured_by"], owner_a.as_str(), "{info}");
+    let owner_b = info["captured_by"].as_str().unwrap().to_owned();
+    eprintln!(
+        "stream taken over {:.1} s after its instance died",
+        killed.elapsed().as_secs_f64()
+    );
+    let lb = format!("http://{}/api/streams/{id}/mjpeg", nginx.address);
+    assert_eq!(mjpeg_parts(&lb, 2).len(), 2);
+
+    // A comes back: the stream stays B's, and A serves it from B.
+    let a = Server::start(&strs(&a_args));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(captured(&a).is_empty(), "a camera is opened once");
+    assert_eq!(json(&a, "/api/streams")[0]["captured_by"], owner_b.as_str());
+    assert_eq!(
+        mjpeg_parts(&a.url(&format!("/api/streams/{id}/mjpeg")), 2).len(),
+        2
+    );
+
+    // Removed through A: B stops capturing it; nobody lists it.
+    let removed = request("DELETE", &a.url(&format!("/api/streams/{id}")), &[]);
+    assert_eq!(removed.status, 204);
+    wait_for_secs("B to stop the stream", 10, || captured(&b).is_empty());
+    for s in [&a, &b] {
+        assert_eq!(json(s, "/api/streams"), serde_json::json!([]));
+        let (status, _) = get(&s.url(&format!("/api/streams/{id}")));
+        assert_eq!(status, 404);
+    }
+}
+
+/// Who holds the walking lease of each root: (lease, holder).
+fn walkers(database: &str) -> Vec<(String, String)> {
+    let mut store = pigweight_indexer::Store::connect(&database.parse().unwrap()).unwrap();
+    store
+        .leases("scan:")
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.name, l.owner))
+        .collect()
+}
+
+fn names(s: &Server) -> Vec<String> {
+    let mut names: Vec<String> = list(s)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn each_root_is_walked_by_one_instance_and_the_others_list_it_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = dir.path().join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    synth_video_sized(&share.join("a.mp4"), (320, 180), 2, 9930);
+    // Files appear on the share as an NVR writes them: whole, by a rename.
+    let drop_in = |name: &str, seed: u64| {
+        let made = dir.path().join(format!("made-{name}"));
+        synth_video_sized(&made, (320, 180), 2, seed);
+        std::fs::rename(&made, share.join(name)).unwrap();
+    };
+    let config = dir.path().join("cluster.toml");
+    std::fs::write(&config, "[indexer]\nlease_s = 2.0\n[api]\nrescan_s = 1\n").unwrap();
+    let postgres = Postgres::start();
+    let url = postgres.url();
+    let args = |mount: &str| -> Vec<String> {
+        let at = dir.path().join(mount);
+        link(&share, &at);
+        let videos = format!("barn1={}", at.display());
+        let config = config.to_str().unwrap();
+        [
+            "--indexing",
+            "off",
+            "--videos",
+            &videos,
+            "--database",
+            &url,
+            "--config",
+            config,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let a = Server::start(&strs(&args("api-a")));
+    let b = Server::start(&strs(&args("api-b")));
+    let first = walkers(&url);
+    assert_eq!(first.len(), 1, "one walker: {first:?}");
+    // The walker queues what it finds; the other lists it from the database.
+    wait_for_secs("a.mp4 on the other instance", 20, || names(&b) == ["a.mp4"]);
+
+    // A file the walker finds is listed by the other from the database; one deleted leaves both.
+    drop_in("b.mp4", 9931);
+    wait_for_secs("b.mp4 on both instances", 20, || {
+        names(&a) == ["a.mp4", "b.mp4"] && names(&b) == ["a.mp4", "b.mp4"]
+    });
+    std::fs::remove_file(share.join("a.mp4")).unwrap();
+    wait_for_secs("a.mp4 gone from both instances", 20, || {
+        names(&a) == ["b.mp4"] && names(&b) == ["b.mp4"]
+    });
+
+    // The walker dies: the other takes the root over within a lease, and walks it.
+    drop(a);
+    wait_for_secs("another walker", 20, || {
+        let now = walkers(&url);
+        now.len() == 1 && now != first
+    });
+    drop_in("c.mp4", 9932);
+    wait_for_secs("c.mp4 found by the new walker", 20, || {
+        names(&b) == ["b.mp4", "c.mp4"]
+    });
+    // Stopped cleanly, a walker lets go at once: the next instance walks from the start.
+    b.stop();
+    assert!(walkers(&url).is_empty());
+    let c = Server::start(&strs(&args("api-c")));
+    assert_eq!(walkers(&url).len(), 1);
+    assert_eq!(names(&c), ["b.mp4", "c.mp4"]);
 }

@@ -120,7 +120,7 @@ fn stream_server(seconds: u32, settings: &str) -> (tempfile::TempDir, Server) {
 
 #[test]
 fn a_video_played_live_is_served_as_mjpeg_with_counts() {
-    let (_dir, server) = stream_server(4, "stream_fps = 10\nstream_infer_every = 2\n");
+    let (dir, server) = stream_server(4, "stream_fps = 10\nstream_infer_every = 2\n");
     let video = pigweight_api::video_id("pen.mp4");
 
     // Bad requests first.
@@ -242,6 +242,20 @@ fn a_video_played_live_is_served_as_mjpeg_with_counts() {
             .len(),
         2
     );
+
+    // Streams outlive the server: started again, it captures them again from its database.
+    let (videos, config) = (dir.path().join("videos"), dir.path().join("pigweight.toml"));
+    let server = server.restart(&[
+        "--videos",
+        videos.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    wait_for("the stream live again after a restart", || {
+        stream(&server, &id)["status"]["state"] == "live"
+    });
+    assert_eq!(stream(&server, &id)["name"], "pen 4");
+    assert_eq!(stream(&server, &camera_id)["source"], camera["source"]);
 
     // Removing a stream ends its clients' responses.
     let mut watching = watch(&server, &id, "");

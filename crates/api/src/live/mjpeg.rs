@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pigweight_live::{Subscription, ViewerKind};
@@ -100,13 +100,24 @@ impl Viewer {
         (status = 200, description = "JPEG parts, as they come", content_type = "multipart/x-mixed-replace"),
         (status = 404, description = "No such stream", body = ErrorBody),
         (status = 422, description = "Quality or fps out of range", body = ErrorBody),
+        (status = 503, description = "No process captures the stream right now, or the one that does \
+            does not answer (in a cluster, another takes it over within a lease)", body = ErrorBody),
     ))]
 pub(super) async fn mjpeg(
     State(app): State<AppState>,
     PathId(id): PathId,
     Params(q): Params<MjpegQuery>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let live = app.stream(&id)?;
+    let live = match super::find(&app, &id, &headers).await? {
+        super::Found::Here(live) => live,
+        // Captured by another process: its parts, relayed as they come.
+        super::Found::At(url) => {
+            let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+            return app.peers.get(&url, path).await;
+        }
+    };
     let levels = &app.config.jpeg_qualities;
     let quality = snap_quality(q.quality.unwrap_or(70), levels)?;
     let fps = f64::from(app.streams.settings().fps);

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use futures_util::{SinkExt as _, StreamExt as _};
 use pigweight_live::{Live, LiveFrame, Subscription, ViewerKind};
@@ -15,6 +16,7 @@ use utoipa::IntoParams;
 use super::wire::StreamStatus;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Params, PathId, Upgrade};
+use crate::peers::PeerSocket;
 use crate::state::AppState;
 
 /// Bytes before the JPEG in each binary message of `/ws/streams/{id}`.
@@ -79,14 +81,27 @@ impl StreamMessage {
         (status = 404, description = "No such stream", body = ErrorBody),
         (status = 422, description = "Quality out of range", body = ErrorBody),
         (status = 426, description = "The connection cannot be upgraded to a WebSocket", body = ErrorBody),
+        (status = 503, description = "No process captures the stream right now, or the one that does \
+            does not answer (in a cluster, another takes it over within a lease)", body = ErrorBody),
     ))]
 pub(super) async fn stream_socket(
     State(app): State<AppState>,
     PathId(id): PathId,
     Params(q): Params<SocketQuery>,
     Upgrade(upgrade): Upgrade,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let live = app.stream(&id)?;
+    let live = match super::find(&app, &id, &headers).await? {
+        super::Found::Here(live) => live,
+        // Captured by another process: its socket, relayed message by message (connected
+        // before this one is upgraded, so a peer that does not answer is a plain 503).
+        super::Found::At(url) => {
+            let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+            let peer = app.peers.socket(&url, path).await?;
+            return Ok(upgrade.on_upgrade(move |socket| relay(socket, peer)));
+        }
+    };
     let levels = app.config.jpeg_qualities.clone();
     let best = levels.iter().copied().max().unwrap_or(90);
     let start = snap_quality(q.quality.unwrap_or(best), &levels)?;
@@ -149,6 +164,50 @@ async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocke
         }
     }
     let _ = sink.close().await;
+}
+
+/// Carries messages both ways between a viewer and the peer that serves the stream, until
+/// either side closes. Pings are answered by each side itself.
+pub(crate) async fn relay(socket: WebSocket, peer: PeerSocket) {
+    use tokio_tungstenite::tungstenite::Message as Peer;
+    let (mut to_viewer, mut from_viewer) = socket.split();
+    let (mut to_peer, mut from_peer) = peer.split();
+    loop {
+        tokio::select! {
+            message = from_viewer.next() => {
+                let sent = match message {
+                    Some(Ok(Message::Text(t))) => to_peer.send(Peer::Text(t.as_str().into())).await,
+                    Some(Ok(Message::Binary(b))) => to_peer.send(Peer::Binary(b)).await,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+            message = from_peer.next() => {
+                let sent = match message {
+                    Some(Ok(Peer::Text(t))) => to_viewer.send(Message::Text(t.as_str().into())).await,
+                    Some(Ok(Peer::Binary(b))) => to_viewer.send(Message::Binary(b)).await,
+                    Some(Ok(Peer::Ping(_) | Peer::Pong(_) | Peer::Frame(_))) => Ok(()),
+                    Some(Ok(Peer::Close(frame))) => {
+                        let frame = frame.map(|f| CloseFrame {
+                            code: u16::from(f.code),
+                            reason: f.reason.as_str().into(),
+                        });
+                        let _ = to_viewer.send(Message::Close(frame)).await;
+                        break;
+                    }
+                    Some(Err(_)) | None => break,
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to_viewer.close().await;
+    let _ = to_peer.close().await;
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! What the stream endpoints send and take, as the OpenAPI document describes it.
 
-use pigweight_live::{ClientFigures, Condition, LiveInfo, SourceStatus, StreamsFigures};
+use pigweight_live::{ClientFigures, Condition, LiveInfo, Remote, SourceStatus, StreamsFigures};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Where a source stands.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum SourceState {
     /// Opening the source for the first time.
@@ -19,7 +19,7 @@ pub(crate) enum SourceState {
 }
 
 /// A source's state and why.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub(crate) struct StreamStatus {
     state: SourceState,
     /// Why the source is retrying, or failed.
@@ -57,9 +57,9 @@ pub(crate) struct NewStream {
 }
 
 /// A live stream as listed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct StreamInfo {
-    id: String,
+    pub(crate) id: String,
     name: String,
     /// The source: a camera URL with any user name and password hidden, or the library video.
     source: String,
@@ -79,11 +79,17 @@ pub(crate) struct StreamInfo {
     encode_shared: u64,
     /// Mean JPEG encoding time, milliseconds.
     encode_ms: f64,
+    /// The process that captures it (its name in the database; in a cluster, the stream's
+    /// viewers on every instance are served from there). Absent while none does: its last
+    /// one stopped or died, and another takes it over within a lease.
+    captured_by: Option<String>,
 }
 
 impl StreamInfo {
-    pub(crate) fn of(info: LiveInfo, fps: u32) -> Self {
+    /// A stream captured here, by `owner`.
+    pub(crate) fn of(info: LiveInfo, fps: u32, owner: &str) -> Self {
         Self {
+            captured_by: Some(owner.to_owned()),
             status: StreamStatus::from(&info.status),
             id: info.id,
             name: info.name,
@@ -96,6 +102,29 @@ impl StreamInfo {
             encodes: info.encodes,
             encode_shared: info.encode_shared,
             encode_ms: info.encode_ms,
+        }
+    }
+
+    /// A stream captured elsewhere, as far as the database tells: connecting, with `reason`.
+    pub(crate) fn remote(remote: Remote, fps: u32, reason: String) -> Self {
+        Self {
+            id: remote.id,
+            name: remote.name,
+            source: remote.shown,
+            status: StreamStatus {
+                state: SourceState::Connecting,
+                reason: Some(reason),
+                attempts: 0,
+            },
+            fps,
+            count: None,
+            clients: 0,
+            frames: 0,
+            inferences: 0,
+            encodes: 0,
+            encode_shared: 0,
+            encode_ms: 0.0,
+            captured_by: remote.holder.map(|h| h.owner),
         }
     }
 }

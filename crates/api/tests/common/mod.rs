@@ -130,7 +130,7 @@ impl TestApp {
         );
         let library = Arc::new(Library::new(vec![pigweight_indexer::Root::plain(folder)]));
         let found = library.rescan().changed;
-        let app = Arc::new(App::new(config, library, decoder, indexer, scheduler));
+        let app = Arc::new(App::new(config, library, decoder, indexer, scheduler).unwrap());
         for entry in found {
             app.apply(&Change::Changed(entry));
         }

@@ -11,6 +11,7 @@
 
 mod postgres;
 mod sqlite;
+mod streams;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -24,6 +25,8 @@ use crate::error::IndexError;
 use crate::roots::Location;
 
 pub use self::postgres::PostgresConfig;
+use self::streams::StreamRow;
+pub use self::streams::{LeaseHolder, StreamDef, StreamSource};
 
 /// Where the index lives: `sqlite:PATH` or just `PATH` (the default, one file), or
 /// `postgres://user@host:port/db` (shared by every process of a cluster).
@@ -320,6 +323,8 @@ trait Backend: Send + std::fmt::Debug {
         again: bool,
         now_ms: i64,
     ) -> Result<i64, IndexError>;
+    /// The files of every job under one of `roots`, whatever its key and state.
+    fn queued(&mut self, roots: &[String]) -> Result<Vec<Location>, IndexError>;
     /// Deletes the job of `at` under `key`; false when there was none.
     fn drop_job(&mut self, at: &Location, key: &IndexKey) -> Result<bool, IndexError>;
     /// Leases the oldest job of `key` under one of `roots` that waits or whose lease ran out:
@@ -343,6 +348,27 @@ trait Backend: Send + std::fmt::Debug {
         error: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, IndexError>;
+    /// Adds a stream unless its id is taken (false then), and tells the other processes.
+    fn add_stream(&mut self, row: &StreamRow, now_ms: i64) -> Result<bool, IndexError>;
+    /// Deletes a stream (false when there was none), and tells the other processes.
+    fn remove_stream(&mut self, id: &str) -> Result<bool, IndexError>;
+    /// Every stream, oldest first.
+    fn streams(&mut self) -> Result<Vec<StreamRow>, IndexError>;
+    /// Takes or extends the lease `name` unless another owner holds it and it has not run
+    /// out; false then.
+    fn take_lease(
+        &mut self,
+        name: &str,
+        owner: &str,
+        url: Option<&str>,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, IndexError>;
+    /// Deletes `owner`'s lease `name` (false when it was not its), and tells the other
+    /// processes.
+    fn release_lease(&mut self, name: &str, owner: &str) -> Result<bool, IndexError>;
+    /// The leases under `prefix` that have not run out, by name.
+    fn leases(&mut self, prefix: &str, now_ms: i64) -> Result<Vec<LeaseHolder>, IndexError>;
 }
 
 /// A job a worker holds under a lease: index the file at `location` under the store's key.
@@ -364,6 +390,8 @@ pub enum Notice {
     Jobs(Option<Location>),
     /// A worker's progress on a video (what it passed to [`Store::notify_progress`]).
     Progress(String),
+    /// A stream was added or removed, or a lease let go (its name): look again.
+    Streams(String),
 }
 
 /// Hears what the other processes on a PostgreSQL database say (`LISTEN`), on a connection of
@@ -377,11 +405,21 @@ impl std::fmt::Debug for Listener {
 }
 
 impl Listener {
-    /// Connects and listens; `None` on SQLite, which one process owns.
+    /// Connects and listens to the indexing work: jobs and progress; `None` on SQLite, which
+    /// one process owns.
     pub fn connect(database: &Database) -> Result<Option<Self>, IndexError> {
+        Self::on(database, &[postgres::JOBS_CHANNEL, postgres::PROGRESS_CHANNEL])
+    }
+
+    /// Connects and listens to the streams and leases ([`Notice::Streams`]); `None` on SQLite.
+    pub fn streams(database: &Database) -> Result<Option<Self>, IndexError> {
+        Self::on(database, &[postgres::STREAMS_CHANNEL])
+    }
+
+    fn on(database: &Database, channels: &[&str]) -> Result<Option<Self>, IndexError> {
         match database {
             Database::Sqlite(_) => Ok(None),
-            Database::Postgres(config) => Ok(Some(Self(postgres::Postgres::listen(config)?))),
+            Database::Postgres(config) => Ok(Some(Self(postgres::Postgres::listen(config, channels)?))),
         }
     }
 
@@ -574,6 +612,12 @@ impl Store {
         self.db.enqueue_job(at, key, again, now_ms())
     }
 
+    /// Every file with an indexing job under one of `roots` (done or not, for any model), in
+    /// order: the library of those roots as the processes that walk them found it.
+    pub fn queued(&mut self, roots: &[String]) -> Result<Vec<Location>, IndexError> {
+        self.db.queued(roots)
+    }
+
     /// Takes the job of `at` under `key` out of the queue (the file left the library); its
     /// holder finds out on its next renewal. False when there was none.
     pub fn drop_job(&mut self, at: &Location, key: &IndexKey) -> Result<bool, IndexError> {
@@ -667,7 +711,7 @@ mod tests {
 
     /// Runs `body` on SQLite and on a throwaway PostgreSQL server; `open` opens (again) the
     /// same database, as a restarted process would.
-    fn on_both(body: impl Fn(&str, &(dyn Fn() -> Store + Sync))) {
+    pub(super) fn on_both(body: impl Fn(&str, &(dyn Fn() -> Store + Sync))) {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = Database::Sqlite(dir.path().join("index.db"));
         body("sqlite", &|| Store::connect(&sqlite).unwrap());
@@ -836,7 +880,7 @@ mod tests {
             .query_one("SELECT version FROM pigweight_schema", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         client
             .execute("UPDATE pigweight_schema SET version = 99", &[])
             .unwrap();
@@ -962,6 +1006,18 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(m2.id, other_model, "{db}");
+            // The roots' files as the database knows them: once each, whatever the model.
+            let elsewhere = Location {
+                root: "barn2".into(),
+                path: "b.mp4".into(),
+            };
+            store.enqueue_job(&elsewhere, &key("m1"), false).unwrap();
+            assert_eq!(store.queued(barn).unwrap(), std::slice::from_ref(pen), "{db}");
+            assert_eq!(
+                store.queued(&["barn2".into(), "barn".into()]).unwrap(),
+                [pen.clone(), elsewhere],
+                "{db}"
+            );
             // A file taken out of the library takes its job along; the holder loses it.
             assert!(store.drop_job(pen, &key("m2")).unwrap(), "{db}");
             assert!(!store.drop_job(pen, &key("m2")).unwrap(), "{db}");

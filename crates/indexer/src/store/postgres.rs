@@ -9,7 +9,7 @@ use postgres::NoTls;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{Backend, IndexKey, SampleRow, StoredRow, VideoRecord};
+use super::{Backend, IndexKey, LeaseHolder, SampleRow, StoredRow, StreamRow, VideoRecord};
 use crate::error::IndexError;
 use crate::roots::Location;
 
@@ -96,12 +96,31 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_waiting ON jobs (state, lease_until_ms);
 ",
+    r"
+CREATE TABLE streams (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    shown TEXT NOT NULL,
+    camera TEXT,
+    root TEXT,
+    path TEXT,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    url TEXT,
+    until_ms BIGINT NOT NULL
+);
+",
 ];
 
 /// The channel `enqueue_job` notifies: idle workers listen on it.
 pub(super) const JOBS_CHANNEL: &str = "pigweight_jobs";
 /// The channel workers tell their progress on (`Store::notify_progress`).
 pub(super) const PROGRESS_CHANNEL: &str = "pigweight_progress";
+/// The channel of streams added or removed and leases let go (`store::streams`).
+pub(super) const STREAMS_CHANNEL: &str = "pigweight_streams";
 
 /// The advisory lock migrations run under (any constant all pigweight processes agree on).
 const MIGRATION_LOCK: i64 = 0x7069_6777_6569_6768; // "pigweigh"
@@ -246,8 +265,8 @@ impl Postgres {
             .map_err(|e| IndexError::Unavailable(format!("{}: {e}", self.name)))
     }
 
-    /// A connection of its own, outside the pool, that listens on both channels.
-    pub(super) fn listen(config: &PostgresConfig) -> Result<Listener, IndexError> {
+    /// A connection of its own, outside the pool, that listens on `channels`.
+    pub(super) fn listen(config: &PostgresConfig, channels: &[&str]) -> Result<Listener, IndexError> {
         let name = config.to_string();
         let mut pg: postgres::Config = config
             .url
@@ -255,7 +274,8 @@ impl Postgres {
             .map_err(|e| IndexError::Database(format!("{name}: {e}")))?;
         pg.connect_timeout(config.connect_timeout);
         let mut client = pg.connect(NoTls)?;
-        client.batch_execute(&format!("LISTEN {JOBS_CHANNEL}; LISTEN {PROGRESS_CHANNEL}"))?;
+        let listen: Vec<String> = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+        client.batch_execute(&listen.concat())?;
         Ok(Listener { client })
     }
 
@@ -316,6 +336,7 @@ impl Listener {
             .into_iter()
             .map(|n| match n.channel() {
                 PROGRESS_CHANNEL => super::Notice::Progress(n.payload().to_owned()),
+                STREAMS_CHANNEL => super::Notice::Streams(n.payload().to_owned()),
                 _ => super::Notice::Jobs(serde_json::from_str(n.payload()).ok()),
             })
             .collect())
@@ -595,6 +616,21 @@ impl Backend for Postgres {
         Ok(id)
     }
 
+    fn queued(&mut self, roots: &[String]) -> Result<Vec<Location>, IndexError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT DISTINCT root, path FROM jobs WHERE root = ANY($1) ORDER BY root, path",
+                &[&roots],
+            )?
+            .into_iter()
+            .map(|r| Location {
+                root: r.get(0),
+                path: r.get(1),
+            })
+            .collect())
+    }
+
     fn drop_job(&mut self, at: &Location, key: &IndexKey) -> Result<bool, IndexError> {
         Ok(self.conn()?.execute(
             "DELETE FROM jobs WHERE root = $1 AND path = $2 AND model_hash = $3 AND params = $4",
@@ -650,5 +686,93 @@ impl Backend for Postgres {
              WHERE id = $1 AND owner = $2 AND state = 'leased'",
             &[&id, &owner, &state, &error, &now_ms],
         )? == 1)
+    }
+    fn add_stream(&mut self, row: &StreamRow, now_ms: i64) -> Result<bool, IndexError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let added = tx.execute(
+            "INSERT INTO streams (id, name, shown, camera, root, path, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO NOTHING",
+            &[&row.id, &row.name, &row.shown, &row.camera, &row.root, &row.path, &now_ms],
+        )? == 1;
+        tx.execute("SELECT pg_notify($1, $2)", &[&STREAMS_CHANNEL, &row.id])?;
+        tx.commit()?;
+        Ok(added)
+    }
+
+    fn remove_stream(&mut self, id: &str) -> Result<bool, IndexError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let removed = tx.execute("DELETE FROM streams WHERE id = $1", &[&id])? == 1;
+        tx.execute("SELECT pg_notify($1, $2)", &[&STREAMS_CHANNEL, &id])?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn streams(&mut self) -> Result<Vec<StreamRow>, IndexError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT id, name, shown, camera, root, path FROM streams ORDER BY created_ms, id",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| StreamRow {
+                id: r.get(0),
+                name: r.get(1),
+                shown: r.get(2),
+                camera: r.get(3),
+                root: r.get(4),
+                path: r.get(5),
+            })
+            .collect())
+    }
+
+    fn take_lease(
+        &mut self,
+        name: &str,
+        owner: &str,
+        url: Option<&str>,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, IndexError> {
+        Ok(self.conn()?.execute(
+            "INSERT INTO leases (name, owner, url, until_ms) VALUES ($1, $2, $3, $4::BIGINT + $5::BIGINT)
+             ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, url = EXCLUDED.url,
+                 until_ms = EXCLUDED.until_ms
+             WHERE leases.owner = EXCLUDED.owner OR leases.until_ms < $4",
+            &[&name, &owner, &url, &now_ms, &lease_ms],
+        )? == 1)
+    }
+
+    fn release_lease(&mut self, name: &str, owner: &str) -> Result<bool, IndexError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let released = tx.execute(
+            "DELETE FROM leases WHERE name = $1 AND owner = $2",
+            &[&name, &owner],
+        )? == 1;
+        if released {
+            tx.execute("SELECT pg_notify($1, $2)", &[&STREAMS_CHANNEL, &name])?;
+        }
+        tx.commit()?;
+        Ok(released)
+    }
+
+    fn leases(&mut self, prefix: &str, now_ms: i64) -> Result<Vec<LeaseHolder>, IndexError> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT name, owner, url FROM leases WHERE starts_with(name, $1) AND until_ms >= $2
+                 ORDER BY name",
+                &[&prefix, &now_ms],
+            )?
+            .into_iter()
+            .map(|r| LeaseHolder {
+                name: r.get(0),
+                owner: r.get(1),
+                url: r.get(2),
+            })
+            .collect())
     }
 }

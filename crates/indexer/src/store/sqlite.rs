@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Backend, IndexKey, SampleRow, StoredRow, VideoRecord};
+use super::{Backend, IndexKey, LeaseHolder, SampleRow, StoredRow, StreamRow, VideoRecord};
 use crate::error::IndexError;
 use crate::roots::Location;
 
@@ -92,6 +92,25 @@ CREATE TABLE jobs (
     UNIQUE (root, path, model_hash, params)
 );
 CREATE INDEX jobs_waiting ON jobs (state, lease_until_ms);
+",
+    // Live streams, shared by every process, and named leases (a stream's capture, a root's
+    // scan): at most one holder each until it runs out.
+    r"
+CREATE TABLE streams (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    shown TEXT NOT NULL,
+    camera TEXT,
+    root TEXT,
+    path TEXT,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    url TEXT,
+    until_ms INTEGER NOT NULL
+);
 ",
 ];
 
@@ -401,6 +420,21 @@ impl Backend for Sqlite {
         Ok(id)
     }
 
+    fn queued(&mut self, roots: &[String]) -> Result<Vec<Location>, IndexError> {
+        let roots = serde_json::to_string(roots).map_err(|e| IndexError::Database(e.to_string()))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT root, path FROM jobs WHERE root IN (SELECT value FROM json_each(?1))
+             ORDER BY root, path",
+        )?;
+        let rows = stmt.query_map(params![roots], |r| {
+            Ok(Location {
+                root: r.get(0)?,
+                path: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn drop_job(&mut self, at: &Location, key: &IndexKey) -> Result<bool, IndexError> {
         Ok(self.conn.execute(
             "DELETE FROM jobs WHERE root = ?1 AND path = ?2 AND model_hash = ?3 AND params = ?4",
@@ -463,5 +497,75 @@ impl Backend for Sqlite {
              WHERE id = ?1 AND owner = ?2 AND state = 'leased'",
             params![id, owner, state, error, now_ms],
         )? == 1)
+    }
+    fn add_stream(&mut self, row: &StreamRow, now_ms: i64) -> Result<bool, IndexError> {
+        Ok(self.conn.execute(
+            "INSERT INTO streams (id, name, shown, camera, root, path, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO NOTHING",
+            params![row.id, row.name, row.shown, row.camera, row.root, row.path, now_ms],
+        )? == 1)
+    }
+
+    fn remove_stream(&mut self, id: &str) -> Result<bool, IndexError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM streams WHERE id = ?1", params![id])?
+            == 1)
+    }
+
+    fn streams(&mut self) -> Result<Vec<StreamRow>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, shown, camera, root, path FROM streams ORDER BY created_ms, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StreamRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                shown: r.get(2)?,
+                camera: r.get(3)?,
+                root: r.get(4)?,
+                path: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn take_lease(
+        &mut self,
+        name: &str,
+        owner: &str,
+        url: Option<&str>,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, IndexError> {
+        Ok(self.conn.execute(
+            "INSERT INTO leases (name, owner, url, until_ms) VALUES (?1, ?2, ?3, ?4 + ?5)
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, url = excluded.url,
+                 until_ms = excluded.until_ms
+             WHERE leases.owner = excluded.owner OR leases.until_ms < ?4",
+            params![name, owner, url, now_ms, lease_ms],
+        )? == 1)
+    }
+
+    fn release_lease(&mut self, name: &str, owner: &str) -> Result<bool, IndexError> {
+        Ok(self.conn.execute(
+            "DELETE FROM leases WHERE name = ?1 AND owner = ?2",
+            params![name, owner],
+        )? == 1)
+    }
+
+    fn leases(&mut self, prefix: &str, now_ms: i64) -> Result<Vec<LeaseHolder>, IndexError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, owner, url FROM leases WHERE substr(name, 1, length(?1)) = ?1 AND until_ms >= ?2
+             ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![prefix, now_ms], |r| {
+            Ok(LeaseHolder {
+                name: r.get(0)?,
+                owner: r.get(1)?,
+                url: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -121,6 +121,15 @@ impl Server {
     }
 
     /// The server's process id.
+    /// Stops the server as a service manager does (SIGTERM) and waits for it to exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "stopped with {status}");
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
