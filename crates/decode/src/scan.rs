@@ -163,7 +163,10 @@ fn record(collected: &Mutex<Collected>, info: &gst::PadProbeInfo) {
     match &info.data {
         Some(gst::PadProbeData::Buffer(buf)) => {
             let mut c = lock(collected);
-            match buf.pts() {
+            // AVI knows only decode times: its demuxer stamps the presentation time of
+            // keyframes alone. Without reordering (the codecs AVI carries: MPEG-4 Part 2,
+            // MJPEG, H.264 without B-frames) the decode time is the presentation time.
+            match buf.pts().or(buf.dts()) {
                 Some(pts) => {
                     let key = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
                     c.entries.push((pts.nseconds(), key));

@@ -74,6 +74,18 @@ fn vp9_in_webm() {
     );
 }
 
+/// AVI stamps only its keyframes with a presentation time: the frame table comes from the
+/// decode times of the others.
+#[test]
+fn mpeg4_part2_in_avi() {
+    check_codec(
+        "avi",
+        "avenc_mpeg4 gop-size=10 bitrate=800000",
+        "avimux",
+        "MPEG-4",
+    );
+}
+
 #[test]
 fn mjpeg_in_avi() {
     check_codec("avi", "jpegenc quality=90", "avimux", "JPEG");
