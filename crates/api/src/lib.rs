@@ -13,11 +13,13 @@ mod counts;
 mod error;
 mod extract;
 mod frames;
+mod hls;
 mod library;
 mod linger;
 mod live;
 mod media;
 mod peers;
+mod segments;
 mod state;
 mod system;
 mod upload;
@@ -85,6 +87,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(videos::router())
         .merge(video_file::router())
+        .merge(hls::router())
         .merge(counts::router())
         .merge(frames::router())
         .merge(system::router())

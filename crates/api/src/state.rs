@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::library::{Change, Entry, Library};
 use crate::peers::Peers;
+use crate::segments::{SegmentSettings, Segments};
 
 /// How the API behaves; the binary fills it from flags, the environment and a TOML file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -63,6 +64,17 @@ pub struct ApiConfig {
     pub advertise: Option<String>,
     /// Stream WebSocket clients above this bitrate (kbit/s) step down a quality level.
     pub stream_target_kbps: u64,
+    /// The HLS segment cache's folder (`serve`: DATA/hls); unset, a temporary folder.
+    pub hls_cache_dir: Option<PathBuf>,
+    /// Budget of the HLS segment cache on disk, in MiB; the least recently used go first.
+    pub hls_cache_mb: u64,
+    /// HLS segments last about this long (seconds), cut at the source's keyframes.
+    pub hls_segment_s: f64,
+    /// HLS segments made (transcoded or repackaged) at once; more wait their turn.
+    pub hls_transcoders: usize,
+    /// Segments made ahead in the background after each one asked for, while a transcoder is
+    /// free.
+    pub hls_ahead: usize,
     /// Seconds between walks of the library folders besides those the file watcher's events
     /// cause: network file systems (a NAS over NFS or SMB) often send none for files written
     /// by other machines. 0: only on events.
@@ -91,6 +103,11 @@ impl Default for ApiConfig {
             advertise: None,
             stream_target_kbps: 8000,
             rescan_s: 60,
+            hls_cache_dir: None,
+            hls_cache_mb: 2048,
+            hls_segment_s: 4.0,
+            hls_transcoders: 1,
+            hls_ahead: 2,
         }
     }
 }
@@ -163,6 +180,8 @@ pub struct App {
     pub(crate) streams: Arc<Streams>,
     /// The other processes of the cluster, for viewers of streams they capture.
     pub(crate) peers: Peers,
+    /// HLS renditions, playlists and the segment cache.
+    pub(crate) segments: Arc<Segments>,
 }
 
 /// The state handed to every handler.
@@ -196,6 +215,15 @@ impl App {
                 .map_err(|_| ApiError::invalid(format!("{what} must be a number of seconds, not {s}")))
         };
         let lease = seconds(config.stream_lease_s.max(0.3), "stream_lease_s")?;
+        let segments = Segments::new(SegmentSettings {
+            dir: config.hls_cache_dir.clone(),
+            budget_bytes: config.hls_cache_mb << 20,
+            makers: config.hls_transcoders,
+            ahead: config.hls_ahead,
+            target: seconds(config.hls_segment_s.max(0.5), "hls_segment_s")?,
+            stall: std::time::Duration::from_secs(30),
+        })
+        .map_err(|e| ApiError::internal("opening the HLS segment cache").because(e))?;
         let streams = Streams::start(
             LiveSettings {
                 fps: config.stream_fps,
@@ -217,6 +245,7 @@ impl App {
             uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
             streams,
             peers: Peers::new(config.api_keys.first().cloned()),
+            segments: Arc::new(segments),
             config,
             library,
             decoder,

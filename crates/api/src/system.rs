@@ -116,9 +116,28 @@ pub(crate) struct SchedulerStats {
     background_completed: u64,
 }
 
+/// HLS: the segment cache and the transcoder.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HlsStats {
+    /// Segments asked for: from the disk cache (hits) or made for the request (misses).
+    cache: CacheCounts,
+    /// Segments made (repackaged or transcoded), and how many of them ahead of a request.
+    made: u64,
+    made_ahead: u64,
+    /// Segments that could not be made.
+    failed: u64,
+    /// Segments being made or waiting for the transcoder now.
+    queued: u64,
+    /// Seconds of video made per second of making (all renditions together).
+    realtime_factor: f64,
+    /// The H.264 encoder of transcoded renditions (`x264enc`, `nvh264enc`), if any.
+    encoder: Option<String>,
+}
+
 /// The server's counters.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Stats {
+    hls: HlsStats,
     /// HTTP requests received.
     requests: u64,
     /// Count WebSocket clients connected now.
@@ -154,7 +173,21 @@ pub(crate) async fn stats(app: &App) -> Stats {
         .enumerate()
         .map(|(n, k)| n as u64 * k)
         .sum::<u64>();
+    let h = app.segments.figures().await;
     Stats {
+        hls: HlsStats {
+            cache: CacheCounts::new(h.hits, h.misses, h.entries, Some(h.bytes), Some(h.budget_bytes)),
+            made: h.made,
+            made_ahead: h.made_ahead,
+            failed: h.failed,
+            queued: h.queued,
+            realtime_factor: if h.making_ms > 0.0 {
+                h.video_s / (h.making_ms / 1000.0)
+            } else {
+                0.0
+            },
+            encoder: app.segments.encoder.map(|e| e.element().to_owned()),
+        },
         requests: c.requests.load(Ordering::Relaxed),
         websocket_clients: c.websocket_clients.load(Ordering::Relaxed),
         websocket_updates_sent: c.websocket_updates.load(Ordering::Relaxed),
@@ -223,6 +256,7 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         .iter()
         .fold((0, 0), |(e, s), st| (e + st.encodes, s + st.encode_shared));
     let caches = [
+        ("hls_segment", &s.hls.cache),
         ("frame_image", &s.frame_images),
         ("decoded_frame", &s.decoded_frames),
         ("detection", &s.detections),
@@ -273,6 +307,16 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         counter(name, "Operations done.", t.count);
     }
     counter("model_batches", "Model runs.", s.scheduler.batches);
+    counter(
+        "hls_segments_made",
+        "HLS segments made (repackaged or transcoded).",
+        s.hls.made,
+    );
+    counter(
+        "hls_segments_failed",
+        "HLS segments that could not be made.",
+        s.hls.failed,
+    );
     let mut gauge = |name: &str, help: &str, value: f64| {
         registry.register(name, help, ConstGauge::new(value));
     };
@@ -321,6 +365,11 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         s.scheduler.queued_background as f64,
     );
     gauge("sources_open", "Open video pipelines.", s.sources_open as f64);
+    gauge(
+        "hls_transcoder_queue",
+        "HLS segments being made or waiting for the transcoder.",
+        s.hls.queued as f64,
+    );
     gauge(
         "working_memory_reserved_bytes",
         "Bytes open sources and encoders hold of the memory budget.",

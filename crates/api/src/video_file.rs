@@ -67,11 +67,16 @@ async fn stream_video(
     serve_file(&app, &id, &headers).await
 }
 
-/// The same as `streamVideo`, at the path the existing PigWeight player uses.
+/// The path the existing PigWeight player uses (its `<source>` says `application/x-mpegURL`).
+/// It decides by the request: one whose `Accept` header names an HLS playlist
+/// (`application/vnd.apple.mpegurl` or `application/x-mpegurl`) and that has no `Range` gets the
+/// HLS master playlist (`getHlsMaster`), whose renditions play where the file's own codec does
+/// not; every other request (media elements' range requests, downloads) gets the file as
+/// `streamVideo` serves it, with the same ranges and conditionals.
 #[utoipa::path(get, path = "/api/video_file/stream_hls/{id}", operation_id = "streamVideoCompat", tag = "videos",
     params(("id" = String, Path, description = "Video id")),
     responses(
-        (status = 200, description = "The whole file", content_type = "video/mp4"),
+        (status = 200, description = "The whole file; or, asked for an HLS playlist by `Accept`, the master playlist", content_type = "video/mp4"),
         (status = 206, description = "One byte range (`video/mp4`, with `Content-Range`), or several as `multipart/byteranges`", content_type = "video/mp4"),
         (status = 304, description = "The client's copy is current"),
         (status = 404, description = "No such video", body = ErrorBody),
@@ -83,7 +88,19 @@ async fn stream_hls(
     PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    serve_file(&app, &id, &headers).await
+    let asks_hls = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("application/vnd.apple.mpegurl") || v.contains("application/x-mpegurl")
+        });
+    if asks_hls && !headers.contains_key(header::RANGE) {
+        crate::hls::master_of(&app, &id).await
+    } else {
+        serve_file(&app, &id, &headers).await
+    }
 }
 
 /// The most ranges answered as parts of one `multipart/byteranges` body; more get the whole

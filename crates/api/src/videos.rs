@@ -81,12 +81,44 @@ pub(crate) struct VideoDetail {
     /// duration, in seconds; everything above describes the readable part.
     truncated_from: Option<f64>,
     index: Option<IndexStatus>,
+    /// The file's type as a browser's `canPlayType` takes it (`video/mp4; codecs="avc1.640028"`),
+    /// when its container is one browsers read (MP4, WebM); absent otherwise. A player that can
+    /// play it streams the file itself (`/stream`), else HLS (`/hls/master.m3u8`).
+    #[schema(example = "video/mp4; codecs=\"hvc1.1.6.L93.B0\"")]
+    browser_type: Option<String>,
+    /// The HLS master playlist: renditions that play in any browser with HLS or MSE.
+    hls: String,
+}
+
+/// What a browser is asked it can play, for the file's container and codec.
+fn browser_type(info: &MediaInfo) -> Option<String> {
+    let container = info.container.to_ascii_lowercase();
+    let codec = info.codec.to_ascii_lowercase();
+    let mp4 = container.contains("mp4") || container.contains("quicktime");
+    let webm = container.contains("webm");
+    let codecs = if codec.starts_with("h.264") {
+        "avc1.640028"
+    } else if codec.starts_with("h.265") {
+        "hvc1.1.6.L93.B0"
+    } else if codec.starts_with("vp9") {
+        "vp09.00.10.08"
+    } else if codec.starts_with("vp8") {
+        "vp8"
+    } else if codec.starts_with("av1") {
+        "av01.0.05M.08"
+    } else {
+        return None;
+    };
+    match (mp4, webm) {
+        (true, _) => Some(format!("video/mp4; codecs=\"{codecs}\"")),
+        (_, true) => Some(format!("video/webm; codecs=\"{codecs}\"")),
+        _ => None,
+    }
 }
 
 impl VideoDetail {
     fn new(id: String, name: String, info: &MediaInfo, index: Option<IndexStatus>) -> Self {
         Self {
-            id,
             name,
             container: info.container.clone(),
             codec: info.codec.clone(),
@@ -104,6 +136,9 @@ impl VideoDetail {
             start_time: info.start_time,
             truncated_from: info.truncated_from,
             index,
+            browser_type: browser_type(info),
+            hls: format!("/api/videos/{id}/hls/master.m3u8"),
+            id,
         }
     }
 }

@@ -58,6 +58,9 @@ pub enum DecodeError {
     },
     #[error("GStreamer pipeline failed: {0}")]
     Pipeline(String),
+    /// The caller stopped waiting (nobody wants the result any more).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl DecodeError {

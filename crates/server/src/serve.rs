@@ -314,6 +314,9 @@ impl ServeArgs {
             let web = self.web.clone().unwrap_or_else(|| shipped("web"));
             file.api.web_dir = web.is_dir().then_some(web);
         }
+        if file.api.hls_cache_dir.is_none() {
+            file.api.hls_cache_dir = Some(self.node.data.join("hls"));
+        }
         if let Some(url) = &self.advertise {
             file.api.advertise = Some(url.clone());
         }
