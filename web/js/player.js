@@ -386,6 +386,55 @@ function wireControls() {
   new ResizeObserver(() => drawBoxes(overlay, info, null)).observe(stage);
 }
 
+// --- the media: the file itself, or HLS -------------------------------------------------------
+
+/** hls.js, while the video plays through HLS with it. */
+let hls = null;
+
+/** The file itself where this browser plays its container and codec; else HLS (segments keep
+ * the file's times, so the player's time is the API's time either way): natively where the
+ * browser has HLS, else through hls.js on Media Source Extensions. */
+function attachMedia() {
+  if (info.browser_type && video.canPlayType(info.browser_type) !== '') {
+    measured.playback = 'file';
+    video.src = `/api/videos/${id}/stream`;
+    return;
+  }
+  measured.playback = 'hls';
+  const Hls = window.Hls;
+  if (Hls?.isSupported()) {
+    hls = new Hls({ startPosition: 0 });
+    hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => showQualities(data.levels));
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+      measured.level = data.level;
+      measured.levelSwitches = (measured.levelSwitches ?? 0) + 1;
+    });
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (data.fatal) showMessage(`The video cannot be played here (HLS: ${data.details}).`);
+    });
+    hls.loadSource(info.hls);
+    hls.attachMedia(video);
+  } else if (video.canPlayType('application/vnd.apple.mpegurl') !== '') {
+    video.src = info.hls;
+  } else {
+    showMessage('This browser plays neither this file nor HLS.');
+  }
+}
+
+/** The quality menu: auto (hls.js's bandwidth estimate) or one rendition. */
+function showQualities(levels) {
+  const select = $('#quality');
+  select.replaceChildren(
+    new Option('auto', '-1'),
+    ...levels.map((level, i) => new Option(level.name === 'source' ? `source (${level.height}p)` : `${level.height}p`, String(i))),
+  );
+  measured.levels = levels.map((level) => level.name || `${level.height}p`);
+  $('#quality-wrap').hidden = false;
+  select.addEventListener('change', () => {
+    hls.currentLevel = Number(select.value);
+  });
+}
+
 // --- start ------------------------------------------------------------------------------------
 
 async function start() {
@@ -411,7 +460,7 @@ async function start() {
   thumbs = new Thumbnails(id);
   wireControls();
   nextFrame();
-  video.src = `/api/videos/${id}/stream`;
+  attachMedia();
   socket = measured.socket = new ReconnectingSocket(socketUrl(`/ws/count?id=${encodeURIComponent(id)}`), {
     onOpen: () => {
       const message = document.getElementById('message');

@@ -198,6 +198,8 @@ pub(crate) struct Segments {
     made_ahead: AtomicU64,
     failed: AtomicU64,
     queued: AtomicU64,
+    /// Files named so far (each making gets a new one).
+    files: AtomicU64,
     /// Microseconds of video made, and microseconds spent making it.
     video_us: AtomicU64,
     making_us: AtomicU64,
@@ -249,6 +251,7 @@ impl Segments {
             made_ahead: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             queued: AtomicU64::new(0),
+            files: AtomicU64::new(0),
             video_us: AtomicU64::new(0),
             making_us: AtomicU64::new(0),
         })
@@ -320,9 +323,12 @@ impl Segments {
             .get(n)
             .ok_or_else(|| ApiError::not_found(format!("no segment {n}: the video has {}", cuts.len())))?;
         let key = Self::key(entry, rendition, n);
+        // A file of its own for each making: the cache may let a segment go (and delete its
+        // file, later) while the same segment is being made again.
         let file = self.dir.join(format!(
-            "{}.ts",
-            &blake3::hash(format!("{}/{rendition:?}/{n}", key.version).as_bytes()).to_hex()[..24]
+            "{}-{}.ts",
+            &blake3::hash(format!("{}/{rendition:?}/{n}", key.version).as_bytes()).to_hex()[..24],
+            self.files.fetch_add(1, Ordering::Relaxed)
         ));
         let path = entry.path.clone();
         let made = self

@@ -238,3 +238,100 @@ fn every_codec_plays_as_hls_with_the_sources_timestamps() {
         assert!(body.contains(says), "{path}: {body}");
     }
 }
+
+/// The player in chromium (tests/js/hls.mjs) on the three files: the H.264 MP4 as the file
+/// itself, the others through hls.js; each plays, seeks and shows the count of the paused frame
+/// as the API gives it for that very frame; the quality menu switches to the 360p rendition.
+#[test]
+fn the_player_plays_every_codec_in_chromium() {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        js.join("node_modules/playwright-core").exists(),
+        "tests/js is not installed: run scripts/fixtures.sh (make test does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (server, ids) = server_with_three_codecs(dir.path());
+    let out = Command::new("node")
+        .arg("hls.mjs")
+        .arg(&server.base)
+        .args(ids.iter().map(|(_, id)| id))
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hls.mjs failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
+    for (name, id) in &ids {
+        let video = &seen["videos"][id];
+        let expected = if name == "h264.mp4" { "file" } else { "hls" };
+        assert_eq!(video["playback"], expected, "{name}: {video}");
+        assert_eq!(video["size"], serde_json::json!([640, 480]), "{name}: {video}");
+        let mut views = vec![
+            &video["opened"],
+            &video["afterPlay"],
+            &video["seeked"]["before"],
+            &video["seeked"]["after"],
+        ];
+        if expected == "hls" {
+            views.push(&video["quality"]["after"]);
+        }
+        for view in views {
+            // The count shown is the API's count of the frame shown.
+            let t = view["frameTime"].as_f64().unwrap();
+            let api = json(
+                &server,
+                &format!("/api/video_file/count_at_time?id={id}&t={:.6}", t + 0.001),
+            );
+            assert_eq!(api["frame_index"], view["frame"], "{name}: {view} vs {api}");
+            assert_eq!(
+                view["count"].as_str().unwrap(),
+                api["count"].to_string(),
+                "{name}: {view} vs {api}"
+            );
+            assert_eq!(view["message"], "", "{name}: {view}");
+        }
+        assert!(
+            video["afterPlay"]["frameTime"].as_f64().unwrap() > 1.4,
+            "{name}: {video}"
+        );
+        // +1 s twice from where playing stopped, then one frame on.
+        let (before, after) = (&video["seeked"]["before"], &video["seeked"]["after"]);
+        let moved = before["frameTime"].as_f64().unwrap() - video["afterPlay"]["frameTime"].as_f64().unwrap();
+        assert!((moved - 2.0).abs() < 0.05, "{name}: {video}");
+        assert_eq!(
+            after["frame"].as_u64(),
+            before["frame"].as_u64().map(|f| f + 1),
+            "{name}: {video}"
+        );
+        if expected == "hls" {
+            let quality = &video["quality"];
+            let mut levels: Vec<&str> = quality["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap())
+                .collect();
+            let chosen = levels[quality["level"].as_u64().unwrap() as usize];
+            assert_eq!(chosen, "360p", "{name}: {quality}");
+            assert_eq!(
+                quality["size"],
+                serde_json::json!([480, 360]),
+                "{name}: {quality}"
+            );
+            levels.sort_unstable();
+            assert_eq!(levels, ["360p", "source"], "{name}: {quality}");
+        }
+        eprintln!(
+            "{name}: {expected}, first frame after {} ms",
+            video["firstFrameMs"]
+        );
+    }
+    // The 360p segments were made for the player.
+    let stats = json(&server, "/api/stats");
+    assert_eq!(stats["hls"]["failed"], 0, "{stats}");
+}
