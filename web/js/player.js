@@ -386,6 +386,69 @@ function wireControls() {
   new ResizeObserver(() => drawBoxes(overlay, info, null)).observe(stage);
 }
 
+// --- playback health: reported to the server in small batches --------------------------------
+
+/** What happened since the last report: time to first frame (once), stalls, switches. */
+const health = {
+  session: (crypto.randomUUID?.() ?? `${Date.now()}-${Math.random()}`).replace(/[^A-Za-z0-9_-]/g, ''),
+  firstFrameMs: null,
+  firstSent: false,
+  stalls: 0,
+  stallMs: 0,
+  stallStart: null,
+  switches: 0,
+};
+/** Milliseconds between reports while something happens. */
+const REPORT_EVERY_MS = 10_000;
+
+function watchHealth() {
+  video.addEventListener('loadeddata', () => {
+    if (health.firstFrameMs === null) health.firstFrameMs = performance.now();
+  });
+  video.addEventListener('waiting', () => {
+    if (!video.paused && !video.seeking && health.stallStart === null) {
+      health.stalls += 1;
+      health.stallStart = performance.now();
+    }
+  });
+  const stallEnds = () => {
+    if (health.stallStart !== null) {
+      health.stallMs += performance.now() - health.stallStart;
+      health.stallStart = null;
+    }
+  };
+  video.addEventListener('playing', stallEnds);
+  video.addEventListener('pause', stallEnds);
+  setInterval(() => reportPlayback(false), REPORT_EVERY_MS);
+  addEventListener('pagehide', () => reportPlayback(true));
+}
+
+/** Sends what happened since the last report, if anything did (with `beacon`, as the page goes). */
+function reportPlayback(beacon) {
+  const first = !health.firstSent && health.firstFrameMs !== null;
+  if (!first && health.stalls === 0 && health.stallMs === 0 && health.switches === 0) return null;
+  const report = {
+    session: health.session,
+    path: measured.playback,
+    stalls: health.stalls,
+    stall_ms: Math.round(health.stallMs),
+    switches: health.switches,
+  };
+  if (first) report.first_frame_ms = Math.round(health.firstFrameMs);
+  health.firstSent = health.firstSent || first;
+  health.stalls = 0;
+  health.stallMs = 0;
+  health.switches = 0;
+  const url = `/api/videos/${encodeURIComponent(id)}/playback`;
+  const body = JSON.stringify(report);
+  if (beacon) {
+    navigator.sendBeacon(url, new Blob([body], { type: 'application/json' }));
+    return null;
+  }
+  return call(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }).catch(() => {});
+}
+measured.reportPlayback = () => reportPlayback(false);
+
 // --- the media: the file itself, or HLS -------------------------------------------------------
 
 /** hls.js, while the video plays through HLS with it. */
@@ -406,6 +469,8 @@ function attachMedia() {
     hls = new Hls({ startPosition: 0 });
     hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => showQualities(data.levels));
     hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+      // The first is the start, not a switch.
+      if (measured.level !== undefined && measured.level !== data.level) health.switches += 1;
       measured.level = data.level;
       measured.levelSwitches = (measured.levelSwitches ?? 0) + 1;
     });
@@ -460,6 +525,7 @@ async function start() {
   thumbs = new Thumbnails(id);
   wireControls();
   nextFrame();
+  watchHealth();
   attachMedia();
   socket = measured.socket = new ReconnectingSocket(socketUrl(`/ws/count?id=${encodeURIComponent(id)}`), {
     onOpen: () => {

@@ -19,12 +19,14 @@ mod linger;
 mod live;
 mod media;
 mod peers;
+mod playback;
 mod segments;
 mod state;
 mod system;
 mod upload;
 mod video_file;
 mod videos;
+mod viewing;
 mod wire;
 mod ws;
 
@@ -88,6 +90,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(videos::router())
         .merge(video_file::router())
         .merge(hls::router())
+        .merge(playback::router())
         .merge(counts::router())
         .merge(frames::router())
         .merge(system::router())

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::library::{Change, Entry, Library};
 use crate::peers::Peers;
 use crate::segments::{SegmentSettings, Segments};
+use crate::viewing::Viewing;
 
 /// How the API behaves; the binary fills it from flags, the environment and a TOML file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -182,6 +183,8 @@ pub struct App {
     pub(crate) peers: Peers,
     /// HLS renditions, playlists and the segment cache.
     pub(crate) segments: Arc<Segments>,
+    /// What players report of their playback.
+    pub(crate) viewing: Viewing,
 }
 
 /// The state handed to every handler.
@@ -246,6 +249,7 @@ impl App {
             streams,
             peers: Peers::new(config.api_keys.first().cloned()),
             segments: Arc::new(segments),
+            viewing: Viewing::default(),
             config,
             library,
             decoder,
@@ -298,7 +302,10 @@ impl App {
         self.decoder.forget(&entry.path);
         match change {
             Change::Changed(_) => self.indexer.add(&entry.path),
-            Change::Removed(_) => self.indexer.remove(&entry.path),
+            Change::Removed(_) => {
+                self.indexer.remove(&entry.path);
+                self.viewing.forget(&entry.id);
+            }
         }
     }
 }

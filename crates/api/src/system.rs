@@ -137,6 +137,8 @@ pub(crate) struct HlsStats {
 /// The server's counters.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Stats {
+    /// What players report: time to first frame, stalls, rendition switches, viewers.
+    playback: crate::playback::PlaybackStats,
     hls: HlsStats,
     /// HTTP requests received.
     requests: u64,
@@ -175,6 +177,7 @@ pub(crate) async fn stats(app: &App) -> Stats {
         .sum::<u64>();
     let h = app.segments.figures().await;
     Stats {
+        playback: crate::playback::PlaybackStats::of(app.viewing.figures()),
         hls: HlsStats {
             cache: CacheCounts::new(h.hits, h.misses, h.entries, Some(h.bytes), Some(h.budget_bytes)),
             made: h.made,
@@ -317,6 +320,27 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         "HLS segments that could not be made.",
         s.hls.failed,
     );
+    let (sessions, stalls, stall_ms, switches, viewers, first_frame_ms) = s.playback.total().metrics();
+    counter(
+        "playback_sessions",
+        "Players that reported their first picture.",
+        sessions,
+    );
+    counter(
+        "playback_stalls",
+        "Times players stopped to wait for data.",
+        stalls,
+    );
+    counter(
+        "playback_stall_ms",
+        "Milliseconds players waited for data, summed.",
+        stall_ms as u64,
+    );
+    counter(
+        "playback_switches",
+        "HLS rendition switches players reported.",
+        switches,
+    );
     let mut gauge = |name: &str, help: &str, value: f64| {
         registry.register(name, help, ConstGauge::new(value));
     };
@@ -365,6 +389,16 @@ async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiEr
         s.scheduler.queued_background as f64,
     );
     gauge("sources_open", "Open video pipelines.", s.sources_open as f64);
+    gauge(
+        "playback_viewers",
+        "Players that reported in the last 30 s.",
+        viewers as f64,
+    );
+    gauge(
+        "playback_first_frame_mean_ms",
+        "Mean time from opening the player to the first picture, milliseconds.",
+        first_frame_ms,
+    );
     gauge(
         "hls_transcoder_queue",
         "HLS segments being made or waiting for the transcoder.",

@@ -155,7 +155,7 @@ fn the_api_crate_runs_handlers_to_services_to_state() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let graph = graph_of(&src);
     let layer = |m: &str| match m {
-        "error" | "extract" | "linger" | "wire" | "library" | "peers" | "segments" => 0,
+        "error" | "extract" | "linger" | "wire" | "library" | "peers" | "segments" | "viewing" => 0,
         "state" => 1,
         "auth" | "media" | "upload" => 2,
         _ => 3,

@@ -331,7 +331,29 @@ fn the_player_plays_every_codec_in_chromium() {
             video["firstFrameMs"]
         );
     }
-    // The 360p segments were made for the player.
+    // Each player reported how it went: its first picture, its path, the switch to 360p.
     let stats = json(&server, "/api/stats");
     assert_eq!(stats["hls"]["failed"], 0, "{stats}");
+    let playback = &stats["playback"];
+    assert_eq!(playback["total"]["sessions"], 3, "{playback}");
+    assert_eq!(playback["total"]["hls_sessions"], 2, "{playback}");
+    for (name, id) in &ids {
+        let video = playback["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{name}: {playback}"));
+        assert_eq!(video["sessions"], 1, "{name}: {video}");
+        let first = video["mean_first_frame_ms"].as_f64().unwrap();
+        assert!(first > 0.0 && first < 30_000.0, "{name}: {video}");
+        let hls = name != "h264.mp4";
+        assert_eq!(video["hls_sessions"], u64::from(hls), "{name}: {video}");
+        assert_eq!(video["switches"].as_u64().unwrap() >= 1, hls, "{name}: {video}");
+    }
+    let metrics = get(&server.url("/metrics")).1;
+    assert!(
+        metrics.contains("pigweight_playback_sessions_total 3"),
+        "{metrics}"
+    );
 }

@@ -79,6 +79,8 @@ try {
         size: await page.evaluate(() => [document.querySelector('#video').videoWidth, document.querySelector('#video').videoHeight]),
       };
     }
+    // Its playback report, sent now rather than in ten seconds.
+    await page.evaluate(() => window.pigweight.reportPlayback());
     out.videos[id] = seen;
     await page.close();
   }
