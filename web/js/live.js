@@ -94,7 +94,9 @@ function watch(id) {
     onBinary: (buffer) => showFrame(buffer),
     onMessage: (m) => {
       if (m.type === 'state') $('#state').textContent = describe(m);
-      if (m.type === 'quality') $('#quality').textContent = `quality ${m.quality}`;
+      if (m.type === 'quality') {
+        $('#quality').textContent = `quality ${m.quality}${m.divisor > 1 ? `, 1/${m.divisor} size` : ''}`;
+      }
       if (m.type === 'count') $('#band').textContent = bandText(m.count_low, m.count_high);
     },
     onDown: (tries) => {

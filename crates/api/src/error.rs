@@ -236,7 +236,7 @@ impl From<LiveError> for ApiError {
             LiveError::Database(e @ IndexError::Unavailable(_)) => {
                 Self::busy("the database of the streams is unavailable; try again shortly").because(e)
             }
-            LiveError::Thread(_) | LiveError::Task(_) | LiveError::Database(_) => {
+            LiveError::Thread(_) | LiveError::Task(_) | LiveError::Database(_) | LiveError::Scale(_) => {
                 Self::internal("a live stream").because(e)
             }
         }

@@ -14,6 +14,8 @@ pub enum LiveError {
     Thread(#[source] std::io::Error),
     #[error("encoding a live frame")]
     Render(#[from] pigweight_render::RenderError),
+    #[error("scaling a live frame")]
+    Scale(#[from] pigweight_decode::DecodeError),
     #[error("a live frame's encoding task failed")]
     Task(#[source] tokio::task::JoinError),
     /// The shared list of streams could not be read or written.

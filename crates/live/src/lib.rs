@@ -25,6 +25,7 @@ mod streams;
 mod subscription;
 mod viewer;
 
+pub use adapt::Level;
 pub use error::LiveError;
 pub use live::{Condition, Live, LiveFrame, LiveInfo, SourceStatus};
 pub use source::Source;

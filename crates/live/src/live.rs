@@ -13,6 +13,7 @@ use pigweight_inference::{CountBand, Detection};
 use pigweight_render::{Format, draw_overlay, encode};
 use tokio::sync::{OnceCell, watch};
 
+use crate::adapt::Level;
 use crate::error::LiveError;
 use crate::source::Source;
 use crate::viewer::{ClientFigures, ViewerStats};
@@ -66,8 +67,8 @@ pub struct Live {
     pub(crate) source: Source,
     pub(crate) status: watch::Sender<SourceStatus>,
     pub(crate) latest: watch::Sender<Option<Arc<LiveFrame>>>,
-    /// Per quality level: the frame encoded last, shared by every viewer at that level.
-    encoded: Mutex<HashMap<u8, (u64, SharedJpeg)>>,
+    /// Per level: the frame encoded last, shared by every viewer at that level.
+    encoded: Mutex<HashMap<Level, (u64, SharedJpeg)>>,
     stopped: AtomicBool,
     /// Dropped to stop the capture thread: it sees the channel close at once, even while it
     /// waits to retry.
@@ -161,15 +162,15 @@ impl Live {
         self.latest.send_replace(None);
     }
 
-    /// The JPEG of `frame` at `quality` with boxes and count drawn: encoded once, whoever asks.
-    pub(crate) async fn jpeg(&self, frame: &Arc<LiveFrame>, quality: u8) -> Result<Bytes, LiveError> {
+    /// The JPEG of `frame` at `level` with boxes and count drawn: encoded once, whoever asks.
+    pub(crate) async fn jpeg(&self, frame: &Arc<LiveFrame>, level: Level) -> Result<Bytes, LiveError> {
         let cell = {
             let mut encoded = self.encoded.lock().unwrap_or_else(PoisonError::into_inner);
-            match encoded.get(&quality) {
+            match encoded.get(&level) {
                 Some((id, cell)) if *id == frame.id => Arc::clone(cell),
                 _ => {
                     let cell = Arc::new(OnceCell::new());
-                    encoded.insert(quality, (frame.id, Arc::clone(&cell)));
+                    encoded.insert(level, (frame.id, Arc::clone(&cell)));
                     cell
                 }
             }
@@ -182,18 +183,27 @@ impl Live {
                 async move {
                     let started = Instant::now();
                     let bytes = tokio::task::spawn_blocking(move || {
-                        let f = &frame.frame;
+                        let full = &frame.frame;
+                        let d = u32::from(level.divisor.max(1));
+                        let small = (d > 1)
+                            .then(|| full.resized((full.width / d).max(2), (full.height / d).max(2)))
+                            .transpose()?;
+                        let f = small.as_ref().unwrap_or(full);
                         let mut rgb = f.data.clone();
                         let boxes = frame.boxes.iter().map(|d| d.bbox);
+                        let scale = (
+                            f.width as f32 / full.width.max(1) as f32,
+                            f.height as f32 / full.height.max(1) as f32,
+                        );
                         draw_overlay(
                             &mut rgb,
                             f.width,
                             f.height,
                             boxes,
-                            (1.0, 1.0),
+                            scale,
                             &frame.count.to_string(),
                         );
-                        encode(&rgb, f.width, f.height, Format::Jpeg, quality)
+                        Ok::<_, LiveError>(encode(&rgb, f.width, f.height, Format::Jpeg, level.quality)?)
                     })
                     .await
                     .map_err(LiveError::Task)??;
@@ -236,5 +246,65 @@ impl Live {
             self.viewers.iter().map(|v| (v.since, v.figures())).collect();
         all.sort_by_key(|(since, _)| *since);
         all.into_iter().map(|(_, c)| c).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use pigweight_indexer::{Location, StreamSource};
+
+    use super::*;
+
+    /// Width and height from a JPEG's start-of-frame segment.
+    fn jpeg_size(jpeg: &[u8]) -> (u32, u32) {
+        let at = jpeg
+            .windows(2)
+            .position(|w| w[0] == 0xff && (w[1] == 0xc0 || w[1] == 0xc2))
+            .unwrap();
+        let h = u32::from(jpeg[at + 5]) << 8 | u32::from(jpeg[at + 6]);
+        let w = u32::from(jpeg[at + 7]) << 8 | u32::from(jpeg[at + 8]);
+        (w, h)
+    }
+
+    #[tokio::test]
+    async fn each_level_is_encoded_once_at_its_size() {
+        let source = Source {
+            input: "x".into(),
+            shown: "x".into(),
+            default_name: "x".into(),
+            kept: StreamSource::Video(Location::plain(std::path::Path::new("x.mp4"))),
+        };
+        let (live, _stop) = Live::new("id".into(), "name".into(), source);
+        let frame = Arc::new(LiveFrame {
+            id: 1,
+            at_s: 0.0,
+            frame: Arc::new(Frame {
+                index: 0,
+                pts: Duration::ZERO,
+                keyframe: true,
+                width: 320,
+                height: 240,
+                data: vec![90; 320 * 240 * 3],
+            }),
+            boxes: Arc::new(Vec::new()),
+            count: 3,
+            band: CountBand::exact(3),
+        });
+        let level = |quality, divisor| Level { quality, divisor };
+        let full = live.jpeg(&frame, level(50, 1)).await.unwrap();
+        let half = live.jpeg(&frame, level(50, 2)).await.unwrap();
+        let quarter = live.jpeg(&frame, level(50, 4)).await.unwrap();
+        assert_eq!(jpeg_size(&full), (320, 240));
+        assert_eq!(jpeg_size(&half), (160, 120));
+        assert_eq!(jpeg_size(&quarter), (80, 60));
+        assert!(quarter.len() < half.len() && half.len() < full.len());
+        // Asked again at a level: the same encoding, shared.
+        assert_eq!(live.jpeg(&frame, level(50, 2)).await.unwrap(), half);
+        let info = live.info();
+        assert_eq!((info.encodes, info.encode_shared), (3, 1));
     }
 }

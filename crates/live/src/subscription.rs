@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::adapt::Adapt;
+use crate::adapt::{Adapt, Level};
 use crate::error::LiveError;
 use crate::live::{Live, LiveFrame};
 use crate::viewer::{ViewerKind, ViewerStats};
@@ -31,7 +31,7 @@ impl Subscription {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let key = NEXT.fetch_add(1, Ordering::Relaxed);
         let adapt = Adapt::new(levels, quality, target_bps, Instant::now());
-        let stats = Arc::new(ViewerStats::new(kind, adapt.quality()));
+        let stats = Arc::new(ViewerStats::new(kind, adapt.level()));
         live.viewers.insert(key, Arc::clone(&stats));
         Self {
             live: Arc::clone(live),
@@ -47,9 +47,14 @@ impl Subscription {
         &self.live
     }
 
-    /// The quality this viewer gets now.
+    /// The JPEG quality this viewer gets now.
     pub fn quality(&self) -> u8 {
-        self.adapt.quality()
+        self.adapt.level().quality
+    }
+
+    /// The quality and size this viewer gets now.
+    pub fn level(&self) -> Level {
+        self.adapt.level()
     }
 
     /// The frame sent last.
@@ -72,9 +77,9 @@ impl Subscription {
         if live.stopped() { None } else { newest }
     }
 
-    /// The JPEG of `frame` at this viewer's quality (shared with every viewer at that level).
+    /// The JPEG of `frame` at this viewer's level (shared with every viewer at that level).
     pub async fn jpeg(&self, frame: &Arc<LiveFrame>) -> Result<Bytes, LiveError> {
-        self.live.jpeg(frame, self.quality()).await
+        self.live.jpeg(frame, self.level()).await
     }
 
     /// Records `frame` sent as `bytes` bytes; returns the frames skipped since the one sent
@@ -89,12 +94,12 @@ impl Subscription {
         skipped
     }
 
-    /// Feeds the quality adaptation with one frame of `bytes` sent while `behind` frames went
-    /// by unsent; returns the new quality when it changes.
-    pub fn adapt(&mut self, bytes: usize, behind: u64) -> Option<u8> {
+    /// Feeds the adaptation with one frame of `bytes` sent while `behind` frames went by
+    /// unsent; returns the new level when it changes.
+    pub fn adapt(&mut self, bytes: usize, behind: u64) -> Option<Level> {
         let changed = self.adapt.record(Instant::now(), bytes, behind);
-        if let Some(q) = changed {
-            self.stats.set_quality(q);
+        if let Some(level) = changed {
+            self.stats.set_level(level);
         }
         changed
     }

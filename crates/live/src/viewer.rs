@@ -3,11 +3,15 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::adapt::Level;
+
 /// One viewer of a stream, as the stream's figures show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientFigures {
     pub kind: &'static str,
     pub quality: u8,
+    /// The frame's size is divided by this for the viewer (1: its own size).
+    pub divisor: u8,
     pub frames_sent: u64,
     /// Frames that came while the viewer was still taking an earlier one, skipped for it.
     pub frames_dropped: u64,
@@ -37,6 +41,7 @@ impl ViewerKind {
 pub(crate) struct ViewerStats {
     kind: ViewerKind,
     quality: AtomicU8,
+    divisor: AtomicU8,
     frames: AtomicU64,
     dropped: AtomicU64,
     bytes: AtomicU64,
@@ -44,10 +49,11 @@ pub(crate) struct ViewerStats {
 }
 
 impl ViewerStats {
-    pub(crate) fn new(kind: ViewerKind, quality: u8) -> Self {
+    pub(crate) fn new(kind: ViewerKind, level: Level) -> Self {
         Self {
             kind,
-            quality: AtomicU8::new(quality),
+            quality: AtomicU8::new(level.quality),
+            divisor: AtomicU8::new(level.divisor),
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -61,8 +67,9 @@ impl ViewerStats {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_quality(&self, quality: u8) {
-        self.quality.store(quality, Ordering::Relaxed);
+    pub(crate) fn set_level(&self, level: Level) {
+        self.quality.store(level.quality, Ordering::Relaxed);
+        self.divisor.store(level.divisor, Ordering::Relaxed);
     }
 
     pub(crate) fn figures(&self) -> ClientFigures {
@@ -70,6 +77,7 @@ impl ViewerStats {
         ClientFigures {
             kind: self.kind.name(),
             quality: self.quality.load(Ordering::Relaxed),
+            divisor: self.divisor.load(Ordering::Relaxed),
             frames_sent: self.frames.load(Ordering::Relaxed),
             frames_dropped: self.dropped.load(Ordering::Relaxed),
             bitrate_kbps: self.bytes.load(Ordering::Relaxed) as f64 * 8.0 / 1000.0 / secs,

@@ -65,7 +65,8 @@ impl Viewer {
                 }
             }
         };
-        let quality = self.subscription.quality();
+        let level = self.subscription.level();
+        let quality = level.quality;
         let jpeg = self.subscription.jpeg(&frame).await.ok()?;
         if !stale {
             self.subscription.sent(&frame, jpeg.len());
@@ -74,11 +75,12 @@ impl Viewer {
         }
         self.next_due = tokio::time::Instant::now() + self.gap;
         let head = format!(
-            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Frame-Id: {}\r\nX-Timestamp: {:.3}\r\nX-Count: {}\r\nX-Quality: {quality}\r\nX-Stale: {}\r\n\r\n",
+            "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Frame-Id: {}\r\nX-Timestamp: {:.3}\r\nX-Count: {}\r\nX-Quality: {quality}\r\nX-Divisor: {}\r\nX-Stale: {}\r\n\r\n",
             jpeg.len(),
             frame.id,
             frame.at_s,
             frame.count,
+            level.divisor,
             u8::from(stale),
         );
         let mut part = Vec::with_capacity(head.len() + jpeg.len() + 2);
@@ -90,8 +92,9 @@ impl Viewer {
 }
 
 /// The stream as `multipart/x-mixed-replace` JPEG parts, for an `<img>` tag. Each part has
-/// `X-Frame-Id`, `X-Timestamp` (seconds since the stream was added), `X-Count`, `X-Quality`
-/// and `X-Stale` (1 on a heartbeat: the last frame again, when no new one came for
+/// `X-Frame-Id`, `X-Timestamp` (seconds since the stream was added), `X-Count`, `X-Quality`,
+/// `X-Divisor` (the frame's size divided by it: 1, or 2 and 4 for a client still behind at the
+/// lowest quality) and `X-Stale` (1 on a heartbeat: the last frame again, when no new one came for
 /// `mjpeg_heartbeat_s`). A client that reads slowly gets the newest frame each time, never a
 /// backlog, and its quality steps down from `quality` as it falls behind (as on the WebSocket).
 #[utoipa::path(get, path = "/api/streams/{id}/mjpeg", operation_id = "getStreamMjpeg", tag = "streams",

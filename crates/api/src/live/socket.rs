@@ -56,8 +56,9 @@ enum StreamMessage {
         count_low: u32,
         count_high: u32,
     },
-    /// The quality this client gets from now on.
-    Quality { quality: u8 },
+    /// The JPEG quality this client gets from now on, and the divisor of the frame's size (1:
+    /// its own size; 2 and 4 once the lowest quality is still too much for the client).
+    Quality { quality: u8, divisor: u8 },
 }
 
 impl StreamMessage {
@@ -155,8 +156,17 @@ async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocke
                     break;
                 }
                 let skipped = subscription.sent(&frame, jpeg.len());
-                if let Some(quality) = subscription.adapt(jpeg.len(), skipped)
-                    && sink.send(StreamMessage::Quality { quality }.text()).await.is_err()
+                if let Some(level) = subscription.adapt(jpeg.len(), skipped)
+                    && sink
+                        .send(
+                            StreamMessage::Quality {
+                                quality: level.quality,
+                                divisor: level.divisor,
+                            }
+                            .text(),
+                        )
+                        .await
+                        .is_err()
                 {
                     break;
                 }

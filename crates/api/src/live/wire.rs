@@ -135,6 +135,9 @@ pub(crate) struct ClientStats {
     /// `mjpeg` or `websocket`.
     kind: String,
     quality: u8,
+    /// The stream's frame size is divided by this for the client (1: its own size; 2 and 4 for
+    /// clients still behind at the lowest quality).
+    divisor: u8,
     frames_sent: u64,
     /// Frames that came while the client was still taking an earlier one, skipped for it.
     frames_dropped: u64,
@@ -148,6 +151,7 @@ impl From<ClientFigures> for ClientStats {
         Self {
             kind: c.kind.to_owned(),
             quality: c.quality,
+            divisor: c.divisor,
             frames_sent: c.frames_sent,
             frames_dropped: c.frames_dropped,
             bitrate_kbps: c.bitrate_kbps,
