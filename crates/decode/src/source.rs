@@ -550,8 +550,24 @@ impl VideoFile {
         self.set_size(size)?;
         let pts = self.pts_of(index)?.nseconds();
         self.parts.gate.set(Some(Arc::from([pts])));
+        self.reach(index)
+    }
+
+    /// Positions the pipeline for frame `index` and pulls it. In an open GOP (HEVC's default
+    /// CRA pictures, open-GOP H.264) the frames shown just before a keyframe are decoded after
+    /// it and refer to the GOP before: a seek to one of them can land on that following keyframe,
+    /// from which they cannot be decoded. Such a frame is read again from the keyframe of its own
+    /// GOP, decoding forward.
+    fn reach(&mut self, index: u64) -> Result<Frame, DecodeError> {
         self.approach(index)?;
-        self.pull_until(index)
+        match self.pull_until(index) {
+            Err(DecodeError::FrameLost { .. }) if !self.broken => {
+                let keyframe = self.tl().keyframe_at_or_before(index);
+                self.seek(keyframe, gst::SeekFlags::ACCURATE, None)?;
+                self.pull_until(index)
+            }
+            result => result,
+        }
     }
 
     /// A keyframe through a keyframes-only seek that stops right after it: the decoder gets
@@ -657,8 +673,7 @@ impl FrameSource for VideoFile {
             .collect();
         self.parts.gate.set(Some(pts.into()));
         for index in wanted {
-            self.approach(index)?;
-            let frame = self.pull_until(index)?;
+            let frame = self.reach(index)?;
             if each(frame).is_break() {
                 break;
             }

@@ -54,6 +54,34 @@ fn h264_in_quicktime() {
     );
 }
 
+/// HEVC with open GOPs (x265's default: CRA keyframes whose leading pictures refer to the GOP
+/// before): the frames shown just before each keyframe are decoded after it, and a seek to one
+/// of them must not land on that keyframe. Every frame around the keyframes, read alone and in
+/// no particular order, is the reference decoder's picture.
+#[test]
+fn h265_with_open_gops_in_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("open.mp4");
+    let spec = Spec {
+        frames: 60,
+        encoder: "x265enc speed-preset=fast key-int-max=20 option-string=open-gop=1:bframes=4 ! h265parse"
+            .into(),
+        ..Spec::h264(20, 0)
+    };
+    make_video(&path, &spec);
+    let reference = reference_decode(&path);
+    assert_eq!(reference.len(), 60);
+    let mut video = VideoFile::open(&path, &SourceConfig::default()).unwrap();
+    for index in [19, 16, 39, 38, 17, 59, 20, 40, 36, 18] {
+        let f = video
+            .frame(Target::Index(index), Mode::Exact, Size::Native)
+            .unwrap_or_else(|e| panic!("frame {index}: {e}"));
+        assert_eq!(f.index, index);
+        assert_eq!(hash(&f.data), reference[index as usize].hash, "frame {index}");
+        assert_eq!(read_code(&f.data, 320, 240, 320, 240), index);
+    }
+}
+
 #[test]
 fn h265_in_matroska() {
     check_codec(
