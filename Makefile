@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton model clean-data
+.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-hls model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ fmt: ## Format the code
 openapi: ## Write the API's OpenAPI document to openapi/openapi.json (a test fails when it drifts)
 	cargo run --quiet --locked -p pigweight-server -- openapi > openapi/openapi.json
 
-bench: bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-cluster ## Run every benchmark (figures go into bench/RESULTS.md by hand)
+bench: bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-cluster bench-hls ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 
 bench-decode: setup ## Decode benchmark against OpenCV and PyAV (bench/run.sh, ~17 min)
 	bench/run.sh
@@ -59,6 +59,9 @@ bench-player: setup ## Scrub latency of the player in headless chromium (bench/p
 
 bench-streams: setup ## Live-stream fan-out: 1, 10, 50 WebSocket clients on one 720p source (bench/streams.sh)
 	bench/streams.sh
+
+bench-hls: setup ## HLS: transcoder speed and bytes per rendition, cache, time to first frame in chromium (bench/hls.sh)
+	bench/hls.sh
 
 bench-triton: setup ## Triton backend against in-process ORT, HTTP against gRPC, priorities (bench/triton.sh)
 	bench/triton.sh

@@ -403,7 +403,7 @@ const REPORT_EVERY_MS = 10_000;
 
 function watchHealth() {
   video.addEventListener('loadeddata', () => {
-    if (health.firstFrameMs === null) health.firstFrameMs = performance.now();
+    if (health.firstFrameMs === null) health.firstFrameMs = measured.firstFrameMs = performance.now();
   });
   video.addEventListener('waiting', () => {
     if (!video.paused && !video.seeking && health.stallStart === null) {
