@@ -466,7 +466,9 @@ function attachMedia() {
   measured.playback = 'hls';
   const Hls = window.Hls;
   if (Hls?.isSupported()) {
-    hls = new Hls({ startPosition: 0 });
+    // Start on the lowest rendition (hls.js orders them by bitrate): its first segment is the
+    // quickest to make, and the bandwidth estimate moves up from there.
+    hls = new Hls({ startPosition: 0, startLevel: 0 });
     hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => showQualities(data.levels));
     hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
       // The first is the start, not a switch.
