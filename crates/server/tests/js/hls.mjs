@@ -1,6 +1,7 @@
 // The player on videos of different codecs in a real browser: chromium plays an H.264 MP4 as
 // the file itself and an H.265 MP4 or an MPEG-4 AVI through HLS (hls.js); each plays, seeks and
-// shows the count of the paused frame; the quality menu switches HLS renditions.
+// shows the count of the paused frame; the quality menu switches HLS renditions (playing starts
+// on the lowest).
 //
 // Usage: node hls.mjs BASE_URL VIDEO_ID... Prints one line of JSON (tests/hls.rs checks it).
 
@@ -61,13 +62,14 @@ try {
     seen.seeked = { before, after: await shown(page) };
 
     seen.size = await page.evaluate(() => [document.querySelector('#video').videoWidth, document.querySelector('#video').videoHeight]);
-    // HLS: the quality menu picks the 360p rendition, and playing goes on with it.
+    // HLS: the quality menu picks the source rendition (playing starts on the lowest), and
+    // playing goes on with it.
     if (seen.playback === 'hls') {
       const levels = await page.evaluate(() => window.pigweight.levels);
-      const lowest = levels.indexOf('360p');
-      await page.selectOption('#quality', String(lowest));
+      const chosen = levels.indexOf('source');
+      await page.selectOption('#quality', String(chosen));
       await page.keyboard.press(' ');
-      await page.waitForFunction((l) => window.pigweight.level === l, lowest);
+      await page.waitForFunction((l) => window.pigweight.level === l, chosen);
       const t = await page.evaluate(() => document.querySelector('#video').currentTime);
       await page.waitForFunction((t) => document.querySelector('#video').currentTime > t + 0.5, t);
       await page.keyboard.press(' ');
