@@ -135,6 +135,7 @@ struct SegmentKey {
 #[derive(Debug)]
 struct Made {
     path: PathBuf,
+    len: u64,
 }
 
 /// Sets its flag when dropped unless disarmed: a segment's work nobody waits for any more.
@@ -231,9 +232,7 @@ impl Segments {
         }
         let cache = moka::future::Cache::builder()
             .max_capacity(settings.budget_bytes)
-            .weigher(|_: &SegmentKey, made: &Arc<Made>| {
-                std::fs::metadata(&made.path).map_or(1, |m| u32::try_from(m.len()).unwrap_or(u32::MAX))
-            })
+            .weigher(|_: &SegmentKey, made: &Arc<Made>| u32::try_from(made.len).unwrap_or(u32::MAX))
             .eviction_listener(|_, made: Arc<Made>, _| {
                 let _ = std::fs::remove_file(&made.path);
             })
@@ -323,18 +322,11 @@ impl Segments {
             .get(n)
             .ok_or_else(|| ApiError::not_found(format!("no segment {n}: the video has {}", cuts.len())))?;
         let key = Self::key(entry, rendition, n);
-        // A file of its own for each making: the cache may let a segment go (and delete its
-        // file, later) while the same segment is being made again.
-        let file = self.dir.join(format!(
-            "{}-{}.ts",
-            &blake3::hash(format!("{}/{rendition:?}/{n}", key.version).as_bytes()).to_hex()[..24],
-            self.files.fetch_add(1, Ordering::Relaxed)
-        ));
         let path = entry.path.clone();
         let made = self
             .cache
             .entry(key)
-            .or_try_insert_with(self.make(path, cut, rendition, file, ahead))
+            .or_try_insert_with(self.make(path, cut, rendition, ahead))
             .await
             .map_err(|e| (*e).clone())?;
         if !ahead {
@@ -344,14 +336,13 @@ impl Segments {
         Ok(made.into_value())
     }
 
-    /// Makes a segment into `file` on a blocking thread, once a maker is free; cancelled when
-    /// every caller waiting for it goes away.
+    /// Makes a segment into a file of the cache folder on a blocking thread, once a maker is
+    /// free; cancelled when every caller waiting for it goes away.
     async fn make(
         &self,
         path: PathBuf,
         cut: Cut,
         rendition: Rendition,
-        file: PathBuf,
         ahead: bool,
     ) -> Result<Arc<Made>, ApiError> {
         let _queued = Queued::join(&self.queued);
@@ -382,6 +373,11 @@ impl Segments {
                 return Err(ApiError::internal(doing).because(e));
             }
         };
+        // A file of its own for each making: the cache may let a segment go (and delete its
+        // file, later) while the same segment is being made again.
+        let file = self
+            .dir
+            .join(format!("{}.ts", self.files.fetch_add(1, Ordering::Relaxed)));
         tokio::fs::write(&file, &bytes)
             .await
             .map_err(|e| ApiError::internal("writing an HLS segment to the cache").because(e))?;
@@ -393,7 +389,10 @@ impl Segments {
         self.video_us.fetch_add(micros(cut.duration()), Ordering::Relaxed);
         self.making_us
             .fetch_add(micros(started.elapsed()), Ordering::Relaxed);
-        Ok(Arc::new(Made { path: file }))
+        Ok(Arc::new(Made {
+            path: file,
+            len: bytes.len() as u64,
+        }))
     }
 
     pub(crate) async fn figures(&self) -> SegmentFigures {

@@ -431,7 +431,12 @@ fn keep(streams: &Weak<Streams>, stop: &mpsc::Receiver<()>, database: &Database,
                     true
                 }
             },
-            None => match stop.recv_timeout(TICK) {
+            // Nobody else to hear (SQLite), or not listening yet: wait for the next round.
+            None => match stop.recv_timeout(if shared {
+                TICK
+            } else {
+                due.saturating_duration_since(Instant::now())
+            }) {
                 Err(mpsc::RecvTimeoutError::Timeout) => false,
                 _ => return,
             },

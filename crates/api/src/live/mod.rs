@@ -59,6 +59,9 @@ async fn streams<T: Send + 'static>(
 /// request that was forwarded already is answered here or not at all. 404 when there is no
 /// such stream; 503 while no process captures it (one takes it over within a lease).
 pub(crate) async fn find(app: &AppState, id: &str, headers: &HeaderMap) -> Result<Found, ApiError> {
+    if let Some(live) = app.streams.get(id) {
+        return Ok(Found::Here(live));
+    }
     let key = id.to_owned();
     match streams(app, move |s| s.placed(&key)).await? {
         None => Err(ApiError::not_found(format!("no stream with id {id}"))),
