@@ -15,6 +15,9 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   gstreamer1.0-tools
+  # WebRTC live view: webrtcbin's headers (gst-plugins-bad) and libnice's ICE elements.
+  libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-nice
   # libjpeg-turbo for the API's JPEG encoding (turbojpeg crate, found through pkg-config).
   libturbojpeg0-dev
 )

@@ -1,19 +1,23 @@
 // Live streams: add a camera (or a library video played in a loop), pick one, watch it with its
-// count. Frames come over the stream WebSocket (docs/streams.md): each binary message is a
-// 24-byte header (frame id, timestamp, count, JPEG length; little-endian) and the JPEG, so the
-// count shown is always the one of the picture shown. The server adapts the quality to what
-// this page keeps up with; the connection comes back by itself after a drop.
+// count. The picture comes by WebRTC (WHEP, docs/streams.md) where the browser and server can:
+// H.264 with the boxes and count drawn in, the count beside it from the stream WebSocket
+// without pictures. Otherwise the frames come over the stream WebSocket: each binary message
+// is a 24-byte header (frame id, timestamp, count, JPEG length; little-endian) and the JPEG, so
+// the count shown is always the one of the picture shown; the server adapts the quality to
+// what this page keeps up with. Either way the connection comes back by itself after a drop.
 
 import { adoptKey, bandText, getJSON, showMessage } from './api.js';
 import { ReconnectingSocket, socketUrl } from './socket.js';
 
 const $ = (selector) => document.querySelector(selector);
 const canvas = $('#picture');
-/** Figures the browser test reads. */
-const seen = { frames: 0, lastFrameId: null, lastCount: null };
+const video = $('#live-video');
+/** Figures the browser test reads; `transport` is 'webrtc' or 'websocket'. */
+const seen = { frames: 0, lastFrameId: null, lastCount: null, transport: null };
 window.pigweight = seen;
 
 let watching = null;
+let rtc = null;
 let lastFrameAt = 0;
 let shownAt = [];
 
@@ -73,9 +77,14 @@ async function showFrame(buffer) {
   bitmap.close();
   // Picture and count of the same frame, together.
   $('#count').textContent = String(count);
-  seen.frames += 1;
   seen.lastFrameId = id;
   seen.lastCount = count;
+  shown();
+}
+
+/** A frame shown: the fps figure and the stale flag follow it. */
+function shown() {
+  seen.frames += 1;
   lastFrameAt = performance.now();
   shownAt.push(lastFrameAt);
   shownAt = shownAt.filter((t) => t > lastFrameAt - 2000);
@@ -83,13 +92,79 @@ async function showFrame(buffer) {
   $('#stale').hidden = true;
 }
 
-function watch(id) {
-  watching?.close();
-  watching = null;
-  $('#view').hidden = !id;
-  if (!id) return;
-  $('#count').textContent = '…';
-  watching = new ReconnectingSocket(socketUrl(`/ws/streams/${encodeURIComponent(id)}`), {
+/** Resolves once ICE gathering is complete, or after `ms` (the answer then has fewer candidates). */
+function gathered(pc, ms) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    const timer = setTimeout(resolve, ms);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+/**
+ * A WebRTC session by WHEP: resolves once media flows, rejects when the server or the browser
+ * cannot (the caller falls back to the WebSocket). `close()` hangs up.
+ */
+async function startWebRtc(id) {
+  if (!window.RTCPeerConnection) throw new Error('this browser has no WebRTC');
+  const pc = new RTCPeerConnection();
+  let session = null;
+  const close = () => {
+    pc.close();
+    if (session) fetch(session, { method: 'DELETE', credentials: 'same-origin', keepalive: true }).catch(() => {});
+    session = null;
+  };
+  try {
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc, 1000);
+    const response = await fetch(`/api/streams/${encodeURIComponent(id)}/whep`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: pc.localDescription.sdp,
+    });
+    if (response.status !== 201) throw new Error(`WHEP answered ${response.status}`);
+    session = new URL(response.headers.get('Location'), location.href).href;
+    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+    const [receiver] = pc.getReceivers();
+    video.srcObject = new MediaStream([receiver.track]);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no WebRTC frames within 5 s')), 5000);
+      video.requestVideoFrameCallback(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      video.play().catch(() => {});
+    });
+  } catch (e) {
+    close();
+    throw e;
+  }
+  const onFrame = () => {
+    if (session === null) return;
+    shown();
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc.connectionState === 'failed' && rtc?.pc === pc) {
+      // Lost: try again (WebRTC first, as on a new page).
+      watch(location.hash.slice(1));
+    }
+  });
+  return { pc, close };
+}
+
+/** The stream WebSocket; with `pictures` false only its text messages (state and count). */
+function openSocket(id, pictures) {
+  const query = pictures ? '' : '?pictures=false';
+  return new ReconnectingSocket(socketUrl(`/ws/streams/${encodeURIComponent(id)}${query}`), {
     onOpen: () => showMessage(''),
     onBinary: (buffer) => showFrame(buffer),
     onMessage: (m) => {
@@ -97,14 +172,54 @@ function watch(id) {
       if (m.type === 'quality') {
         $('#quality').textContent = `quality ${m.quality}${m.divisor > 1 ? `, 1/${m.divisor} size` : ''}`;
       }
-      if (m.type === 'count') $('#band').textContent = bandText(m.count_low, m.count_high);
+      if (m.type === 'count') {
+        if (!pictures) {
+          $('#count').textContent = String(m.count);
+          seen.lastCount = m.count;
+        }
+        $('#band').textContent = bandText(m.count_low, m.count_high);
+      }
     },
     onDown: (tries) => {
       if (tries >= 2) showMessage('The connection to the server is lost; reconnecting…', 'warning');
     },
   });
-  $('#quality').textContent = 'best quality';
 }
+
+let watchTurn = 0;
+
+async function watch(id) {
+  const turn = ++watchTurn;
+  watching?.close();
+  watching = null;
+  rtc?.close();
+  rtc = null;
+  video.srcObject = null;
+  $('#view').hidden = !id;
+  if (!id) return;
+  $('#count').textContent = '…';
+  let session = null;
+  // `?transport=websocket` on the page's URL skips WebRTC.
+  if (new URL(location.href).searchParams.get('transport') !== 'websocket') {
+    try {
+      session = await startWebRtc(id);
+    } catch (e) {
+      console.info(`WebRTC: ${e.message}; frames come over the WebSocket`);
+    }
+  }
+  if (turn !== watchTurn) {
+    session?.close();
+    return;
+  }
+  rtc = session;
+  seen.transport = rtc ? 'webrtc' : 'websocket';
+  video.hidden = !rtc;
+  canvas.hidden = Boolean(rtc);
+  watching = openSocket(id, !rtc);
+  $('#quality').textContent = rtc ? 'WebRTC' : 'best quality';
+}
+
+window.addEventListener('pagehide', () => rtc?.close());
 
 async function add(event) {
   event.preventDefault();

@@ -135,6 +135,10 @@ impl ApiError {
         Self::new(ErrorKind::Conflict, message)
     }
 
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::UnsupportedMediaType, message)
+    }
+
     pub fn busy(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Busy, message)
     }
@@ -232,13 +236,18 @@ impl From<LiveError> for ApiError {
         match e {
             LiveError::BadSource(_) | LiveError::TooMany(_) => Self::invalid(e.to_string()),
             LiveError::Duplicate(_) => Self::conflict(e.to_string()),
+            LiveError::BadOffer(_) => Self::bad_request(e.to_string()),
+            LiveError::TooManyViewers(_) => Self::busy(e.to_string()),
+            LiveError::Gone => Self::not_found(e.to_string()),
             LiveError::Render(e) => e.into(),
             LiveError::Database(e @ IndexError::Unavailable(_)) => {
                 Self::busy("the database of the streams is unavailable; try again shortly").because(e)
             }
-            LiveError::Thread(_) | LiveError::Task(_) | LiveError::Database(_) | LiveError::Scale(_) => {
-                Self::internal("a live stream").because(e)
-            }
+            LiveError::Thread(_)
+            | LiveError::Task(_)
+            | LiveError::Database(_)
+            | LiveError::Scale(_)
+            | LiveError::WebRtc(_) => Self::internal("a live stream").because(e),
         }
     }
 }
@@ -284,6 +293,7 @@ from_rejection!(
     axum::extract::rejection::QueryRejection,
     axum::extract::rejection::PathRejection,
     axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::BytesRejection,
     axum::extract::ws::rejection::WebSocketUpgradeRejection
 );
 

@@ -1,12 +1,14 @@
 //! The other processes of a cluster, as this one reaches them over HTTP: a viewer of a live
 //! stream that another process captures is served through this one, which forwards the request
 //! to the holder's advertised address and relays the answer (an MJPEG body as it comes, a
-//! WebSocket message by message).
+//! WebSocket message by message, a WebRTC offer and its answer).
 
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Request, Response, header::HeaderValue};
+use axum::http::header::{CONTENT_TYPE, HeaderValue};
+use axum::http::{Method, Request, Response};
+use bytes::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -57,13 +59,29 @@ impl Peers {
     /// The peer at `base` (`http://host:port`) answers GET `path_and_query`; its response is
     /// relayed as it comes.
     pub(crate) async fn get(&self, base: &str, path_and_query: &str) -> Result<Response<Body>, ApiError> {
+        self.send(Method::GET, base, path_and_query, None, Bytes::new())
+            .await
+    }
+
+    /// The peer at `base` answers `method` on `path_and_query` with `body` (of `content_type`).
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        base: &str,
+        path_and_query: &str,
+        content_type: Option<&HeaderValue>,
+        body: Bytes,
+    ) -> Result<Response<Body>, ApiError> {
         let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
-        let mut request = Request::get(&url).header(FORWARDED, "1");
+        let mut request = Request::builder().method(method).uri(&url).header(FORWARDED, "1");
         if let Some(key) = &self.key {
             request = request.header("x-api-key", key);
         }
+        if let Some(kind) = content_type {
+            request = request.header(CONTENT_TYPE, kind);
+        }
         let request = request
-            .body(Body::empty())
+            .body(Body::from(body))
             .map_err(|e| ApiError::internal("forwarding to a peer").because(e))?;
         let response = tokio::time::timeout(ANSWER_WITHIN, self.client.request(request))
             .await

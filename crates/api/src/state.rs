@@ -10,7 +10,7 @@ use bytes::Bytes;
 use pigweight_decode::{Decoder, Probed};
 use pigweight_indexer::Indexer;
 use pigweight_inference::{ResultCache, Scheduler};
-use pigweight_live::{LiveSettings, Member, Streams};
+use pigweight_live::{LiveSettings, Member, Streams, WebRtcSettings};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -65,6 +65,13 @@ pub struct ApiConfig {
     pub advertise: Option<String>,
     /// Stream WebSocket clients above this bitrate (kbit/s) step down a quality level.
     pub stream_target_kbps: u64,
+    /// RTSP cameras: milliseconds a frame waits in the jitter buffer for late packets (more
+    /// survives a worse network, less is quicker to the screen).
+    pub stream_rtsp_latency_ms: u32,
+    /// WebRTC viewers of a stream share one H.264 encoding at about this bitrate (kbit/s).
+    pub webrtc_kbps: u32,
+    /// Most WebRTC viewers of one stream at once; more are answered 503.
+    pub webrtc_viewers: usize,
     /// The HLS segment cache's folder (`serve`: DATA/hls); unset, a temporary folder.
     pub hls_cache_dir: Option<PathBuf>,
     /// Budget of the HLS segment cache on disk, in MiB; the least recently used go first.
@@ -103,6 +110,9 @@ impl Default for ApiConfig {
             stream_lease_s: 15.0,
             advertise: None,
             stream_target_kbps: 8000,
+            stream_rtsp_latency_ms: 200,
+            webrtc_kbps: 2500,
+            webrtc_viewers: 16,
             rescan_s: 60,
             hls_cache_dir: None,
             hls_cache_mb: 2048,
@@ -185,6 +195,8 @@ pub struct App {
     pub(crate) segments: Arc<Segments>,
     /// What players report of their playback.
     pub(crate) viewing: Viewing,
+    /// How WebRTC viewers of live streams are served.
+    pub(crate) webrtc: WebRtcSettings,
 }
 
 /// The state handed to every handler.
@@ -232,6 +244,7 @@ impl App {
                 fps: config.stream_fps,
                 infer_every: config.stream_infer_every,
                 max_streams: config.max_streams,
+                rtsp_latency_ms: config.stream_rtsp_latency_ms,
                 lease,
             },
             Arc::clone(decoder.opener()),
@@ -243,7 +256,14 @@ impl App {
                 url: config.advertise.clone(),
             },
         )?;
+        let webrtc = WebRtcSettings {
+            encoder: segments.encoder,
+            kbps: config.webrtc_kbps.max(100),
+            max_viewers: config.webrtc_viewers,
+            ..WebRtcSettings::default()
+        };
         Ok(Self {
+            webrtc,
             detections: ResultCache::new(config.detection_cache_entries),
             uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
             streams,

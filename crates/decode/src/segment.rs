@@ -88,6 +88,31 @@ impl Encoder {
     }
 }
 
+impl Encoder {
+    /// An encoder for live viewers: no B-frames, no look-ahead (each frame out as it comes in),
+    /// a keyframe at least every `key_every` frames, about `kbps`.
+    pub fn live(self, kbps: u32, key_every: u32) -> Result<gst::Element, DecodeError> {
+        let encoder = pipeline::make(self.element())?;
+        match self {
+            Self::X264 => {
+                encoder.set_property("bitrate", kbps);
+                encoder.set_property_from_str("speed-preset", "superfast");
+                encoder.set_property_from_str("tune", "zerolatency");
+                encoder.set_property("key-int-max", key_every.max(1));
+            }
+            Self::Nvenc => {
+                encoder.set_property("bitrate", kbps);
+                encoder.set_property("bframes", 0u32);
+                if encoder.has_property("zerolatency") {
+                    encoder.set_property("zerolatency", true);
+                }
+                encoder.set_property("gop-size", i32::try_from(key_every).unwrap_or(i32::MAX));
+            }
+        }
+        Ok(encoder)
+    }
+}
+
 /// One segment of a playlist: from the keyframe `first` (at pts `start`) to `end`, the next
 /// segment's start or the end of the last frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,7 +85,7 @@ impl Capture {
                 };
                 let boxes = counting.boxes(live, &self.scheduler, &frame);
                 let count = u32::try_from(boxes.len()).unwrap_or(u32::MAX);
-                live.latest.send_replace(Some(Arc::new(LiveFrame {
+                let shown = Arc::new(LiveFrame {
                     id: next_id,
                     at_s: live.added.elapsed().as_secs_f64(),
                     count,
@@ -93,7 +93,9 @@ impl Capture {
                     band: counting.band.union(CountBand::exact(count)),
                     boxes,
                     frame,
-                })));
+                });
+                live.webrtc_push(&shown);
+                live.latest.send_replace(Some(shown));
                 next_id += 1;
             }
         }

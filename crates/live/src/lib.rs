@@ -13,8 +13,11 @@
 //! captured by one of them, the holder of its lease, and taken over when that one stops or dies
 //! ([`Streams`]).
 //!
-//! What it is not for: HTTP. The API crate owns the transports (MJPEG, WebSockets) and the wire
-//! types; this crate knows nothing of either.
+//! WebRTC viewers share one H.264 encoding of the stream's frames, made while anybody watches
+//! ([`Live::webrtc_answer`]).
+//!
+//! What it is not for: HTTP. The API crate owns the transports (MJPEG, WebSockets, WHEP's
+//! requests) and the wire types; this crate knows nothing of either.
 
 mod adapt;
 mod capture;
@@ -24,6 +27,7 @@ mod source;
 mod streams;
 mod subscription;
 mod viewer;
+mod webrtc;
 
 pub use adapt::Level;
 pub use error::LiveError;
@@ -32,3 +36,4 @@ pub use source::Source;
 pub use streams::{LiveSettings, Member, Placed, Remote, StreamFigures, Streams, StreamsFigures};
 pub use subscription::Subscription;
 pub use viewer::{ClientFigures, ViewerKind};
+pub use webrtc::{Answer, WebRtcSettings};

@@ -16,7 +16,9 @@ use tokio::sync::{OnceCell, watch};
 use crate::adapt::Level;
 use crate::error::LiveError;
 use crate::source::Source;
+use crate::viewer::ViewerKind;
 use crate::viewer::{ClientFigures, ViewerStats};
+use crate::webrtc::{Answer, Broadcast, WebRtcSettings};
 
 /// Where a source stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,8 @@ pub struct Live {
     encodes: AtomicU64,
     encode_us: AtomicU64,
     encode_hits: AtomicU64,
+    /// The shared encoding for WebRTC viewers, while there are any.
+    pub(crate) webrtc: Mutex<Option<Arc<Broadcast>>>,
 }
 
 /// A stream as listed.
@@ -128,6 +132,7 @@ impl Live {
             encodes: AtomicU64::new(0),
             encode_us: AtomicU64::new(0),
             encode_hits: AtomicU64::new(0),
+            webrtc: Mutex::new(None),
         };
         (live, stopped_rx)
     }
@@ -160,6 +165,25 @@ impl Live {
         self.stopped.store(true, Ordering::Relaxed);
         self.stop.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.latest.send_replace(None);
+        self.webrtc_stop();
+    }
+
+    /// Lists a viewer among the stream's clients until [`Live::remove_viewer`]; its key.
+    pub(crate) fn add_viewer(&self, stats: Arc<ViewerStats>) -> u64 {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.viewers.insert(key, stats);
+        key
+    }
+
+    pub(crate) fn remove_viewer(&self, key: u64) {
+        self.viewers.remove(&key);
+    }
+
+    fn remove_viewers(&self, keys: Vec<u64>) {
+        for key in keys {
+            self.remove_viewer(key);
+        }
     }
 
     /// The JPEG of `frame` at `level` with boxes and count drawn: encoded once, whoever asks.
@@ -246,6 +270,113 @@ impl Live {
             self.viewers.iter().map(|v| (v.since, v.figures())).collect();
         all.sort_by_key(|(since, _)| *since);
         all.into_iter().map(|(_, c)| c).collect()
+    }
+}
+
+impl Live {
+    /// Answers a WebRTC viewer's SDP offer (WHEP), starting the shared encoding if it is the
+    /// first. Blocks until ICE gathering ends (or `gather_timeout`).
+    pub fn webrtc_answer(
+        &self,
+        offer: &str,
+        fps: u32,
+        settings: &WebRtcSettings,
+    ) -> Result<Answer, LiveError> {
+        if self.stopped() {
+            return Err(LiveError::Gone);
+        }
+        let broadcast = {
+            let mut slot = self.webrtc.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(b) = slot.as_ref() {
+                self.remove_viewers(b.sweep());
+            }
+            let b = match slot.as_ref() {
+                Some(b) if !b.failed.load(Ordering::Relaxed) => Arc::clone(b),
+                _ => {
+                    if let Some(old) = slot.take() {
+                        self.remove_viewers(old.stop());
+                    }
+                    let b = Arc::new(Broadcast::start(&self.id, fps, settings)?);
+                    *slot = Some(Arc::clone(&b));
+                    b
+                }
+            };
+            if b.viewers() + b.pending.load(Ordering::Relaxed) >= settings.max_viewers {
+                return Err(LiveError::TooManyViewers(settings.max_viewers));
+            }
+            // Under the lock: the capture thread does not stop an encoding an offer waits on.
+            b.pending.fetch_add(1, Ordering::Relaxed);
+            b
+        };
+        let viewer = Arc::new(ViewerStats::new(
+            ViewerKind::WebRtc,
+            Level {
+                quality: 0,
+                divisor: 1,
+            },
+        ));
+        let key = self.add_viewer(Arc::clone(&viewer));
+        let answer = broadcast.answer(&self.id, offer, settings, (key, viewer));
+        broadcast.pending.fetch_sub(1, Ordering::Relaxed);
+        if answer.is_err() {
+            self.remove_viewer(key);
+            self.webrtc_stop_if_unwatched();
+        }
+        answer
+    }
+
+    /// Ends a WebRTC session; false when this stream has none of that name.
+    pub fn webrtc_hang_up(&self, session: &str) -> bool {
+        let broadcast = self
+            .webrtc
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(Arc::clone);
+        let found = broadcast.and_then(|b| b.hang_up(session));
+        if let Some(key) = found {
+            self.remove_viewer(key);
+        }
+        self.webrtc_stop_if_unwatched();
+        found.is_some()
+    }
+
+    /// The capture thread's hand-off: the frame to the WebRTC viewers, if there are any.
+    pub(crate) fn webrtc_push(&self, frame: &LiveFrame) {
+        let broadcast = self
+            .webrtc
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(Arc::clone);
+        let Some(b) = broadcast else { return };
+        self.remove_viewers(b.sweep());
+        if b.viewers() == 0 {
+            self.webrtc_stop_if_unwatched();
+        } else {
+            b.push(&frame.frame, &frame.boxes, frame.count);
+        }
+    }
+
+    /// Stops the shared encoding when it has no viewers and no offer is being answered.
+    fn webrtc_stop_if_unwatched(&self) {
+        let mut slot = self.webrtc.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(b) = slot.as_ref()
+            && b.viewers() == 0
+            && b.pending.load(Ordering::Relaxed) == 0
+        {
+            self.remove_viewers(b.stop());
+            *slot = None;
+            tracing::info!(stream = %self.id, "WebRTC encoding stopped: no viewers");
+        }
+    }
+
+    /// Stops the shared encoding and ends every session (the stream is removed).
+    pub(crate) fn webrtc_stop(&self) {
+        let stopped = self.webrtc.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(b) = stopped {
+            self.remove_viewers(b.stop());
+        }
     }
 }
 

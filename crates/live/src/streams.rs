@@ -31,6 +31,8 @@ pub struct LiveSettings {
     pub infer_every: u64,
     /// Most streams this process captures at once.
     pub max_streams: usize,
+    /// RTSP cameras: the jitter buffer's latency (what a frame waits for late packets).
+    pub rtsp_latency_ms: u32,
     /// How long a process holds a stream without renewing (it renews every third of it): a
     /// process that dies leaves its streams to the others after this.
     pub lease: Duration,
@@ -196,6 +198,7 @@ impl Streams {
             scheduler: Arc::clone(&self.scheduler),
             config: LiveConfig {
                 fps: self.settings.fps,
+                rtsp_latency_ms: self.settings.rtsp_latency_ms,
                 ..LiveConfig::default()
             },
             every_n_frames: self.settings.infer_every,

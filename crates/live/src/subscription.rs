@@ -2,7 +2,6 @@
 //! viewer's quality.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -28,11 +27,9 @@ impl Subscription {
     /// Starts watching `live` at `quality`, one of `levels`, stepping between them as the
     /// viewer keeps up with `target_bps` or not.
     pub fn new(live: &Arc<Live>, kind: ViewerKind, levels: &[u8], quality: u8, target_bps: f64) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let key = NEXT.fetch_add(1, Ordering::Relaxed);
         let adapt = Adapt::new(levels, quality, target_bps, Instant::now());
         let stats = Arc::new(ViewerStats::new(kind, adapt.level()));
-        live.viewers.insert(key, Arc::clone(&stats));
+        let key = live.add_viewer(Arc::clone(&stats));
         Self {
             live: Arc::clone(live),
             key,
@@ -107,6 +104,6 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.live.viewers.remove(&self.key);
+        self.live.remove_viewer(self.key);
     }
 }

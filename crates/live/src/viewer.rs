@@ -25,6 +25,7 @@ pub struct ClientFigures {
 pub enum ViewerKind {
     Mjpeg,
     WebSocket,
+    WebRtc,
 }
 
 impl ViewerKind {
@@ -32,6 +33,7 @@ impl ViewerKind {
         match self {
             Self::Mjpeg => "mjpeg",
             Self::WebSocket => "websocket",
+            Self::WebRtc => "webrtc",
         }
     }
 }

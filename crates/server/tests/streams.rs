@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, get, synth_video, wait_for};
+use common::{Camera, Server, agent, get, synth_video, wait_for};
 use serde_json::Value;
 
 fn post(server: &Server, body: &str) -> (u16, Value) {
@@ -425,39 +425,6 @@ fn a_source_that_drops_is_reopened_and_clients_get_heartbeats_meanwhile() {
     );
 }
 
-/// An RTSP camera (tests/support/rtsp_serve.py) serving `file` on `port`; killed when dropped.
-struct Camera(std::process::Child);
-
-impl Camera {
-    fn start(file: &std::path::Path, port: u16) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rtsp_serve.py");
-        let mut child = std::process::Command::new("/usr/bin/python3")
-            .arg(script)
-            .arg(file)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the RTSP camera did not start: scripts/setup.sh --test installs what it needs (make test runs it)"
-        );
-        Self(child)
-    }
-}
-
-impl Drop for Camera {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn an_rtsp_camera_is_streamed_and_reconnected_after_it_goes_away() {
     let dir = tempfile::tempdir().unwrap();
@@ -478,7 +445,7 @@ fn an_rtsp_camera_is_streamed_and_reconnected_after_it_goes_away() {
         .local_addr()
         .unwrap()
         .port();
-    let camera = Camera::start(&clip, port);
+    let camera = Camera::start("rtsp_serve.py", &clip, port);
 
     let (status, added) = post(&server, &format!(r#"{{"url": "rtsp://127.0.0.1:{port}/cam"}}"#));
     assert_eq!(status, 201, "{added}");
@@ -506,7 +473,7 @@ fn an_rtsp_camera_is_streamed_and_reconnected_after_it_goes_away() {
         stream(&server, &id)["status"]["state"] == "retrying"
     });
     // It comes back: the stream reopens it by itself and frames flow again.
-    let _camera = Camera::start(&clip, port);
+    let _camera = Camera::start("rtsp_serve.py", &clip, port);
     wait_for("the stream to reconnect", || {
         stream(&server, &id)["status"]["state"] == "live"
     });

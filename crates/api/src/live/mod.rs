@@ -1,9 +1,11 @@
 //! Live camera streams over HTTP: adding, listing and removing them, and their figures. The
 //! streams themselves (capture, shared encodings, quality adaptation) are the live crate's;
-//! this module and its two transports, [`mjpeg`] and [`socket`], only carry them.
+//! this module and its transports, [`mjpeg`], [`socket`] and [`whep`] (WebRTC), only carry
+//! them.
 
 mod mjpeg;
 mod socket;
+mod whep;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mjpeg::mjpeg))
         .routes(routes!(stream_stats))
         .routes(routes!(socket::stream_socket))
+        .routes(routes!(whep::start_webrtc))
+        .routes(routes!(whep::stop_webrtc))
 }
 
 fn info(app: &App, live: &Live) -> StreamInfo {

@@ -40,6 +40,9 @@ pub(crate) struct SocketQuery {
     /// Starting JPEG quality, snapped to the configured levels (default: the best level); it
     /// then follows what the client keeps up with.
     quality: Option<u8>,
+    /// `false`: no pictures, only the text messages (state and count), for a viewer that gets
+    /// the picture another way (WebRTC). Default `true`.
+    pictures: Option<bool>,
 }
 
 /// Text messages of the stream WebSocket.
@@ -70,7 +73,8 @@ impl StreamMessage {
 /// The stream as binary WebSocket messages, one per frame: a 24-byte little-endian header
 /// (frame id u64, timestamp f64 seconds since the stream was added, count u32, JPEG length u32)
 /// then the JPEG. Text messages: `{"type":"state",...}`, `{"type":"count",frame_id,t,count}`
-/// when the count changes, `{"type":"quality","quality":q}` when the quality changes. The
+/// when the count changes, `{"type":"quality","quality":q}` when the quality changes (with
+/// `pictures=false`, only the text messages: the picture comes another way, WebRTC). The
 /// quality adapts to the client: down a level when it falls behind (frames skipped while it
 /// was busy, or over `stream_target_kbps`), up when it keeps up easily. Only the newest frame
 /// ever waits for a client. See docs/streams.md.
@@ -107,13 +111,14 @@ pub(super) async fn stream_socket(
     let best = levels.iter().copied().max().unwrap_or(90);
     let start = snap_quality(q.quality.unwrap_or(best), &levels)?;
     let target_bps = app.config.stream_target_kbps as f64 * 1000.0;
+    let pictures = q.pictures.unwrap_or(true);
     Ok(upgrade.on_upgrade(move |socket| {
         let subscription = Subscription::new(&live, ViewerKind::WebSocket, &levels, start, target_bps);
-        serve(live, subscription, socket)
+        serve(live, subscription, socket, pictures)
     }))
 }
 
-async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocket) {
+async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocket, pictures: bool) {
     let (mut sink, mut incoming) = socket.split();
     let mut status = live.status();
     let first = StreamMessage::State((&*status.borrow_and_update()).into()).text();
@@ -135,7 +140,6 @@ async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocke
             },
             frame = subscription.newer() => {
                 let Some(frame) = frame else { break };
-                let Ok(jpeg) = subscription.jpeg(&frame).await else { break };
                 if last_count != Some((frame.count, frame.band)) {
                     last_count = Some((frame.count, frame.band));
                     let count = StreamMessage::Count {
@@ -149,6 +153,10 @@ async fn serve(live: Arc<Live>, mut subscription: Subscription, socket: WebSocke
                         break;
                     }
                 }
+                if !pictures {
+                    continue;
+                }
+                let Ok(jpeg) = subscription.jpeg(&frame).await else { break };
                 let mut message = Vec::with_capacity(FRAME_HEADER_LEN + jpeg.len());
                 message.extend_from_slice(&frame_header(&frame, jpeg.len()));
                 message.extend_from_slice(&jpeg);

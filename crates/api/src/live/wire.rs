@@ -132,7 +132,7 @@ impl StreamInfo {
 /// One client of a stream, as `/api/streams/stats` shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ClientStats {
-    /// `mjpeg` or `websocket`.
+    /// `mjpeg`, `websocket` or `webrtc`.
     kind: String,
     quality: u8,
     /// The stream's frame size is divided by this for the client (1: its own size; 2 and 4 for

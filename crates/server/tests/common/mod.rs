@@ -268,3 +268,48 @@ pub fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
         .to_str()
         .unwrap()
 }
+
+/// A test camera: `script` from tests/support (`rtsp_serve.py`, `clock_camera.py`) serving
+/// `file` at rtsp://127.0.0.1:`port`/cam; killed when dropped.
+pub struct Camera(Child);
+
+impl Camera {
+    pub fn start(script: &str, file: &Path, port: u16) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(script);
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(file)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the RTSP camera did not start: scripts/setup.sh --test installs what it needs (make test runs it)"
+        );
+        Self(child)
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
