@@ -12,14 +12,14 @@
 //! it, and the capture rate, not the camera's, is what the count follows.)
 //!
 //! Signalling is WHEP's, without trickle: an SDP offer in, an SDP answer with every local ICE
-//! candidate out, once gathering ends. A session ends when the viewer hangs up, or when its
-//! connection fails or closes.
+//! candidate out, once gathering ends. A session ends when the viewer hangs up, when its
+//! connection fails or closes, or when it has sent no RTCP for 15 s (a viewer that vanished).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use pigweight_decode::Encoder;
@@ -85,6 +85,10 @@ struct Session {
     elements: Vec<gst::Element>,
     /// Set when the connection failed or closed: swept with the next frame.
     ended: Arc<AtomicBool>,
+    /// When the viewer last sent RTCP (its receiver reports and feedback, every second or so),
+    /// in milliseconds since `since`: a viewer that vanished without hanging up goes quiet.
+    heard_ms: Arc<AtomicU64>,
+    since: Instant,
     viewer: u64,
 }
 
@@ -274,6 +278,25 @@ impl Broadcast {
                 None
             });
         }
+        let since = Instant::now();
+        let heard_ms = Arc::new(AtomicU64::new(0));
+        {
+            // rtpbin (inside webrtcbin) says when RTCP arrives from the viewer.
+            let rtpbin = webrtc.downcast_ref::<gst::Bin>().and_then(|bin| {
+                bin.iterate_recurse()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e.factory().is_some_and(|f| f.name() == "rtpbin"))
+            });
+            let Some(rtpbin) = rtpbin else {
+                return Err(LiveError::WebRtc("webrtcbin has no rtpbin".into()));
+            };
+            let heard_ms = Arc::clone(&heard_ms);
+            rtpbin.connect("on-ssrc-active", false, move |_| {
+                heard_ms.store(since.elapsed().as_millis() as u64, Ordering::Relaxed);
+                None
+            });
+        }
         let ended = Arc::new(AtomicBool::new(false));
         {
             let ended = Arc::clone(&ended);
@@ -352,6 +375,8 @@ impl Broadcast {
             tee_pad,
             elements: branch.keep(),
             ended,
+            heard_ms,
+            since,
             viewer: key,
         };
         self.sessions
@@ -377,7 +402,7 @@ impl Broadcast {
             let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
             let gone: Vec<String> = sessions
                 .iter()
-                .filter(|(_, s)| s.ended.load(Ordering::Relaxed))
+                .filter(|(_, s)| s.ended.load(Ordering::Relaxed) || s.quiet())
                 .map(|(id, _)| id.clone())
                 .collect();
             gone.iter().filter_map(|id| sessions.remove(id)).collect()
@@ -409,6 +434,19 @@ impl Broadcast {
         all
     }
 }
+
+impl Session {
+    /// Whether the viewer has sent no RTCP for [`QUIET`] (after a first [`QUIET`] to connect).
+    fn quiet(&self) -> bool {
+        let now = self.since.elapsed();
+        let heard = Duration::from_millis(self.heard_ms.load(Ordering::Relaxed));
+        now > QUIET && now - heard > QUIET
+    }
+}
+
+/// A viewer that sends no RTCP for this long is gone (a closed tab, a lost network) and its
+/// session ends, though it never hung up.
+const QUIET: Duration = Duration::from_secs(15);
 
 /// A viewer's elements in the pipeline: taken out again unless kept.
 struct Branch<'a> {

@@ -1,6 +1,7 @@
 //! WebRTC live view (WHEP) end to end: what the endpoint refuses, and chromium watching an RTSP
 //! camera by WebRTC with its count, the latency from the camera's clock to the browser's frame
-//! measured, the session counted among the stream's clients and gone after the page leaves.
+//! measured (against the WebSocket's JPEGs), the session counted among the stream's clients and
+//! gone after the page leaves, or after its browser is killed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Camera, Server, agent, free_port, header, send, synth_video, wait_for};
+use common::{Camera, Server, agent, free_port, header, send, synth_video, wait_for, wait_for_secs};
 use serde_json::Value;
 
 fn json(server: &Server, path: &str) -> Value {
@@ -190,6 +191,29 @@ fn chromium_watches_a_camera_by_webrtc_with_its_count() {
             .as_array()
             .is_some_and(|c| c.iter().all(|c| c["kind"] != "webrtc"))
     });
+
+    // A viewer that vanishes without hanging up (its browser killed) goes quiet: no RTCP for
+    // 15 s ends its session.
+    let out = Command::new("node")
+        .args(["whep.mjs", &server.base, &id, "0", "vanish"])
+        .current_dir(&js)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["transport"],
+        "webrtc"
+    );
+    let webrtc_viewers = || {
+        json(&server, "/api/streams/stats")["streams"][0]["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "webrtc")
+            .count()
+    };
+    assert_eq!(webrtc_viewers(), 1);
+    wait_for_secs("the vanished WebRTC viewer to go", 40, || webrtc_viewers() == 0);
 
     // The same camera over the stream WebSocket (JPEGs on a canvas): the reference.
     let seen = watch("websocket").join().unwrap();

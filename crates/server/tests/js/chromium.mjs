@@ -2,9 +2,16 @@
 // browser downloaded by Playwright).
 import { chromium } from 'playwright-core';
 
+const options = {
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update'],
+};
+
 export function launch() {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update'],
-  });
+  return chromium.launch(options);
+}
+
+/** The browser as a server process, for a test that kills it as a crash would. */
+export function launchServer() {
+  return chromium.launchServer(options);
 }

@@ -5,15 +5,31 @@
 // rows read the same). Then the page leaves the stream, which
 // hangs up.
 //
+// With TRANSPORT `vanish`, the browser is killed (SIGKILL) once WebRTC frames flow: no hang-up,
+// the server has to notice the viewer is gone by itself.
+//
 // With TRANSPORT `websocket` the page is told to skip WebRTC, and the clock is read from the
 // canvas the WebSocket's JPEGs are drawn on: the reference the WebRTC latency is compared with.
 //
 // Usage: node whep.mjs BASE_URL STREAM_ID SAMPLES [TRANSPORT]. Prints one line of JSON
 // (tests/webrtc.rs checks it).
 
-import { launch } from './chromium.mjs';
+import { chromium } from 'playwright-core';
+import { launch, launchServer } from './chromium.mjs';
 
 const [base, id, samples, transport = 'webrtc'] = process.argv.slice(2);
+
+if (transport === 'vanish') {
+  const server = await launchServer();
+  const browser = await chromium.connect(server.wsEndpoint());
+  const page = await browser.newPage();
+  await page.goto(`${base}/live.html#${id}`);
+  await page.waitForFunction(() => window.pigweight.transport !== null && window.pigweight.frames >= 10);
+  const transport = await page.evaluate(() => window.pigweight.transport);
+  server.process().kill('SIGKILL');
+  console.log(JSON.stringify({ transport }));
+  process.exit(0);
+}
 const browser = await launch();
 const out = { pageErrors: [], console: [] };
 try {
