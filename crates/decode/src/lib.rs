@@ -19,6 +19,7 @@ pub mod fake;
 mod frame;
 mod info;
 mod live;
+mod mp4index;
 mod nal;
 mod open;
 mod pipeline;

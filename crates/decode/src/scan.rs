@@ -3,7 +3,10 @@
 //!
 //! `filesrc ! parsebin`, with a pad probe on the first video pad. It reads the whole
 //! file once (about the speed of reading the bytes), which buys an exact frame table for any
-//! container with timestamps, including variable frame rates and B-frames.
+//! container with timestamps, including variable frame rates and B-frames. An MP4 or MOV file
+//! lists its frames in its `moov` box: there the pass stops after the first frames, once they
+//! agree with that list, and the list is the table (a day-long recording opens in well under a
+//! second instead of a read of every byte; [`crate::mp4index`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use crate::error::DecodeError;
+use crate::mp4index::{self, Mp4Index};
 use crate::pipeline::{self, Pipeline};
 use crate::timeline::Timeline;
 
@@ -28,6 +32,8 @@ pub(crate) struct Scan {
     pub(crate) declared: Option<Duration>,
     /// The frame size the stream's caps give, before anything is decoded.
     pub(crate) size: Option<(u32, u32)>,
+    /// Whether the frame table is the file's own (an MP4's `moov`), checked by its first frames.
+    pub(crate) from_index: bool,
 }
 
 #[derive(Debug, Default)]
@@ -40,10 +46,19 @@ struct Collected {
     missing_pts: u64,
 }
 
+/// Frames the demux pass reads of a file with its own frame table, to check the table by.
+const CHECKED_FRAMES: usize = 240;
+
 /// Scans `path`. Fails if nothing arrives for `stall` (a hung demuxer never hangs the caller).
 pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
+    scan_with(path, stall, true)
+}
+
+/// [`scan`], reading every frame unless `own_table` lets an MP4's table stand for them.
+fn scan_with(path: &Path, stall: Duration, own_table: bool) -> Result<Scan, DecodeError> {
     pipeline::init()?;
     pipeline::check_file(path)?;
+    let index = own_table.then(|| mp4index::read(path)).flatten();
 
     let p = Pipeline::new(path)?;
     let src = pipeline::make("filesrc")?;
@@ -103,14 +118,37 @@ pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
     }
 
     p.set_state(gst::State::Playing)?;
-    wait_for_eos(&p, &collected, stall)?;
-    // Asked after the data ran out, so it is what the container says, not what was read.
+    let mut index = index;
+    let enough = index.as_ref().map(|_| CHECKED_FRAMES);
+    let stopped_early = wait_for_eos(&p, &collected, stall, enough)?;
+    // Asked after the data ran out (or the first frames came), so it is what the container
+    // says, not what was read.
     let declared = p
         .pipeline
         .query_duration::<gst::ClockTime>()
         .map(|d| Duration::from_nanos(d.nseconds()));
+    if stopped_early {
+        let agrees = index
+            .as_ref()
+            .is_some_and(|i| agrees(i, &lock(&collected).entries, declared));
+        if !agrees {
+            tracing::warn!(path = %path.display(), "the file's own frame table disagrees with its frames; reading them all");
+            index = None;
+            wait_for_eos(&p, &collected, stall, None)?;
+        }
+    }
 
-    let c = std::mem::take(&mut *lock(&collected));
+    let mut c = std::mem::take(&mut *lock(&collected));
+    // Read to the end (a short file): the table holds if it is what was read.
+    let from_index = index.is_some_and(|index| {
+        if stopped_early {
+            c.entries = index.entries;
+            c.last_duration = index.last_duration;
+            true
+        } else {
+            index.entries == c.entries
+        }
+    });
     let container = c.container.unwrap_or_else(|| "unknown".into());
     let Some(caps) = c.video_caps else {
         return Err(DecodeError::NoVideo(path.to_owned()));
@@ -144,6 +182,7 @@ pub(crate) fn scan(path: &Path, stall: Duration) -> Result<Scan, DecodeError> {
         nominal_fps,
         declared,
         size,
+        from_index,
     })
 }
 
@@ -202,17 +241,41 @@ fn parse_rotation(tag: &str) -> u32 {
         .unwrap_or(0)
 }
 
-fn wait_for_eos(p: &Pipeline, collected: &Mutex<Collected>, stall: Duration) -> Result<(), DecodeError> {
+/// Whether the file's table agrees with the first frames read, in decode order, and with the
+/// duration the container declares (to within two frames).
+fn agrees(index: &Mp4Index, read: &[(u64, bool)], declared: Option<Duration>) -> bool {
+    let prefix = read.len() >= CHECKED_FRAMES && index.entries.get(..read.len()) == Some(read);
+    let (Some(first), Some(last)) = (
+        index.entries.iter().map(|e| e.0).min(),
+        index.entries.iter().map(|e| e.0).max(),
+    ) else {
+        return false;
+    };
+    let frame = index.last_duration.unwrap_or(0);
+    let span = last + frame - first;
+    prefix && declared.is_none_or(|d| (d.as_nanos() as u64).abs_diff(span) <= 2 * frame.max(1_000_000))
+}
+
+/// Waits for the end of the file, or until `enough` frames were read (then true).
+fn wait_for_eos(
+    p: &Pipeline,
+    collected: &Mutex<Collected>,
+    stall: Duration,
+    enough: Option<usize>,
+) -> Result<bool, DecodeError> {
     let mut seen = 0;
     let mut last_progress = Instant::now();
     loop {
         let msg = p.pop(pipeline::POLL, &[gst::MessageType::Eos, gst::MessageType::Error]);
         match msg.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Eos(_)) => return Ok(()),
+            Some(gst::MessageView::Eos(_)) => return Ok(false),
             Some(gst::MessageView::Error(err)) => return Err(p.map_error(err)),
             _ => {}
         }
         let now = lock(collected).entries.len();
+        if enough.is_some_and(|n| now >= n) {
+            return Ok(true);
+        }
         if now != seen {
             seen = now;
             last_progress = Instant::now();
@@ -226,7 +289,58 @@ fn wait_for_eos(p: &Pipeline, collected: &Mutex<Collected>, stall: Duration) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rotation;
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Files from `gst-launch-1.0`: B-frames in MP4 and QuickTime, H.265 with open GOPs, a
+    /// variable frame rate; the file's own table is taken, and it is the table every frame
+    /// read gives.
+    #[test]
+    fn an_mp4s_own_frame_table_is_the_one_its_frames_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "b3.mp4",
+                "videotestsrc num-buffers=400 ! video/x-raw,width=160,height=120,framerate=25/1 ! x264enc bframes=3 key-int-max=30 ! mp4mux",
+            ),
+            (
+                "b2.mov",
+                "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=30000/1001 ! x264enc bframes=2 key-int-max=50 ! qtmux",
+            ),
+            (
+                "open.mp4",
+                "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=128,framerate=25/1 ! x265enc option-string=open-gop=1:bframes=4 key-int-max=40 ! h265parse ! mp4mux",
+            ),
+            // Long enough that the pass stops after the first frames and takes the table.
+            (
+                "long.mp4",
+                "videotestsrc num-buffers=20000 pattern=ball ! video/x-raw,width=64,height=48,framerate=25/1 ! x264enc speed-preset=ultrafast bframes=2 key-int-max=50 ! mp4mux",
+            ),
+            (
+                "vfr.mp4",
+                "videotestsrc num-buffers=300 ! video/x-raw,width=160,height=120,framerate=25/1 ! videorate drop-only=true max-rate=17 ! x264enc key-int-max=20 ! mp4mux",
+            ),
+        ];
+        for (name, pipeline) in cases {
+            let path = dir.path().join(name);
+            let status = std::process::Command::new("gst-launch-1.0")
+                .arg("-q")
+                .args(format!("{pipeline} ! filesink location={}", path.display()).split(' '))
+                .status()
+                .unwrap();
+            assert!(status.success(), "{name}");
+            let own = scan_with(&path, Duration::from_secs(10), true).unwrap();
+            let every = scan_with(&path, Duration::from_secs(10), false).unwrap();
+            assert!(own.from_index && !every.from_index, "{name}");
+            assert_eq!(own.timeline, every.timeline, "{name}");
+            assert_eq!(
+                (own.codec, own.size, own.reordered),
+                (every.codec, every.size, every.reordered),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn rotation_tags() {

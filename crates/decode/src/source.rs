@@ -345,7 +345,15 @@ pub struct VideoFile {
 impl VideoFile {
     /// Opens `path`: scans it, builds the pipeline and decodes the first frame.
     pub fn open(path: &Path, config: &SourceConfig) -> Result<Self, DecodeError> {
+        let started = std::time::Instant::now();
         let scan = scan::scan(path, config.timeout())?;
+        tracing::debug!(
+            path = %path.display(),
+            frames = scan.timeline.len(),
+            own_table = scan.from_index,
+            ms = started.elapsed().as_millis() as u64,
+            "frame table read"
+        );
         if let Some(size) = scan.size {
             config.check_size(path, size)?;
         }
