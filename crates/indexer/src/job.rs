@@ -2,7 +2,10 @@
 //!
 //! 1. Keyframes: only keyframes are decoded (a keyframe seek decodes one picture), so a rough
 //!    timeline of the whole video exists within seconds. Where keyframes are closer than
-//!    `interval` (short GOPs, all-intra video), only as many as keep them `interval` apart.
+//!    `interval` (short GOPs, all-intra video), only as many as keep them `interval` apart. They
+//!    are taken coarse to fine: the first, then every 2^k-th, then those halfway between, so
+//!    a long video (a day-long recording has tens of thousands) has samples spread over all of
+//!    it long before the pass ends.
 //! 2. Regular: frames that close every gap the keyframes leave longer than `interval` seconds,
 //!    evenly spaced in it, and the last frame (see [`SamplePlan`]). Frames are read exactly; the
 //!    source decodes forward or seeks, whichever is cheaper.
@@ -155,6 +158,28 @@ pub struct SamplePlan {
     /// In each gap between chosen keyframes, and from the last to the end, that is longer than
     /// `interval`: the fewest frames, evenly spaced in time, that close it; and the last frame.
     pub regular: Vec<u64>,
+    /// `keyframes` in the order they are inferred: coarse to fine (see [`coarse_first`]).
+    pub keyframe_order: Vec<u64>,
+}
+
+/// `frames` in the order that halves the longest gap first: the first, then every 2^k-th
+/// (the largest power of two under their number), then those halfway between, and so on; each
+/// level in frame order.
+pub(crate) fn coarse_first(frames: &[u64]) -> Vec<u64> {
+    let mut order: Vec<(u32, usize)> = (0..frames.len())
+        .map(|i| {
+            (
+                if i == 0 {
+                    0
+                } else {
+                    u64::BITS - (i as u64).trailing_zeros()
+                },
+                i,
+            )
+        })
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| frames[i]).collect()
 }
 
 impl SamplePlan {
@@ -190,7 +215,12 @@ impl SamplePlan {
             regular.push(last);
         }
         regular.dedup();
-        Self { keyframes, regular }
+        let keyframe_order = coarse_first(&keyframes);
+        Self {
+            keyframes,
+            regular,
+            keyframe_order,
+        }
     }
 }
 
@@ -272,7 +302,7 @@ impl Job {
         loop {
             let (todo, source) = match self.index.pass {
                 Pass::Done | Pass::Failed => return Ok(self.progress(0, 0)),
-                Pass::Keyframes => (self.missing(&self.plan.keyframes), Source::Keyframe),
+                Pass::Keyframes => (self.missing(&self.plan.keyframe_order), Source::Keyframe),
                 Pass::Regular => (self.missing(&self.plan.regular), Source::Regular),
                 Pass::Refine => (self.midpoints(), Source::Refine),
             };
@@ -506,6 +536,19 @@ mod tests {
         assert_eq!(plan.keyframes, [0, 50, 100, 150, 200]);
         // 200 -> 249 is 1.96 s: one frame halfway (8.98 s shows frame 224), then the last.
         assert_eq!(plan.regular, [25, 75, 125, 175, 224, 249]);
+    }
+
+    #[test]
+    fn keyframes_are_inferred_coarse_to_fine() {
+        let plan = SamplePlan::new(&timeline(250, 50), 1.0);
+        assert_eq!(plan.keyframe_order, [0, 200, 100, 50, 150]);
+        // Each level halves the gaps of the one before; every frame once.
+        let frames: Vec<u64> = (0..13).map(|i| i * 10).collect();
+        assert_eq!(
+            coarse_first(&frames),
+            [0, 80, 40, 120, 20, 60, 100, 10, 30, 50, 70, 90, 110]
+        );
+        assert!(coarse_first(&[]).is_empty());
     }
 
     #[test]
