@@ -55,6 +55,14 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, String) {
     }
 }
 
+/// The indexes' views held for queries: one per video with an index, its samples and its
+/// count-series cells (at most 65,536 cells a video, however long).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ViewCounts {
+    entries: u64,
+    bytes: u64,
+}
+
 /// Hits and misses of one cache.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CacheCounts {
@@ -149,8 +157,12 @@ pub(crate) struct Stats {
     frame_images: CacheCounts,
     /// Decoded frames.
     decoded_frames: CacheCounts,
+    /// The frame tables (and facts) of probed videos, 8 bytes a frame; a miss reads the file's
+    /// table again.
+    frame_tables: CacheCounts,
     /// Detections per frame.
     detections: CacheCounts,
+    index_views: ViewCounts,
     decode: Timing,
     encode: Timing,
     /// Interactive model runs, from submission to result.
@@ -208,7 +220,18 @@ pub(crate) async fn stats(app: &App) -> Stats {
             Some(d.cache_bytes),
             Some(d.cache_budget_bytes),
         ),
+        frame_tables: CacheCounts::new(
+            d.table_hits,
+            d.table_misses,
+            d.table_entries,
+            Some(d.table_bytes),
+            Some(d.table_budget_bytes),
+        ),
         detections: CacheCounts::new(det.hits, det.misses, det.entries, None, None),
+        index_views: {
+            let (entries, bytes) = app.indexer.views_figures();
+            ViewCounts { entries, bytes }
+        },
         decode: Timing::new(c.decodes.load(Ordering::Relaxed), c.decode_ms_total.get()),
         encode: Timing::new(c.encodes.load(Ordering::Relaxed), c.encode_ms_total.get()),
         inference: Timing::new(c.inferences.load(Ordering::Relaxed), c.inference_ms_total.get()),

@@ -238,6 +238,12 @@ impl Timeline {
         self.keyframes[i.saturating_sub(1)]
     }
 
+    /// Bytes the table holds on the heap (8 per frame and per keyframe): a day-long recording
+    /// at 25 fps holds about 17 MB.
+    pub fn heap_bytes(&self) -> u64 {
+        ((self.pts.capacity() + self.keyframes.capacity()) * std::mem::size_of::<u64>()) as u64
+    }
+
     /// Indices of all keyframes, increasing.
     pub fn keyframes(&self) -> &[u64] {
         &self.keyframes

@@ -86,29 +86,53 @@ impl IndexKey {
     }
 }
 
-/// BLAKE3 of a file's bytes, hex: the identity of a video's content.
+/// Files up to this size are fingerprinted whole; larger ones by [`SAMPLED_CHUNKS`] chunks.
+const WHOLE_UP_TO: u64 = 1 << 30;
+/// Chunks of [`CHUNK`] bytes, evenly spread from the start to the end, that fingerprint a file
+/// over [`WHOLE_UP_TO`].
+const SAMPLED_CHUNKS: u64 = 64;
+const CHUNK: usize = 1 << 20;
+
+/// BLAKE3, hex: the identity of a video's content. Of the file's bytes up to 1 GiB; beyond, of
+/// its length and 64 chunks of 1 MiB spread over it, from its start to its end (a day-long
+/// recording is tens of GB: reading it all would keep its index waiting for minutes, and two
+/// recordings that agree on their length and on all 64 chunks are the same recording).
 pub fn fingerprint(path: &Path) -> Result<String, IndexError> {
     let io = |source| IndexError::Io {
         path: path.to_owned(),
         source,
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
+    let mut buf = vec![0u8; CHUNK];
+    if len <= WHOLE_UP_TO {
+        loop {
+            let n = file.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
         }
-        hasher.update(&buf[..n]);
+    } else {
+        use std::io::{Seek as _, SeekFrom};
+        hasher.update(b"sampled");
+        hasher.update(&len.to_le_bytes());
+        let last = len - CHUNK as u64;
+        for i in 0..SAMPLED_CHUNKS {
+            file.seek(SeekFrom::Start(last * i / (SAMPLED_CHUNKS - 1)))
+                .map_err(io)?;
+            file.read_exact(&mut buf).map_err(io)?;
+            hasher.update(&buf);
+        }
     }
     Ok(hasher.finalize().to_hex().to_string())
 }
 
 impl VideoRecord {
     /// The record of the file at `path` (named `location` in the database), open as
-    /// `source`: its fingerprint and what the source knows of it. The whole file is hashed only
-    /// when `store` has not seen this location with this size and modification time, so
+    /// `source`: its fingerprint and what the source knows of it. The file is fingerprinted
+    /// only when `store` has not seen this location with this size and modification time, so
     /// restarts do not re-read every video.
     pub fn of(
         path: &Path,
@@ -536,6 +560,34 @@ mod tests {
         assert_eq!(plan.keyframes, [0, 50, 100, 150, 200]);
         // 200 -> 249 is 1.96 s: one frame halfway (8.98 s shows frame 224), then the last.
         assert_eq!(plan.regular, [25, 75, 125, 175, 224, 249]);
+    }
+
+    #[test]
+    fn large_files_are_fingerprinted_by_chunks_spread_over_them() {
+        use std::io::{Seek as _, SeekFrom, Write as _};
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.mp4");
+        std::fs::write(&small, b"a small video").unwrap();
+        assert_eq!(
+            fingerprint(&small).unwrap(),
+            blake3::hash(b"a small video").to_hex().to_string()
+        );
+        // Sparse files of 1.5 GiB: nothing is written but the bytes changed below.
+        let big = |name: &str, at: u64| {
+            let path = dir.path().join(name);
+            let mut file = std::fs::File::create(&path).unwrap();
+            file.set_len(3 << 29).unwrap();
+            file.seek(SeekFrom::Start(at)).unwrap();
+            file.write_all(b"x").unwrap();
+            fingerprint(&path).unwrap()
+        };
+        let last = (3u64 << 29) - CHUNK as u64;
+        // A byte in the first, a middle and the last chunk each makes another fingerprint.
+        let first = big("a.mp4", 10);
+        let middle = big("b.mp4", last * 31 / 63 + 5);
+        let end = big("c.mp4", (3 << 29) - 1);
+        assert!(first != middle && middle != end && first != end);
+        assert_eq!(big("d.mp4", 10), first);
     }
 
     #[test]

@@ -106,6 +106,9 @@ impl Cell {
     }
 }
 
+/// Level-0 cells of a view at most: its memory stays bounded however long the video.
+const MAX_CELLS: usize = 1 << 16;
+
 /// An index's samples, ready for queries.
 #[derive(Debug, Clone)]
 pub struct IndexView {
@@ -124,7 +127,9 @@ pub struct IndexView {
 }
 
 impl IndexView {
-    /// Builds the view of `samples` (any order) with series cells of `resolution` seconds.
+    /// Builds the view of `samples` (any order) with series cells of `resolution` seconds, or
+    /// coarser where the video is long: at most [`MAX_CELLS`] of them (a day-long recording gets
+    /// cells of 1.3 s; its exact counts still come from the samples).
     pub fn new<'a>(samples: impl IntoIterator<Item = &'a Sample>, resolution: f64) -> Self {
         let mut sorted: Vec<&Sample> = samples.into_iter().collect();
         sorted.sort_by_key(|s| s.frame);
@@ -145,6 +150,8 @@ impl IndexView {
         } else {
             0.25
         };
+        let span = times.last().copied().unwrap_or(0.0);
+        let resolution = resolution.max(span / MAX_CELLS as f64);
         let mut view = Self {
             frames,
             times,
@@ -173,6 +180,19 @@ impl IndexView {
 
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
+    }
+
+    /// Bytes the view holds on the heap (its samples and its series cells).
+    pub fn heap_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let cells: usize = self.levels.iter().map(Vec::capacity).sum();
+        (self.frames.capacity() * size_of::<u64>()
+            + self.times.capacity() * size_of::<f64>()
+            + self.counts.capacity() * size_of::<u32>()
+            + self.bands.capacity() * size_of::<CountBand>()
+            + self.changes.capacity() * size_of::<usize>()
+            + self.thumbs.capacity() * size_of::<(u64, f64)>()
+            + cells * size_of::<Cell>()) as u64
     }
 
     pub fn len(&self) -> usize {

@@ -375,6 +375,12 @@ impl Indexer {
         self.shared.statuses.get(path).map(|s| s.clone())
     }
 
+    /// The views held (one per video with an index) and their bytes.
+    pub fn views_figures(&self) -> (u64, u64) {
+        let bytes = self.shared.views.iter().map(|v| v.heap_bytes()).sum();
+        (self.shared.views.len() as u64, bytes)
+    }
+
     /// The latest view of a video's index, for queries.
     pub fn view(&self, path: &Path) -> Option<Arc<IndexView>> {
         self.shared.views.get(path).map(|v| v.clone())

@@ -254,7 +254,20 @@ impl NodeArgs {
     }
 
     fn roots(&self) -> anyhow::Result<Roots> {
-        Roots::new(self.videos.clone()).map_err(|e| anyhow::anyhow!("--videos: {e}"))
+        Roots::new(self.folders()?).map_err(|e| anyhow::anyhow!("--videos: {e}"))
+    }
+
+    /// The video folders, made absolute: the library and the indexer name a video by the same
+    /// path whatever the folder was given as (`--videos videos` as much as `/srv/videos`).
+    fn folders(&self) -> anyhow::Result<Vec<Root>> {
+        self.videos
+            .iter()
+            .map(|root| {
+                let path = std::path::absolute(&root.path)
+                    .map_err(|e| anyhow::anyhow!("--videos {}: {e}", root.path.display()))?;
+                Ok(Root { path, ..root.clone() })
+            })
+            .collect()
     }
 
     /// The decoder, the model's scheduler, the database and the indexer of a process that
@@ -388,7 +401,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         scheduler,
         indexer,
     } = args.node.start(&settings, args.indexing == Switch::On)?;
-    let library = Arc::new(Library::new(args.node.videos.clone()));
+    let library = Arc::new(Library::new(args.node.folders()?));
     // In a cluster, the roots another process walks are listed from the database instead.
     let lease = Duration::from_secs_f64(settings.indexer.lease_s.clamp(1.0, 86_400.0));
     let mut scans = Scans::claim(

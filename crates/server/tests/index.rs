@@ -96,3 +96,18 @@ fn an_index_killed_twice_ends_exactly_like_an_uninterrupted_one() {
         assert!(low <= count && count <= high, "{line}");
     }
 }
+
+/// `--videos` given relative to the working folder: the library and the indexer still name each
+/// video alike, so its index shows through the API (it stayed "queued" before).
+#[test]
+fn a_video_folder_given_relative_shows_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let up: std::path::PathBuf = cwd.components().skip(1).map(|_| "..").collect();
+    let relative = up.join(dir.path().strip_prefix("/").unwrap());
+    assert!(relative.is_relative() && relative.exists());
+    let (server, id) = common::indexed_server(&relative, 2, &[]);
+    let index = common::get(&server.url(&format!("/api/videos/{id}/index")));
+    assert_eq!(index.0, 200);
+    assert!(index.1.contains("\"state\":\"done\""), "{}", index.1);
+}
