@@ -7,7 +7,7 @@ DATA := data
 SAMPLE := $(DATA)/videos/sample.mp4
 BIND ?= 127.0.0.1:8080
 
-.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-hls bench-webrtc model clean-data
+.PHONY: help setup build run sample test lint fmt openapi bench bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-hls bench-webrtc bench-day model clean-data
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ fmt: ## Format the code
 openapi: ## Write the API's OpenAPI document to openapi/openapi.json (a test fails when it drifts)
 	cargo run --quiet --locked -p pigweight-server -- openapi > openapi/openapi.json
 
-bench: bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-cluster bench-hls bench-webrtc ## Run every benchmark (figures go into bench/RESULTS.md by hand)
+bench: bench-decode bench-inference bench-index bench-api bench-player bench-streams bench-triton bench-cluster bench-hls bench-webrtc bench-day ## Run every benchmark (figures go into bench/RESULTS.md by hand)
 
 bench-decode: setup ## Decode benchmark against OpenCV and PyAV (bench/run.sh, ~17 min)
 	bench/run.sh
@@ -66,6 +66,9 @@ bench-hls: setup ## HLS: transcoder speed and bytes per rendition, cache, time t
 bench-webrtc: setup ## WebRTC live view: camera-clock-to-browser latency, against the WebSocket JPEGs (tests/webrtc.rs)
 	scripts/setup.sh --test && scripts/fixtures.sh
 	cargo test --release --locked -p pigweight-server --test webrtc chromium -- --nocapture 2>&1 | grep -E 'latency|test result'
+
+bench-day: setup ## A 24-hour 1080p recording (21 GB, made once): open, first frame, index coverage in its first minute (bench/day.sh)
+	bench/day.sh
 
 bench-triton: setup ## Triton backend against in-process ORT, HTTP against gRPC, priorities (bench/triton.sh)
 	bench/triton.sh

@@ -177,15 +177,17 @@ fn the_player_in_a_real_browser() {
         "{broken_message}"
     );
 
-    let live = &seen["live"];
-    assert_eq!(live["listed"], 1, "{live}");
-    assert_eq!(live["width"], 320, "{live}");
-    assert_eq!(
-        live["count"].as_str().unwrap(),
-        live["lastCount"].to_string(),
-        "{live}"
-    );
-    assert!(live["lastCount"].as_u64().unwrap() >= 1, "{live}");
+    for (live, transport) in [(&seen["live"], "webrtc"), (&seen["liveSocket"], "websocket")] {
+        assert_eq!(live["transport"], transport, "{live}");
+        assert_eq!(live["listed"], 1, "{live}");
+        assert_eq!(live["width"], 320, "{live}");
+        assert_eq!(
+            live["count"].as_str().unwrap(),
+            live["lastCount"].to_string(),
+            "{live}"
+        );
+        assert!(live["lastCount"].as_u64().unwrap() >= 1, "{live}");
+    }
 
     let unknown = seen["unknown"].as_str().unwrap();
     assert!(unknown.contains("Video not found"), "{unknown}");

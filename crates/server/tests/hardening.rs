@@ -188,6 +188,12 @@ parameters = {{ "path.id" = "0000000000000000" }}
             "--exclude-path",
             "/api/streams/{id}/mjpeg",
         ])
+        // WHEP offers (application/sdp) go out as text (tests/support/schemathesis_hooks.py).
+        .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+        .env(
+            "PYTHONPATH",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support"),
+        )
         // Its caches go into the temporary folder, not the checkout.
         .current_dir(dir.path())
         .output()

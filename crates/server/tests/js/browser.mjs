@@ -158,21 +158,35 @@ try {
   await page.locator('#message').waitFor({ state: 'visible' });
   out.broken = await page.locator('#message').innerText();
 
-  // The live view: a library video added as a live source, its frames and counts arriving
-  // over the stream WebSocket.
+  // The live view: a library video added as a live source, its frames and counts arriving by
+  // WebRTC (the page's first choice), then over the stream WebSocket (its fallback, asked for).
   await page.goto(`${base}/live.html`);
   await page.locator(`#video option[value="${id}"]`).waitFor({ state: 'attached' });
   await page.selectOption('#video', id);
   await page.click('#add button[type=submit]');
-  await page.waitForFunction(() => window.pigweight.frames >= 10);
-  await page.waitForFunction(() => document.querySelector('#state').textContent === 'live');
-  out.live = await page.evaluate(() => ({
-    frames: window.pigweight.frames,
-    count: document.querySelector('#count').textContent,
-    lastCount: window.pigweight.lastCount,
-    listed: document.querySelectorAll('#streams li.video').length,
-    width: document.querySelector('#picture').width,
-  }));
+  const watched = () =>
+    page.evaluate(() => ({
+      transport: window.pigweight.transport,
+      frames: window.pigweight.frames,
+      count: document.querySelector('#count').textContent,
+      lastCount: window.pigweight.lastCount,
+      listed: document.querySelectorAll('#streams li.video').length,
+      width:
+        window.pigweight.transport === 'webrtc'
+          ? document.querySelector('#live-video').videoWidth
+          : document.querySelector('#picture').width,
+    }));
+  const settledLive = async () => {
+    await page.waitForFunction(() => window.pigweight.frames >= 10);
+    await page.waitForFunction(() => document.querySelector('#state').textContent === 'live');
+    await page.waitForFunction(() => document.querySelector('#count').textContent === String(window.pigweight.lastCount));
+  };
+  await settledLive();
+  out.live = await watched();
+  const stream = new URL(page.url()).hash;
+  await page.goto(`${base}/live.html?transport=websocket${stream}`);
+  await settledLive();
+  out.liveSocket = await watched();
   await page.screenshot({ path: `${shots}/live.png` });
 
   // An unknown video: a message, not silence.
