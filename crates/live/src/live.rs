@@ -327,13 +327,7 @@ impl Live {
 
     /// Ends a WebRTC session; false when this stream has none of that name.
     pub fn webrtc_hang_up(&self, session: &str) -> bool {
-        let broadcast = self
-            .webrtc
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(Arc::clone);
-        let found = broadcast.and_then(|b| b.hang_up(session));
+        let found = self.broadcast().and_then(|b| b.hang_up(session));
         if let Some(key) = found {
             self.remove_viewer(key);
         }
@@ -343,19 +337,18 @@ impl Live {
 
     /// The capture thread's hand-off: the frame to the WebRTC viewers, if there are any.
     pub(crate) fn webrtc_push(&self, frame: &LiveFrame) {
-        let broadcast = self
-            .webrtc
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(Arc::clone);
-        let Some(b) = broadcast else { return };
+        let Some(b) = self.broadcast() else { return };
         self.remove_viewers(b.sweep());
         if b.viewers() == 0 {
             self.webrtc_stop_if_unwatched();
         } else {
             b.push(&frame.frame, &frame.boxes, frame.count);
         }
+    }
+
+    /// The shared encoding for WebRTC viewers, if there is one now.
+    fn broadcast(&self) -> Option<Arc<Broadcast>> {
+        self.webrtc.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Stops the shared encoding when it has no viewers and no offer is being answered.

@@ -413,11 +413,10 @@ impl Broadcast {
     fn remove(&self, session: Session) -> u64 {
         // Releasing the tee's pad waits for a push in progress on it, then unlinks it.
         self.tee.release_request_pad(&session.tee_pad);
-        Branch {
+        drop(Branch {
             pipeline: &self.pipeline,
             elements: Some(session.elements),
-        }
-        .drop_now();
+        });
         session.viewer
     }
 
@@ -458,8 +457,6 @@ impl Branch<'_> {
     fn keep(mut self) -> Vec<gst::Element> {
         self.elements.take().unwrap_or_default()
     }
-
-    fn drop_now(self) {}
 }
 
 impl Drop for Branch<'_> {

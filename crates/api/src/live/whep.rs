@@ -62,14 +62,7 @@ pub(super) async fn start_webrtc(
     let body = body?;
     let live = match super::find(&app, &id, &headers).await? {
         Found::Here(live) => live,
-        Found::At(url) => {
-            let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-            return app
-                .peers
-                .send(Method::POST, &url, path, kind, body)
-                .await
-                .map(IntoResponse::into_response);
-        }
+        Found::At(url) => return forward(&app, &url, &uri, Method::POST, kind, body).await,
     };
     let offer = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the SDP offer is not UTF-8 text"))?;
@@ -110,14 +103,7 @@ pub(super) async fn stop_webrtc(
 ) -> Result<Response, ApiError> {
     let live = match super::find(&app, &id, &headers).await? {
         Found::Here(live) => live,
-        Found::At(url) => {
-            let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-            return app
-                .peers
-                .send(Method::DELETE, &url, path, None, Bytes::new())
-                .await
-                .map(IntoResponse::into_response);
-        }
+        Found::At(url) => return forward(&app, &url, &uri, Method::DELETE, None, Bytes::new()).await,
     };
     let found = tokio::task::spawn_blocking(move || live.webrtc_hang_up(&session))
         .await
@@ -127,4 +113,18 @@ pub(super) async fn stop_webrtc(
     } else {
         Err(ApiError::not_found("no such WebRTC session"))
     }
+}
+
+/// The request, as it came, to the process at `url` that captures the stream; its answer back.
+async fn forward(
+    app: &AppState,
+    url: &str,
+    uri: &Uri,
+    method: Method,
+    kind: Option<&HeaderValue>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let answer = app.peers.send(method, url, path, kind, body).await?;
+    Ok(answer.into_response())
 }
