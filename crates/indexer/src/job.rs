@@ -11,15 +11,20 @@
 //!    source decodes forward or seeks, whichever is cheaper.
 //! 3. Refine: where two neighbouring samples disagree on the count, the frame halfway between
 //!    is inferred, and so on until the gap is at most `refine_gap_frames`: the frame where the
-//!    count changes is then known to within that many frames.
+//!    count changes is then known to within that many frames. The frames between the
+//!    disagreeing samples are decoded once, in order, and kept (up to `refine_window_mb`) while
+//!    the bisection runs on them: a bisection that seeks for each of its frames decodes the
+//!    frames before them again every time (most of refinement's cost at 720p).
 //!
-//! Every step infers one batch through the scheduler at background priority (so a user's
-//! request waits for at most one batch) and commits its samples in one transaction. What a step
+//! Frames go to the scheduler, at background priority, as soon as they are decoded, so the
+//! model works on one while the next decodes (a user's request waits for at most one batch);
+//! each step commits its samples in one transaction per batch. What a step
 //! does next is always computed from what the database holds, so stopping at any point (even
 //! `kill -9`) and starting again continues where it stopped, without gaps or duplicates.
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
+use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,7 +32,9 @@ use std::time::Instant;
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
 use pigweight_decode::{FileVersion, Frame, FrameSource, Mode, Size, Target, Timeline};
-use pigweight_inference::{Detection, ModelInfo, Priority, Scheduler, SharedImage, Tracker, TrackerConfig};
+use pigweight_inference::{
+    Detection, ModelInfo, Priority, Scheduler, SharedImage, Ticket, Tracker, TrackerConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
@@ -44,6 +51,11 @@ pub struct IndexerConfig {
     pub batch: usize,
     /// Refinement stops when neighbouring samples are at most this many frames apart.
     pub refine_gap_frames: u64,
+    /// Decoded frames, in MB, that a refinement step keeps to bisect on (at least one frame).
+    /// Where the frames between two disagreeing samples need more, every k-th is kept and the
+    /// rest are bisected on in a later step. Reserved from the decoder's memory budget with the
+    /// job's source.
+    pub refine_window_mb: u64,
     /// Thumbnail height in pixels (the width follows the aspect ratio).
     pub thumbnail_height: u32,
     /// JPEG quality of thumbnails.
@@ -64,6 +76,7 @@ impl Default for IndexerConfig {
             interval: 1.0,
             batch: 8,
             refine_gap_frames: 1,
+            refine_window_mb: 96,
             thumbnail_height: 160,
             thumbnail_quality: 70,
             active_videos: 2,
@@ -324,45 +337,126 @@ impl Job {
     /// nothing more.
     pub fn step(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<Progress, IndexError> {
         loop {
-            let (todo, source) = match self.index.pass {
+            let worked = match self.index.pass {
                 Pass::Done | Pass::Failed => return Ok(self.progress(0, 0)),
-                Pass::Keyframes => (self.missing(&self.plan.keyframe_order), Source::Keyframe),
-                Pass::Regular => (self.missing(&self.plan.regular), Source::Regular),
-                Pass::Refine => (self.midpoints(), Source::Refine),
+                Pass::Keyframes => self.sample(store, scheduler, Source::Keyframe)?,
+                Pass::Regular => self.sample(store, scheduler, Source::Regular)?,
+                Pass::Refine => self.refine(store, scheduler)?,
             };
-            if todo.is_empty() {
-                let next = match self.index.pass {
-                    Pass::Keyframes => Pass::Regular,
-                    Pass::Regular => Pass::Refine,
-                    _ => Pass::Done,
-                };
-                if next == Pass::Done {
-                    assign_tracks(self.samples.values_mut());
-                    let samples: Vec<&Sample> = self.samples.values().collect();
-                    store.finish_with_tracks(self.index.id, &samples)?;
-                } else {
-                    store.set_pass(self.index.id, next, None)?;
-                }
-                tracing::info!(index = self.index.id, pass = ?next, samples = self.samples.len(), "indexing pass");
-                self.index.pass = next;
-                continue;
+            if let Some(progress) = worked {
+                return Ok(progress);
             }
-            let chunk: Vec<u64> = todo.iter().copied().take(self.config.batch.max(1)).collect();
-            self.infer(store, scheduler, &chunk, source)?;
-            let (done, total) = match self.index.pass {
-                Pass::Keyframes => self.counted(&self.plan.keyframes),
-                Pass::Regular => self.counted(&self.plan.regular),
-                _ => {
-                    let refined = self
-                        .samples
-                        .values()
-                        .filter(|s| s.source == Source::Refine)
-                        .count() as u64;
-                    (refined, refined + todo.len() as u64 - chunk.len() as u64)
-                }
+            let next = match self.index.pass {
+                Pass::Keyframes => Pass::Regular,
+                Pass::Regular => Pass::Refine,
+                _ => Pass::Done,
             };
-            return Ok(self.progress(done, total));
+            if next == Pass::Done {
+                assign_tracks(self.samples.values_mut());
+                let samples: Vec<&Sample> = self.samples.values().collect();
+                store.finish_with_tracks(self.index.id, &samples)?;
+            } else {
+                store.set_pass(self.index.id, next, None)?;
+            }
+            tracing::info!(index = self.index.id, pass = ?next, samples = self.samples.len(), "indexing pass");
+            self.index.pass = next;
         }
+    }
+
+    /// One batch of the keyframes or the regular pass; `None` when the pass has nothing left.
+    fn sample(
+        &mut self,
+        store: &mut Store,
+        scheduler: &Scheduler,
+        source: Source,
+    ) -> Result<Option<Progress>, IndexError> {
+        let (order, planned) = match source {
+            Source::Keyframe => (&self.plan.keyframe_order, &self.plan.keyframes),
+            _ => (&self.plan.regular, &self.plan.regular),
+        };
+        let chunk: Vec<u64> = self
+            .missing(order)
+            .into_iter()
+            .take(self.config.batch.max(1))
+            .collect();
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let planned = planned.clone();
+        self.infer(store, scheduler, &chunk, source)?;
+        let (done, total) = self.counted(&planned);
+        Ok(Some(self.progress(done, total)))
+    }
+
+    /// One refinement step: the frames between the first disagreeing samples (as many as
+    /// `refine_window_mb` keeps) are decoded once, then bisected on, every disagreement at once
+    /// in each round, until none of them has a kept frame left inside. `None` when no
+    /// neighbouring samples disagree more than `refine_gap_frames` apart.
+    fn refine(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<Option<Progress>, IndexError> {
+        let gaps = self.disagreements(..);
+        if gaps.is_empty() {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let (width, height) = self.source.native_size();
+        let frame_bytes = u64::from(width) * u64::from(height) * 3;
+        let most = ((self.config.refine_window_mb << 20) / frame_bytes.max(1)).max(1);
+        let mut kept = BTreeMap::new();
+        for i in refine_window(&gaps, most, self.config.batch.max(1)) {
+            kept.insert(i, self.source.frame(Target::Index(i), Mode::Exact, Size::Native)?);
+        }
+        let decoded = kept.len();
+        let decode_ms = started.elapsed().as_millis() as u64;
+        // The samples around the kept frames: bisection stays between them.
+        let (Some(&first), Some(&last)) = (kept.keys().next(), kept.keys().next_back()) else {
+            return Ok(None);
+        };
+        let from = self.samples.range(..first).next_back().map_or(0, |(&i, _)| i);
+        let to = self.samples.range(last..).next().map_or(u64::MAX, |(&i, _)| i);
+        let mut rounds = 0;
+        loop {
+            let round: Vec<Frame> = self
+                .disagreements(from..=to)
+                .into_iter()
+                .filter_map(|(a, b)| {
+                    let middle = a + (b - a) / 2;
+                    let after = kept.range(middle..b).next().map(|(&i, _)| i);
+                    let before = kept.range(a + 1..middle).next_back().map(|(&i, _)| i);
+                    let nearest = match (before, after) {
+                        (Some(x), Some(y)) => Some(if middle - x < y - middle { x } else { y }),
+                        (x, y) => x.or(y),
+                    }?;
+                    kept.remove(&nearest)
+                })
+                .collect();
+            if round.is_empty() {
+                break;
+            }
+            rounds += 1;
+            let submitted = round
+                .into_iter()
+                .map(|frame| {
+                    let ticket = submit(scheduler, frame.data, frame.width, frame.height)?;
+                    Ok((frame.index, ticket))
+                })
+                .collect::<Result<Vec<_>, IndexError>>()?;
+            self.collect(store, submitted, Source::Refine)?;
+        }
+        tracing::debug!(
+            index = self.index.id,
+            decoded,
+            decode_ms,
+            rounds,
+            ms = started.elapsed().as_millis() as u64,
+            "refined a window"
+        );
+        let refined = self
+            .samples
+            .values()
+            .filter(|s| s.source == Source::Refine)
+            .count() as u64;
+        let left = self.disagreements(..).len() as u64;
+        Ok(Some(self.progress(refined, refined + left)))
     }
 
     /// Marks the index failed (the video cannot be decoded); it is tried again only when the
@@ -397,19 +491,22 @@ impl Job {
         (done as u64, frames.len() as u64)
     }
 
-    /// The frames halfway between neighbouring samples whose counts differ and that are more
-    /// than `refine_gap_frames` apart.
-    fn midpoints(&self) -> Vec<u64> {
+    /// Neighbouring samples among those at `frames` whose counts differ and that are more than
+    /// `refine_gap_frames` apart, as (earlier frame, later frame).
+    fn disagreements(&self, frames: impl RangeBounds<u64> + Clone) -> Vec<(u64, u64)> {
         let gap = self.config.refine_gap_frames.max(1);
         self.samples
-            .values()
-            .zip(self.samples.values().skip(1))
+            .range(frames.clone())
+            .map(|(_, s)| s)
+            .zip(self.samples.range(frames).map(|(_, s)| s).skip(1))
             .filter(|(a, b)| a.count != b.count && b.frame - a.frame > gap)
-            .map(|(a, b)| a.frame + (b.frame - a.frame) / 2)
+            .map(|(a, b)| (a.frame, b.frame))
             .collect()
     }
 
-    /// Decodes, infers and stores `frames` (in ascending order) as one step.
+    /// Decodes `frames` (in ascending order), infers them and stores them as one step, with
+    /// their thumbnails. Each frame goes to the scheduler as soon as it is decoded and its
+    /// thumbnail is made while the model works on it.
     fn infer(
         &mut self,
         store: &mut Store,
@@ -417,42 +514,40 @@ impl Job {
         frames: &[u64],
         source: Source,
     ) -> Result<(), IndexError> {
-        let started = Instant::now();
         let mode = if source == Source::Keyframe {
             Mode::Fast
         } else {
             Mode::Exact
         };
-        let decoded: Vec<Frame> = frames
-            .iter()
-            .map(|&i| self.source.frame(Target::Index(i), mode, Size::Native))
-            .collect::<Result<_, _>>()?;
-        let tickets = decoded
-            .iter()
-            .map(|f| {
-                let image = SharedImage {
-                    pixels: Arc::new(f.data.clone()),
-                    width: f.width,
-                    height: f.height,
-                };
-                scheduler.submit(image, Priority::Background)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // Thumbnails while the scheduler works; they go in before the samples, so a sample
-        // never exists without its thumbnail.
-        if source != Source::Refine {
-            let thumbs = decoded
-                .iter()
-                .map(|f| Ok((f.index, thumbnail(f, &self.config)?)))
-                .collect::<Result<Vec<_>, IndexError>>()?;
-            store.put_thumbnails(self.index.video_id, &thumbs)?;
+        let mut submitted = Vec::with_capacity(frames.len());
+        let mut thumbs = Vec::with_capacity(frames.len());
+        for &i in frames {
+            let frame = self.source.frame(Target::Index(i), mode, Size::Native)?;
+            submitted.push((
+                frame.index,
+                submit(scheduler, frame.data.clone(), frame.width, frame.height)?,
+            ));
+            thumbs.push((frame.index, thumbnail(&frame, &self.config)?));
         }
-        let mut samples = Vec::with_capacity(decoded.len());
-        for (frame, ticket) in decoded.iter().zip(tickets) {
+        // Thumbnails go in before the samples, so a sample never exists without its thumbnail.
+        store.put_thumbnails(self.index.video_id, &thumbs)?;
+        self.collect(store, submitted, source)
+    }
+
+    /// Waits for the model's answers on frames already submitted and stores them as samples,
+    /// in one transaction.
+    fn collect(
+        &mut self,
+        store: &mut Store,
+        submitted: Vec<(u64, Ticket)>,
+        source: Source,
+    ) -> Result<(), IndexError> {
+        let mut samples = Vec::with_capacity(submitted.len());
+        for (frame, ticket) in submitted {
             let found = ticket.wait()?;
             samples.push(Sample {
-                frame: frame.index,
-                time: self.source.timeline().time(frame.index).unwrap_or(0.0),
+                frame,
+                time: self.source.timeline().time(frame).unwrap_or(0.0),
                 count: found.count(),
                 band: found.band,
                 source,
@@ -469,15 +564,41 @@ impl Job {
             });
         }
         store.insert_samples(self.index.id, &samples)?;
-        tracing::debug!(
-            index = self.index.id,
-            frames = samples.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "indexed a batch"
-        );
         self.samples.extend(samples.into_iter().map(|s| (s.frame, s)));
         Ok(())
     }
+}
+
+/// Sends one frame's pixels to the model at background priority.
+fn submit(scheduler: &Scheduler, pixels: Vec<u8>, width: u32, height: u32) -> Result<Ticket, IndexError> {
+    let image = SharedImage {
+        pixels: Arc::new(pixels),
+        width,
+        height,
+    };
+    Ok(scheduler.submit(image, Priority::Background)?)
+}
+
+/// The frames a refinement step decodes for the disagreements `gaps` (neighbouring samples,
+/// in frame order): every frame between the first ones, up to `pairs` of them and `most`
+/// frames in all. When even the first has more frames between its samples than `most`, frames
+/// evenly spaced between them (every k-th, at most `most`, the middle one first to go): bisecting
+/// on those narrows the change to k frames, and a later step finishes it.
+fn refine_window(gaps: &[(u64, u64)], most: u64, pairs: usize) -> Vec<u64> {
+    let mut frames = Vec::new();
+    for &(a, b) in gaps.iter().take(pairs) {
+        let inside = b - a - 1;
+        if inside <= most - frames.len() as u64 {
+            frames.extend(a + 1..b);
+        } else {
+            if frames.is_empty() {
+                let stride = (b - a).div_ceil(most + 1);
+                frames.extend((1..=most).map(|k| a + k * stride).take_while(|&f| f < b));
+            }
+            break;
+        }
+    }
+    frames
 }
 
 /// A small JPEG of a frame, `thumbnail_height` high.
@@ -588,6 +709,28 @@ mod tests {
         let end = big("c.mp4", (3 << 29) - 1);
         assert!(first != middle && middle != end && first != end);
         assert_eq!(big("d.mp4", 10), first);
+    }
+
+    #[test]
+    fn a_refinement_window_holds_whole_gaps_or_every_kth_frame_of_the_first() {
+        let gaps = [(10, 20), (30, 35), (50, 60)];
+        // Room for all: every frame strictly between each pair's samples.
+        let all: Vec<u64> = (11..20).chain(31..35).chain(51..60).collect();
+        assert_eq!(refine_window(&gaps, 100, 8), all);
+        // The pairs a step may take.
+        assert_eq!(
+            refine_window(&gaps, 100, 2),
+            (11..20).chain(31..35).collect::<Vec<_>>()
+        );
+        // A gap that does not fit whole stops the window before it.
+        assert_eq!(refine_window(&gaps, 12, 8), (11..20).collect::<Vec<_>>());
+        // The first gap does not fit: every k-th frame, evenly, never more than allowed; one
+        // frame is the middle one (plain bisection).
+        assert_eq!(refine_window(&gaps, 4, 8), vec![12, 14, 16, 18]);
+        assert_eq!(refine_window(&gaps, 3, 8), vec![13, 16, 19]);
+        assert_eq!(refine_window(&gaps, 1, 8), vec![15]);
+        assert_eq!(refine_window(&[(0, 2)], 1, 8), vec![1]);
+        assert_eq!(refine_window(&[(0, 25)], 1, 8), vec![13]);
     }
 
     #[test]

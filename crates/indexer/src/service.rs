@@ -718,7 +718,9 @@ impl Worker {
         if lease.attempts > 1 {
             tracing::info!(video = %lease.location, attempts = lease.attempts, "a job leased before (a worker stopped, or the file changed); going on from what is committed");
         }
-        let largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels);
+        // The source, and the frames a refinement step keeps to bisect on.
+        let window = self.config.refine_window_mb << 20;
+        let largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels) + window;
         let mut memory = match self.videos.budget.reserve(largest, MEMORY_WAIT) {
             Ok(memory) => memory,
             Err(e) => {
@@ -734,7 +736,7 @@ impl Worker {
             .map_err(IndexError::from)
             .and_then(|source| {
                 let (w, h) = source.native_size();
-                memory.shrink_to(pigweight_decode::source_bytes(w, h));
+                memory.shrink_to(pigweight_decode::source_bytes(w, h) + window);
                 let record = VideoRecord::of(&path, &lease.location, &*source, &mut self.store)?;
                 let truncated_from_s = source.info().truncated_from;
                 if let Some(declared) = truncated_from_s {

@@ -16,9 +16,27 @@ use pigweight_indexer::{
 use pigweight_inference::Scheduler;
 
 fn open_job(store: &mut Store, path: &Path, key: &IndexKey) -> Job {
+    open_job_with(store, path, key, IndexerConfig::default())
+}
+
+fn open_job_with(store: &mut Store, path: &Path, key: &IndexKey, config: IndexerConfig) -> Job {
     let source = VideoFile::open(path, &SourceConfig::default()).unwrap();
     let record = VideoRecord::of(path, &Location::plain(path), &source, store).unwrap();
-    Job::open(store, &record, Box::new(source), key, IndexerConfig::default()).unwrap()
+    Job::open(store, &record, Box::new(source), key, config).unwrap()
+}
+
+/// Neighbouring samples that disagree on the count are neighbouring frames.
+fn assert_changes_pinned(samples: &[pigweight_indexer::Sample]) {
+    for pair in samples.windows(2) {
+        assert!(
+            pair[0].count == pair[1].count || pair[1].frame - pair[0].frame <= 1,
+            "counts {} at frame {} and {} at frame {} were not refined",
+            pair[0].count,
+            pair[0].frame,
+            pair[1].count,
+            pair[1].frame
+        );
+    }
 }
 
 fn run_to_end(job: &mut Job, store: &mut Store, scheduler: &Scheduler) -> usize {
@@ -59,16 +77,7 @@ fn passes_cover_keyframes_regular_samples_and_pin_count_changes() {
         assert!(pair[1] - pair[0] <= 1.0 + frame + 1e-9, "samples at {pair:?} s");
     }
     assert_eq!(frames.last(), Some(&(tl.len() - 1)));
-    for pair in samples.windows(2) {
-        assert!(
-            pair[0].count == pair[1].count || pair[1].frame - pair[0].frame <= 1,
-            "counts {} at frame {} and {} at frame {} were not refined",
-            pair[0].count,
-            pair[0].frame,
-            pair[1].count,
-            pair[1].frame
-        );
-    }
+    assert_changes_pinned(&samples);
     assert!(
         samples.iter().any(|s| s.source == Source::Refine),
         "nothing to refine in 12 s?"
@@ -119,6 +128,25 @@ fn passes_cover_keyframes_regular_samples_and_pin_count_changes() {
         let img = image::load_from_memory(&jpeg).unwrap();
         assert_eq!((img.width(), img.height()), (284, 160));
     }
+}
+
+/// With room for one decoded frame only, refinement decodes a frame per bisection step (the
+/// window's fallback) and still pins every change.
+#[test]
+fn a_one_frame_refinement_window_still_pins_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = video(dir.path());
+    let (scheduler, key) = scheduler();
+    let mut store = Store::open(&dir.path().join("index.db")).unwrap();
+    let config = IndexerConfig {
+        refine_window_mb: 0,
+        ..IndexerConfig::default()
+    };
+    let mut job = open_job_with(&mut store, &path, &key, config);
+    run_to_end(&mut job, &mut store, &scheduler);
+    let samples = store.samples(job.index().id).unwrap();
+    assert!(samples.iter().any(|s| s.source == Source::Refine));
+    assert_changes_pinned(&samples);
 }
 
 #[test]
