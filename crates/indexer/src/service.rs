@@ -718,9 +718,14 @@ impl Worker {
         if lease.attempts > 1 {
             tracing::info!(video = %lease.location, attempts = lease.attempts, "a job leased before (a worker stopped, or the file changed); going on from what is committed");
         }
-        // The source, and the frames a refinement step keeps to bisect on.
-        let window = self.config.refine_window_mb << 20;
-        let largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels) + window;
+        // The source, and the frames a refinement step keeps to bisect on: as many as the budget
+        // leaves beside the largest source (a small budget keeps one frame at a time).
+        let source_largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels);
+        let window_mb = (self.config.refine_window_mb << 20)
+            .min(self.videos.budget.limit().saturating_sub(source_largest))
+            >> 20;
+        let window = window_mb << 20;
+        let largest = source_largest + window;
         let mut memory = match self.videos.budget.reserve(largest, MEMORY_WAIT) {
             Ok(memory) => memory,
             Err(e) => {
@@ -747,7 +752,11 @@ impl Worker {
                         "the file ends before its container says; indexing the readable part"
                     );
                 }
-                let job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?;
+                let config = IndexerConfig {
+                    refine_window_mb: window_mb,
+                    ..self.config.clone()
+                };
+                let job = Job::open(&mut self.store, &record, source, &self.key, config)?;
                 Ok((job, record.duration, truncated_from_s))
             });
         let (job, duration_s, truncated_from_s) = match opened {
