@@ -27,11 +27,11 @@ use std::io::Read as _;
 use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
-use pigweight_decode::{FileVersion, Frame, FrameSource, Mode, Size, Target, Timeline};
+use pigweight_decode::{FileVersion, Frame, FrameSource, MemoryBudget, Mode, Size, Target, Timeline};
 use pigweight_inference::{
     Detection, ModelInfo, Priority, Scheduler, SharedImage, Ticket, Tracker, TrackerConfig,
 };
@@ -53,8 +53,9 @@ pub struct IndexerConfig {
     pub refine_gap_frames: u64,
     /// Decoded frames, in MB, that a refinement step keeps to bisect on (at least one frame).
     /// Where the frames between two disagreeing samples need more, every k-th is kept and the
-    /// rest are bisected on in a later step. Reserved from the decoder's memory budget with the
-    /// job's source.
+    /// rest are bisected on in a later step. In the server, each step reserves them from the
+    /// memory budget for as long as it runs, as far as that leaves room for one more video
+    /// source of the largest size; else it keeps one frame at a time.
     pub refine_window_mb: u64,
     /// Thumbnail height in pixels (the width follows the aspect ratio).
     pub thumbnail_height: u32,
@@ -270,6 +271,8 @@ pub struct Job {
     samples: BTreeMap<u64, Sample>,
     /// The frames of the first two passes, computed once from the timeline.
     plan: SamplePlan,
+    /// The memory budget refinement windows are reserved from, and the bytes they leave free.
+    memory: Option<(Arc<MemoryBudget>, u64)>,
 }
 
 impl std::fmt::Debug for Job {
@@ -309,7 +312,15 @@ impl Job {
             config,
             samples,
             plan,
+            memory: None,
         })
+    }
+
+    /// Reserves refinement windows from `budget`, each only as far as it leaves `keep_free`
+    /// bytes free (room for a video source of the largest size).
+    pub fn with_memory(mut self, budget: Arc<MemoryBudget>, keep_free: u64) -> Self {
+        self.memory = Some((budget, keep_free));
+        self
     }
 
     pub fn index(&self) -> &IndexRow {
@@ -399,8 +410,24 @@ impl Job {
         }
         let started = Instant::now();
         let (width, height) = self.source.native_size();
-        let frame_bytes = u64::from(width) * u64::from(height) * 3;
-        let most = ((self.config.refine_window_mb << 20) / frame_bytes.max(1)).max(1);
+        let frame_bytes = (u64::from(width) * u64::from(height) * 3).max(1);
+        let wanted = self.config.refine_window_mb << 20;
+        // One frame is what decoding a frame holds anyway (a source's share of the budget
+        // counts it); the rest of the window is reserved while this step runs, or not kept.
+        let (window, _reserved) = match &self.memory {
+            None => (wanted, None),
+            Some((budget, keep_free)) => {
+                let spare = budget
+                    .limit()
+                    .saturating_sub(budget.used())
+                    .saturating_sub(*keep_free);
+                match budget.reserve(wanted.min(spare), Duration::ZERO) {
+                    Ok(reserved) => (reserved.bytes(), Some(reserved)),
+                    Err(_) => (0, None),
+                }
+            }
+        };
+        let most = (window / frame_bytes).max(1);
         let mut kept = BTreeMap::new();
         for i in refine_window(&gaps, most, self.config.batch.max(1)) {
             kept.insert(i, self.source.frame(Target::Index(i), Mode::Exact, Size::Native)?);

@@ -718,14 +718,7 @@ impl Worker {
         if lease.attempts > 1 {
             tracing::info!(video = %lease.location, attempts = lease.attempts, "a job leased before (a worker stopped, or the file changed); going on from what is committed");
         }
-        // The source, and the frames a refinement step keeps to bisect on: as many as the budget
-        // leaves beside the largest source (a small budget keeps one frame at a time).
-        let source_largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels);
-        let window_mb = (self.config.refine_window_mb << 20)
-            .min(self.videos.budget.limit().saturating_sub(source_largest))
-            >> 20;
-        let window = window_mb << 20;
-        let largest = source_largest + window;
+        let largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels);
         let mut memory = match self.videos.budget.reserve(largest, MEMORY_WAIT) {
             Ok(memory) => memory,
             Err(e) => {
@@ -741,7 +734,7 @@ impl Worker {
             .map_err(IndexError::from)
             .and_then(|source| {
                 let (w, h) = source.native_size();
-                memory.shrink_to(pigweight_decode::source_bytes(w, h) + window);
+                memory.shrink_to(pigweight_decode::source_bytes(w, h));
                 let record = VideoRecord::of(&path, &lease.location, &*source, &mut self.store)?;
                 let truncated_from_s = source.info().truncated_from;
                 if let Some(declared) = truncated_from_s {
@@ -752,11 +745,8 @@ impl Worker {
                         "the file ends before its container says; indexing the readable part"
                     );
                 }
-                let config = IndexerConfig {
-                    refine_window_mb: window_mb,
-                    ..self.config.clone()
-                };
-                let job = Job::open(&mut self.store, &record, source, &self.key, config)?;
+                let job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?
+                    .with_memory(Arc::clone(&self.videos.budget), largest);
                 Ok((job, record.duration, truncated_from_s))
             });
         let (job, duration_s, truncated_from_s) = match opened {
