@@ -434,7 +434,9 @@ impl Job {
         }
         let decoded = kept.len();
         let decode_ms = started.elapsed().as_millis() as u64;
-        // The samples around the kept frames: bisection stays between them.
+        // The samples around the kept frames: bisection stays between them. The window is never
+        // empty: every gap has a frame inside (its samples are more than a frame apart) and the
+        // window keeps at least one.
         let (Some(&first), Some(&last)) = (kept.keys().next(), kept.keys().next_back()) else {
             return Ok(None);
         };
