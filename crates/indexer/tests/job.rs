@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::{scheduler, video};
-use pigweight_decode::{FrameSource, SourceConfig, VideoFile};
+use pigweight_decode::{FrameSource, MemoryBudget, SourceConfig, VideoFile};
 use pigweight_indexer::{
     IndexKey, IndexerConfig, Job, Location, Pass, SamplePlan, Source, Store, VideoRecord,
 };
@@ -147,6 +147,26 @@ fn a_one_frame_refinement_window_still_pins_every_change() {
     let samples = store.samples(job.index().id).unwrap();
     assert!(samples.iter().any(|s| s.source == Source::Refine));
     assert_changes_pinned(&samples);
+}
+
+/// Windows reserved from a memory budget are given back after each step, and a budget with no
+/// room beside what must stay free gives one-frame windows that still pin every change.
+#[test]
+fn refinement_windows_come_out_of_the_memory_budget_and_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = video(dir.path());
+    let (scheduler, key) = scheduler();
+    for (limit, keep_free) in [(1u64 << 30, 0u64), (64 << 20, 64 << 20)] {
+        let budget = MemoryBudget::new(limit);
+        let mut store = Store::open(&dir.path().join(format!("index-{keep_free}.db"))).unwrap();
+        let mut job =
+            open_job(&mut store, &path, &key).with_memory(std::sync::Arc::clone(&budget), keep_free);
+        run_to_end(&mut job, &mut store, &scheduler);
+        assert_eq!(budget.used(), 0, "a window was not given back");
+        let samples = store.samples(job.index().id).unwrap();
+        assert!(samples.iter().any(|s| s.source == Source::Refine));
+        assert_changes_pinned(&samples);
+    }
 }
 
 #[test]
