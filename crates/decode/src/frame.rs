@@ -3,6 +3,7 @@ use std::time::Duration;
 use fast_image_resize as fir;
 use serde::Serialize;
 
+use crate::convert::{I420, YuvColour, i420_to_rgb};
 use crate::error::DecodeError;
 
 /// One decoded picture, RGB with 3 bytes per pixel and rows packed without padding.
@@ -58,6 +59,132 @@ impl Frame {
             data: dst.into_vec(),
             ..*self
         })
+    }
+}
+
+/// A decoded frame kept as the decoder gave it (I420, half the bytes of RGB) and converted to
+/// RGB only when asked: for callers that keep many frames and look at few of them (the
+/// indexer's refinement window). Sources without an I420 form hold RGB.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Picture {
+    pub index: u64,
+    pub pts: Duration,
+    pub keyframe: bool,
+    pub width: u32,
+    pub height: u32,
+    pixels: Pixels,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Pixels {
+    Rgb(Vec<u8>),
+    /// The Y plane, then U and V, each `(width + 1) / 2` by `(height + 1) / 2`, rows packed.
+    I420 {
+        planes: Vec<u8>,
+        colour: YuvColour,
+    },
+}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Picture")
+            .field("index", &self.index)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("i420", &matches!(self.pixels, Pixels::I420 { .. }))
+            .field("bytes", &self.bytes())
+            .finish()
+    }
+}
+
+impl Picture {
+    /// The bytes an I420 picture of `width` x `height` holds.
+    pub fn i420_bytes(width: u32, height: u32) -> u64 {
+        let chroma = u64::from(width.div_ceil(2)) * u64::from(height.div_ceil(2));
+        u64::from(width) * u64::from(height) + 2 * chroma
+    }
+
+    /// A copy of an I420 picture, its planes packed.
+    pub fn from_i420(index: u64, pts: Duration, keyframe: bool, img: &I420<'_>, colour: YuvColour) -> Self {
+        let (w, h) = (img.width as usize, img.height as usize);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let mut planes = Vec::with_capacity(Self::i420_bytes(img.width, img.height) as usize);
+        for (plane, stride, width, rows) in [
+            (img.y, img.y_stride, w, h),
+            (img.u, img.u_stride, cw, ch),
+            (img.v, img.v_stride, cw, ch),
+        ] {
+            for row in plane.chunks(stride.max(1)).take(rows) {
+                planes.extend_from_slice(&row[..width.min(row.len())]);
+            }
+        }
+        Self {
+            index,
+            pts,
+            keyframe,
+            width: img.width,
+            height: img.height,
+            pixels: Pixels::I420 { planes, colour },
+        }
+    }
+
+    /// The bytes this picture holds.
+    pub fn bytes(&self) -> u64 {
+        match &self.pixels {
+            Pixels::Rgb(data) => data.len() as u64,
+            Pixels::I420 { planes, .. } => planes.len() as u64,
+        }
+    }
+
+    /// The frame in RGB (converting an I420 picture).
+    pub fn into_frame(self) -> Result<Frame, DecodeError> {
+        let data = match self.pixels {
+            Pixels::Rgb(data) => data,
+            Pixels::I420 { planes, colour } => {
+                let (w, h) = (self.width as usize, self.height as usize);
+                let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                if planes.len() != w * h + 2 * cw * ch {
+                    return Err(DecodeError::Pipeline(format!(
+                        "an I420 picture of {w}x{h} holds {} bytes",
+                        planes.len()
+                    )));
+                }
+                let (y, chroma) = planes.split_at(w * h);
+                let (u, v) = chroma.split_at(cw * ch);
+                let img = I420 {
+                    y,
+                    y_stride: w,
+                    u,
+                    u_stride: cw,
+                    v,
+                    v_stride: cw,
+                    width: self.width,
+                    height: self.height,
+                };
+                i420_to_rgb(&img, colour)?
+            }
+        };
+        Ok(Frame {
+            index: self.index,
+            pts: self.pts,
+            keyframe: self.keyframe,
+            width: self.width,
+            height: self.height,
+            data,
+        })
+    }
+}
+
+impl From<Frame> for Picture {
+    fn from(frame: Frame) -> Self {
+        Self {
+            index: frame.index,
+            pts: frame.pts,
+            keyframe: frame.keyframe,
+            width: frame.width,
+            height: frame.height,
+            pixels: Pixels::Rgb(frame.data),
+        }
     }
 }
 

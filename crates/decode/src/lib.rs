@@ -34,7 +34,7 @@ pub use budget::{MemoryBudget, Reservation, source_bytes, source_bytes_of_pixels
 pub use convert::{I420, Matrix, YuvColour, i420_to_rgb};
 pub use decoder::{Decoder, DecoderConfig, DecoderStats};
 pub use error::DecodeError;
-pub use frame::{Frame, Mode, Read, Size, Stride, Target};
+pub use frame::{Frame, Mode, Picture, Read, Size, Stride, Target};
 pub use info::MediaInfo;
 pub use live::{LiveConfig, LiveFrames, LiveSource};
 pub use open::{GstOpener, Opener};

@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use crate::convert::{I420, Matrix, YuvColour, i420_to_rgb};
 use crate::error::{DecodeError, pipeline_err};
-use crate::frame::{Frame, Mode, Read, Size, Stride, Target};
+use crate::frame::{Frame, Mode, Picture, Read, Size, Stride, Target};
 use crate::info::MediaInfo;
 use crate::nal::{self, Framing};
 use crate::pipeline::{self, Pipeline};
@@ -69,6 +69,17 @@ pub trait FrameSource: Send + std::fmt::Debug {
     }
     /// One frame, exactly or the keyframe before it, at the given size.
     fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError>;
+    /// Frame `index`, exactly and at the native size, kept as the decoder gave it (see
+    /// [`Picture`]).
+    fn picture(&mut self, index: u64) -> Result<Picture, DecodeError> {
+        self.frame(Target::Index(index), Mode::Exact, Size::Native)
+            .map(Picture::from)
+    }
+    /// The bytes a [`Self::picture`] holds.
+    fn picture_bytes(&self) -> u64 {
+        let (width, height) = self.native_size();
+        u64::from(width) * u64::from(height) * 3
+    }
     /// Frames in order, handed to `each` until it breaks or the range ends.
     fn read(
         &mut self,
@@ -479,8 +490,9 @@ impl VideoFile {
         }
     }
 
-    /// Pulls the next frame from the sink; `None` at the end of the stream.
-    fn pull(&mut self) -> Result<Option<Frame>, DecodeError> {
+    /// Pulls the next sample from the sink, with the index of its frame; `None` at the end of
+    /// the stream.
+    fn pull(&mut self) -> Result<Option<(u64, gst::Sample)>, DecodeError> {
         let deadline = Instant::now() + self.config.timeout();
         let sample = loop {
             if let Some(sample) = self.parts.sink.try_pull_sample(gst::ClockTime::from_mseconds(50)) {
@@ -499,30 +511,31 @@ impl VideoFile {
                 return Err(DecodeError::Timeout(self.config.timeout()));
             }
         };
-        let frame = self.to_frame(&sample)?;
-        if let Some(next) = self.next.as_mut() {
-            *next = frame.index + 1;
-        }
-        Ok(Some(frame))
-    }
-
-    fn to_frame(&self, sample: &gst::Sample) -> Result<Frame, DecodeError> {
-        let Rgb {
-            width,
-            height,
-            data,
-            pts,
-        } = rgb_of(sample)?;
+        let pts = sample.buffer().and_then(|b| b.pts()).map_or(0, |p| p.nseconds());
         let tl = self.tl();
         let index = match tl.index_of_pts(pts) {
             Some(i) => i,
             // Not a pts of the table (a decoder that re-stamps): the frame on screen then.
             None => tl.index_at(pts.saturating_sub(tl.start().as_nanos() as u64) as f64 / 1e9)?,
         };
+        if let Some(next) = self.next.as_mut() {
+            *next = index + 1;
+        }
+        Ok(Some((index, sample)))
+    }
+
+    /// Frame `index`, pulled as `sample`, in RGB.
+    fn to_frame(&self, index: u64, sample: &gst::Sample) -> Result<Frame, DecodeError> {
+        let Rgb {
+            width,
+            height,
+            data,
+            pts,
+        } = rgb_of(sample)?;
         Ok(Frame {
             index,
             pts: Duration::from_nanos(pts),
-            keyframe: tl.is_keyframe(index),
+            keyframe: self.tl().is_keyframe(index),
             width,
             height,
             data,
@@ -530,17 +543,17 @@ impl VideoFile {
     }
 
     /// Pulls until frame `index` arrives, dropping earlier ones.
-    fn pull_until(&mut self, index: u64) -> Result<Frame, DecodeError> {
+    fn pull_until(&mut self, index: u64) -> Result<gst::Sample, DecodeError> {
         loop {
             match self.pull()? {
-                Some(frame) if frame.index == index => return Ok(frame),
-                Some(frame) if frame.index < index => continue,
-                Some(frame) => {
+                Some((i, sample)) if i == index => return Ok(sample),
+                Some((i, _)) if i < index => continue,
+                Some((i, _)) => {
                     // The decoder skipped it (a damaged frame): our position is now unknown.
                     self.next = None;
                     return Err(DecodeError::FrameLost {
                         index,
-                        reason: format!("the decoder went from before it to frame {}", frame.index),
+                        reason: format!("the decoder went from before it to frame {i}"),
                     });
                 }
                 None => {
@@ -554,6 +567,12 @@ impl VideoFile {
     }
 
     fn frame_at_index(&mut self, index: u64, size: Size) -> Result<Frame, DecodeError> {
+        let sample = self.sample_at_index(index, size)?;
+        self.to_frame(index, &sample)
+    }
+
+    /// The sample of frame `index`, exactly.
+    fn sample_at_index(&mut self, index: u64, size: Size) -> Result<gst::Sample, DecodeError> {
         self.tl().check_index(index)?;
         self.set_size(size)?;
         let pts = self.pts_of(index)?.nseconds();
@@ -566,7 +585,7 @@ impl VideoFile {
     /// it and refer to the GOP before: a seek to one of them can land on that following keyframe,
     /// from which they cannot be decoded. Such a frame is read again from the keyframe of its own
     /// GOP, decoding forward.
-    fn reach(&mut self, index: u64) -> Result<Frame, DecodeError> {
+    fn reach(&mut self, index: u64) -> Result<gst::Sample, DecodeError> {
         self.approach(index)?;
         match self.pull_until(index) {
             Err(DecodeError::FrameLost { .. }) if !self.broken => {
@@ -592,11 +611,11 @@ impl VideoFile {
         // A trick mode now: never decode forward from here.
         self.next = None;
         match self.pull()? {
-            Some(frame) if frame.index == index => Ok(frame),
+            Some((i, sample)) if i == index => self.to_frame(i, &sample),
             other => Err(DecodeError::FrameLost {
                 index,
                 reason: match other {
-                    Some(f) => format!("a keyframes-only seek gave frame {}", f.index),
+                    Some((i, _)) => format!("a keyframes-only seek gave frame {i}"),
                     None => "the stream ended before it".into(),
                 },
             }),
@@ -618,12 +637,15 @@ impl VideoFile {
         self.next = None;
         let result = loop {
             match self.pull() {
-                Ok(Some(frame)) if frame.index > last => break Ok(()),
-                Ok(Some(frame)) if frame.keyframe => {
-                    if each(frame).is_break() {
-                        break Ok(());
+                Ok(Some((i, _))) if i > last => break Ok(()),
+                Ok(Some((i, sample))) if self.tl().is_keyframe(i) => match self.to_frame(i, &sample) {
+                    Ok(frame) => {
+                        if each(frame).is_break() {
+                            break Ok(());
+                        }
                     }
-                }
+                    Err(e) => break Err(e),
+                },
                 Ok(Some(_)) => continue,
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
@@ -659,6 +681,16 @@ impl FrameSource for VideoFile {
         }
     }
 
+    fn picture(&mut self, index: u64) -> Result<Picture, DecodeError> {
+        let sample = self.sample_at_index(index, Size::Native)?;
+        picture_of(index, self.tl().is_keyframe(index), &sample)
+    }
+
+    fn picture_bytes(&self) -> u64 {
+        let (width, height) = self.parts.native;
+        Picture::i420_bytes(width, height)
+    }
+
     fn read(
         &mut self,
         read: Read,
@@ -681,8 +713,8 @@ impl FrameSource for VideoFile {
             .collect();
         self.parts.gate.set(Some(pts.into()));
         for index in wanted {
-            let frame = self.reach(index)?;
-            if each(frame).is_break() {
+            let sample = self.reach(index)?;
+            if each(self.to_frame(index, &sample)?).is_break() {
                 break;
             }
         }
@@ -698,8 +730,37 @@ pub(crate) struct Rgb {
     pub(crate) pts: u64,
 }
 
+/// An I420 sample of an appsink as a [`Picture`] of frame `index`, its planes copied.
+fn picture_of(index: u64, keyframe: bool, sample: &gst::Sample) -> Result<Picture, DecodeError> {
+    with_i420(sample, |picture, colour, pts| {
+        Ok(Picture::from_i420(
+            index,
+            Duration::from_nanos(pts),
+            keyframe,
+            picture,
+            colour,
+        ))
+    })
+}
+
 /// Converts an I420 sample of an appsink to RGB, honouring its strides and colorimetry.
 pub(crate) fn rgb_of(sample: &gst::Sample) -> Result<Rgb, DecodeError> {
+    with_i420(sample, |picture, colour, pts| {
+        Ok(Rgb {
+            width: picture.width,
+            height: picture.height,
+            data: i420_to_rgb(picture, colour)?,
+            pts,
+        })
+    })
+}
+
+/// Lends the planes of an I420 sample of an appsink, with its colorimetry and its pts in
+/// nanoseconds (0 when it has none), to `f`.
+fn with_i420<T>(
+    sample: &gst::Sample,
+    f: impl FnOnce(&I420<'_>, YuvColour, u64) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
     let buffer = sample
         .buffer()
         .ok_or_else(|| DecodeError::Pipeline("sample without buffer".into()))?;
@@ -708,7 +769,6 @@ pub(crate) fn rgb_of(sample: &gst::Sample) -> Result<Rgb, DecodeError> {
         .ok_or_else(|| DecodeError::Pipeline("sample without caps".into()))?;
     let info = gst_video::VideoInfo::from_caps(caps).map_err(pipeline_err)?;
     let vframe = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).map_err(pipeline_err)?;
-    let (width, height) = (info.width(), info.height());
     let plane = |i: u32| vframe.plane_data(i).map_err(pipeline_err);
     let strides = vframe.plane_stride();
     let picture = I420 {
@@ -718,15 +778,14 @@ pub(crate) fn rgb_of(sample: &gst::Sample) -> Result<Rgb, DecodeError> {
         u_stride: strides[1] as usize,
         v: plane(2)?,
         v_stride: strides[2] as usize,
-        width,
-        height,
+        width: info.width(),
+        height: info.height(),
     };
-    Ok(Rgb {
-        width,
-        height,
-        data: i420_to_rgb(&picture, colour_of(&info))?,
-        pts: buffer.pts().map_or(0, |p| p.nseconds()),
-    })
+    f(
+        &picture,
+        colour_of(&info),
+        buffer.pts().map_or(0, |p| p.nseconds()),
+    )
 }
 
 /// Drops, in front of a video decoder, the H.264 frames that are decoded only to reach a later

@@ -72,6 +72,24 @@ fn check_exact(spec: &Spec, ext: &str, seed: u64) {
             index
         );
     }
+    // Pictures (kept in I420, converted when asked) are the same frames: a run of them in
+    // order, as the indexer's refinement window reads them, from a random start.
+    let start = rng.random_range(0..spec.frames - 12);
+    let pictures: Vec<_> = (start..start + 12).map(|i| video.picture(i).unwrap()).collect();
+    for (i, picture) in (start..).zip(pictures) {
+        assert_eq!(picture.bytes(), video.picture_bytes());
+        assert_eq!(picture.bytes(), (spec.width * spec.height * 3 / 2) as u64);
+        let frame = picture.into_frame().unwrap();
+        assert_eq!(
+            (frame.index, frame.pts.as_nanos() as u64),
+            (i, reference[i as usize].pts)
+        );
+        assert_eq!(
+            hash(&frame.data),
+            reference[i as usize].hash,
+            "pixels of picture {i}"
+        );
+    }
     // Non-reference frames (B-frames here) before a target are not decoded; P-frames always are.
     let skipped = video.frames_skipped();
     if info.reordered {

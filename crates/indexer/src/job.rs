@@ -8,11 +8,15 @@
 //!    it long before the pass ends.
 //! 2. Regular: frames that close every gap the keyframes leave longer than `interval` seconds,
 //!    evenly spaced in it, and the last frame (see [`SamplePlan`]). Frames are read exactly; the
-//!    source decodes forward or seeks, whichever is cheaper.
+//!    source decodes forward or seeks, whichever is cheaper. Where the samples around a
+//!    regular frame (the keyframes of its GOP) already disagree, the count changes between them
+//!    and refinement would decode that stretch again: every frame of it is decoded now, once,
+//!    and bisected on as step 3 does, while it is here.
 //! 3. Refine: where two neighbouring samples disagree on the count, the frame halfway between
 //!    is inferred, and so on until the gap is at most `refine_gap_frames`: the frame where the
 //!    count changes is then known to within that many frames. The frames between the
-//!    disagreeing samples are decoded once, in order, and kept (up to `refine_window_mb`) while
+//!    disagreeing samples are decoded once, in order, and kept (up to `refine_window_mb`, as
+//!    the decoder gives them: I420, converted to RGB only for the few that are inferred) while
 //!    the bisection runs on them: a bisection that seeks for each of its frames decodes the
 //!    frames before them again every time (most of refinement's cost at 720p).
 //!
@@ -31,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
-use pigweight_decode::{FileVersion, Frame, FrameSource, MemoryBudget, Mode, Size, Target, Timeline};
+use pigweight_decode::{
+    FileVersion, Frame, FrameSource, MemoryBudget, Mode, Picture, Reservation, Size, Target, Timeline,
+};
 use pigweight_inference::{
     Detection, ModelInfo, Priority, Scheduler, SharedImage, Ticket, Tracker, TrackerConfig,
 };
@@ -51,9 +57,11 @@ pub struct IndexerConfig {
     pub batch: usize,
     /// Refinement stops when neighbouring samples are at most this many frames apart.
     pub refine_gap_frames: u64,
-    /// Decoded frames, in MB, that a refinement step keeps to bisect on (at least one frame).
-    /// Where the frames between two disagreeing samples need more, every k-th is kept and the
-    /// rest are bisected on in a later step. In the server, each step reserves them from the
+    /// Decoded frames, in MB, that a step keeps to bisect on (at least one frame), as the
+    /// decoder gives them (I420: 1.5 bytes a pixel). The regular pass decodes a GOP whose
+    /// keyframes disagree whole and bisects it at once only where it fits. Where the frames
+    /// between two disagreeing samples need more, refinement keeps every k-th and bisects on
+    /// the rest in a later step. In the server, each step reserves them from the
     /// memory budget for as long as it runs, as far as that leaves room for one more video
     /// source of the largest size; else it keeps one frame at a time.
     pub refine_window_mb: u64,
@@ -381,11 +389,11 @@ impl Job {
         scheduler: &Scheduler,
         source: Source,
     ) -> Result<Option<Progress>, IndexError> {
-        let (order, planned) = match source {
-            Source::Keyframe => (&self.plan.keyframe_order, &self.plan.keyframes),
-            _ => (&self.plan.regular, &self.plan.regular),
+        let order = match source {
+            Source::Keyframe => &self.plan.keyframe_order,
+            _ => &self.plan.regular,
         };
-        let chunk: Vec<u64> = self
+        let mut chunk: Vec<u64> = self
             .missing(order)
             .into_iter()
             .take(self.config.batch.max(1))
@@ -393,10 +401,114 @@ impl Job {
         if chunk.is_empty() {
             return Ok(None);
         }
-        let planned = planned.clone();
-        self.infer(store, scheduler, &chunk, source)?;
-        let (done, total) = self.counted(&planned);
+        if source == Source::Regular {
+            // Between samples that disagree, refinement will decode every frame anyway: decode
+            // them now, once, and bisect on them while they are here.
+            let (most, _reserved) = self.window();
+            let gaps = self.windowed_gaps(&chunk, most);
+            if let Some(&(_, last)) = gaps.last() {
+                chunk.retain(|&f| f < last);
+                self.infer_in_window(store, scheduler, &chunk, &gaps)?;
+            } else {
+                // Up to the first frame that a window would take, in a step of its own.
+                let windowed = |f: &u64| !self.windowed_gaps(std::slice::from_ref(f), most).is_empty();
+                if let Some(at) = chunk.iter().skip(1).position(windowed) {
+                    chunk.truncate(at + 1);
+                }
+                self.infer(store, scheduler, &chunk, source)?;
+            }
+        } else {
+            self.infer(store, scheduler, &chunk, source)?;
+        }
+        let planned = match source {
+            Source::Keyframe => &self.plan.keyframes,
+            _ => &self.plan.regular,
+        };
+        let (done, total) = self.counted(planned);
         Ok(Some(self.progress(done, total)))
+    }
+
+    /// The samples around `frame` (the last before it and the first after it) when they
+    /// disagree on the count.
+    fn disagreeing_around(&self, frame: u64) -> Option<(u64, u64)> {
+        let (&a, before) = self.samples.range(..frame).next_back()?;
+        let (&b, after) = self.samples.range(frame + 1..).next()?;
+        (before.count != after.count).then_some((a, b))
+    }
+
+    /// The gaps between disagreeing samples around the first frames of `chunk`, in order, as
+    /// long as every frame inside them fits in a window of `most` frames; none when the first
+    /// frame's gap does not disagree or does not fit.
+    fn windowed_gaps(&self, chunk: &[u64], most: u64) -> Vec<(u64, u64)> {
+        let mut gaps: Vec<(u64, u64)> = Vec::new();
+        let mut inside = 0;
+        for &frame in chunk {
+            let Some((a, b)) = self.disagreeing_around(frame) else {
+                break;
+            };
+            if gaps.last() == Some(&(a, b)) {
+                continue;
+            }
+            if inside + (b - a - 1) > most {
+                break;
+            }
+            inside += b - a - 1;
+            gaps.push((a, b));
+        }
+        gaps
+    }
+
+    /// Decodes the frames inside `gaps` once, in order: the planned frames of `chunk` among
+    /// them go to the model as they come (regular samples, with thumbnails) and the rest are
+    /// kept and bisected on (see [`Self::bisect`]). The frames after a gap's last planned frame
+    /// are decoded only where its count disagrees with the sample that ends the gap (they are
+    /// not needed to reach anything).
+    fn infer_in_window(
+        &mut self,
+        store: &mut Store,
+        scheduler: &Scheduler,
+        chunk: &[u64],
+        gaps: &[(u64, u64)],
+    ) -> Result<(), IndexError> {
+        let started = Instant::now();
+        let mut kept = BTreeMap::new();
+        for &(a, b) in gaps {
+            let planned: Vec<u64> = chunk.iter().copied().filter(|f| (a + 1..b).contains(f)).collect();
+            let Some(&last) = planned.last() else {
+                continue;
+            };
+            let mut inferred = Inferred::with_capacity(planned.len());
+            for i in a + 1..=last {
+                let picture = self.source.picture(i)?;
+                if planned.contains(&i) {
+                    inferred.add(scheduler, &self.config, &picture.into_frame()?)?;
+                } else {
+                    kept.insert(i, picture);
+                }
+            }
+            self.store_inferred(store, inferred, Source::Regular)?;
+            if self
+                .disagreeing_around(last + 1)
+                .is_some_and(|(from, _)| from == last)
+            {
+                for i in last + 1..b {
+                    kept.insert(i, self.source.picture(i)?);
+                }
+            }
+        }
+        let decoded = kept.len();
+        let decode_ms = started.elapsed().as_millis() as u64;
+        let rounds = self.bisect(store, scheduler, &mut kept)?;
+        tracing::debug!(
+            index = self.index.id,
+            gaps = gaps.len(),
+            decoded,
+            decode_ms,
+            rounds,
+            ms = started.elapsed().as_millis() as u64,
+            "bisected a window of the regular pass"
+        );
+        Ok(())
     }
 
     /// One refinement step: the frames between the first disagreeing samples (as many as
@@ -409,68 +521,11 @@ impl Job {
             return Ok(None);
         }
         let started = Instant::now();
-        let (width, height) = self.source.native_size();
-        let frame_bytes = (u64::from(width) * u64::from(height) * 3).max(1);
-        let wanted = self.config.refine_window_mb << 20;
-        // One frame is what decoding a frame holds anyway (a source's share of the budget
-        // counts it); the rest of the window is reserved while this step runs, or not kept.
-        let (window, _reserved) = match &self.memory {
-            None => (wanted, None),
-            Some((budget, keep_free)) => {
-                let spare = budget
-                    .limit()
-                    .saturating_sub(budget.used())
-                    .saturating_sub(*keep_free);
-                match budget.reserve(wanted.min(spare), Duration::ZERO) {
-                    Ok(reserved) => (reserved.bytes(), Some(reserved)),
-                    Err(_) => (0, None),
-                }
-            }
-        };
-        let most = (window / frame_bytes).max(1);
-        let mut kept = BTreeMap::new();
-        for i in refine_window(&gaps, most, self.config.batch.max(1)) {
-            kept.insert(i, self.source.frame(Target::Index(i), Mode::Exact, Size::Native)?);
-        }
+        let (most, _reserved) = self.window();
+        let mut kept = self.decode(&refine_window(&gaps, most, self.config.batch.max(1)))?;
         let decoded = kept.len();
         let decode_ms = started.elapsed().as_millis() as u64;
-        // The samples around the kept frames: bisection stays between them. The window is never
-        // empty: every gap has a frame inside (its samples are more than a frame apart) and the
-        // window keeps at least one.
-        let (Some(&first), Some(&last)) = (kept.keys().next(), kept.keys().next_back()) else {
-            return Ok(None);
-        };
-        let from = self.samples.range(..first).next_back().map_or(0, |(&i, _)| i);
-        let to = self.samples.range(last..).next().map_or(u64::MAX, |(&i, _)| i);
-        let mut rounds = 0;
-        loop {
-            let round: Vec<Frame> = self
-                .disagreements(from..=to)
-                .into_iter()
-                .filter_map(|(a, b)| {
-                    let middle = a + (b - a) / 2;
-                    let after = kept.range(middle..b).next().map(|(&i, _)| i);
-                    let before = kept.range(a + 1..middle).next_back().map(|(&i, _)| i);
-                    let nearest = match (before, after) {
-                        (Some(x), Some(y)) => Some(if middle - x < y - middle { x } else { y }),
-                        (x, y) => x.or(y),
-                    }?;
-                    kept.remove(&nearest)
-                })
-                .collect();
-            if round.is_empty() {
-                break;
-            }
-            rounds += 1;
-            let submitted = round
-                .into_iter()
-                .map(|frame| {
-                    let ticket = submit(scheduler, frame.data, frame.width, frame.height)?;
-                    Ok((frame.index, ticket))
-                })
-                .collect::<Result<Vec<_>, IndexError>>()?;
-            self.collect(store, submitted, Source::Refine)?;
-        }
+        let rounds = self.bisect(store, scheduler, &mut kept)?;
         tracing::debug!(
             index = self.index.id,
             decoded,
@@ -486,6 +541,84 @@ impl Job {
             .count() as u64;
         let left = self.disagreements(..).len() as u64;
         Ok(Some(self.progress(refined, refined + left)))
+    }
+
+    /// How many pictures a window may keep ([`IndexerConfig::refine_window_mb`], at least one),
+    /// and the memory reserved for them, given back when dropped. One picture is what decoding
+    /// a frame holds anyway (a source's share of the budget counts it); the rest is reserved
+    /// while the step runs, or not kept.
+    fn window(&self) -> (u64, Option<Reservation>) {
+        let wanted = self.config.refine_window_mb << 20;
+        let (bytes, reserved) = match &self.memory {
+            None => (wanted, None),
+            Some((budget, keep_free)) => {
+                let spare = budget
+                    .limit()
+                    .saturating_sub(budget.used())
+                    .saturating_sub(*keep_free);
+                match budget.reserve(wanted.min(spare), Duration::ZERO) {
+                    Ok(reserved) => (reserved.bytes(), Some(reserved)),
+                    Err(_) => (0, None),
+                }
+            }
+        };
+        ((bytes / self.source.picture_bytes().max(1)).max(1), reserved)
+    }
+
+    /// Decodes `frames` (ascending) and keeps them as pictures.
+    fn decode(&mut self, frames: &[u64]) -> Result<BTreeMap<u64, Picture>, IndexError> {
+        let mut kept = BTreeMap::new();
+        for &i in frames {
+            kept.insert(i, self.source.picture(i)?);
+        }
+        Ok(kept)
+    }
+
+    /// Bisects every disagreement between the samples around the `kept` pictures on them, all
+    /// disagreements at once in each round (the kept frame nearest the middle of each), until
+    /// none has a kept frame left inside; returns the rounds. Bisection stays between the
+    /// samples around the kept frames.
+    fn bisect(
+        &mut self,
+        store: &mut Store,
+        scheduler: &Scheduler,
+        kept: &mut BTreeMap<u64, Picture>,
+    ) -> Result<u32, IndexError> {
+        let (Some(&first), Some(&last)) = (kept.keys().next(), kept.keys().next_back()) else {
+            return Ok(0);
+        };
+        let from = self.samples.range(..first).next_back().map_or(0, |(&i, _)| i);
+        let to = self.samples.range(last..).next().map_or(u64::MAX, |(&i, _)| i);
+        let mut rounds = 0;
+        loop {
+            let round: Vec<Picture> = self
+                .disagreements(from..=to)
+                .into_iter()
+                .filter_map(|(a, b)| {
+                    let middle = a + (b - a) / 2;
+                    let after = kept.range(middle..b).next().map(|(&i, _)| i);
+                    let before = kept.range(a + 1..middle).next_back().map(|(&i, _)| i);
+                    let nearest = match (before, after) {
+                        (Some(x), Some(y)) => Some(if middle - x < y - middle { x } else { y }),
+                        (x, y) => x.or(y),
+                    }?;
+                    kept.remove(&nearest)
+                })
+                .collect();
+            if round.is_empty() {
+                return Ok(rounds);
+            }
+            rounds += 1;
+            let submitted = round
+                .into_iter()
+                .map(|picture| {
+                    let frame = picture.into_frame()?;
+                    let ticket = submit(scheduler, frame.data, frame.width, frame.height)?;
+                    Ok((frame.index, ticket))
+                })
+                .collect::<Result<Vec<_>, IndexError>>()?;
+            self.collect(store, submitted, Source::Refine)?;
+        }
     }
 
     /// Marks the index failed (the video cannot be decoded); it is tried again only when the
@@ -548,19 +681,24 @@ impl Job {
         } else {
             Mode::Exact
         };
-        let mut submitted = Vec::with_capacity(frames.len());
-        let mut thumbs = Vec::with_capacity(frames.len());
+        let mut inferred = Inferred::with_capacity(frames.len());
         for &i in frames {
             let frame = self.source.frame(Target::Index(i), mode, Size::Native)?;
-            submitted.push((
-                frame.index,
-                submit(scheduler, frame.data.clone(), frame.width, frame.height)?,
-            ));
-            thumbs.push((frame.index, thumbnail(&frame, &self.config)?));
+            inferred.add(scheduler, &self.config, &frame)?;
         }
-        // Thumbnails go in before the samples, so a sample never exists without its thumbnail.
-        store.put_thumbnails(self.index.video_id, &thumbs)?;
-        self.collect(store, submitted, source)
+        self.store_inferred(store, inferred, source)
+    }
+
+    /// Stores frames inferred with their thumbnails: the thumbnails first, so a sample never
+    /// exists without its thumbnail.
+    fn store_inferred(
+        &mut self,
+        store: &mut Store,
+        inferred: Inferred,
+        source: Source,
+    ) -> Result<(), IndexError> {
+        store.put_thumbnails(self.index.video_id, &inferred.thumbs)?;
+        self.collect(store, inferred.submitted, source)
     }
 
     /// Waits for the model's answers on frames already submitted and stores them as samples,
@@ -594,6 +732,34 @@ impl Job {
         }
         store.insert_samples(self.index.id, &samples)?;
         self.samples.extend(samples.into_iter().map(|s| (s.frame, s)));
+        Ok(())
+    }
+}
+
+/// Frames sent to the model, with their thumbnails, made while the model works.
+struct Inferred {
+    submitted: Vec<(u64, Ticket)>,
+    thumbs: Vec<(u64, Vec<u8>)>,
+}
+
+impl Inferred {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            submitted: Vec::with_capacity(n),
+            thumbs: Vec::with_capacity(n),
+        }
+    }
+
+    /// Submits `frame` and makes its thumbnail while the model works on it.
+    fn add(
+        &mut self,
+        scheduler: &Scheduler,
+        config: &IndexerConfig,
+        frame: &Frame,
+    ) -> Result<(), IndexError> {
+        let ticket = submit(scheduler, frame.data.clone(), frame.width, frame.height)?;
+        self.submitted.push((frame.index, ticket));
+        self.thumbs.push((frame.index, thumbnail(frame, config)?));
         Ok(())
     }
 }

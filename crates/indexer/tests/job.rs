@@ -130,6 +130,73 @@ fn passes_cover_keyframes_regular_samples_and_pin_count_changes() {
     }
 }
 
+/// The regular pass decodes each GOP whose keyframes disagree on the count once and bisects it
+/// while it has it: when the pass ends, every change between those keyframes is pinned to a
+/// frame, and the samples it made there are those a refine pass would have made.
+#[test]
+fn the_regular_pass_pins_the_changes_between_disagreeing_keyframes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = video(dir.path());
+    let (scheduler, key) = scheduler();
+    let mut store = Store::open(&dir.path().join("index.db")).unwrap();
+    let mut job = open_job(&mut store, &path, &key);
+    let mut after_regular = None;
+    loop {
+        let progress = job.step(&mut store, &scheduler).unwrap();
+        if progress.pass == Pass::Regular && progress.done == progress.total {
+            after_regular = Some(store.samples(job.index().id).unwrap());
+        }
+        if progress.pass == Pass::Done {
+            break;
+        }
+    }
+    let after_regular = after_regular.expect("the regular pass ended");
+    let keyframes: Vec<_> = after_regular
+        .iter()
+        .filter(|s| s.source == Source::Keyframe)
+        .collect();
+    let mut gops = 0;
+    for pair in keyframes.windows(2).filter(|p| p[0].count != p[1].count) {
+        gops += 1;
+        let inside: Vec<_> = after_regular
+            .iter()
+            .filter(|s| (pair[0].frame..=pair[1].frame).contains(&s.frame))
+            .cloned()
+            .collect();
+        assert!(inside.iter().any(|s| s.source == Source::Refine));
+        assert_changes_pinned(&inside);
+    }
+    assert!(gops > 0, "no keyframes disagree in 12 s?");
+    // The finished index holds the same samples there: refinement added only elsewhere.
+    let all = store.samples(job.index().id).unwrap();
+    for s in &after_regular {
+        assert!(
+            all.iter()
+                .any(|t| (t.frame, t.count, t.source) == (s.frame, s.count, s.source))
+        );
+    }
+    assert_changes_pinned(&all);
+
+    // An index made with one-frame windows (no whole GOP fits: refinement seeks for each
+    // bisection step, in the refine pass) pins the same changes of the count.
+    let mut store = Store::open(&dir.path().join("one-frame.db")).unwrap();
+    let config = IndexerConfig {
+        refine_window_mb: 0,
+        ..IndexerConfig::default()
+    };
+    let mut job = open_job_with(&mut store, &path, &key, config);
+    run_to_end(&mut job, &mut store, &scheduler);
+    let one_frame = store.samples(job.index().id).unwrap();
+    let changes = |samples: &[pigweight_indexer::Sample]| -> Vec<(u64, u32, u32)> {
+        samples
+            .windows(2)
+            .filter(|p| p[0].count != p[1].count)
+            .map(|p| (p[1].frame, p[0].count, p[1].count))
+            .collect()
+    };
+    assert_eq!(changes(&all), changes(&one_frame));
+}
+
 /// With room for one decoded frame only, refinement decodes a frame per bisection step (the
 /// window's fallback) and still pins every change.
 #[test]

@@ -68,7 +68,10 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
             passes.push(pass);
         }
     }
-    assert_eq!(passes, [Pass::Keyframes, Pass::Regular, Pass::Refine]);
+    // The refine pass shows only where refinement is left after the regular pass, which
+    // bisects the GOPs whose keyframes disagree while it has them decoded.
+    let order = [Pass::Keyframes, Pass::Regular, Pass::Refine];
+    assert!(passes.len() >= 2 && order.starts_with(&passes), "{passes:?}");
 
     let view = indexer.view(&good).unwrap();
     let samples = view.len();
