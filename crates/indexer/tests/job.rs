@@ -39,6 +39,14 @@ fn assert_changes_pinned(samples: &[pigweight_indexer::Sample]) {
     }
 }
 
+/// The samples of a finished job, checked: some were refined, and every change is pinned.
+fn refined_and_pinned(job: &Job, store: &mut Store) -> Vec<pigweight_indexer::Sample> {
+    let samples = store.samples(job.index().id).unwrap();
+    assert!(samples.iter().any(|s| s.source == Source::Refine));
+    assert_changes_pinned(&samples);
+    samples
+}
+
 fn run_to_end(job: &mut Job, store: &mut Store, scheduler: &Scheduler) -> usize {
     let mut steps = 0;
     while !matches!(job.step(store, scheduler).unwrap().pass, Pass::Done) {
@@ -168,17 +176,16 @@ fn the_regular_pass_pins_the_changes_between_disagreeing_keyframes() {
     }
     assert!(gops > 0, "no keyframes disagree in 12 s?");
     // The finished index holds the same samples there: refinement added only elsewhere.
-    let all = store.samples(job.index().id).unwrap();
+    let all = refined_and_pinned(&job, &mut store);
     for s in &after_regular {
         assert!(
             all.iter()
                 .any(|t| (t.frame, t.count, t.source) == (s.frame, s.count, s.source))
         );
     }
-    assert_changes_pinned(&all);
 
-    // An index made with one-frame windows (no whole GOP fits: refinement seeks for each
-    // bisection step, in the refine pass) pins the same changes of the count.
+    // With room for one decoded frame only (no GOP fits: refinement decodes a frame per
+    // bisection step, in the refine pass) every change is pinned too, at the same frames.
     let mut store = Store::open(&dir.path().join("one-frame.db")).unwrap();
     let config = IndexerConfig {
         refine_window_mb: 0,
@@ -186,7 +193,7 @@ fn the_regular_pass_pins_the_changes_between_disagreeing_keyframes() {
     };
     let mut job = open_job_with(&mut store, &path, &key, config);
     run_to_end(&mut job, &mut store, &scheduler);
-    let one_frame = store.samples(job.index().id).unwrap();
+    let one_frame = refined_and_pinned(&job, &mut store);
     let changes = |samples: &[pigweight_indexer::Sample]| -> Vec<(u64, u32, u32)> {
         samples
             .windows(2)
@@ -195,25 +202,6 @@ fn the_regular_pass_pins_the_changes_between_disagreeing_keyframes() {
             .collect()
     };
     assert_eq!(changes(&all), changes(&one_frame));
-}
-
-/// With room for one decoded frame only, refinement decodes a frame per bisection step (the
-/// window's fallback) and still pins every change.
-#[test]
-fn a_one_frame_refinement_window_still_pins_every_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = video(dir.path());
-    let (scheduler, key) = scheduler();
-    let mut store = Store::open(&dir.path().join("index.db")).unwrap();
-    let config = IndexerConfig {
-        refine_window_mb: 0,
-        ..IndexerConfig::default()
-    };
-    let mut job = open_job_with(&mut store, &path, &key, config);
-    run_to_end(&mut job, &mut store, &scheduler);
-    let samples = store.samples(job.index().id).unwrap();
-    assert!(samples.iter().any(|s| s.source == Source::Refine));
-    assert_changes_pinned(&samples);
 }
 
 /// Windows reserved from a memory budget are given back after each step, and a budget with no
@@ -230,9 +218,7 @@ fn refinement_windows_come_out_of_the_memory_budget_and_go_back() {
             open_job(&mut store, &path, &key).with_memory(std::sync::Arc::clone(&budget), keep_free);
         run_to_end(&mut job, &mut store, &scheduler);
         assert_eq!(budget.used(), 0, "a window was not given back");
-        let samples = store.samples(job.index().id).unwrap();
-        assert!(samples.iter().any(|s| s.source == Source::Refine));
-        assert_changes_pinned(&samples);
+        refined_and_pinned(&job, &mut store);
     }
 }
 
