@@ -523,6 +523,11 @@ impl Job {
         let started = Instant::now();
         let (most, _reserved) = self.window();
         let mut kept = self.decode(&refine_window(&gaps, most, self.config.batch.max(1)))?;
+        // Never empty: every gap has a frame inside (its samples are more than a frame apart)
+        // and the window keeps at least one.
+        if kept.is_empty() {
+            return Ok(None);
+        }
         let decoded = kept.len();
         let decode_ms = started.elapsed().as_millis() as u64;
         let rounds = self.bisect(store, scheduler, &mut kept)?;
