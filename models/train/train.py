@@ -165,6 +165,7 @@ def train(args: argparse.Namespace, model) -> None:
         **({"flipud": 0.5} if args.augment != "ultralytics" else {}),
         patience=0,
         verbose=False,
+        multi_scale=args.multi_scale,
         **extra,
     )
 
@@ -213,6 +214,13 @@ def main() -> None:
         type=float,
         help="how often a training image is a mosaic of four (default: Ultralytics' 1.0); "
         "translate and scale still crop",
+    )
+    ap.add_argument(
+        "--multi-scale",
+        type=float,
+        default=0.0,
+        help="train each batch at a size drawn from imgsz * (1 ± this), so the model counts at "
+        "more than one input size (Ultralytics' multi_scale; 0: imgsz only)",
     )
     ap.add_argument(
         "--resume",
