@@ -5,6 +5,9 @@
 #
 #   models/train/grid.sh [MODEL.onnx] [OUT_DIR]
 #
+# EVAL_ARGS adds flags to `pigweight eval` (e.g. EVAL_ARGS="--small-object-input 512"), and
+# NAME names the scores' file (default: the model's name).
+#
 # Cells: the envelope's corners (named), four random spreads (every setting drawn from its
 # range) and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199
 # are used for nothing else. Videos are made once and kept in OUT_DIR/videos; the scores go to
@@ -76,6 +79,7 @@ EOF
   files+=("$video")
 done
 
-name=$(basename "$model" .onnx)
-$bin eval --through-index --model "$model" "${files[@]}" > "$out/$name.json"
+name=${NAME:-$(basename "$model" .onnx)}
+# shellcheck disable=SC2086 # EVAL_ARGS is a list of flags
+$bin eval --through-index --model "$model" ${EVAL_ARGS:-} "${files[@]}" > "$out/$name.json"
 python3 models/train/grid_table.py "$out/$name.json"

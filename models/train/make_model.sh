@@ -59,6 +59,9 @@ stage9_epochs=${STAGE9_EPOCHS:-2}
 from=${FROM:-scratch}
 stage10_epochs=${STAGE10_EPOCHS:-$([ "$from" = shipped ] && echo 2 || echo 0)}
 imgsz=${IMGSZ:-416}
+# The larger input for videos whose pigs are under a fifth of the short side (models/README.md,
+# "An input sized to the pigs"): written into the metadata with the operating point.
+small=(--count-imgsz-small "${IMGSZ_SMALL:-512}" --count-small-length 0.2)
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}
@@ -244,7 +247,7 @@ stage9_data
 stage9_out=$out; [ "$stage10_epochs" -gt 0 ] && stage9_out=$work/stage9.onnx
 train "$work/dataset5/data.yaml" "$stage9_out" --imgsz "$imgsz" --epochs "$stage9_epochs" \
   --name pigs-stage9 --start-from "$stage8" --lr0 0.0003 \
-  --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz"
+  --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz" "${small[@]}"
 stage9=$work/runs/pigs-stage9/weights/best.pt
 else
   # FROM=shipped: the shipped model stands for stages 1-9; its trainable weights are rebuilt
@@ -265,5 +268,5 @@ link_dataset "$work/dataset6" "$work/dataset5" "$work/dataset:first"
 # The counting operating point goes into the metadata; models/train/tune.sh compares others.
 train "$work/dataset6/data.yaml" "$out" --imgsz "$imgsz" --epochs "$stage10_epochs" \
   --name pigs-stage10 --start-from "$stage9" --lr0 0.0002 \
-  --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz"
+  --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz" "${small[@]}"
 echo "model made in $(( $(date +%s) - started )) s: $out"

@@ -15,7 +15,14 @@ from pathlib import Path
 
 
 def finish(
-    exported: Path, out: Path, data: Path, count_conf: float, count_iou: float, count_imgsz: int | None
+    exported: Path,
+    out: Path,
+    data: Path,
+    count_conf: float,
+    count_iou: float,
+    count_imgsz: int | None,
+    count_imgsz_small: int | None = None,
+    count_small_length: float | None = None,
 ) -> None:
     """Writes the export to `out` with the dataset's class names and our counting operating
     point in its metadata: pigweight uses them unless told otherwise (Ultralytics' 0.25 / 0.7
@@ -28,7 +35,7 @@ def finish(
     names = yaml.safe_load(data.read_text())["names"]
     model = onnx.load(str(exported))
     set_metadata(model, {"names": repr({int(k): v for k, v in names.items()})})
-    set_operating_point(model, count_conf, count_iou, count_imgsz)
+    set_operating_point(model, count_conf, count_iou, count_imgsz, count_imgsz_small, count_small_length)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
 
@@ -194,6 +201,10 @@ def main() -> None:
     )
     ap.add_argument("--count-iou", type=float, default=0.5, help="counting NMS IoU, likewise")
     ap.add_argument("--count-imgsz", type=int, help="counting input size, likewise (default: --imgsz)")
+    ap.add_argument("--count-imgsz-small", type=int, help="counting input size for videos of small pigs")
+    ap.add_argument(
+        "--count-small-length", type=float, help="pigs shorter than this share of the short side are small"
+    )
     ap.add_argument("--lr0", type=float, help="initial learning rate (default: Ultralytics' choice)")
     ap.add_argument(
         "--augment",
@@ -254,7 +265,16 @@ def main() -> None:
         trained.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17, device="cpu")
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    finish(exported, args.out, args.data, args.count_conf, args.count_iou, args.count_imgsz)
+    finish(
+        exported,
+        args.out,
+        args.data,
+        args.count_conf,
+        args.count_iou,
+        args.count_imgsz,
+        args.count_imgsz_small,
+        args.count_small_length,
+    )
     print(
         f"trained in {trained_s / 60:.1f} min on {args.device}; "
         f"val mAP50 {metrics.box.map50:.4f} mAP50-95 {metrics.box.map:.4f}; wrote {args.out}"

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pigweight_decode::{Frame, Mode, Size, Target};
-use pigweight_indexer::{IndexState, Provenance};
+use pigweight_indexer::{IndexState, Provenance, choose_input, on_scheduler, probe_frames};
 use pigweight_inference::{Detections, Priority, ResultKey, SharedImage};
 
 use crate::error::ApiError;
@@ -134,11 +134,13 @@ pub(crate) async fn detect(
     frame: u64,
 ) -> Result<(Arc<Detections>, bool), ApiError> {
     let infer = async {
+        let input = input_of(app, entry).await?;
         let decoded = decode(app, entry, frame, Mode::Exact, Size::Native).await?;
         let image = SharedImage {
             width: decoded.width,
             height: decoded.height,
             pixels: decoded as _,
+            input,
         };
         let started = Instant::now();
         let detections = Arc::new(app.scheduler.submit(image, Priority::Interactive)?.await?);
@@ -152,4 +154,49 @@ pub(crate) async fn detect(
         .get_or_infer(result_key(app, entry, frame), infer)
         .await
         .map_err(|e: Arc<ApiError>| (*e).clone())
+}
+
+/// The input size the model runs this video's frames at (`None`: its own): chosen once per
+/// file version from a few keyframes, as the indexer chooses it ([`choose_input`]), so that a
+/// frame inferred here agrees with the index.
+async fn input_of(app: &App, entry: &Entry) -> Result<Option<u32>, ApiError> {
+    if app.scheduler.info().small_objects.is_none() {
+        return Ok(None);
+    }
+    let mut computed = false;
+    let choose = async {
+        computed = true;
+        let probed = app.probed(entry).await?;
+        let frames = probe_frames(&probed.timeline);
+        let decoder = Arc::clone(&app.decoder);
+        let scheduler = Arc::clone(&app.scheduler);
+        let path = entry.path.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                choose_input(
+                    scheduler.info(),
+                    frames,
+                    |i| {
+                        Ok::<_, ApiError>(decoder.frame(&path, Target::Index(i), Mode::Fast, Size::Native)?)
+                    },
+                    |frames| Ok(on_scheduler(&scheduler, Priority::Interactive)(frames)?),
+                )
+            })
+        })
+        .await
+        .map_err(ApiError::join)?
+    };
+    let input = app
+        .inputs
+        .try_get_with(Arc::clone(entry.version()), choose)
+        .await
+        .map_err(|e: Arc<ApiError>| (*e).clone())?;
+    let counter = if computed {
+        &app.counters.inputs_misses
+    } else {
+        &app.counters.inputs_hits
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(input)
 }

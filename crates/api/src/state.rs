@@ -128,6 +128,8 @@ impl Default for ApiConfig {
 pub(crate) struct Counters {
     pub(crate) images_hits: AtomicU64,
     pub(crate) images_misses: AtomicU64,
+    pub(crate) inputs_hits: AtomicU64,
+    pub(crate) inputs_misses: AtomicU64,
     pub(crate) encode_ms_total: AtomicMillis,
     pub(crate) encodes: AtomicU64,
     pub(crate) decode_ms_total: AtomicMillis,
@@ -181,6 +183,9 @@ pub struct App {
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) images: moka::future::Cache<ImageKey, Encoded>,
     pub(crate) detections: ResultCache,
+    /// The input size the model runs each video's frames at (`None`: its own), by file
+    /// version: chosen once ([`pigweight_indexer::choose_input`]).
+    pub(crate) inputs: moka::future::Cache<Arc<str>, Option<u32>>,
     pub(crate) counters: Counters,
     /// The model's [`identity`](pigweight_inference::ModelInfo::identity), part of every
     /// inferred result's key and of frames' ETags.
@@ -265,6 +270,9 @@ impl App {
         Ok(Self {
             webrtc,
             detections: ResultCache::new(config.detection_cache_entries),
+            // An entry is a file version's name and a number: 10,000 of them hold a large
+            // library in about a megabyte.
+            inputs: moka::future::Cache::new(10_000),
             uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
             streams,
             peers: Peers::new(config.api_keys.first().cloned()),

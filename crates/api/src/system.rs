@@ -162,6 +162,9 @@ pub(crate) struct Stats {
     frame_tables: CacheCounts,
     /// Detections per frame.
     detections: CacheCounts,
+    /// The input size chosen for each video version (a miss runs the model on a few of its
+    /// keyframes).
+    input_sizes: CacheCounts,
     index_views: ViewCounts,
     decode: Timing,
     encode: Timing,
@@ -228,6 +231,16 @@ pub(crate) async fn stats(app: &App) -> Stats {
             Some(d.table_budget_bytes),
         ),
         detections: CacheCounts::new(det.hits, det.misses, det.entries, None, None),
+        input_sizes: {
+            app.inputs.run_pending_tasks().await;
+            CacheCounts::new(
+                c.inputs_hits.load(Ordering::Relaxed),
+                c.inputs_misses.load(Ordering::Relaxed),
+                app.inputs.entry_count(),
+                None,
+                None,
+            )
+        },
         index_views: {
             let (entries, bytes) = app.indexer.views_figures();
             ViewCounts { entries, bytes }

@@ -13,6 +13,7 @@ use common::TestApp;
 use http_body_util::BodyExt as _;
 use pigweight_api::ApiConfig;
 use pigweight_decode::fake::FakeVideo;
+use pigweight_inference::SmallObjectInput;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_video_played_live_is_counted_served_as_mjpeg_and_removed() {
@@ -151,4 +152,42 @@ async fn a_video_played_live_is_counted_served_as_mjpeg_and_removed() {
     app.get(&format!("/api/streams/{id}")).await.error(404);
     let listed = app.get("/api/streams").await.json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
+
+/// A live stream's first inferred frames choose the input of the rest, as a file's keyframes
+/// choose its own: the fake's animals are small (0.12 of the short side), so after its first
+/// five the stream's frames go in at the model's larger input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_of_small_animals_goes_in_at_the_larger_input() {
+    use std::sync::atomic::Ordering;
+    let config = ApiConfig {
+        stream_fps: 20,
+        stream_infer_every: 1,
+        ..ApiConfig::default()
+    };
+    let rule = SmallObjectInput {
+        size: 960,
+        below: 0.2,
+    };
+    let app = TestApp::with_small_objects(
+        config,
+        rule,
+        &[("pen.mp4", FakeVideo::constant(64, 48, 25, 50, 25, vec![(0, 2)]))],
+    );
+    let video = TestApp::id("pen.mp4");
+    app.indexed(&video).await;
+    let indexed = app.own_inputs.load(Ordering::Relaxed);
+    let body = format!(r#"{{"video":"{video}","name":"Pen 5"}}"#);
+    let added = app
+        .call(Method::POST, "/api/streams", "application/json", body)
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.own_inputs.load(Ordering::Relaxed) == indexed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live frame went in at the larger input"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

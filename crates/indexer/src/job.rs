@@ -1,5 +1,8 @@
 //! Indexing one video, coarse to fine, in small resumable steps.
 //!
+//! First, the input size its frames go in at ([`choose_input`]: the model's own, or its larger
+//! one where the model finds small animals on five keyframes), then three passes:
+//!
 //! 1. Keyframes: only keyframes are decoded (a keyframe seek decodes one picture), so a rough
 //!    timeline of the whole video exists within seconds. Where keyframes are closer than
 //!    `interval` (short GOPs, all-intra video), only as many as keep them `interval` apart. They
@@ -44,6 +47,7 @@ use pigweight_inference::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
+use crate::probe::{choose_input, on_scheduler, probe_frames};
 use crate::roots::Location;
 use crate::store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};
 
@@ -281,6 +285,9 @@ pub struct Job {
     plan: SamplePlan,
     /// The memory budget refinement windows are reserved from, and the bytes they leave free.
     memory: Option<(Arc<MemoryBudget>, u64)>,
+    /// The input size the video's frames go in at (inner `None`: the model's own), chosen on
+    /// the first step ([`choose_input`]); `None` until then.
+    input: Option<Option<u32>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -321,6 +328,7 @@ impl Job {
             samples,
             plan,
             memory: None,
+            input: None,
         })
     }
 
@@ -333,6 +341,11 @@ impl Job {
 
     pub fn index(&self) -> &IndexRow {
         &self.index
+    }
+
+    /// The input size the video's frames go in at (`None`: the model's own), once chosen.
+    pub fn input(&self) -> Option<u32> {
+        self.input.flatten()
     }
 
     /// Reads the index's pass and samples again from the database: after an error that may
@@ -355,6 +368,23 @@ impl Job {
     /// Does one batch of work and says where the job stands. A job at `Done` or `Failed` does
     /// nothing more.
     pub fn step(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<Progress, IndexError> {
+        if self.input.is_none() && !matches!(self.index.pass, Pass::Done | Pass::Failed) {
+            let source = &mut self.source;
+            let input = choose_input(
+                scheduler.info(),
+                probe_frames(source.timeline()),
+                |i| {
+                    Ok::<_, IndexError>(Arc::new(source.frame(
+                        Target::Index(i),
+                        Mode::Fast,
+                        Size::Native,
+                    )?))
+                },
+                |frames| Ok(on_scheduler(scheduler, Priority::Background)(frames)?),
+            )?;
+            tracing::info!(index = self.index.id, input = ?input, "indexing at input size");
+            self.input = Some(input);
+        }
         loop {
             let worked = match self.index.pass {
                 Pass::Done | Pass::Failed => return Ok(self.progress(0, 0)),
@@ -481,7 +511,7 @@ impl Job {
             for i in a + 1..=last {
                 let picture = self.source.picture(i)?;
                 if planned.contains(&i) {
-                    inferred.add(scheduler, &self.config, &picture.into_frame()?)?;
+                    inferred.add(scheduler, &self.config, self.input(), &picture.into_frame()?)?;
                 } else {
                     kept.insert(i, picture);
                 }
@@ -618,7 +648,7 @@ impl Job {
                 .into_iter()
                 .map(|picture| {
                     let frame = picture.into_frame()?;
-                    let ticket = submit(scheduler, frame.data, frame.width, frame.height)?;
+                    let ticket = submit(scheduler, frame.data, frame.width, frame.height, self.input())?;
                     Ok((frame.index, ticket))
                 })
                 .collect::<Result<Vec<_>, IndexError>>()?;
@@ -689,7 +719,7 @@ impl Job {
         let mut inferred = Inferred::with_capacity(frames.len());
         for &i in frames {
             let frame = self.source.frame(Target::Index(i), mode, Size::Native)?;
-            inferred.add(scheduler, &self.config, &frame)?;
+            inferred.add(scheduler, &self.config, self.input(), &frame)?;
         }
         self.store_inferred(store, inferred, source)
     }
@@ -760,21 +790,29 @@ impl Inferred {
         &mut self,
         scheduler: &Scheduler,
         config: &IndexerConfig,
+        input: Option<u32>,
         frame: &Frame,
     ) -> Result<(), IndexError> {
-        let ticket = submit(scheduler, frame.data.clone(), frame.width, frame.height)?;
+        let ticket = submit(scheduler, frame.data.clone(), frame.width, frame.height, input)?;
         self.submitted.push((frame.index, ticket));
         self.thumbs.push((frame.index, thumbnail(frame, config)?));
         Ok(())
     }
 }
 
-/// Sends one frame's pixels to the model at background priority.
-fn submit(scheduler: &Scheduler, pixels: Vec<u8>, width: u32, height: u32) -> Result<Ticket, IndexError> {
+/// Sends one frame's pixels to the model at background priority, at input size `input`.
+fn submit(
+    scheduler: &Scheduler,
+    pixels: Vec<u8>,
+    width: u32,
+    height: u32,
+    input: Option<u32>,
+) -> Result<Ticket, IndexError> {
     let image = SharedImage {
         pixels: Arc::new(pixels),
         width,
         height,
+        input,
     };
     Ok(scheduler.submit(image, Priority::Background)?)
 }

@@ -3,12 +3,13 @@
 //! answered from the index instead of a model run while the user scrubs.
 //!
 //! What it is for: the background worker ([`Indexer`]) running the coarse-to-fine indexing
-//! passes ([`Job`]) into the database ([`Store`]), and the queries over an index
-//! ([`IndexView`]). What it is not for: decoding or running models (it drives
+//! passes ([`Job`]) into the database ([`Store`]), the input size each video's frames go in
+//! at ([`choose_input`]), and the queries over an index ([`IndexView`]). What it is not for: decoding or running models (it drives
 //! `pigweight-decode` and `pigweight-inference`), or HTTP.
 
 mod error;
 mod job;
+mod probe;
 mod query;
 mod roots;
 mod service;
@@ -19,6 +20,7 @@ pub mod testing;
 
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
+pub use probe::{choose_input, on_scheduler, probe_frames};
 pub use query::{Bucket, CountAt, CountStep, IndexView, Provenance};
 pub use roots::{Location, Root, Roots};
 pub use service::{FollowLag, IndexState, Indexer, Node, ProgressEvent, Status};

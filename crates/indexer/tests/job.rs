@@ -7,13 +7,15 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use common::{scheduler, video};
-use pigweight_decode::{FrameSource, MemoryBudget, SourceConfig, VideoFile};
+use pigweight_decode::{FrameSource, MemoryBudget, Mode, Size, SourceConfig, Target, VideoFile};
 use pigweight_indexer::{
     IndexKey, IndexerConfig, Job, Location, Pass, SamplePlan, Source, Store, VideoRecord,
 };
-use pigweight_inference::Scheduler;
+use pigweight_inference::{Priority, Scheduler, SharedImage};
+use pigweight_synth::{VideoConfig, render_video};
 
 fn open_job(store: &mut Store, path: &Path, key: &IndexKey) -> Job {
     open_job_with(store, path, key, IndexerConfig::default())
@@ -141,6 +143,58 @@ fn passes_cover_keyframes_regular_samples_and_pin_count_changes() {
 /// The regular pass decodes each GOP whose keyframes disagree on the count once and bisects it
 /// while it has it: when the pass ends, every change between those keyframes is pinned to a
 /// frame, and the samples it made there are those a refine pass would have made.
+/// A video whose pigs are small in the frame is indexed at the model's larger input, one of big
+/// pigs and an empty pen at its own; the samples are what the model finds at the chosen input.
+#[test]
+fn small_pigs_are_indexed_at_the_larger_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scheduler, key) = scheduler();
+    let rule = scheduler
+        .info()
+        .small_objects
+        .expect("the sample model has a larger input for small pigs");
+    let mut store = Store::open(&dir.path().join("index.db")).unwrap();
+    let videos = [
+        ("far", [8, 14], [0.11, 0.15], Some(rule.size)),
+        ("near", [3, 6], [0.32, 0.42], None),
+        ("empty", [0, 0], [0.2, 0.3], None),
+    ];
+    for (i, (name, pigs, pig_length, expected)) in videos.into_iter().enumerate() {
+        let path = dir.path().join(format!("{name}.mp4"));
+        let config = VideoConfig {
+            width: 960,
+            height: 540,
+            duration_s: 4.0,
+            seed: 9620 + i as u64,
+            pigs,
+            pig_length,
+            ..VideoConfig::default()
+        };
+        render_video(&config, &path).unwrap();
+        let mut job = open_job(&mut store, &path, &key);
+        assert_eq!(job.input(), None, "chosen before the first step");
+        job.step(&mut store, &scheduler).unwrap();
+        assert_eq!(job.input(), expected, "{name}");
+
+        // The first keyframe's sample is the model's answer at that input.
+        let sample = store.samples(job.index().id).unwrap().remove(0);
+        let mut source = VideoFile::open(&path, &SourceConfig::default()).unwrap();
+        let frame = source
+            .frame(Target::Index(sample.frame), Mode::Fast, Size::Native)
+            .unwrap();
+        let image = SharedImage {
+            width: frame.width,
+            height: frame.height,
+            input: expected,
+            pixels: Arc::new(frame),
+        };
+        let found = scheduler.detect_blocking(image, Priority::Background).unwrap();
+        let stored: Vec<[f32; 4]> = sample.detections.iter().map(|d| d.bbox).collect();
+        let direct: Vec<[f32; 4]> = found.boxes.iter().map(|d| d.bbox).collect();
+        assert_eq!(stored, direct, "{name}");
+    }
+}
+
 #[test]
 fn the_regular_pass_pins_the_changes_between_disagreeing_keyframes() {
     let dir = tempfile::tempdir().unwrap();

@@ -139,6 +139,7 @@ fn main() {
                         rgb: f.as_raw(),
                         width: fw,
                         height: fh,
+                        input: None,
                     }
                 })
                 .collect();
@@ -194,6 +195,7 @@ fn main() {
                     pixels: shared[i % shared.len()].clone(),
                     width: fw,
                     height: fh,
+                    input: None,
                 };
                 scheduler.submit(image, Priority::Background).unwrap()
             })

@@ -176,6 +176,7 @@ fn main() {
             rgb: f.as_raw(),
             width: fw,
             height: fh,
+            input: None,
         }
     };
     let config = ModelConfig {
@@ -288,6 +289,7 @@ fn main() {
                                 rgb: f.as_raw(),
                                 width: f.width(),
                                 height: f.height(),
+                                input: None,
                             }
                         })
                         .collect();

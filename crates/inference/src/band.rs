@@ -120,11 +120,7 @@ impl BandRule {
     pub fn apply(&self, candidates: Vec<Detection>, confidence: f32, width: u32, height: u32) -> Detections {
         let (counted, rest): (Vec<Detection>, Vec<Detection>) =
             candidates.into_iter().partition(|d| d.score >= confidence);
-        let (w, h) = (width as f32, height as f32);
-        let cut = |d: &Detection| {
-            let [x1, y1, x2, y2] = d.bbox;
-            x1 <= self.edge_px || y1 <= self.edge_px || x2 >= w - self.edge_px || y2 >= h - self.edge_px
-        };
+        let cut = |d: &Detection| d.cut_by_edge(width, height, self.edge_px);
         // The typical animal fully in view: the median area of the counted boxes off the edges.
         let mut inside: Vec<f32> = counted.iter().filter(|d| !cut(d)).map(Detection::area).collect();
         inside.sort_by(f32::total_cmp);

@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::band::{BandRule, CountBand, Detections};
 use crate::error::InferenceError;
+use crate::input::SmallObjectInput;
 use crate::model::{Detector, Health, Image, ModelInfo};
 use crate::postprocess::{Detection, OutputLayout, Thresholds};
 
-/// Finds `rgb[0]` animals in each image: boxes in a row along the top, each a tenth of the
-/// image wide, with score 0.9, class 0.
+/// Finds `rgb[0]` animals in each image: squares of nine hundredths of the image's width in rows
+/// of ten from the top left (each in a cell a tenth of the width), with score 0.9, class 0.
 #[derive(Debug)]
 pub struct FakeDetector {
     info: ModelInfo,
     images: Arc<AtomicU64>,
+    /// Images asked for at an input of their own.
+    own_inputs: Arc<AtomicU64>,
     health: Health,
 }
 
@@ -47,6 +50,8 @@ impl FakeDetector {
                 path: PathBuf::from(format!("{name}.onnx")),
                 names: vec!["pig".into()],
                 input_size: (640, 640),
+                small_objects: None,
+                input_overrides: serde_json::Map::new(),
                 stride: 32,
                 dynamic_size: true,
                 max_batch: Some(max_batch.max(1)),
@@ -54,11 +59,27 @@ impl FakeDetector {
                 device: "fake".into(),
                 counted_classes: Vec::new(),
                 thresholds: Thresholds::default(),
-                band: BandRule::default(),
+                // Its boxes keep off the edges of the tiny test frames by a third of a pixel.
+                band: BandRule {
+                    edge_px: 0.0,
+                    ..BandRule::default()
+                },
             },
             images: Arc::new(AtomicU64::new(0)),
+            own_inputs: Arc::new(AtomicU64::new(0)),
             health: Health::default(),
         }
+    }
+
+    /// The same, with a larger input for videos of small animals.
+    pub fn with_small_objects(mut self, rule: SmallObjectInput) -> Self {
+        self.info.small_objects = Some(rule);
+        self
+    }
+
+    /// A counter of the images it was asked to run at an input of their own (not the model's).
+    pub fn own_inputs_seen(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.own_inputs)
     }
 
     /// The switch of its backend, usable after the detector moved into a scheduler.
@@ -84,6 +105,8 @@ impl Detector for FakeDetector {
     fn detect(&mut self, images: &[Image<'_>]) -> Result<Vec<Detections>, InferenceError> {
         self.health.ready().map_err(InferenceError::Unavailable)?;
         self.images.fetch_add(images.len() as u64, Ordering::Relaxed);
+        let own = images.iter().filter(|i| i.input.is_some()).count();
+        self.own_inputs.fetch_add(own as u64, Ordering::Relaxed);
         Ok(images
             .iter()
             .map(|image| {
@@ -91,8 +114,9 @@ impl Detector for FakeDetector {
                 let w = image.width as f32 / 10.0;
                 let boxes: Vec<Detection> = (0..n)
                     .map(|k| {
-                        let x = w * f32::from(k % 10);
-                        let y = f32::from(k / 10) * w;
+                        // Off the image's edges by half a hundredth of its width.
+                        let x = w * (f32::from(k % 10) + 0.05);
+                        let y = w * (f32::from(k / 10) + 0.05);
                         Detection {
                             bbox: [x, y, x + w * 0.9, y + w * 0.9],
                             score: 0.9,

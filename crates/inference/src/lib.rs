@@ -4,9 +4,10 @@
 //! ([`Letterbox`], [`Preprocessor`]), decoding the output layouts of the common YOLO exports and
 //! suppressing overlaps ([`decode`], [`OutputLayout`]), running models on ONNX Runtime on the CPU
 //! or CUDA ([`OnnxDetector`]) behind a batching scheduler that serves interactive requests before
-//! background work ([`Scheduler`]), choosing which frames to infer ([`Cadence`]), following
-//! animals between inferred frames ([`Tracker`]), caching results ([`ResultCache`]), and scoring
-//! a model against ground truth ([`Evaluation`]).
+//! background work ([`Scheduler`]), choosing which frames to infer ([`Cadence`]) and at which
+//! input size ([`SmallObjectInput`]), following animals between inferred frames ([`Tracker`]),
+//! caching results ([`ResultCache`]), and scoring a model against ground truth
+//! ([`Evaluation`]).
 //!
 //! What it is not for: reading video (it takes RGB pixels) or storing results on disk.
 
@@ -17,6 +18,7 @@ mod error;
 mod evaluate;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod input;
 mod letterbox;
 mod model;
 mod onnx_file;
@@ -30,6 +32,7 @@ pub use cache::{CacheStats, ResultCache, ResultKey};
 pub use cadence::{Cadence, CadenceConfig, Decision};
 pub use error::InferenceError;
 pub use evaluate::{Evaluation, EvaluationSummary};
+pub use input::{PROBE_FRAMES, SmallObjectInput, typical_length};
 pub use letterbox::{InputValue, Letterbox, PAD_VALUE, Preprocessor};
 pub use model::{
     Detector, Device, Health, Image, ModelConfig, ModelInfo, ORT_LIBRARY, OnnxDetector, Priority, Timings,

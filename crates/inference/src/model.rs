@@ -15,9 +15,11 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorRef, ValueType};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::band::{BandRule, Detections};
 use crate::error::InferenceError;
+use crate::input::SmallObjectInput;
 use crate::letterbox::{InputValue, Letterbox, Preprocessor};
 use crate::postprocess::{Detection, LayoutHint, OutputLayout, Thresholds, decode};
 
@@ -80,6 +82,13 @@ pub struct ModelConfig {
     /// metadata says it counts best at (`count_imgsz`), else its training size (`imgsz`).
     /// Models of fixed input size always run at theirs.
     pub input_size: Option<u32>,
+    /// A larger square input for videos whose animals are small in the frame (under
+    /// `small_object_length` of its short side); default: the model metadata's
+    /// (`count_imgsz_small`), else none. 0 turns it off.
+    pub small_object_input: Option<u32>,
+    /// Below which typical length, as a share of the frame's short side, animals are small;
+    /// default: the model metadata's (`count_small_length`), else 0.2.
+    pub small_object_length: Option<f32>,
     /// Class names when the model's metadata does not say.
     pub names: Vec<String>,
 }
@@ -96,6 +105,8 @@ impl Default for ModelConfig {
             classes: Vec::new(),
             layout: LayoutHint::Auto,
             input_size: None,
+            small_object_input: None,
+            small_object_length: None,
             names: Vec::new(),
         }
     }
@@ -110,6 +121,12 @@ pub struct ModelInfo {
     pub names: Vec<String>,
     /// The model's nominal input (width, height).
     pub input_size: (u32, u32),
+    /// The larger input for videos whose animals are small, if any (models of dynamic input
+    /// size only).
+    pub small_objects: Option<SmallObjectInput>,
+    /// Where the configuration changed the input the file itself asks for (`input_size`,
+    /// `small_objects`), their values as result parameters; the file's own are in its hash.
+    pub input_overrides: serde_json::Map<String, serde_json::Value>,
     pub stride: u32,
     /// Whether the input's height and width may vary (so frames can go in at "rect" size).
     pub dynamic_size: bool,
@@ -137,6 +154,7 @@ impl ModelInfo {
         params.insert("iou".into(), t.iou.into());
         params.insert("max_detections".into(), t.max_detections.into());
         params.insert("classes".into(), self.counted_classes.clone().into());
+        params.extend(self.input_overrides.clone());
         params
     }
 
@@ -155,6 +173,10 @@ pub struct Image<'a> {
     pub rgb: &'a [u8],
     pub width: u32,
     pub height: u32,
+    /// The square input size to run it at on a model of dynamic input size (at its minimal
+    /// "rect" shape); `None`: the model's own ([`ModelInfo::input_size`]). A video's frames
+    /// share one ([`SmallObjectInput`]).
+    pub input: Option<u32>,
 }
 
 /// Who is waiting for a result.
@@ -326,6 +348,27 @@ pub(crate) fn describe(
             ));
         }
     };
+    let small_objects_from = |size: Option<u32>, below: Option<f32>| match size {
+        Some(size) if size > 0 && dynamic_size => Some(SmallObjectInput {
+            size,
+            below: below.unwrap_or(SmallObjectInput::DEFAULT_BELOW),
+        }),
+        _ => None,
+    };
+    let small_objects = small_objects_from(
+        config.small_object_input.or(meta.count_imgsz_small),
+        config.small_object_length.or(meta.count_small_length),
+    );
+    let own_input = dynamic_size
+        .then(|| meta.count_imgsz.map(|s| (s, s)).or(meta.imgsz))
+        .flatten();
+    let mut input_overrides = serde_json::Map::new();
+    if dynamic_size && own_input != Some(input_size) {
+        input_overrides.insert("input_size".into(), json!([input_size.0, input_size.1]));
+    }
+    if small_objects != small_objects_from(meta.count_imgsz_small, meta.count_small_length) {
+        input_overrides.insert("small_objects".into(), json!(small_objects));
+    }
     let max_batch = (input_shape[0] > 0).then_some(input_shape[0] as usize);
     let counted_classes = resolve_classes(&config.classes, &names)?;
     let defaults = Thresholds::default();
@@ -343,6 +386,8 @@ pub(crate) fn describe(
         path: path.to_owned(),
         names,
         input_size,
+        small_objects,
+        input_overrides,
         stride: meta.stride.unwrap_or(32),
         dynamic_size,
         max_batch,
@@ -428,15 +473,19 @@ impl OnnxDetector {
     }
 }
 
-/// The input size for a batch: "rect" when the model allows it and all images share a size,
-/// else the model's own.
+/// The input size for a batch: "rect" of the images' square input (else the model's own) when
+/// the model allows it and all images share a size and an input, else the model's own.
 fn batch_input(info: &ModelInfo, images: &[Image<'_>]) -> (u32, u32) {
     let first = (images[0].width, images[0].height);
-    let same = images.iter().all(|i| (i.width, i.height) == first);
-    if info.dynamic_size && same && info.input_size.0 == info.input_size.1 {
-        Letterbox::rect_input(first, info.input_size.0, info.stride)
-    } else {
-        info.input_size
+    let input = images[0].input;
+    let same = images
+        .iter()
+        .all(|i| (i.width, i.height) == first && i.input == input);
+    let (w, h) = info.input_size;
+    let square = input.or((w == h).then_some(w));
+    match square {
+        Some(square) if info.dynamic_size && same => Letterbox::rect_input(first, square, info.stride),
+        _ => info.input_size,
     }
 }
 
@@ -670,6 +719,10 @@ pub(crate) struct Metadata {
     /// The square input size the model counts best at (it may differ from `imgsz`, the size it
     /// was trained at).
     count_imgsz: Option<u32>,
+    /// The square input for videos whose animals are small, and below what share of the short
+    /// side they are (our own keys too).
+    count_imgsz_small: Option<u32>,
+    count_small_length: Option<f32>,
 }
 
 impl Metadata {
@@ -701,6 +754,11 @@ impl Metadata {
                 .and_then(|s| s.trim().parse::<f32>().ok())
                 .filter(|v| (0.0..=1.0).contains(v))
         };
+        let size = |key: &str| {
+            get(key)
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|&s| (32..=4096).contains(&s))
+        };
         Self {
             names,
             imgsz,
@@ -708,9 +766,9 @@ impl Metadata {
             end_to_end,
             count_confidence: unit("count_confidence"),
             count_iou: unit("count_iou"),
-            count_imgsz: get("count_imgsz")
-                .and_then(|s| s.trim().parse::<u32>().ok())
-                .filter(|&s| (32..=4096).contains(&s)),
+            count_imgsz: size("count_imgsz"),
+            count_imgsz_small: size("count_imgsz_small"),
+            count_small_length: unit("count_small_length"),
         }
     }
 }

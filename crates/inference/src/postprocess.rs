@@ -160,6 +160,14 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Whether the box reaches within `margin` pixels of the edge of a `width` x `height`
+    /// image: the object may be cut by it.
+    pub fn cut_by_edge(&self, width: u32, height: u32, margin: f32) -> bool {
+        let [x1, y1, x2, y2] = self.bbox;
+        let (w, h) = (width as f32, height as f32);
+        x1 <= margin || y1 <= margin || x2 >= w - margin || y2 >= h - margin
+    }
+
     pub fn area(&self) -> f32 {
         let [x1, y1, x2, y2] = self.bbox;
         (x2 - x1).max(0.0) * (y2 - y1).max(0.0)

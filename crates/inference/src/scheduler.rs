@@ -54,11 +54,17 @@ pub struct SharedImage {
     pub pixels: Arc<dyn AsRef<[u8]> + Send + Sync>,
     pub width: u32,
     pub height: u32,
+    /// The square input to run it at, as [`Image::input`].
+    pub input: Option<u32>,
 }
 
 impl std::fmt::Debug for SharedImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SharedImage({}x{})", self.width, self.height)
+        write!(f, "SharedImage({}x{}", self.width, self.height)?;
+        match self.input {
+            Some(input) => write!(f, " at {input})"),
+            None => write!(f, ")"),
+        }
     }
 }
 
@@ -311,6 +317,7 @@ fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
                 rgb: (*j.image.pixels).as_ref(),
                 width: j.image.width,
                 height: j.image.height,
+                input: j.image.input,
             })
             .collect();
         // A batch holding a user's image runs at theirs (a shared backend serves it first).
@@ -364,7 +371,7 @@ fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
 }
 
 /// Waits for work, then gathers one batch: the oldest interactive image (else the oldest
-/// background one), then more of the same size, interactive first, until the batch is full or
+/// background one), then more of the same size and input, interactive first, until the batch is full or
 /// the first image has waited `max_wait`. `None` when the scheduler closes.
 fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
     let max_wait = Duration::from_millis(shared.config.max_wait_ms);
@@ -413,12 +420,13 @@ fn drop_cancelled(q: &mut Queues) {
 fn take_batch(q: &mut Queues, max_batch: usize) -> Vec<Job> {
     let first = q.interactive.pop_front().or_else(|| q.background.pop_front());
     let Some(first) = first else { return Vec::new() };
-    let size = (first.image.width, first.image.height);
+    let shape = |i: &SharedImage| (i.width, i.height, i.input);
+    let size = shape(&first.image);
     let mut batch = vec![first];
     for queue in [&mut q.interactive, &mut q.background] {
         let mut i = 0;
         while i < queue.len() && batch.len() < max_batch {
-            if (queue[i].image.width, queue[i].image.height) == size {
+            if shape(&queue[i].image) == size {
                 batch.extend(queue.remove(i));
             } else {
                 i += 1;
@@ -484,6 +492,8 @@ mod tests {
                 path: "fake.onnx".into(),
                 names: vec!["pig".into()],
                 input_size: (64, 64),
+                small_objects: None,
+                input_overrides: serde_json::Map::new(),
                 stride: 32,
                 dynamic_size: true,
                 max_batch,
@@ -518,6 +528,7 @@ mod tests {
             pixels: Arc::new(vec![value; 4 * 4 * 3]),
             width: 4,
             height: 4,
+            input: None,
         }
     }
 
@@ -664,6 +675,7 @@ mod tests {
             pixels: Arc::new(vec![7u8; 2 * 2 * 3]),
             width: 2,
             height: 2,
+            input: None,
         };
         let mut tickets = vec![s.scheduler.submit(small.clone(), Priority::Background).unwrap()];
         tickets.push(s.scheduler.submit(image(8), Priority::Background).unwrap());
@@ -677,12 +689,36 @@ mod tests {
     }
 
     #[test]
+    fn different_inputs_never_share_a_batch() {
+        let s = setup(None, 1, SchedulerConfig::default(), false);
+        let at = |value: u8, input: Option<u32>| SharedImage {
+            input,
+            ..image(value)
+        };
+        let mut tickets = Vec::new();
+        for (value, input) in [(1, None), (2, Some(96)), (3, None), (4, Some(96)), (5, Some(128))] {
+            tickets.push(
+                s.scheduler
+                    .submit(at(value, input), Priority::Background)
+                    .unwrap(),
+            );
+        }
+        s.gate.store(true, Ordering::SeqCst);
+        for t in tickets {
+            t.wait().unwrap();
+        }
+        let batches = s.batches.lock().unwrap().clone();
+        assert_eq!(batches, vec![vec![1, 3], vec![2, 4], vec![5]]);
+    }
+
+    #[test]
     fn wrong_sized_buffers_are_refused() {
         let s = setup(None, 1, SchedulerConfig::default(), true);
         let bad = SharedImage {
             pixels: Arc::new(vec![0u8; 10]),
             width: 4,
             height: 4,
+            input: None,
         };
         assert!(matches!(
             s.scheduler.submit(bad, Priority::Interactive),

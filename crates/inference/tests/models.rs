@@ -7,6 +7,7 @@ mod common;
 use common::{fixture, ort_lib, solid, workspace};
 use pigweight_inference::{
     Detection, Detector, Device, Image, InferenceError, ModelConfig, OnnxDetector, OutputLayout,
+    SmallObjectInput,
 };
 
 fn load(name: &str, f: impl FnOnce(&mut ModelConfig)) -> Result<OnnxDetector, InferenceError> {
@@ -30,11 +31,13 @@ fn images<'a>(red: &'a [u8], black: &'a [u8]) -> [Image<'a>; 2] {
             rgb: red,
             width: 128,
             height: 64,
+            input: None,
         },
         Image {
             rgb: black,
             width: 128,
             height: 64,
+            input: None,
         },
     ]
 }
@@ -174,11 +177,13 @@ fn images_of_different_sizes_share_a_square_input() {
                 rgb: &red,
                 width: 128,
                 height: 64,
+                input: None,
             },
             Image {
                 rgb: &small,
                 width: 64,
                 height: 64,
+                input: None,
             },
         ])
         .unwrap();
@@ -191,6 +196,61 @@ fn images_of_different_sizes_share_a_square_input() {
     // (44, -10)-(84, 10), clamped to the image.
     assert_eq!(pig.bbox, [44.0, 0.0, 84.0, 10.0]);
     assert_eq!(summary(&out[1].boxes)[0], (0, [22.0, 11.0, 42.0, 21.0], 1.0));
+}
+
+/// The fixture's pig box is fixed in input pixels, so where it lands in the image says which
+/// input the image went in at.
+#[test]
+fn an_image_goes_in_at_its_own_input_size() {
+    let mut det = load("anchors_dynamic.onnx", |_| {}).unwrap();
+    let (red, black) = red_and_black();
+    let at = |rgb, input| Image {
+        rgb,
+        width: 128,
+        height: 64,
+        input,
+    };
+    // Input 128: rect 128x64, the image's own size, so the box comes back as the model gave it.
+    let out = det.detect(&[at(&red, Some(128)), at(&black, Some(128))]).unwrap();
+    assert_eq!(summary(&out[0].boxes)[0], (0, [22.0, 11.0, 42.0, 21.0], 1.0));
+    // The model's own 64: rect 64x32, source pixels are input pixels x2.
+    let out = det.detect(&[at(&red, None)]).unwrap();
+    assert_eq!(summary(&out[0].boxes)[0], (0, PIG, 1.0));
+    // Images asking for different inputs share the model's square (64x64: scaled by 0.5,
+    // padded 16 rows above), as images of different sizes do.
+    let out = det.detect(&[at(&red, Some(128)), at(&black, None)]).unwrap();
+    let pig = out[0].boxes.iter().find(|d| d.class == 0).unwrap();
+    assert_eq!(pig.bbox, [44.0, 0.0, 84.0, 10.0]);
+}
+
+/// The larger input for small animals comes from the configuration, else the model's metadata,
+/// and is part of what the model's results are (its identity).
+#[test]
+fn the_small_object_input_is_configured_and_part_of_the_identity() {
+    let plain = load("anchors_dynamic.onnx", |_| {}).unwrap().info().clone();
+    assert_eq!(plain.small_objects, None);
+    let small = load("anchors_dynamic.onnx", |c| c.small_object_input = Some(96))
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!(
+        small.small_objects,
+        Some(SmallObjectInput {
+            size: 96,
+            below: SmallObjectInput::DEFAULT_BELOW
+        })
+    );
+    let resized = load("anchors_dynamic.onnx", |c| c.input_size = Some(96))
+        .unwrap()
+        .info()
+        .clone();
+    let ids = [plain.identity(), small.identity(), resized.identity()];
+    assert!(
+        ids[0] != ids[1] && ids[0] != ids[2] && ids[1] != ids[2],
+        "{ids:?}"
+    );
+    let off = load("anchors_dynamic.onnx", |c| c.small_object_input = Some(0)).unwrap();
+    assert_eq!(off.info().small_objects, None);
 }
 
 #[test]
@@ -242,6 +302,7 @@ fn the_scheduler_batches_a_real_model() {
                 pixels,
                 width: 128,
                 height: 64,
+                input: None,
             };
             scheduler.submit(image, Priority::Background).unwrap()
         })

@@ -62,6 +62,8 @@ fn a_model_run_is_logged_in_the_span_of_who_asked() {
         path: "m.onnx".into(),
         names: vec!["pig".into()],
         input_size: (64, 64),
+        small_objects: None,
+        input_overrides: serde_json::Map::new(),
         stride: 32,
         dynamic_size: true,
         max_batch: Some(4),
@@ -76,6 +78,7 @@ fn a_model_run_is_logged_in_the_span_of_who_asked() {
         pixels: Arc::new(vec![0u8; 2 * 2 * 3]),
         width: 2,
         height: 2,
+        input: None,
     };
     let found = tracing::info_span!("request", id = 41)
         .in_scope(|| scheduler.detect_blocking(image, Priority::Interactive))

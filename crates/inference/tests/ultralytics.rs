@@ -69,6 +69,7 @@ fn detections_match_ultralytics_predict_within_one_pixel() {
             rgb: rgb.as_raw(),
             width: rgb.width(),
             height: rgb.height(),
+            input: None,
         };
         let ours = detector.detect(&[image]).unwrap().remove(0).boxes;
         assert_eq!(

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use pigweight_decode::{DecodeError, LiveConfig, Opener};
 use pigweight_inference::{
-    Cadence, CadenceConfig, CountBand, Detection, InferenceError, Priority, Scheduler, SharedImage, Tracker,
+    Cadence, CadenceConfig, CountBand, Detection, Detections, InferenceError, ModelInfo, PROBE_FRAMES,
+    Priority, Scheduler, SharedImage, Tracker,
 };
 
 use crate::live::{Condition, Live, LiveFrame, SourceStatus};
@@ -126,6 +127,11 @@ struct Counting {
     boxes: Arc<Vec<Detection>>,
     /// The band of the last inferred frame.
     band: CountBand,
+    /// The input size the stream's frames go in at (`None`: the model's own).
+    input: Option<u32>,
+    /// The first results at the model's own input, until there are enough to choose `input`
+    /// from; `None` once chosen.
+    probed: Option<Vec<Detections>>,
 }
 
 impl Counting {
@@ -138,6 +144,22 @@ impl Counting {
             tracker: Tracker::default(),
             boxes: Arc::new(Vec::new()),
             band: CountBand::default(),
+            input: None,
+            probed: Some(Vec::with_capacity(PROBE_FRAMES)),
+        }
+    }
+
+    /// The stream's first [`PROBE_FRAMES`] results at the model's own input choose the input
+    /// size of the rest, as the indexer chooses a file's from as many keyframes.
+    fn learn_input(&mut self, info: &ModelInfo, width: u32, height: u32, found: &Detections) {
+        let (Some(rule), Some(probed)) = (info.small_objects, self.probed.as_mut()) else {
+            return;
+        };
+        probed.push(found.clone());
+        if probed.len() >= PROBE_FRAMES {
+            self.input = rule.choose(width, height, probed, info.band.edge_px);
+            self.probed = None;
+            tracing::info!(input = ?self.input, "live stream input size chosen");
         }
     }
 
@@ -153,10 +175,12 @@ impl Counting {
                 width: w,
                 height: h,
                 pixels: Arc::clone(frame) as _,
+                input: self.input,
             };
             match scheduler.detect_blocking(image, Priority::Interactive) {
                 Ok(found) => {
                     live.inferences.fetch_add(1, Ordering::Relaxed);
+                    self.learn_input(scheduler.info(), w, h, &found);
                     self.tracker.update(frame.index, &found.boxes);
                     self.band = found.band;
                     self.boxes = Arc::new(

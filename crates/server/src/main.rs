@@ -7,6 +7,7 @@ mod serve;
 mod tls;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -199,6 +200,16 @@ pub(crate) struct ModelArgs {
     /// size if its metadata has one, else its training size].
     #[arg(long = "input-size", value_parser = clap::value_parser!(u32).range(32..=4096))]
     input_size: Option<u32>,
+    /// Run the frames of videos whose animals are small (typically shorter than
+    /// --small-object-length of the frame's short side, judged on a few keyframes) at this
+    /// larger square input [default: the model's metadata's `count_imgsz_small`, else none;
+    /// 0: none].
+    #[arg(long = "small-object-input", value_parser = small_object_input)]
+    small_object_input: Option<u32>,
+    /// Below which length, as a share of the frame's short side, animals are small [default:
+    /// the model's metadata's `count_small_length`, else 0.2].
+    #[arg(long = "small-object-length", value_parser = unit_share)]
+    small_object_length: Option<f32>,
     /// libonnxruntime.so (1.31); default: .ort/lib from `make setup`, here or beside the binary.
     #[arg(long = "ort-lib", env = "ORT_DYLIB_PATH")]
     ort_lib: Option<PathBuf>,
@@ -243,6 +254,8 @@ impl ModelArgs {
             iou: self.iou,
             classes: self.classes.clone(),
             input_size: self.input_size,
+            small_object_input: self.small_object_input,
+            small_object_length: self.small_object_length,
             ..ModelConfig::default()
         };
         Ok(OnnxDetector::load(&library, &config)?)
@@ -284,6 +297,8 @@ impl ModelArgs {
             iou: self.iou,
             classes: self.classes.clone(),
             input_size: self.input_size,
+            small_object_input: self.small_object_input,
+            small_object_length: self.small_object_length,
             ..ModelConfig::default()
         };
         Ok(Box::new(TritonDetector::connect(
@@ -291,6 +306,22 @@ impl ModelArgs {
             &config,
             require_server,
         )?))
+    }
+}
+
+/// `--small-object-input`: 0 (none) or a square input size.
+fn small_object_input(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(v) if v == 0 || (32..=4096).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not 0 or an input size from 32 to 4096")),
+    }
+}
+
+/// A share strictly between 0 and 1.
+fn unit_share(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number between 0 and 1")),
     }
 }
 
@@ -522,16 +553,19 @@ fn detect(args: &DetectArgs) -> anyhow::Result<()> {
     let target = target(args.t, args.index)?;
     let mut detector = args.model.detector(&InferenceSettings::default(), true)?;
     let mut video = VideoFile::open(&args.file, &SourceConfig::default())?;
+    let input = video_input(detector.as_mut(), &mut video)?;
     let frame = video.frame(target, Mode::Exact, Size::Native)?;
     let image = Image {
         rgb: &frame.data,
         width: frame.width,
         height: frame.height,
+        input,
     };
     let detections = detector.detect(&[image])?.into_iter().next().unwrap_or_default();
     let info = detector.info();
     println_json(&serde_json::json!({
         "model": { "hash": info.hash, "names": info.names, "device": info.device },
+        "input_size": input.unwrap_or(info.input_size.0),
         "frame": { "index": frame.index, "time": video.timeline().time(frame.index) },
         "count": detections.count(),
         "count_low": detections.band.low,
@@ -575,7 +609,7 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
     };
     let roots = Roots::new(args.roots.clone()).map_err(|e| anyhow::anyhow!("--videos: {e}"))?;
     let at = roots.locate(&args.file);
-    let samples = index_file(&mut store, &args.file, &at, &key, config, &scheduler)?;
+    let (samples, _) = index_file(&mut store, &args.file, &at, &key, config, &scheduler)?;
     match args.format {
         SeriesFormat::Json => println_json(&samples),
         SeriesFormat::Csv => {
@@ -598,8 +632,39 @@ fn index(args: &IndexArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The input size `detector` runs the frames of `video` at (`None`: the model's own), chosen as
+/// `serve` chooses it.
+fn video_input(detector: &mut dyn Detector, video: &mut VideoFile) -> anyhow::Result<Option<u32>> {
+    let info = detector.info().clone();
+    let frames = pigweight_indexer::probe_frames(video.timeline());
+    pigweight_indexer::choose_input(
+        &info,
+        frames,
+        |i| {
+            Ok(Arc::new(video.frame(
+                Target::Index(i),
+                Mode::Fast,
+                Size::Native,
+            )?))
+        },
+        |frames| {
+            let images: Vec<Image<'_>> = frames
+                .iter()
+                .map(|f| Image {
+                    rgb: &f.data,
+                    width: f.width,
+                    height: f.height,
+                    input: None,
+                })
+                .collect();
+            Ok(detector.detect(&images)?)
+        },
+    )
+}
+
 /// Indexes `file` into `store` to the end, exactly as `serve` does (every pass, from where an
-/// earlier run stopped); returns the index's samples.
+/// earlier run stopped); returns the index's samples and the input size its frames went in at
+/// (`None`: the model's own).
 fn index_file(
     store: &mut Store,
     file: &Path,
@@ -607,7 +672,7 @@ fn index_file(
     key: &IndexKey,
     config: IndexerConfig,
     scheduler: &Scheduler,
-) -> anyhow::Result<Vec<Sample>> {
+) -> anyhow::Result<(Vec<Sample>, Option<u32>)> {
     let source = VideoFile::open(file, &SourceConfig::default())?;
     let record = VideoRecord::of(file, at, &source, store)?;
     let started = std::time::Instant::now();
@@ -630,7 +695,7 @@ fn index_file(
         seconds = started.elapsed().as_secs_f64(),
         "indexed"
     );
-    Ok(job.samples().cloned().collect())
+    Ok((job.samples().cloned().collect(), job.input()))
 }
 
 /// Counts compared with the truth frame by frame.
@@ -710,7 +775,7 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
         let truth_path = file.with_extension("truth.json");
         let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
         let started = std::time::Instant::now();
-        let samples = index_file(
+        let (samples, input) = index_file(
             &mut store,
             file,
             &Location::plain(file),
@@ -744,7 +809,10 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
             }
         }
         pooled.merge(&score);
-        videos.push(serde_json::json!({ "video": file, "summary": score.json(), "wrong_runs": wrong }));
+        videos.push(serde_json::json!({
+            "video": file, "input_size": input.unwrap_or(info.input_size.0),
+            "summary": score.json(), "wrong_runs": wrong,
+        }));
     }
     println_json(&serde_json::json!({
         "model": { "path": info.path, "hash": info.hash, "input_size": info.input_size },
@@ -813,6 +881,7 @@ fn evaluate_video(
     let truth_path = file.with_extension("truth.json");
     let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
     let mut video = VideoFile::open(file, &SourceConfig::default())?;
+    let input = video_input(detector, &mut video)?;
     let mut eval = Evaluation::new(pooled.count_confidence(), 0.5);
     let mut wrong = Vec::new();
     let mut score = |batch: &mut Vec<pigweight_decode::Frame>| -> anyhow::Result<()> {
@@ -822,6 +891,7 @@ fn evaluate_video(
                 rgb: &f.data,
                 width: f.width,
                 height: f.height,
+                input,
             })
             .collect();
         for (frame, found) in batch.iter().zip(detector.detect(&images)?) {
@@ -883,7 +953,10 @@ fn evaluate_video(
         return Err(e);
     }
     score(&mut batch)?;
-    Ok(serde_json::json!({ "video": file, "summary": eval.summary(), "wrong_counts": wrong }))
+    Ok(serde_json::json!({
+        "video": file, "input_size": input.unwrap_or(detector.info().input_size.0),
+        "summary": eval.summary(), "wrong_counts": wrong,
+    }))
 }
 
 /// Parses `LOW,HIGH`.

@@ -21,7 +21,7 @@ use pigweight_decode::fake::{FakeOpener, FakeVideo};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
 use pigweight_indexer::{Database, IndexKey, Indexer, IndexerConfig};
 use pigweight_inference::fake::{FakeDetector, Outage};
-use pigweight_inference::{Detector as _, Scheduler, SchedulerConfig};
+use pigweight_inference::{Detector as _, Scheduler, SchedulerConfig, SmallObjectInput};
 use tower::ServiceExt as _;
 
 /// One app over a temporary folder of fake videos.
@@ -31,6 +31,8 @@ pub struct TestApp {
     pub opener: Arc<FakeOpener>,
     /// Images the fake model has seen.
     pub inferred: Arc<AtomicU64>,
+    /// Images the fake model was asked to run at an input of their own.
+    pub own_inputs: Arc<AtomicU64>,
     /// Takes the fake model's backend away and brings it back.
     pub outage: Outage,
     router: Router,
@@ -88,15 +90,30 @@ impl TestApp {
     }
 
     pub fn with_config(config: ApiConfig, videos: &[(&str, FakeVideo)]) -> Self {
-        Self::build(config, videos, None)
+        Self::build(config, videos, None, None)
     }
 
     /// Like [`Self::new`], with the model's backend away from the start (`reason`).
     pub fn backend_away(reason: &str, videos: &[(&str, FakeVideo)]) -> Self {
-        Self::build(ApiConfig::default(), videos, Some(reason))
+        Self::build(ApiConfig::default(), videos, Some(reason), None)
     }
 
-    fn build(config: ApiConfig, videos: &[(&str, FakeVideo)], away: Option<&str>) -> Self {
+    /// Like [`Self::with_config`], with a model that has a larger input for videos of small
+    /// animals.
+    pub fn with_small_objects(
+        config: ApiConfig,
+        rule: SmallObjectInput,
+        videos: &[(&str, FakeVideo)],
+    ) -> Self {
+        Self::build(config, videos, None, Some(rule))
+    }
+
+    fn build(
+        config: ApiConfig,
+        videos: &[(&str, FakeVideo)],
+        away: Option<&str>,
+        small_objects: Option<SmallObjectInput>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("videos");
         std::fs::create_dir_all(&folder).unwrap();
@@ -108,8 +125,12 @@ impl TestApp {
         let opener = Arc::new(FakeOpener::default());
         let budget = MemoryBudget::new(512 << 20);
         let decoder = Decoder::with_opener(DecoderConfig::default(), budget, Arc::clone(&opener) as _);
-        let detector = FakeDetector::new("fake-pig-model", 8);
+        let mut detector = FakeDetector::new("fake-pig-model", 8);
+        if let Some(rule) = small_objects {
+            detector = detector.with_small_objects(rule);
+        }
         let inferred = detector.images_seen();
+        let own_inputs = detector.own_inputs_seen();
         let outage = detector.outage();
         if let Some(reason) = away {
             outage.begin(reason);
@@ -141,6 +162,7 @@ impl TestApp {
             state,
             opener,
             inferred,
+            own_inputs,
             outage,
         }
     }
