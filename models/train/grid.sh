@@ -6,7 +6,9 @@
 #   models/train/grid.sh [MODEL.onnx] [OUT_DIR]
 #
 # EVAL_ARGS adds flags to `pigweight eval` (e.g. EVAL_ARGS="--small-object-input 512"), and
-# NAME names the scores' file (default: the model's name).
+# NAME names the scores' file (default: the model's name). SEED_OFFSET=200 renders a tuning grid
+# of the same cells with seeds 9301-9314 (its random spreads are other draws), for choosing
+# settings without looking at the held-out one (give it another OUT_DIR).
 #
 # Cells: the envelope's corners (named), four random spreads (every setting drawn from its
 # range) and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199
@@ -15,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-models/pigs-yolov8n.onnx}
+offset=${SEED_OFFSET:-0}
 out=${2:-target/model-train/grid}
 bin=target/release/pigweight
 videos=$out/videos
@@ -33,16 +36,18 @@ cells=(
   "mid-540p30       960  540 30  30 2 24 4,10  0.28,0.40 0,3 0,1 9108"
 )
 # Random spreads: every setting drawn from its range by a seeded generator.
+# Each is named and drawn by its seed with the offset; the seed column is without it, as the
+# named cells' (the offset is added when rendering).
 for seed in 9111 9112 9113 9114; do
-  cells+=("$(python3 - "$seed" <<'EOF'
+  cells+=("$(python3 - "$seed" "$offset" <<'EOF'
 import random, sys
-seed = int(sys.argv[1]); r = random.Random(seed)
+base, offset = int(sys.argv[1]), int(sys.argv[2]); r = random.Random(base + offset)
 w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360), (1024, 768)])
 lo = round(r.uniform(0.10, 0.42), 2); hi = round(min(0.50, lo + r.uniform(0.02, 0.12)), 2)
 p0 = r.randint(0, 16); p1 = min(28, p0 + r.randint(0, 12))
-print(f"spread-{seed} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120])} "
+print(f"spread-{base + offset} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120])} "
       f"{r.randint(0, 3)} {r.randint(21, 35)} {p0},{p1} {lo},{hi} 0,{r.randint(0, 6)} "
-      f"0,{r.randint(0, 2)} {seed}")
+      f"0,{r.randint(0, 2)} {base}")
 EOF
 )")
 done
@@ -54,7 +59,7 @@ for cell in "${cells[@]}"; do
   if [ ! -f "$video" ]; then
     $bin synth video "$video" --width "$2" --height "$3" --fps "$4" --gop "$5" --bframes "$6" \
       --quality "$7" --pigs "$8" --pig-length "$9" --props "${10}" --people "${11}" \
-      --seed "${12}" --duration 20
+      --seed "$(( ${12} + offset ))" --duration 20
   fi
   files+=("$video")
 done

@@ -59,9 +59,9 @@ stage9_epochs=${STAGE9_EPOCHS:-2}
 from=${FROM:-scratch}
 stage10_epochs=${STAGE10_EPOCHS:-$([ "$from" = shipped ] && echo 2 || echo 0)}
 imgsz=${IMGSZ:-416}
-# The larger input for videos whose pigs are under a fifth of the short side (models/README.md,
+# The larger input for videos whose pigs are under 0.15 of the short side (models/README.md,
 # "An input sized to the pigs"): written into the metadata with the operating point.
-small=(--count-imgsz-small "${IMGSZ_SMALL:-512}" --count-small-length 0.2)
+small=(--count-imgsz-small "${IMGSZ_SMALL:-512}" --count-small-length 0.15)
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}

@@ -51,7 +51,7 @@ impl FakeDetector {
                 names: vec!["pig".into()],
                 input_size: (640, 640),
                 small_objects: None,
-                input_overrides: serde_json::Map::new(),
+                overrides: serde_json::Map::new(),
                 stride: 32,
                 dynamic_size: true,
                 max_batch: Some(max_batch.max(1)),

@@ -26,9 +26,9 @@ pub struct SmallObjectInput {
 }
 
 impl SmallObjectInput {
-    /// `below` unless the model or the configuration says otherwise: chosen on the envelope
-    /// grid for the sample model (models/README.md).
-    pub const DEFAULT_BELOW: f32 = 0.2;
+    /// `below` unless the model or the configuration says otherwise: chosen for the sample
+    /// model on a tuning grid of the envelope (models/README.md, "An input sized to the pigs").
+    pub const DEFAULT_BELOW: f32 = 0.15;
 
     /// The input for a video `width` x `height` whose probed frames gave `found` at the
     /// model's own input: `Some(self.size)` where its typical animal is small, `None` (the

@@ -87,8 +87,11 @@ pub struct ModelConfig {
     /// (`count_imgsz_small`), else none. 0 turns it off.
     pub small_object_input: Option<u32>,
     /// Below which typical length, as a share of the frame's short side, animals are small;
-    /// default: the model metadata's (`count_small_length`), else 0.2.
+    /// default: the model metadata's (`count_small_length`), else
+    /// [`SmallObjectInput::DEFAULT_BELOW`].
     pub small_object_length: Option<f32>,
+    /// What makes a count unsure; default: [`BandRule::default`].
+    pub band: Option<BandRule>,
     /// Class names when the model's metadata does not say.
     pub names: Vec<String>,
 }
@@ -107,6 +110,7 @@ impl Default for ModelConfig {
             input_size: None,
             small_object_input: None,
             small_object_length: None,
+            band: None,
             names: Vec::new(),
         }
     }
@@ -124,9 +128,10 @@ pub struct ModelInfo {
     /// The larger input for videos whose animals are small, if any (models of dynamic input
     /// size only).
     pub small_objects: Option<SmallObjectInput>,
-    /// Where the configuration changed the input the file itself asks for (`input_size`,
-    /// `small_objects`), their values as result parameters; the file's own are in its hash.
-    pub input_overrides: serde_json::Map<String, serde_json::Value>,
+    /// Where the configuration changed what the file itself asks for (`input_size`,
+    /// `small_objects`) or the default band rule (`band`), their values as result parameters:
+    /// the file's own are in its hash, and the default rule in the index database's schema.
+    pub overrides: serde_json::Map<String, serde_json::Value>,
     pub stride: u32,
     /// Whether the input's height and width may vary (so frames can go in at "rect" size).
     pub dynamic_size: bool,
@@ -154,7 +159,7 @@ impl ModelInfo {
         params.insert("iou".into(), t.iou.into());
         params.insert("max_detections".into(), t.max_detections.into());
         params.insert("classes".into(), self.counted_classes.clone().into());
-        params.extend(self.input_overrides.clone());
+        params.extend(self.overrides.clone());
         params
     }
 
@@ -362,12 +367,16 @@ pub(crate) fn describe(
     let own_input = dynamic_size
         .then(|| meta.count_imgsz.map(|s| (s, s)).or(meta.imgsz))
         .flatten();
-    let mut input_overrides = serde_json::Map::new();
+    let band = config.band.clone().unwrap_or_default();
+    let mut overrides = serde_json::Map::new();
     if dynamic_size && own_input != Some(input_size) {
-        input_overrides.insert("input_size".into(), json!([input_size.0, input_size.1]));
+        overrides.insert("input_size".into(), json!([input_size.0, input_size.1]));
     }
     if small_objects != small_objects_from(meta.count_imgsz_small, meta.count_small_length) {
-        input_overrides.insert("small_objects".into(), json!(small_objects));
+        overrides.insert("small_objects".into(), json!(small_objects));
+    }
+    if band != BandRule::default() {
+        overrides.insert("band".into(), json!(band));
     }
     let max_batch = (input_shape[0] > 0).then_some(input_shape[0] as usize);
     let counted_classes = resolve_classes(&config.classes, &names)?;
@@ -387,7 +396,7 @@ pub(crate) fn describe(
         names,
         input_size,
         small_objects,
-        input_overrides,
+        overrides,
         stride: meta.stride.unwrap_or(32),
         dynamic_size,
         max_batch,
@@ -395,7 +404,7 @@ pub(crate) fn describe(
         device,
         counted_classes,
         thresholds,
-        band: BandRule::default(),
+        band,
     })
 }
 

@@ -493,7 +493,7 @@ mod tests {
                 names: vec!["pig".into()],
                 input_size: (64, 64),
                 small_objects: None,
-                input_overrides: serde_json::Map::new(),
+                overrides: serde_json::Map::new(),
                 stride: 32,
                 dynamic_size: true,
                 max_batch,

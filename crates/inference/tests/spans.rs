@@ -63,7 +63,7 @@ fn a_model_run_is_logged_in_the_span_of_who_asked() {
         names: vec!["pig".into()],
         input_size: (64, 64),
         small_objects: None,
-        input_overrides: serde_json::Map::new(),
+        overrides: serde_json::Map::new(),
         stride: 32,
         dynamic_size: true,
         max_batch: Some(4),

@@ -19,9 +19,9 @@ use pigweight_indexer::{
     VideoRecord,
 };
 use pigweight_inference::{
-    Accelerator, CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig, ModelFile,
-    ORT_LIBRARY, OnnxDetector, RepositoryBackend, RepositoryOptions, Scheduler, SchedulerConfig, Thresholds,
-    TritonConfig, TritonDetector,
+    Accelerator, BandRule, CountBand, Detector, Device, Evaluation, Image, InstanceKind, ModelConfig,
+    ModelFile, ORT_LIBRARY, OnnxDetector, RepositoryBackend, RepositoryOptions, Scheduler, SchedulerConfig,
+    Thresholds, TritonConfig, TritonDetector,
 };
 use pigweight_synth::{Clutter, Container, DatasetConfig, VideoConfig};
 
@@ -207,9 +207,14 @@ pub(crate) struct ModelArgs {
     #[arg(long = "small-object-input", value_parser = small_object_input)]
     small_object_input: Option<u32>,
     /// Below which length, as a share of the frame's short side, animals are small [default:
-    /// the model's metadata's `count_small_length`, else 0.2].
+    /// the model's metadata's `count_small_length`, else 0.15].
     #[arg(long = "small-object-length", value_parser = unit_share)]
     small_object_length: Option<f32>,
+    /// What makes a count unsure (its band), as JSON with any of the fields below, e.g.
+    /// '{"below": 0.3}' [default: models/README.md, "The count band"]: below, above (score
+    /// margins under and over the confidence), overlap_iou, edge_px, edge_area, large_area.
+    #[arg(long = "band-rule", value_parser = band_rule)]
+    band_rule: Option<BandRule>,
     /// libonnxruntime.so (1.31); default: .ort/lib from `make setup`, here or beside the binary.
     #[arg(long = "ort-lib", env = "ORT_DYLIB_PATH")]
     ort_lib: Option<PathBuf>,
@@ -256,6 +261,7 @@ impl ModelArgs {
             input_size: self.input_size,
             small_object_input: self.small_object_input,
             small_object_length: self.small_object_length,
+            band: self.band_rule.clone(),
             ..ModelConfig::default()
         };
         Ok(OnnxDetector::load(&library, &config)?)
@@ -299,6 +305,7 @@ impl ModelArgs {
             input_size: self.input_size,
             small_object_input: self.small_object_input,
             small_object_length: self.small_object_length,
+            band: self.band_rule.clone(),
             ..ModelConfig::default()
         };
         Ok(Box::new(TritonDetector::connect(
@@ -314,6 +321,24 @@ fn small_object_input(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(v) if v == 0 || (32..=4096).contains(&v) => Ok(v),
         _ => Err(format!("{s:?} is not 0 or an input size from 32 to 4096")),
+    }
+}
+
+/// `--band-rule`: JSON of a [`BandRule`]'s fields, each a finite number not below 0.
+fn band_rule(s: &str) -> Result<BandRule, String> {
+    let rule: BandRule = serde_json::from_str(s).map_err(|e| format!("not a band rule: {e}"))?;
+    let fields = [
+        rule.below,
+        rule.above,
+        rule.overlap_iou,
+        rule.edge_px,
+        rule.edge_area,
+        rule.large_area,
+    ];
+    if fields.iter().all(|v| v.is_finite() && *v >= 0.0) {
+        Ok(rule)
+    } else {
+        Err(format!("{s}: every field must be a number not below 0"))
     }
 }
 
