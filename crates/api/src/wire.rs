@@ -37,8 +37,9 @@ pub(crate) struct CountAtTime {
     /// Animals counted on the frame on screen at `t`.
     pub(crate) count: u32,
     /// The fewest animals the frame may hold, given what the model is unsure of (scores near
-    /// its threshold, animals near half visible at the frame's edge, boxes that overlap a lot);
-    /// between index samples that disagree, the lower of their bands.
+    /// its threshold, boxes far larger than the others; where the server's band rule says so,
+    /// animals near half visible at the frame's edge and boxes that overlap a lot); between
+    /// index samples that disagree, the lower of their bands.
     pub(crate) count_low: u32,
     /// The most animals the frame may hold, likewise. Equal to `count_low` and `count` where
     /// nothing is in doubt.

@@ -144,8 +144,9 @@ pub struct ModelInfo {
     pub counted_classes: Vec<u32>,
     /// The thresholds in effect.
     pub thresholds: Thresholds,
-    /// What makes a count unsure (its band). Not part of [`Self::identity`]: the index
-    /// database's schema says which rule its bands were made with.
+    /// What makes a count unsure (its band). Part of [`Self::identity`] only where it is not
+    /// the default: the index database's schema says which default its bands were made with
+    /// (a new default is a migration that drops the indexes made before).
     pub band: BandRule,
 }
 

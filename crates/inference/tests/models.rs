@@ -6,7 +6,7 @@ mod common;
 
 use common::{fixture, ort_lib, solid, workspace};
 use pigweight_inference::{
-    Detection, Detector, Device, Image, InferenceError, ModelConfig, OnnxDetector, OutputLayout,
+    BandRule, Detection, Detector, Device, Image, InferenceError, ModelConfig, OnnxDetector, OutputLayout,
     SmallObjectInput,
 };
 
@@ -223,10 +223,11 @@ fn an_image_goes_in_at_its_own_input_size() {
     assert_eq!(pig.bbox, [44.0, 0.0, 84.0, 10.0]);
 }
 
-/// The larger input for small animals comes from the configuration, else the model's metadata,
-/// and is part of what the model's results are (its identity).
+/// The larger input for small animals comes from the configuration, else the model's metadata;
+/// where the configuration changes the input or the band rule, that is part of what the
+/// model's results are (its identity).
 #[test]
-fn the_small_object_input_is_configured_and_part_of_the_identity() {
+fn what_the_configuration_changes_is_part_of_the_identity() {
     let plain = load("anchors_dynamic.onnx", |_| {}).unwrap().info().clone();
     assert_eq!(plain.small_objects, None);
     let small = load("anchors_dynamic.onnx", |c| c.small_object_input = Some(96))
@@ -251,6 +252,16 @@ fn the_small_object_input_is_configured_and_part_of_the_identity() {
     );
     let off = load("anchors_dynamic.onnx", |c| c.small_object_input = Some(0)).unwrap();
     assert_eq!(off.info().small_objects, None);
+    // So is a band rule other than the default; the default given is no change.
+    let rule = BandRule {
+        below: 0.3,
+        ..BandRule::default()
+    };
+    let banded = load("anchors_dynamic.onnx", |c| c.band = Some(rule.clone())).unwrap();
+    assert_eq!(banded.info().band, rule);
+    assert_ne!(banded.info().identity(), plain.identity());
+    let default = load("anchors_dynamic.onnx", |c| c.band = Some(BandRule::default())).unwrap();
+    assert_eq!(default.info().identity(), plain.identity());
 }
 
 #[test]

@@ -131,3 +131,20 @@ fn detect_with_a_missing_runtime_says_how_to_fix_it() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_model_flags_are_refused_with_their_reason() {
+    let refused = |flag: &str, value: &str, reason: &str| {
+        let out = std::process::Command::new(common::bin())
+            .args(["detect", "pen.mp4", "--index", "0", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason), "{flag} {value}: {err}");
+    };
+    refused("--band-rule", r#"{"below": -0.1}"#, "not below 0");
+    refused("--band-rule", r#"{"wider": 1}"#, "not a band rule");
+    refused("--small-object-length", "1.5", "between 0 and 1");
+    refused("--small-object-input", "16", "not 0 or an input size");
+}

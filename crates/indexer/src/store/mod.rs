@@ -819,6 +819,33 @@ mod tests {
         assert_eq!(store.samples(index.id).unwrap(), vec![sample(0, 3)]);
     }
 
+    /// A database whose bands were made with the default rule before the last one: its indexes
+    /// are dropped and made again, its videos and thumbnails stay.
+    #[test]
+    fn indexes_with_bands_of_an_old_default_rule_are_dropped_on_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        let (video_id, index_id) = {
+            let mut store = Store::open(&path).unwrap();
+            let v = store.video(&video("abc")).unwrap();
+            let index = store.index(v, &key("m1")).unwrap();
+            store.insert_samples(index.id, &[sample(0, 3)]).unwrap();
+            store.put_thumbnails(v, &[(0, vec![1, 2])]).unwrap();
+            (v, index.id)
+        };
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 - 1)
+            .unwrap();
+        drop(conn);
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.video(&video("abc")).unwrap(), video_id);
+        assert_eq!(store.thumbnail_frames(video_id).unwrap(), vec![0]);
+        assert!(store.samples(index_id).unwrap().is_empty());
+        let index = store.index(video_id, &key("m1")).unwrap();
+        assert_eq!(index.pass, Pass::Keyframes, "a fresh index");
+        assert!(store.samples(index.id).unwrap().is_empty());
+    }
+
     #[test]
     fn models_content_passes_and_thumbnails_on_both_databases() {
         on_both(|db, open| {
@@ -880,7 +907,7 @@ mod tests {
             .query_one("SELECT version FROM pigweight_schema", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         client
             .execute("UPDATE pigweight_schema SET version = 99", &[])
             .unwrap();

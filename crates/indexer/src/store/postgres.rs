@@ -113,6 +113,12 @@ CREATE TABLE leases (
     until_ms BIGINT NOT NULL
 );
 ",
+    r"
+-- The count band's default rule changed (2026-12-05: candidates down to 0.35 under the
+-- confidence, counted boxes under 0.2 over it doubted; no overlap or edge rule). Bands made
+-- with the old one are dropped with their indexes (samples go with them) and made again.
+DELETE FROM indexes;
+",
 ];
 
 /// The channel `enqueue_job` notifies: idle workers listen on it.

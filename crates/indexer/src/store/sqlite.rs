@@ -112,6 +112,12 @@ CREATE TABLE leases (
     until_ms INTEGER NOT NULL
 );
 ",
+    r"
+-- The count band's default rule changed (2026-12-05: candidates down to 0.35 under the
+-- confidence, counted boxes under 0.2 over it doubted; no overlap or edge rule). Bands made
+-- with the old one are dropped with their indexes (samples go with them) and made again.
+DELETE FROM indexes;
+",
 ];
 
 impl From<rusqlite::Error> for IndexError {
