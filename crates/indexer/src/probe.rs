@@ -75,12 +75,7 @@ pub fn on_scheduler(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn timeline(frames: u64, gop: u64) -> Timeline {
-        let frame_ns = 40_000_000;
-        let entries = (0..frames).map(|i| (i * frame_ns, i % gop == 0)).collect();
-        Timeline::from_entries(entries, Some(frame_ns)).unwrap()
-    }
+    use crate::job::tests::timeline;
 
     #[test]
     fn probes_are_spread_over_the_keyframes() {

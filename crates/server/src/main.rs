@@ -672,19 +672,23 @@ fn video_input(detector: &mut dyn Detector, video: &mut VideoFile) -> anyhow::Re
                 Size::Native,
             )?))
         },
-        |frames| {
-            let images: Vec<Image<'_>> = frames
-                .iter()
-                .map(|f| Image {
-                    rgb: &f.data,
-                    width: f.width,
-                    height: f.height,
-                    input: None,
-                })
-                .collect();
-            Ok(detector.detect(&images)?)
-        },
+        |frames| Ok(detector.detect(&images_of(frames.iter().map(|f| &**f), None))?),
     )
+}
+
+/// Decoded frames as the model's images, to run at `input`.
+fn images_of<'a>(
+    frames: impl Iterator<Item = &'a pigweight_decode::Frame>,
+    input: Option<u32>,
+) -> Vec<Image<'a>> {
+    frames
+        .map(|f| Image {
+            rgb: &f.data,
+            width: f.width,
+            height: f.height,
+            input,
+        })
+        .collect()
 }
 
 /// Indexes `file` into `store` to the end, exactly as `serve` does (every pass, from where an
@@ -910,15 +914,7 @@ fn evaluate_video(
     let mut eval = Evaluation::new(pooled.count_confidence(), 0.5);
     let mut wrong = Vec::new();
     let mut score = |batch: &mut Vec<pigweight_decode::Frame>| -> anyhow::Result<()> {
-        let images: Vec<Image<'_>> = batch
-            .iter()
-            .map(|f| Image {
-                rgb: &f.data,
-                width: f.width,
-                height: f.height,
-                input,
-            })
-            .collect();
+        let images = images_of(batch.iter(), input);
         for (frame, found) in batch.iter().zip(detector.detect(&images)?) {
             // Down to the curve's confidence; the band is what the product gives at the
             // counting one.
