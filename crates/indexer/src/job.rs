@@ -885,15 +885,9 @@ pub(crate) fn assign_tracks<'a>(samples: impl Iterator<Item = &'a mut Sample>) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// `frames` frames at 25 fps, a keyframe every `gop`.
-    pub(crate) fn timeline(frames: u64, gop: u64) -> Timeline {
-        let frame_ns = 40_000_000;
-        let entries = (0..frames).map(|i| (i * frame_ns, i % gop == 0)).collect();
-        Timeline::from_entries(entries, Some(frame_ns)).unwrap()
-    }
+    use crate::timelines::timeline;
 
     #[test]
     fn an_index_key_keeps_the_text_databases_already_hold() {

@@ -17,6 +17,8 @@ mod sprites;
 mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+#[cfg(test)]
+mod timelines;
 
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};

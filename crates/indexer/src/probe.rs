@@ -75,7 +75,7 @@ pub fn on_scheduler(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::tests::timeline;
+    use crate::timelines::timeline;
 
     #[test]
     fn probes_are_spread_over_the_keyframes() {
