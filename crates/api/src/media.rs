@@ -156,12 +156,15 @@ pub(crate) async fn detect(
         .map_err(|e: Arc<ApiError>| (*e).clone())
 }
 
-/// The input size the model runs this video's frames at (`None`: its own): chosen once per
-/// file version from a few keyframes, as the indexer chooses it ([`choose_input`]), so that a
-/// frame inferred here agrees with the index.
+/// The input size the model runs this video's frames at (`None`: its own), so that a frame
+/// inferred here agrees with the index: the index's own choice once it has made one, else
+/// chosen here the same way ([`choose_input`]), once per file version.
 async fn input_of(app: &App, entry: &Entry) -> Result<Option<u32>, ApiError> {
     if app.scheduler.info().small_objects.is_none() {
         return Ok(None);
+    }
+    if let Some(input) = app.indexer.status(&entry.path).and_then(|s| s.input) {
+        return Ok(input);
     }
     let mut computed = false;
     let choose = async {
@@ -182,6 +185,7 @@ async fn input_of(app: &App, entry: &Entry) -> Result<Option<u32>, ApiError> {
                     },
                     |frames| Ok(on_scheduler(&scheduler, Priority::Interactive)(frames)?),
                 )
+                .map(|chosen| chosen.input)
             })
         })
         .await

@@ -172,6 +172,7 @@ async fn a_live_stream_of_small_animals_goes_in_at_the_larger_input() {
     let app = TestApp::with_small_objects(
         config,
         rule,
+        true,
         &[("pen.mp4", FakeVideo::constant(64, 48, 25, 50, 25, vec![(0, 2)]))],
     );
     let video = TestApp::id("pen.mp4");

@@ -42,12 +42,12 @@ use pigweight_decode::{
     FileVersion, Frame, FrameSource, MemoryBudget, Mode, Picture, Reservation, Size, Target, Timeline,
 };
 use pigweight_inference::{
-    Detection, ModelInfo, Priority, Scheduler, SharedImage, Ticket, Tracker, TrackerConfig,
+    Detection, Detections, ModelInfo, Priority, Scheduler, SharedImage, Ticket, Tracker, TrackerConfig,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
-use crate::probe::{choose_input, on_scheduler, probe_frames};
+use crate::probe::{InputChoice, choose_input, on_scheduler, probe_frames};
 use crate::roots::Location;
 use crate::store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};
 
@@ -285,9 +285,6 @@ pub struct Job {
     plan: SamplePlan,
     /// The memory budget refinement windows are reserved from, and the bytes they leave free.
     memory: Option<(Arc<MemoryBudget>, u64)>,
-    /// The input size the video's frames go in at (inner `None`: the model's own), chosen on
-    /// the first step ([`choose_input`]); `None` until then.
-    input: Option<Option<u32>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -328,7 +325,6 @@ impl Job {
             samples,
             plan,
             memory: None,
-            input: None,
         })
     }
 
@@ -343,9 +339,10 @@ impl Job {
         &self.index
     }
 
-    /// The input size the video's frames go in at (`None`: the model's own), once chosen.
+    /// The input size the video's frames go in at (`None`: the model's own), once chosen
+    /// ([`choose_input`], on the first step; kept with the index).
     pub fn input(&self) -> Option<u32> {
-        self.input.flatten()
+        self.index.input.flatten()
     }
 
     /// Reads the index's pass and samples again from the database: after an error that may
@@ -368,22 +365,8 @@ impl Job {
     /// Does one batch of work and says where the job stands. A job at `Done` or `Failed` does
     /// nothing more.
     pub fn step(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<Progress, IndexError> {
-        if self.input.is_none() && !matches!(self.index.pass, Pass::Done | Pass::Failed) {
-            let source = &mut self.source;
-            let input = choose_input(
-                scheduler.info(),
-                probe_frames(source.timeline()),
-                |i| {
-                    Ok::<_, IndexError>(Arc::new(source.frame(
-                        Target::Index(i),
-                        Mode::Fast,
-                        Size::Native,
-                    )?))
-                },
-                |frames| Ok(on_scheduler(scheduler, Priority::Background)(frames)?),
-            )?;
-            tracing::info!(index = self.index.id, input = ?input, "indexing at input size");
-            self.input = Some(input);
+        if self.index.input.is_none() && !matches!(self.index.pass, Pass::Done | Pass::Failed) {
+            self.choose_input(store, scheduler)?;
         }
         loop {
             let worked = match self.index.pass {
@@ -412,6 +395,47 @@ impl Job {
         }
     }
 
+    /// Chooses the input the video's frames go in at ([`choose_input`]) and keeps it with the
+    /// index. Where it is the model's own, the model's answers on the probed keyframes are the
+    /// keyframes pass's: those the pass plans are stored as its samples, not inferred again.
+    fn choose_input(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<(), IndexError> {
+        let source = &mut self.source;
+        let InputChoice { input, probed } = choose_input(
+            scheduler.info(),
+            probe_frames(source.timeline()),
+            |i| {
+                Ok::<_, IndexError>(Arc::new(source.frame(
+                    Target::Index(i),
+                    Mode::Fast,
+                    Size::Native,
+                )?))
+            },
+            |frames| Ok(on_scheduler(scheduler, Priority::Background)(frames)?),
+        )?;
+        store.set_input(self.index.id, input)?;
+        tracing::info!(index = self.index.id, input = ?input, "indexing at input size");
+        self.index.input = Some(input);
+        if input.is_some() || self.index.pass != Pass::Keyframes {
+            return Ok(());
+        }
+        let planned: Vec<(Arc<Frame>, Detections)> = probed
+            .into_iter()
+            .filter(|(f, _)| {
+                self.plan.keyframes.binary_search(&f.index).is_ok() && !self.samples.contains_key(&f.index)
+            })
+            .collect();
+        let thumbs = planned
+            .iter()
+            .map(|(f, _)| Ok((f.index, thumbnail(f, &self.config)?)))
+            .collect::<Result<Vec<_>, IndexError>>()?;
+        store.put_thumbnails(self.index.video_id, &thumbs)?;
+        let samples = planned
+            .iter()
+            .map(|(f, found)| self.sample_of(f.index, found, Source::Keyframe))
+            .collect();
+        self.store_samples(store, samples)
+    }
+
     /// One batch of the keyframes or the regular pass; `None` when the pass has nothing left.
     fn sample(
         &mut self,
@@ -434,12 +458,14 @@ impl Job {
         if source == Source::Regular {
             // Between samples that disagree, refinement will decode every frame anyway: decode
             // them now, once, and bisect on them while they are here.
-            let (most, _reserved) = self.window();
+            let (most, reserved) = self.window();
             let gaps = self.windowed_gaps(&chunk, most);
             if let Some(&(_, last)) = gaps.last() {
                 chunk.retain(|&f| f < last);
                 self.infer_in_window(store, scheduler, &chunk, &gaps)?;
             } else {
+                // No window this step: its memory goes back before the frames are decoded.
+                drop(reserved);
                 // Up to the first frame that a window would take, in a step of its own.
                 let windowed = |f: &u64| !self.windowed_gaps(std::slice::from_ref(f), most).is_empty();
                 if let Some(at) = chunk.iter().skip(1).position(windowed) {
@@ -746,25 +772,34 @@ impl Job {
     ) -> Result<(), IndexError> {
         let mut samples = Vec::with_capacity(submitted.len());
         for (frame, ticket) in submitted {
-            let found = ticket.wait()?;
-            samples.push(Sample {
-                frame,
-                time: self.source.timeline().time(frame).unwrap_or(0.0),
-                count: found.count(),
-                band: found.band,
-                source,
-                detections: found
-                    .boxes
-                    .iter()
-                    .map(|d| StoredDetection {
-                        bbox: d.bbox,
-                        score: d.score,
-                        class: d.class,
-                        track: None,
-                    })
-                    .collect(),
-            });
+            samples.push(self.sample_of(frame, &ticket.wait()?, source));
         }
+        self.store_samples(store, samples)
+    }
+
+    /// The sample of what the model found on `frame`.
+    fn sample_of(&self, frame: u64, found: &Detections, source: Source) -> Sample {
+        Sample {
+            frame,
+            time: self.source.timeline().time(frame).unwrap_or(0.0),
+            count: found.count(),
+            band: found.band,
+            source,
+            detections: found
+                .boxes
+                .iter()
+                .map(|d| StoredDetection {
+                    bbox: d.bbox,
+                    score: d.score,
+                    class: d.class,
+                    track: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Stores new samples in one transaction.
+    fn store_samples(&mut self, store: &mut Store, samples: Vec<Sample>) -> Result<(), IndexError> {
         store.insert_samples(self.index.id, &samples)?;
         self.samples.extend(samples.into_iter().map(|s| (s.frame, s)));
         Ok(())

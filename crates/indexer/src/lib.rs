@@ -22,7 +22,7 @@ mod timelines;
 
 pub use error::IndexError;
 pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
-pub use probe::{choose_input, on_scheduler, probe_frames};
+pub use probe::{InputChoice, choose_input, on_scheduler, probe_frames};
 pub use query::{Bucket, CountAt, CountStep, IndexView, Provenance};
 pub use roots::{Location, Root, Roots};
 pub use service::{FollowLag, IndexState, Indexer, Node, ProgressEvent, Status};

@@ -21,32 +21,49 @@ pub fn probe_frames(timeline: &Timeline) -> Vec<u64> {
         .collect()
 }
 
-/// The input for a video's frames (`None`: the model's own): where the model has a larger input
-/// for small animals, its detections at its own input on `frames`, the video's
-/// [`probe_frames`], decide ([`pigweight_inference::SmallObjectInput::choose`]). `decode`
-/// gives each of them (keyframes: fast) and `detect` runs the model on them at its own input
-/// ([`on_scheduler`], or a detector of one's own). Runs the model, so call it off the async
-/// runtime.
+/// What [`choose_input`] chose, and from what.
+#[derive(Debug, Clone)]
+pub struct InputChoice {
+    /// The input for the video's frames (`None`: the model's own).
+    pub input: Option<u32>,
+    /// Each probed frame and what the model found on it at its own input (none where the model
+    /// has no other input to choose).
+    pub probed: Vec<(Arc<Frame>, Detections)>,
+}
+
+/// The input for a video's frames (`None`: the model's own), and what the model found on each
+/// probe at its own input: where the model has a larger input for small animals, its
+/// detections at its own input on `frames`, the video's [`probe_frames`], decide
+/// ([`ModelInfo::input_for`]). `decode` gives each of them
+/// (keyframes: fast) and `detect` runs the model on them at its own input ([`on_scheduler`],
+/// or a detector of one's own). Runs the model, so call it off the async runtime.
 pub fn choose_input<E>(
     info: &ModelInfo,
     frames: Vec<u64>,
     mut decode: impl FnMut(u64) -> Result<Arc<Frame>, E>,
     detect: impl FnOnce(&[Arc<Frame>]) -> Result<Vec<Detections>, E>,
-) -> Result<Option<u32>, E> {
-    let Some(rule) = info.small_objects else {
-        return Ok(None);
+) -> Result<InputChoice, E> {
+    let none = InputChoice {
+        input: None,
+        probed: Vec::new(),
     };
+    if info.small_objects.is_none() {
+        return Ok(none);
+    }
     let decoded = frames
         .into_iter()
         .map(&mut decode)
         .collect::<Result<Vec<_>, E>>()?;
     let Some((width, height)) = decoded.first().map(|f| (f.width, f.height)) else {
-        return Ok(None);
+        return Ok(none);
     };
     let found = detect(&decoded)?;
-    let chosen = rule.choose(width, height, &found, info.band.edge_px);
+    let chosen = info.input_for(width, height, &found);
     tracing::debug!(input = ?chosen, probed = found.len(), "input size chosen");
-    Ok(chosen)
+    Ok(InputChoice {
+        input: chosen,
+        probed: decoded.into_iter().zip(found).collect(),
+    })
 }
 
 /// Runs frames through `scheduler` at the model's own input, at `priority`, all at once: the

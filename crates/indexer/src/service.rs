@@ -59,6 +59,16 @@ pub struct Status {
     /// Set when the file's data ends before the duration its container declares: that
     /// duration. The readable part (`duration_s`) is what is indexed.
     pub truncated_from_s: Option<f64>,
+    /// The input size the video's frames go in at, once its index has chosen it (inner
+    /// `None`: the model's own; see [`crate::choose_input`]).
+    #[serde(default, deserialize_with = "chosen", skip_serializing_if = "Option::is_none")]
+    pub input: Option<Option<u32>>,
+}
+
+/// Reads a chosen input that is present, `null` included (the model's own), as chosen: plain
+/// `Option<Option<_>>` reads `null` as not there.
+fn chosen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
 }
 
 impl Status {
@@ -72,6 +82,7 @@ impl Status {
             eta_s: None,
             duration_s: None,
             truncated_from_s: None,
+            input: None,
         }
     }
 }
@@ -844,6 +855,7 @@ impl Worker {
         let status = Status {
             duration_s: Some(a.duration_s),
             truncated_from_s: a.truncated_from_s,
+            input: a.job.index().input,
             ..status_of(&a.path, &progress, a.pass_started, a.job.index().error.as_deref())
         };
         self.shared.publish(status.clone());
@@ -919,6 +931,7 @@ fn preload(
         percent: if done { 100.0 } else { 0.0 },
         samples: stored.samples.len() as u64,
         duration_s: Some(stored.duration),
+        input: stored.index.as_ref().and_then(|r| r.input),
         ..Status::queued(path)
     });
     Ok(Some(state))
@@ -1138,6 +1151,20 @@ mod tests {
 
     use super::*;
     use crate::roots::Root;
+
+    /// A worker tells the cluster its video's input with its status: the model's own (`null`)
+    /// stays apart from not chosen yet (absent).
+    #[test]
+    fn a_chosen_input_crosses_the_cluster_as_chosen() {
+        for input in [None, Some(None), Some(Some(512))] {
+            let status = Status {
+                input,
+                ..Status::queued(Path::new("pen.mp4"))
+            };
+            let told: Status = serde_json::from_str(&serde_json::to_string(&status).unwrap()).unwrap();
+            assert_eq!(told.input, input);
+        }
+    }
 
     fn api_instance(db: &Database, root: &Path) -> Indexer {
         let detector = FakeDetector::new("fake-pig-model", 8);

@@ -173,8 +173,38 @@ fn small_pigs_are_indexed_at_the_larger_input() {
         render_video(&config, &path).unwrap();
         let mut job = open_job(&mut store, &path, &key);
         assert_eq!(job.input(), None, "chosen before the first step");
+        let started = scheduler.metrics().background.submitted;
         job.step(&mut store, &scheduler).unwrap();
         assert_eq!(job.input(), expected, "{name}");
+        // The choice is kept with the index: the job opened again (a restart, another worker)
+        // goes on at it without running the model on the probes again.
+        assert_eq!(job.index().input, Some(expected), "{name}");
+        let submitted = || scheduler.metrics().background.submitted;
+        let samples = |store: &mut Store| store.samples(job.index().id).unwrap().len();
+        // The probes are the first keyframes' samples where the model's own input stays: the
+        // model ran once per sample. At the larger input, they are five runs more.
+        let probes = match expected {
+            Some(_) => {
+                let source = VideoFile::open(&path, &SourceConfig::default()).unwrap();
+                pigweight_indexer::probe_frames(source.timeline()).len()
+            }
+            None => 0,
+        };
+        assert_eq!(
+            submitted() - started,
+            (samples(&mut store) + probes) as u64,
+            "{name}: model runs of the first step"
+        );
+        let (runs, held) = (submitted(), samples(&mut store));
+        let mut again = open_job(&mut store, &path, &key);
+        assert_eq!(again.index().input, Some(expected), "{name}: read back");
+        again.step(&mut store, &scheduler).unwrap();
+        assert_eq!(again.input(), expected, "{name}");
+        assert_eq!(
+            submitted() - runs,
+            (samples(&mut store) - held) as u64,
+            "{name}: the model ran on the step's new samples alone"
+        );
 
         // The first keyframe's sample is the model's answer at that input.
         let sample = store.samples(job.index().id).unwrap().remove(0);

@@ -41,7 +41,7 @@ impl SmallObjectInput {
 }
 
 /// The median longer side of the boxes fully in view, as a share of the frame's short side.
-pub fn typical_length(width: u32, height: u32, found: &[Detections], edge_px: f32) -> Option<f32> {
+fn typical_length(width: u32, height: u32, found: &[Detections], edge_px: f32) -> Option<f32> {
     let short = width.min(height) as f32;
     let mut lengths: Vec<f32> = found
         .iter()

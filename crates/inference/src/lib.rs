@@ -32,7 +32,7 @@ pub use cache::{CacheStats, ResultCache, ResultKey};
 pub use cadence::{Cadence, CadenceConfig, Decision};
 pub use error::InferenceError;
 pub use evaluate::{Evaluation, EvaluationSummary};
-pub use input::{PROBE_FRAMES, SmallObjectInput, typical_length};
+pub use input::{PROBE_FRAMES, SmallObjectInput};
 pub use letterbox::{InputValue, Letterbox, PAD_VALUE, Preprocessor};
 pub use model::{
     Detector, Device, Health, Image, ModelConfig, ModelInfo, ORT_LIBRARY, OnnxDetector, Priority, Timings,

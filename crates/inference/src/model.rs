@@ -151,6 +151,14 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// The input for the frames (`width` x `height`) of a video whose probed frames gave
+    /// `found` at the model's own input (`None`: the model's own): [`Self::small_objects`]
+    /// decides, leaving out boxes cut by the frame's edge as the band sees them.
+    pub fn input_for(&self, width: u32, height: u32, found: &[Detections]) -> Option<u32> {
+        self.small_objects?
+            .choose(width, height, found, self.band.edge_px)
+    }
+
     /// What besides the file decides the model's results: the thresholds and the class filter
     /// in effect, as a JSON object (keys sorted, so its text is canonical).
     pub fn result_params(&self) -> serde_json::Map<String, serde_json::Value> {

@@ -152,12 +152,12 @@ impl Counting {
     /// The stream's first [`PROBE_FRAMES`] results at the model's own input choose the input
     /// size of the rest, as the indexer chooses a file's from as many keyframes.
     fn learn_input(&mut self, info: &ModelInfo, width: u32, height: u32, found: &Detections) {
-        let (Some(rule), Some(probed)) = (info.small_objects, self.probed.as_mut()) else {
+        let (Some(_), Some(probed)) = (info.small_objects, self.probed.as_mut()) else {
             return;
         };
         probed.push(found.clone());
         if probed.len() >= PROBE_FRAMES {
-            self.input = rule.choose(width, height, probed, info.band.edge_px);
+            self.input = info.input_for(width, height, probed);
             self.probed = None;
             tracing::info!(input = ?self.input, "live stream input size chosen");
         }

@@ -674,6 +674,7 @@ fn video_input(detector: &mut dyn Detector, video: &mut VideoFile) -> anyhow::Re
         },
         |frames| Ok(detector.detect(&images_of(frames.iter().map(|f| &**f), None))?),
     )
+    .map(|chosen| chosen.input)
 }
 
 /// Decoded frames as the model's images, to run at `input`.
@@ -804,6 +805,7 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
         let truth_path = file.with_extension("truth.json");
         let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
         let started = std::time::Instant::now();
+        let runs = scheduler.metrics().background.submitted;
         let (samples, input) = index_file(
             &mut store,
             file,
@@ -813,7 +815,8 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
             &scheduler,
         )?;
         let mut score = CountScore {
-            inferred: samples.len() as u64,
+            // Every model run: the samples', and the probes' where they are not samples.
+            inferred: scheduler.metrics().background.submitted - runs,
             seconds_indexing: started.elapsed().as_secs_f64(),
             seconds_of_video: truth.frames.len() as f64 * f64::from(truth.fps_den) / f64::from(truth.fps_num),
             ..CountScore::default()

@@ -90,22 +90,24 @@ impl TestApp {
     }
 
     pub fn with_config(config: ApiConfig, videos: &[(&str, FakeVideo)]) -> Self {
-        Self::build(config, videos, None, None)
+        Self::build(config, videos, None, None, true)
     }
 
     /// Like [`Self::new`], with the model's backend away from the start (`reason`).
     pub fn backend_away(reason: &str, videos: &[(&str, FakeVideo)]) -> Self {
-        Self::build(ApiConfig::default(), videos, Some(reason), None)
+        Self::build(ApiConfig::default(), videos, Some(reason), None, true)
     }
 
     /// Like [`Self::with_config`], with a model that has a larger input for videos of small
-    /// animals.
+    /// animals; without `indexing`, nothing indexes the videos (an API node of a cluster whose
+    /// workers have not come to them yet).
     pub fn with_small_objects(
         config: ApiConfig,
         rule: SmallObjectInput,
+        indexing: bool,
         videos: &[(&str, FakeVideo)],
     ) -> Self {
-        Self::build(config, videos, None, Some(rule))
+        Self::build(config, videos, None, Some(rule), indexing)
     }
 
     fn build(
@@ -113,6 +115,7 @@ impl TestApp {
         videos: &[(&str, FakeVideo)],
         away: Option<&str>,
         small_objects: Option<SmallObjectInput>,
+        indexing: bool,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("videos");
@@ -145,7 +148,10 @@ impl TestApp {
                 key,
                 indexer_config,
                 &decoder,
-                pigweight_indexer::Node::default(),
+                pigweight_indexer::Node {
+                    indexing,
+                    ..pigweight_indexer::Node::default()
+                },
             )
             .unwrap(),
         );

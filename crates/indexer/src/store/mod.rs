@@ -193,6 +193,10 @@ pub struct IndexRow {
     pub video_id: i64,
     pub pass: Pass,
     pub error: Option<String>,
+    /// The input size its frames go in at, once chosen (inner `None`: the model's own; see
+    /// `pigweight_inference::SmallObjectInput`). Kept with the index, so a job that resumes and
+    /// the API's own model runs use the choice its samples were made with.
+    pub input: Option<Option<u32>>,
 }
 
 /// What the database holds of one file under one key.
@@ -260,8 +264,18 @@ fn detections_json(detections: &[StoredDetection]) -> Result<String, IndexError>
 struct StoredRow {
     video_id: i64,
     duration: f64,
-    /// The index's id, pass and error, when there is one.
-    index: Option<(i64, String, Option<String>)>,
+    /// The index's row, when there is one.
+    index: Option<IndexFields>,
+}
+
+/// An index's row as both databases hold it.
+#[derive(Debug, Clone, PartialEq)]
+struct IndexFields {
+    id: i64,
+    pass: String,
+    error: Option<String>,
+    /// NULL until chosen, 0 for the model's own input, else the larger input's size.
+    input_size: Option<i64>,
 }
 
 /// What each database does; [`Store`] hands every call to one. Rows in, rows out: encoding
@@ -290,7 +304,9 @@ trait Backend: Send + std::fmt::Debug {
         key: &IndexKey,
         pass: &str,
         now_ms: i64,
-    ) -> Result<(i64, String, Option<String>), IndexError>;
+    ) -> Result<IndexFields, IndexError>;
+    /// Records the input size chosen for an index's frames (0: the model's own).
+    fn set_input(&mut self, index_id: i64, input_size: i64, now_ms: i64) -> Result<(), IndexError>;
     fn set_pass(
         &mut self,
         index_id: i64,
@@ -456,15 +472,20 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn index_row(
-    video_id: i64,
-    (id, pass, error): (i64, String, Option<String>),
-) -> Result<IndexRow, IndexError> {
+fn index_row(video_id: i64, row: IndexFields) -> Result<IndexRow, IndexError> {
+    let input = match row.input_size {
+        None => None,
+        Some(0) => Some(None),
+        Some(size) => Some(Some(u32::try_from(size).map_err(|_| {
+            IndexError::Database(format!("index {}: input size {size} out of range", row.id))
+        })?)),
+    };
     Ok(IndexRow {
-        id,
+        id: row.id,
         video_id,
-        pass: Pass::parse(&pass)?,
-        error,
+        pass: Pass::parse(&row.pass)?,
+        error: row.error,
+        input,
     })
 }
 
@@ -546,6 +567,11 @@ impl Store {
     pub fn index(&mut self, video_id: i64, key: &IndexKey) -> Result<IndexRow, IndexError> {
         let row = self.db.index(video_id, key, Pass::Keyframes.as_str(), now_ms())?;
         index_row(video_id, row)
+    }
+
+    /// Records the input size chosen for an index's frames (`None`: the model's own).
+    pub fn set_input(&mut self, index_id: i64, input: Option<u32>) -> Result<(), IndexError> {
+        self.db.set_input(index_id, input.map_or(0, i64::from), now_ms())
     }
 
     /// Moves an index to `pass` (with the reason when it failed).
@@ -833,8 +859,12 @@ mod tests {
             store.put_thumbnails(v, &[(0, vec![1, 2])]).unwrap();
             (v, index.id)
         };
+        // Back to before the band's rule changed (the last migration but one) and before an
+        // index kept its input size (the last).
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 - 1)
+        conn.execute_batch("ALTER TABLE indexes DROP COLUMN input_size")
+            .unwrap();
+        conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 - 2)
             .unwrap();
         drop(conn);
         let mut store = Store::open(&path).unwrap();
@@ -856,6 +886,21 @@ mod tests {
             store.insert_samples(a.id, &[sample(0, 4)]).unwrap();
             let b = store.index(v1, &key("m2")).unwrap();
             assert_ne!(a.id, b.id, "{db}");
+            // The input size chosen for an index's frames is kept with it: not chosen yet,
+            // the model's own, or a size.
+            assert_eq!(store.index(v1, &key("m1")).unwrap().input, None, "{db}");
+            store.set_input(a.id, Some(512)).unwrap();
+            store.set_input(b.id, None).unwrap();
+            assert_eq!(
+                store.index(v1, &key("m1")).unwrap().input,
+                Some(Some(512)),
+                "{db}"
+            );
+            assert_eq!(store.index(v1, &key("m2")).unwrap().input, Some(None), "{db}");
+            let at = Location::plain(Path::new("pen.mp4"));
+            let stored = store.stored(&at, 1000, 5, &key("m1")).unwrap().unwrap();
+            assert_eq!(stored.index.unwrap().input, Some(Some(512)), "{db}");
+
             let v2 = store.video(&video("changed")).unwrap();
             assert_ne!(v1, v2, "{db}");
             assert_ne!(store.index(v2, &key("m1")).unwrap().id, a.id, "{db}");
@@ -907,7 +952,7 @@ mod tests {
             .query_one("SELECT version FROM pigweight_schema", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 5);
+        assert_eq!(version, 6);
         client
             .execute("UPDATE pigweight_schema SET version = 99", &[])
             .unwrap();

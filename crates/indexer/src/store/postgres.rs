@@ -9,7 +9,7 @@ use postgres::NoTls;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
-use super::{Backend, IndexKey, LeaseHolder, SampleRow, StoredRow, StreamRow, VideoRecord};
+use super::{Backend, IndexFields, IndexKey, LeaseHolder, SampleRow, StoredRow, StreamRow, VideoRecord};
 use crate::error::IndexError;
 use crate::roots::Location;
 
@@ -118,6 +118,11 @@ CREATE TABLE leases (
 -- confidence, counted boxes under 0.2 over it doubted; no overlap or edge rule). Bands made
 -- with the old one are dropped with their indexes (samples go with them) and made again.
 DELETE FROM indexes;
+",
+    r"
+-- The input size an index's frames go in at, once chosen: NULL until then, 0 for the model's
+-- own, else the larger input for small animals.
+ALTER TABLE indexes ADD COLUMN input_size BIGINT;
 ",
 ];
 
@@ -403,14 +408,19 @@ impl Backend for Postgres {
         key: &IndexKey,
     ) -> Result<Option<StoredRow>, IndexError> {
         let row = self.conn()?.query_opt(
-            "SELECT v.id, v.duration, i.id, i.pass, i.error FROM videos v
+            "SELECT v.id, v.duration, i.id, i.pass, i.error, i.input_size FROM videos v
              LEFT JOIN indexes i ON i.video_id = v.id AND i.model_hash = $4 AND i.params = $5
              WHERE v.root = $6 AND v.path = $1 AND v.size = $2 AND v.mtime_ns = $3",
             &[&at.path, &size, &mtime_ns, &key.model_hash, &key.params, &at.root],
         )?;
         Ok(row.map(|r| {
             let index = match (r.get::<_, Option<i64>>(2), r.get::<_, Option<String>>(3)) {
-                (Some(id), Some(pass)) => Some((id, pass, r.get(4))),
+                (Some(id), Some(pass)) => Some(IndexFields {
+                    id,
+                    pass,
+                    error: r.get(4),
+                    input_size: r.get(5),
+                }),
                 _ => None,
             };
             StoredRow {
@@ -427,7 +437,7 @@ impl Backend for Postgres {
         key: &IndexKey,
         pass: &str,
         now_ms: i64,
-    ) -> Result<(i64, String, Option<String>), IndexError> {
+    ) -> Result<IndexFields, IndexError> {
         let mut conn = self.conn()?;
         conn.execute(
             "INSERT INTO indexes (video_id, model_hash, params, interval, pass, created_ms, updated_ms)
@@ -443,10 +453,24 @@ impl Backend for Postgres {
             ],
         )?;
         let r = conn.query_one(
-            "SELECT id, pass, error FROM indexes WHERE video_id = $1 AND model_hash = $2 AND params = $3",
+            "SELECT id, pass, error, input_size FROM indexes
+             WHERE video_id = $1 AND model_hash = $2 AND params = $3",
             &[&video_id, &key.model_hash, &key.params],
         )?;
-        Ok((r.get(0), r.get(1), r.get(2)))
+        Ok(IndexFields {
+            id: r.get(0),
+            pass: r.get(1),
+            error: r.get(2),
+            input_size: r.get(3),
+        })
+    }
+
+    fn set_input(&mut self, index_id: i64, input_size: i64, now_ms: i64) -> Result<(), IndexError> {
+        self.conn()?.execute(
+            "UPDATE indexes SET input_size = $2, updated_ms = $3 WHERE id = $1",
+            &[&index_id, &input_size, &now_ms],
+        )?;
+        Ok(())
     }
 
     fn set_pass(
