@@ -125,6 +125,9 @@ struct Queues {
     background: VecDeque<Job>,
     closed: bool,
     metrics: SchedulerMetrics,
+    /// When a submitter last blocked on a result ([`Ticket::wait`]): it sends nothing more
+    /// until then, so images queued before it need not wait for their batch to fill.
+    waited_on: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -173,19 +176,29 @@ pub struct Scheduler {
 
 /// The result of one submitted image: `.wait()` from a thread, `.await` from a task.
 #[derive(Debug)]
-pub struct Ticket(oneshot::Receiver<Reply>);
+pub struct Ticket {
+    reply: oneshot::Receiver<Reply>,
+    shared: Arc<Shared>,
+}
 
 impl Ticket {
     /// Blocks until the result is there. Not for async tasks: await the ticket instead.
+    ///
+    /// A thread that blocks sends nothing more meanwhile, so what is queued up to now runs
+    /// without waiting `max_wait_ms` for a batch to fill: an indexer bisecting one frame at a
+    /// time would otherwise wait that long for every frame. (A task awaiting its ticket leaves
+    /// the wait be: other requests may still join its batch.)
     pub fn wait(self) -> Reply {
-        self.0.blocking_recv().unwrap_or(Err(InferenceError::Stopped))
+        self.shared.lock().waited_on = Some(Instant::now());
+        self.shared.work.notify_one();
+        self.reply.blocking_recv().unwrap_or(Err(InferenceError::Stopped))
     }
 }
 
 impl Future for Ticket {
     type Output = Reply;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
-        Pin::new(&mut self.0)
+        Pin::new(&mut self.reply)
             .poll(cx)
             .map(|r| r.unwrap_or(Err(InferenceError::Stopped)))
     }
@@ -284,7 +297,10 @@ impl Scheduler {
         q.metrics.of(priority).submitted += 1;
         drop(q);
         self.shared.work.notify_one();
-        Ok(Ticket(rx))
+        Ok(Ticket {
+            reply: rx,
+            shared: Arc::clone(&self.shared),
+        })
     }
 
     /// Submits and waits; for blocking callers.
@@ -371,8 +387,9 @@ fn run(shared: &Shared, mut detector: Box<dyn Detector>) {
 }
 
 /// Waits for work, then gathers one batch: the oldest interactive image (else the oldest
-/// background one), then more of the same size and input, interactive first, until the batch is full or
-/// the first image has waited `max_wait`. `None` when the scheduler closes.
+/// background one), then more of the same size and input, interactive first, until the batch is
+/// full, the first image has waited `max_wait`, or a submitter blocked on a result after it was
+/// queued. `None` when the scheduler closes.
 fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
     let max_wait = Duration::from_millis(shared.config.max_wait_ms);
     let mut q = shared.lock();
@@ -389,7 +406,8 @@ fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
         let deadline = oldest + max_wait;
         let waiting = q.interactive.len() + q.background.len();
         let now = Instant::now();
-        if waiting < shared.max_batch && now < deadline {
+        let flushed = q.waited_on.is_some_and(|at| oldest <= at);
+        if waiting < shared.max_batch && now < deadline && !flushed {
             q = shared
                 .work
                 .wait_timeout(q, deadline - now)
@@ -570,6 +588,30 @@ mod tests {
             m.batch_sizes
         );
         assert!(m.batch_sizes.len() == 9, "max_batch 8");
+    }
+
+    /// A thread blocking on its result has no more to send: what it queued runs at once
+    /// instead of waiting out the batching window for others to join.
+    #[test]
+    fn a_blocking_wait_does_not_sit_out_the_batching_window() {
+        let config = SchedulerConfig {
+            max_wait_ms: 60_000,
+            ..SchedulerConfig::default()
+        };
+        let s = setup(None, 1, config, true);
+        let started = Instant::now();
+        let tickets: Vec<Ticket> = (0..3)
+            .map(|i| s.scheduler.submit(image(i), Priority::Background).unwrap())
+            .collect();
+        for t in tickets {
+            t.wait().unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "waited out the window"
+        );
+        // The three queued before the wait went together.
+        assert_eq!(*s.batches.lock().unwrap(), vec![vec![0, 1, 2]]);
     }
 
     #[test]
