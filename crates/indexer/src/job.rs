@@ -366,7 +366,7 @@ impl Job {
     /// nothing more.
     pub fn step(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<Progress, IndexError> {
         if self.index.input.is_none() && !matches!(self.index.pass, Pass::Done | Pass::Failed) {
-            self.choose_input(store, scheduler)?;
+            self.choose_and_keep_input(store, scheduler)?;
         }
         loop {
             let worked = match self.index.pass {
@@ -398,7 +398,7 @@ impl Job {
     /// Chooses the input the video's frames go in at ([`choose_input`]) and keeps it with the
     /// index. Where it is the model's own, the model's answers on the probed keyframes are the
     /// keyframes pass's: those the pass plans are stored as its samples, not inferred again.
-    fn choose_input(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<(), IndexError> {
+    fn choose_and_keep_input(&mut self, store: &mut Store, scheduler: &Scheduler) -> Result<(), IndexError> {
         let source = &mut self.source;
         let InputChoice { input, probed } = choose_input(
             scheduler.info(),
