@@ -36,17 +36,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use image::ExtendedColorType;
-use image::codecs::jpeg::JpegEncoder;
 use pigweight_decode::{
     FileVersion, Frame, FrameSource, MemoryBudget, Mode, Picture, Reservation, Size, Target, Timeline,
 };
-use pigweight_inference::{
-    Detection, Detections, ModelInfo, Priority, Scheduler, SharedImage, Ticket, Tracker, TrackerConfig,
-};
+use pigweight_inference::{Detection, Detections, ModelInfo, Priority, Scheduler, Tracker, TrackerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
+use crate::infer::{AheadFrame, AheadPlan, Answer, Inferred, ReadAhead, Thumbnails, submit};
 use crate::probe::{InputChoice, choose_input, on_scheduler, probe_frames};
 use crate::roots::Location;
 use crate::store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};
@@ -69,6 +66,12 @@ pub struct IndexerConfig {
     /// memory budget for as long as it runs, as far as that leaves room for one more video
     /// source of the largest size; else it keeps one frame at a time.
     pub refine_window_mb: u64,
+    /// Regular frames a second source of the video decodes and infers ahead of the job, on a
+    /// thread of its own, while the job decodes and bisects the GOPs whose keyframes disagree
+    /// (0: none). Answers held ahead are small (boxes and a thumbnail each); the second
+    /// source's memory comes out of the budget as any source's, and where there is no room
+    /// for it the job reads alone.
+    pub read_ahead: usize,
     /// Thumbnail height in pixels (the width follows the aspect ratio).
     pub thumbnail_height: u32,
     /// JPEG quality of thumbnails.
@@ -90,11 +93,21 @@ impl Default for IndexerConfig {
             batch: 8,
             refine_gap_frames: 1,
             refine_window_mb: 96,
+            read_ahead: 256,
             thumbnail_height: 160,
             thumbnail_quality: 70,
             active_videos: 2,
             lease_s: 30.0,
             max_database_mb: None,
+        }
+    }
+}
+
+impl IndexerConfig {
+    pub(crate) fn thumbnails(&self) -> Thumbnails {
+        Thumbnails {
+            height: self.thumbnail_height,
+            quality: self.thumbnail_quality,
         }
     }
 }
@@ -285,6 +298,15 @@ pub struct Job {
     plan: SamplePlan,
     /// The memory budget refinement windows are reserved from, and the bytes they leave free.
     memory: Option<(Arc<MemoryBudget>, u64)>,
+    /// The regular frames read ahead ([`IndexerConfig::read_ahead`]).
+    ahead: Ahead,
+}
+
+/// Reading ahead: a second source waiting for the input to be chosen, then its thread.
+enum Ahead {
+    None,
+    Ready(Box<dyn FrameSource>, Option<Reservation>),
+    Running(ReadAhead),
 }
 
 impl std::fmt::Debug for Job {
@@ -325,6 +347,7 @@ impl Job {
             samples,
             plan,
             memory: None,
+            ahead: Ahead::None,
         })
     }
 
@@ -332,6 +355,16 @@ impl Job {
     /// bytes free (room for a video source of the largest size).
     pub fn with_memory(mut self, budget: Arc<MemoryBudget>, keep_free: u64) -> Self {
         self.memory = Some((budget, keep_free));
+        self
+    }
+
+    /// Gives the job a second source of the video, to read the regular frames ahead with
+    /// ([`IndexerConfig::read_ahead`]), and the memory reserved for it; both go back when the
+    /// regular pass ends.
+    pub fn read_ahead(mut self, source: Box<dyn FrameSource>, memory: Option<Reservation>) -> Self {
+        if self.config.read_ahead > 0 {
+            self.ahead = Ahead::Ready(source, memory);
+        }
         self
     }
 
@@ -369,6 +402,12 @@ impl Job {
             self.choose_and_keep_input(store, scheduler)?;
         }
         loop {
+            if self.index.pass == Pass::Regular {
+                self.start_reading_ahead(scheduler);
+            } else if self.index.pass != Pass::Keyframes {
+                // The regular frames are all in: the second source and its memory go back.
+                self.ahead = Ahead::None;
+            }
             let worked = match self.index.pass {
                 Pass::Done | Pass::Failed => return Ok(self.progress(0, 0)),
                 Pass::Keyframes => self.sample(store, scheduler, Source::Keyframe)?,
@@ -392,6 +431,48 @@ impl Job {
             }
             tracing::info!(index = self.index.id, pass = ?next, samples = self.samples.len(), "indexing pass");
             self.index.pass = next;
+        }
+    }
+
+    /// Starts reading ahead, where the job has a second source, in the regular pass:
+    /// the regular frames left whose samples around agree (the job decodes the others with
+    /// the GOP around them, to bisect on). Not during the keyframes pass, whose model runs
+    /// would wait behind the second source's (the rough timeline comes first).
+    fn start_reading_ahead(&mut self, scheduler: &Scheduler) {
+        if !matches!(self.ahead, Ahead::Ready(..)) {
+            return;
+        }
+        let Ahead::Ready(source, memory) = std::mem::replace(&mut self.ahead, Ahead::None) else {
+            return;
+        };
+        let frames: Vec<u64> = self
+            .missing(&self.plan.regular)
+            .into_iter()
+            .filter(|&f| self.disagreeing_around(f).is_none())
+            .collect();
+        if frames.is_empty() {
+            return;
+        }
+        let plan = AheadPlan {
+            source,
+            memory,
+            frames,
+            input: self.input(),
+            thumbnails: self.config.thumbnails(),
+            ahead: self.config.read_ahead,
+            in_flight: self.config.batch.max(1),
+        };
+        if let Some(running) = ReadAhead::start(plan, scheduler.clone()) {
+            self.ahead = Ahead::Running(running);
+        }
+    }
+
+    /// The answer on regular frame `frame` where it was read ahead (waiting for it while the
+    /// second source has yet to reach it).
+    fn read_ahead_of(&mut self, frame: u64) -> Option<AheadFrame> {
+        match &mut self.ahead {
+            Ahead::Running(ahead) => ahead.take(frame),
+            _ => None,
         }
     }
 
@@ -426,7 +507,7 @@ impl Job {
             .collect();
         let thumbs = planned
             .iter()
-            .map(|(f, _)| Ok((f.index, thumbnail(f, &self.config)?)))
+            .map(|(f, _)| Ok((f.index, self.config.thumbnails().of(f)?)))
             .collect::<Result<Vec<_>, IndexError>>()?;
         store.put_thumbnails(self.index.video_id, &thumbs)?;
         let samples = planned
@@ -537,7 +618,16 @@ impl Job {
             for i in a + 1..=last {
                 let picture = self.source.picture(i)?;
                 if planned.contains(&i) {
-                    inferred.add(scheduler, &self.config, self.input(), &picture.into_frame()?)?;
+                    // Decoded all the same: the frames after it depend on it.
+                    match self.read_ahead_of(i) {
+                        Some(ahead) => inferred.add_ready(ahead),
+                        None => inferred.add(
+                            scheduler,
+                            self.config.thumbnails(),
+                            self.input(),
+                            &picture.into_frame()?,
+                        )?,
+                    }
                 } else {
                     kept.insert(i, picture);
                 }
@@ -675,7 +765,7 @@ impl Job {
                 .map(|picture| {
                     let frame = picture.into_frame()?;
                     let ticket = submit(scheduler, frame.data, frame.width, frame.height, self.input())?;
-                    Ok((frame.index, ticket))
+                    Ok((frame.index, Answer::Waiting(ticket)))
                 })
                 .collect::<Result<Vec<_>, IndexError>>()?;
             self.collect(store, submitted, Source::Refine)?;
@@ -744,8 +834,14 @@ impl Job {
         };
         let mut inferred = Inferred::with_capacity(frames.len());
         for &i in frames {
+            if source == Source::Regular
+                && let Some(ahead) = self.read_ahead_of(i)
+            {
+                inferred.add_ready(ahead);
+                continue;
+            }
             let frame = self.source.frame(Target::Index(i), mode, Size::Native)?;
-            inferred.add(scheduler, &self.config, self.input(), &frame)?;
+            inferred.add(scheduler, self.config.thumbnails(), self.input(), &frame)?;
         }
         self.store_inferred(store, inferred, source)
     }
@@ -767,12 +863,12 @@ impl Job {
     fn collect(
         &mut self,
         store: &mut Store,
-        submitted: Vec<(u64, Ticket)>,
+        submitted: Vec<(u64, Answer)>,
         source: Source,
     ) -> Result<(), IndexError> {
         let mut samples = Vec::with_capacity(submitted.len());
-        for (frame, ticket) in submitted {
-            samples.push(self.sample_of(frame, &ticket.wait()?, source));
+        for (frame, answer) in submitted {
+            samples.push(self.sample_of(frame, &answer.wait()?, source));
         }
         self.store_samples(store, samples)
     }
@@ -806,52 +902,6 @@ impl Job {
     }
 }
 
-/// Frames sent to the model, with their thumbnails, made while the model works.
-struct Inferred {
-    submitted: Vec<(u64, Ticket)>,
-    thumbs: Vec<(u64, Vec<u8>)>,
-}
-
-impl Inferred {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            submitted: Vec::with_capacity(n),
-            thumbs: Vec::with_capacity(n),
-        }
-    }
-
-    /// Submits `frame` and makes its thumbnail while the model works on it.
-    fn add(
-        &mut self,
-        scheduler: &Scheduler,
-        config: &IndexerConfig,
-        input: Option<u32>,
-        frame: &Frame,
-    ) -> Result<(), IndexError> {
-        let ticket = submit(scheduler, frame.data.clone(), frame.width, frame.height, input)?;
-        self.submitted.push((frame.index, ticket));
-        self.thumbs.push((frame.index, thumbnail(frame, config)?));
-        Ok(())
-    }
-}
-
-/// Sends one frame's pixels to the model at background priority, at input size `input`.
-fn submit(
-    scheduler: &Scheduler,
-    pixels: Vec<u8>,
-    width: u32,
-    height: u32,
-    input: Option<u32>,
-) -> Result<Ticket, IndexError> {
-    let image = SharedImage {
-        pixels: Arc::new(pixels),
-        width,
-        height,
-        input,
-    };
-    Ok(scheduler.submit(image, Priority::Background)?)
-}
-
 /// The frames a refinement step decodes for the disagreements `gaps` (neighbouring samples,
 /// in frame order): every frame between the first ones, up to `pairs` of them and `most`
 /// frames in all. When even the first has more frames between its samples than `most`, frames
@@ -872,19 +922,6 @@ fn refine_window(gaps: &[(u64, u64)], most: u64, pairs: usize) -> Vec<u64> {
         }
     }
     frames
-}
-
-/// A small JPEG of a frame, `thumbnail_height` high.
-fn thumbnail(frame: &Frame, config: &IndexerConfig) -> Result<Vec<u8>, IndexError> {
-    let encode_err = |e: String| IndexError::Thumbnail(e);
-    let h = config.thumbnail_height.clamp(8, frame.height.max(8));
-    let w = ((f64::from(frame.width) * f64::from(h) / f64::from(frame.height.max(1))).round() as u32).max(1);
-    let small = frame.resized(w, h)?;
-    let mut jpeg = Vec::with_capacity(16 << 10);
-    JpegEncoder::new_with_quality(&mut jpeg, config.thumbnail_quality.clamp(1, 100))
-        .encode(&small.data, w, h, ExtendedColorType::Rgb8)
-        .map_err(|e| encode_err(e.to_string()))?;
-    Ok(jpeg)
 }
 
 /// Gives every detection of `samples` (in frame order) the id of the animal it belongs to,

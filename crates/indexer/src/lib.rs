@@ -8,6 +8,7 @@
 //! `pigweight-decode` and `pigweight-inference`), or HTTP.
 
 mod error;
+mod infer;
 mod job;
 mod probe;
 mod query;

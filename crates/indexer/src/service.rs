@@ -756,8 +756,29 @@ impl Worker {
                         "the file ends before its container says; indexing the readable part"
                     );
                 }
-                let job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?
+                let mut job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?
                     .with_memory(Arc::clone(&self.videos.budget), largest);
+                if self.config.read_ahead > 0 && matches!(job.index().pass, Pass::Keyframes | Pass::Regular) {
+                    // A second source, only where the budget has room for it now and one more
+                    // source of the largest size after it (a user's request comes first).
+                    let budget = &self.videos.budget;
+                    let bytes = pigweight_decode::source_bytes(w, h);
+                    let second = (budget.limit().saturating_sub(budget.used()) >= bytes + largest)
+                        .then(|| budget.try_reserve(bytes))
+                        .flatten()
+                        .and_then(|reserved| {
+                            let opened = self.videos.opener.open(&path, &self.videos.config);
+                            opened
+                                .inspect_err(
+                                    |e| tracing::debug!(error = %e, "no second source to read ahead"),
+                                )
+                                .ok()
+                                .map(|second| (second, reserved))
+                        });
+                    if let Some((second, reserved)) = second {
+                        job = job.read_ahead(second, Some(reserved));
+                    }
+                }
                 Ok((job, record.duration, truncated_from_s))
             });
         let (job, duration_s, truncated_from_s) = match opened {

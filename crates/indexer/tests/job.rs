@@ -6,11 +6,15 @@
 
 mod common;
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{scheduler, video};
-use pigweight_decode::{FrameSource, MemoryBudget, Mode, Size, SourceConfig, Target, VideoFile};
+use pigweight_decode::{
+    DecodeError, Frame, FrameSource, MemoryBudget, Mode, Probed, Read, Size, SourceConfig, Target, VideoFile,
+};
 use pigweight_indexer::{
     IndexKey, IndexerConfig, Job, Location, Pass, SamplePlan, Source, Store, VideoRecord,
 };
@@ -335,5 +339,95 @@ fn a_stopped_job_resumes_without_gaps_or_duplicates() {
     assert_eq!(resumed.len(), straight.len());
     for (a, b) in resumed.iter().zip(&straight) {
         assert_eq!((a.frame, a.count, a.source), (b.frame, b.count, b.source));
+    }
+}
+
+/// A source that counts the frames asked of it, and fails from the `.2`-th on.
+#[derive(Debug)]
+struct Counted(VideoFile, Arc<AtomicUsize>, usize);
+
+impl FrameSource for Counted {
+    fn probed(&self) -> &Arc<Probed> {
+        self.0.probed()
+    }
+    fn frame(&mut self, target: Target, mode: Mode, size: Size) -> Result<Frame, DecodeError> {
+        if self.1.fetch_add(1, Ordering::Relaxed) >= self.2 {
+            return Err(DecodeError::Pipeline("broken on purpose".into()));
+        }
+        self.0.frame(target, mode, size)
+    }
+    fn read(
+        &mut self,
+        read: Read,
+        size: Size,
+        each: &mut dyn FnMut(Frame) -> ControlFlow<()>,
+    ) -> Result<(), DecodeError> {
+        self.0.read(read, size, each)
+    }
+}
+
+/// A second source reads the regular frames ahead: the index is the same, frame for frame
+/// and box for box, with every sample's thumbnail, the model runs no more often, and the
+/// source's memory goes back when the regular pass ends. A second source that breaks part-way
+/// leaves the rest to the job, with the same index.
+#[test]
+fn regular_frames_read_ahead_make_the_same_index_with_no_model_run_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = video(dir.path());
+    let (scheduler, key) = scheduler();
+    let runs = || scheduler.metrics().background.submitted;
+    let (alone, alone_runs) = {
+        let mut store = Store::open(&dir.path().join("alone.db")).unwrap();
+        let mut job = open_job(&mut store, &path, &key);
+        let before = runs();
+        run_to_end(&mut job, &mut store, &scheduler);
+        (store.samples(job.index().id).unwrap(), runs() - before)
+    };
+
+    for fails_after in [usize::MAX, 3] {
+        let budget = MemoryBudget::new(1 << 30);
+        let asked = Arc::new(AtomicUsize::new(0));
+        let second = Counted(
+            VideoFile::open(&path, &SourceConfig::default()).unwrap(),
+            Arc::clone(&asked),
+            fails_after,
+        );
+        let mut store = Store::open(&dir.path().join(format!("ahead-{fails_after}.db"))).unwrap();
+        let mut job =
+            open_job(&mut store, &path, &key).read_ahead(Box::new(second), budget.try_reserve(64 << 20));
+        let before = runs();
+        loop {
+            let progress = job.step(&mut store, &scheduler).unwrap();
+            match progress.pass {
+                Pass::Keyframes => {
+                    assert_eq!(asked.load(Ordering::Relaxed), 0, "read ahead of the regular pass")
+                }
+                Pass::Regular => {}
+                _ => assert_eq!(budget.used(), 0, "the second source's memory was not given back"),
+            }
+            if progress.pass == Pass::Done {
+                break;
+            }
+        }
+        assert!(asked.load(Ordering::Relaxed) > 3, "nothing was read ahead");
+        let ahead = store.samples(job.index().id).unwrap();
+        assert_eq!(runs() - before, alone_runs, "model runs");
+        assert_eq!(ahead.len(), alone.len());
+        for (a, b) in ahead.iter().zip(&alone) {
+            assert_eq!(
+                (a.frame, a.count, a.source, a.band),
+                (b.frame, b.count, b.source, b.band)
+            );
+            let boxes =
+                |s: &pigweight_indexer::Sample| s.detections.iter().map(|d| d.bbox).collect::<Vec<_>>();
+            assert_eq!(boxes(a), boxes(b), "frame {}", a.frame);
+            if a.source != Source::Refine {
+                assert!(
+                    store.thumbnail(job.index().video_id, a.frame).unwrap().is_some(),
+                    "no thumbnail at frame {}",
+                    a.frame
+                );
+            }
+        }
     }
 }

@@ -173,6 +173,10 @@ struct EvalArgs {
     /// --interval.
     #[arg(long, default_value_t = pigweight_indexer::IndexerConfig::default().interval)]
     interval: f64,
+    /// With --through-index: regular frames a second decoder reads ahead of the indexing job,
+    /// as serve's `indexer.read_ahead` (0: none).
+    #[arg(long, default_value_t = pigweight_indexer::IndexerConfig::default().read_ahead)]
+    read_ahead: usize,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -706,7 +710,11 @@ fn index_file(
     let source = VideoFile::open(file, &SourceConfig::default())?;
     let record = VideoRecord::of(file, at, &source, store)?;
     let started = std::time::Instant::now();
+    let reads_ahead = config.read_ahead > 0;
     let mut job = Job::open(store, &record, Box::new(source), key, config)?;
+    if reads_ahead {
+        job = job.read_ahead(Box::new(VideoFile::open(file, &SourceConfig::default())?), None);
+    }
     let mut pass = job.index().pass;
     tracing::info!(
         index = job.index().id,
@@ -797,6 +805,7 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
     let mut store = Store::open(&scratch.path().join("index.db"))?;
     let config = IndexerConfig {
         interval: args.interval,
+        read_ahead: args.read_ahead,
         ..IndexerConfig::default()
     };
     let mut pooled = CountScore::default();

@@ -1,0 +1,275 @@
+//! Frames to the model at background priority, with their thumbnails made while it works, and
+//! a video's regular frames decoded and inferred ahead of its job by a second source, on a
+//! thread of its own ([`ReadAhead`]).
+//!
+//! Why ahead: decoding is most of indexing's work, and a job does it on one thread; while the
+//! job decodes a GOP whose keyframes disagree and bisects on it (the model's latency, a frame a
+//! round), the other core would sit idle. The regular frames are known from the timeline
+//! before any is inferred, so a second decoder can take them in order and leave each one's
+//! answer (its boxes and thumbnail: a few kB) for the job to pick up when it gets there.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use image::ExtendedColorType;
+use image::codecs::jpeg::JpegEncoder;
+use pigweight_decode::{Frame, FrameSource, Mode, Reservation, Size, Target};
+use pigweight_inference::{Detections, Priority, Scheduler, SharedImage, Ticket};
+
+use crate::error::IndexError;
+
+/// The size and quality of the JPEG thumbnails kept with samples.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Thumbnails {
+    /// Height in pixels (the width follows the aspect ratio).
+    pub height: u32,
+    /// JPEG quality, 1-100.
+    pub quality: u8,
+}
+
+impl Thumbnails {
+    /// A small JPEG of `frame`.
+    pub(crate) fn of(self, frame: &Frame) -> Result<Vec<u8>, IndexError> {
+        let h = self.height.clamp(8, frame.height.max(8));
+        let w =
+            ((f64::from(frame.width) * f64::from(h) / f64::from(frame.height.max(1))).round() as u32).max(1);
+        let small = frame.resized(w, h)?;
+        let mut jpeg = Vec::with_capacity(16 << 10);
+        JpegEncoder::new_with_quality(&mut jpeg, self.quality.clamp(1, 100))
+            .encode(&small.data, w, h, ExtendedColorType::Rgb8)
+            .map_err(|e| IndexError::Thumbnail(e.to_string()))?;
+        Ok(jpeg)
+    }
+}
+
+/// The model's answer on a frame: still to come, or already there (read ahead).
+pub(crate) enum Answer {
+    Waiting(Ticket),
+    Ready(Detections),
+}
+
+impl Answer {
+    pub(crate) fn wait(self) -> Result<Detections, IndexError> {
+        match self {
+            Self::Waiting(ticket) => Ok(ticket.wait()?),
+            Self::Ready(found) => Ok(found),
+        }
+    }
+}
+
+/// Frames sent to the model, with their thumbnails, made while the model works.
+pub(crate) struct Inferred {
+    pub submitted: Vec<(u64, Answer)>,
+    pub thumbs: Vec<(u64, Vec<u8>)>,
+}
+
+impl Inferred {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            submitted: Vec::with_capacity(n),
+            thumbs: Vec::with_capacity(n),
+        }
+    }
+
+    /// Submits `frame` and makes its thumbnail while the model works on it.
+    pub(crate) fn add(
+        &mut self,
+        scheduler: &Scheduler,
+        thumbnails: Thumbnails,
+        input: Option<u32>,
+        frame: &Frame,
+    ) -> Result<(), IndexError> {
+        let ticket = submit(scheduler, frame.data.clone(), frame.width, frame.height, input)?;
+        self.submitted.push((frame.index, Answer::Waiting(ticket)));
+        self.thumbs.push((frame.index, thumbnails.of(frame)?));
+        Ok(())
+    }
+
+    /// A frame read ahead: its answer and thumbnail as they came.
+    pub(crate) fn add_ready(&mut self, ahead: AheadFrame) {
+        self.submitted.push((ahead.frame, Answer::Ready(ahead.found)));
+        self.thumbs.push((ahead.frame, ahead.thumb));
+    }
+}
+
+/// Sends one frame's pixels to the model at background priority, at input size `input`.
+pub(crate) fn submit(
+    scheduler: &Scheduler,
+    pixels: Vec<u8>,
+    width: u32,
+    height: u32,
+    input: Option<u32>,
+) -> Result<Ticket, IndexError> {
+    let image = SharedImage {
+        pixels: Arc::new(pixels),
+        width,
+        height,
+        input,
+    };
+    Ok(scheduler.submit(image, Priority::Background)?)
+}
+
+/// A frame read ahead: what the model found on it, and its thumbnail.
+pub(crate) struct AheadFrame {
+    pub frame: u64,
+    pub found: Detections,
+    pub thumb: Vec<u8>,
+}
+
+/// What a [`ReadAhead`] works with.
+pub(crate) struct AheadPlan {
+    /// Its own source of the video, and the memory reserved for it (given back when the
+    /// thread ends).
+    pub source: Box<dyn FrameSource>,
+    pub memory: Option<Reservation>,
+    /// The frames, ascending.
+    pub frames: Vec<u64>,
+    pub input: Option<u32>,
+    pub thumbnails: Thumbnails,
+    /// Answers it may hold before the job takes them; it waits past that.
+    pub ahead: usize,
+    /// Frames it keeps at the model at once.
+    pub in_flight: usize,
+}
+
+/// Frames decoded and inferred in order by a second source on a thread of its own; the job
+/// takes their answers ([`Self::take`]) as it reaches them. Dropped, the thread stops at its
+/// next frame and is waited for (at most a frame's decoding or model run), so its source and
+/// memory are back when the drop returns.
+pub(crate) struct ReadAhead {
+    answers: Receiver<AheadFrame>,
+    /// An answer received past the frame asked for, kept for the next ask.
+    next: Option<AheadFrame>,
+    stop: Arc<AtomicBool>,
+    /// Declared after `answers`, so dropped after it: a thread waiting to hand an answer over
+    /// is woken by the closed channel before it is joined.
+    _thread: Joined,
+}
+
+/// A thread joined when dropped.
+struct Joined(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("the thread reading ahead panicked");
+        }
+    }
+}
+
+impl ReadAhead {
+    /// Starts the thread; `None` where it cannot be (the job then reads alone).
+    pub(crate) fn start(plan: AheadPlan, scheduler: Scheduler) -> Option<Self> {
+        let (sender, answers) = sync_channel(plan.ahead.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let span = tracing::Span::current();
+        let thread = std::thread::Builder::new()
+            .name("index-ahead".into())
+            .spawn(move || {
+                let _span = span.enter();
+                let frames = plan.frames.len();
+                match read_ahead(plan, &scheduler, &sender, &stopped) {
+                    Ok(sent) => tracing::debug!(sent, frames, "read ahead"),
+                    // Not an error of the job: it decodes what is left itself and meets
+                    // whatever stopped this, where it is handled once.
+                    Err(e) => tracing::debug!(error = %e, "reading ahead stopped; the job reads the rest"),
+                }
+            })
+            .inspect_err(|e| tracing::warn!(error = %e, "no thread to read ahead; the job reads alone"))
+            .ok()?;
+        Some(Self {
+            answers,
+            next: None,
+            stop,
+            _thread: Joined(Some(thread)),
+        })
+    }
+
+    /// The answer on `frame`, waiting for it while the thread has yet to reach it; `None` when
+    /// the thread passed it, ended or stopped (the job then reads the frame itself).
+    pub(crate) fn take(&mut self, frame: u64) -> Option<AheadFrame> {
+        loop {
+            let got = match self.next.take() {
+                Some(got) => got,
+                None => self.answers.recv().ok()?,
+            };
+            match got.frame.cmp(&frame) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => return Some(got),
+                std::cmp::Ordering::Greater => {
+                    self.next = Some(got);
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The thread's work: returns how many answers it handed over.
+fn read_ahead(
+    mut plan: AheadPlan,
+    scheduler: &Scheduler,
+    sender: &SyncSender<AheadFrame>,
+    stop: &AtomicBool,
+) -> Result<usize, IndexError> {
+    let _memory = plan.memory.take();
+    let in_flight = plan.in_flight.max(1);
+    let mut pending = std::collections::VecDeque::with_capacity(in_flight + 1);
+    let mut sent = 0;
+    let hand_over = |(frame, ticket, thumb): (u64, Ticket, Vec<u8>)| -> Result<bool, IndexError> {
+        let found = ticket.wait()?;
+        Ok(sender.send(AheadFrame { frame, found, thumb }).is_ok())
+    };
+    let mut failed = None;
+    for &i in &plan.frames {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(sent);
+        }
+        let read = plan
+            .source
+            .frame(Target::Index(i), Mode::Exact, Size::Native)
+            .map_err(IndexError::from)
+            .and_then(|frame| {
+                let ticket = submit(
+                    scheduler,
+                    frame.data.clone(),
+                    frame.width,
+                    frame.height,
+                    plan.input,
+                )?;
+                Ok((i, ticket, plan.thumbnails.of(&frame)?))
+            });
+        match read {
+            Ok(read) => pending.push_back(read),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        while pending.len() > in_flight {
+            let Some(oldest) = pending.pop_front() else { break };
+            if !hand_over(oldest)? {
+                return Ok(sent);
+            }
+            sent += 1;
+        }
+    }
+    // What is at the model is handed over even where a frame failed: its runs are not lost.
+    while let Some(oldest) = pending.pop_front() {
+        if !hand_over(oldest)? {
+            break;
+        }
+        sent += 1;
+    }
+    failed.map_or(Ok(sent), Err)
+}
