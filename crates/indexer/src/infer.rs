@@ -8,13 +8,14 @@
 //! before any is inferred, so a second decoder can take them in order and leave each one's
 //! answer (its boxes and thumbnail: a few kB) for the job to pick up when it gets there.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use image::ExtendedColorType;
 use image::codecs::jpeg::JpegEncoder;
-use pigweight_decode::{Frame, FrameSource, Mode, Reservation, Size, Target};
+use pigweight_decode::{Frame, FrameSource, MemoryBudget, Mode, Picture, Reservation, Size, Target};
 use pigweight_inference::{Detections, Priority, Scheduler, SharedImage, Ticket};
 
 use crate::error::IndexError;
@@ -117,32 +118,128 @@ pub(crate) struct AheadFrame {
     pub thumb: Vec<u8>,
 }
 
+/// A GOP read ahead whole: the frames between two disagreeing samples, `gap`, decoded in
+/// order, its regular frame inferred as it passed, and the others kept to bisect on, as
+/// the job's regular pass would have (the frames after the regular frame only where it
+/// disagrees with the sample that ends the gap).
+pub(crate) struct AheadWindow {
+    pub gap: (u64, u64),
+    pub regular: AheadFrame,
+    pub pictures: BTreeMap<u64, Picture>,
+    /// The pictures' memory, given back when dropped.
+    pub memory: Vec<Reservation>,
+}
+
+/// What the thread hands over, in frame order.
+pub(crate) enum Ahead {
+    Frame(AheadFrame),
+    Window(AheadWindow),
+}
+
+impl Ahead {
+    /// The regular frame it answers for.
+    fn frame(&self) -> u64 {
+        match self {
+            Self::Frame(f) => f.frame,
+            Self::Window(w) => w.regular.frame,
+        }
+    }
+
+    /// The answer on the regular frame alone.
+    pub(crate) fn into_frame(self) -> AheadFrame {
+        match self {
+            Self::Frame(f) => f,
+            Self::Window(w) => w.regular,
+        }
+    }
+}
+
+/// A regular frame to read ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AheadTask {
+    /// Alone: its GOP's samples agree.
+    Frame(u64),
+    /// With its GOP, the only regular frame between the disagreeing samples at `gap`;
+    /// `after` is the count of the sample that ends it. Only where memory for the GOP is free
+    /// when the thread gets there; else the job reads it.
+    Window { frame: u64, gap: (u64, u64), after: u32 },
+}
+
 /// What a [`ReadAhead`] works with.
 pub(crate) struct AheadPlan {
     /// Its own source of the video, and the memory reserved for it (given back when the
     /// thread ends).
     pub source: Box<dyn FrameSource>,
     pub memory: Option<Reservation>,
-    /// The frames, ascending.
-    pub frames: Vec<u64>,
+    /// In frame order.
+    pub tasks: Vec<AheadTask>,
     pub input: Option<u32>,
     pub thumbnails: Thumbnails,
     /// Answers it may hold before the job takes them; it waits past that.
     pub ahead: usize,
     /// Frames it keeps at the model at once.
     pub in_flight: usize,
+    /// The memory of the GOPs read ahead.
+    pub windows: WindowMemory,
 }
 
-/// Frames decoded and inferred in order by a second source on a thread of its own; the job
-/// takes their answers ([`Self::take`]) as it reaches them. Dropped, the thread stops at its
-/// next frame and is waited for (at most a frame's decoding or model run), so its source and
-/// memory are back when the drop returns.
+/// The memory of the GOPs read ahead: each at most `most` bytes; two at a time held ahead of
+/// the job (it takes one while the thread decodes the next, and the GOPs one step of the job
+/// bisects at once take at most `most` together, so the thread never waits on a job waiting
+/// for it); and, in a server, out of its budget as far as that leaves `keep_free` bytes.
+pub(crate) struct WindowMemory {
+    pub most: u64,
+    pub ahead: Arc<MemoryBudget>,
+    pub budget: Option<(Arc<MemoryBudget>, u64)>,
+}
+
+impl WindowMemory {
+    pub(crate) fn new(most: u64, budget: Option<(Arc<MemoryBudget>, u64)>) -> Self {
+        Self {
+            most,
+            ahead: MemoryBudget::new(most.saturating_mul(2)),
+            budget,
+        }
+    }
+
+    /// Memory for a GOP of `bytes`: waits while two are held ahead, until `stop`; `None` where
+    /// it is larger than `most`, the budget has no room now, or `stop` was set.
+    fn reserve(&self, bytes: u64, stop: &AtomicBool) -> Option<Vec<Reservation>> {
+        if bytes > self.most {
+            return None;
+        }
+        let shared = match &self.budget {
+            None => None,
+            Some((budget, keep_free)) => {
+                let spare = budget
+                    .limit()
+                    .saturating_sub(budget.used())
+                    .saturating_sub(*keep_free);
+                Some((bytes <= spare).then(|| budget.try_reserve(bytes)).flatten()?)
+            }
+        };
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Ok(ahead) = self.ahead.reserve(bytes, std::time::Duration::from_millis(50)) {
+                return Some([Some(ahead), shared].into_iter().flatten().collect());
+            }
+        }
+    }
+}
+
+/// Regular frames decoded and inferred in order by a second source on a thread of its own
+/// (GOPs whose samples disagree decoded whole and kept, where memory allows); the job takes
+/// them ([`Self::take`]) as it reaches them. Dropped, the thread stops at its next frame and
+/// is waited for (at most a GOP's decoding or a model run), so its source and memory are back
+/// when the drop returns.
 pub(crate) struct ReadAhead {
-    answers: Receiver<AheadFrame>,
-    /// An answer received past the frame asked for, kept for the next ask.
-    next: Option<AheadFrame>,
+    answers: Receiver<Ahead>,
+    /// What was received past the frame asked for, kept for the next ask.
+    next: Option<Ahead>,
     stop: Arc<AtomicBool>,
-    /// Declared after `answers`, so dropped after it: a thread waiting to hand an answer over
+    /// Declared after `answers`, so dropped after it: a thread waiting to hand something over
     /// is woken by the closed channel before it is joined.
     _thread: Joined,
 }
@@ -171,9 +268,9 @@ impl ReadAhead {
             .name("index-ahead".into())
             .spawn(move || {
                 let _span = span.enter();
-                let frames = plan.frames.len();
+                let tasks = plan.tasks.len();
                 match read_ahead(plan, &scheduler, &sender, &stopped) {
-                    Ok(sent) => tracing::debug!(sent, frames, "read ahead"),
+                    Ok((frames, windows)) => tracing::debug!(frames, windows, tasks, "read ahead"),
                     // Not an error of the job: it decodes what is left itself and meets
                     // whatever stopped this, where it is handled once.
                     Err(e) => tracing::debug!(error = %e, "reading ahead stopped; the job reads the rest"),
@@ -189,15 +286,16 @@ impl ReadAhead {
         })
     }
 
-    /// The answer on `frame`, waiting for it while the thread has yet to reach it; `None` when
-    /// the thread passed it, ended or stopped (the job then reads the frame itself).
-    pub(crate) fn take(&mut self, frame: u64) -> Option<AheadFrame> {
+    /// What was read ahead for regular frame `frame`, waiting for it while the thread has yet
+    /// to reach it; `None` when the thread passed it, ended or stopped (the job then reads the
+    /// frame itself). Whatever was read for frames before it is dropped.
+    pub(crate) fn take(&mut self, frame: u64) -> Option<Ahead> {
         loop {
             let got = match self.next.take() {
                 Some(got) => got,
                 None => self.answers.recv().ok()?,
             };
-            match got.frame.cmp(&frame) {
+            match got.frame().cmp(&frame) {
                 std::cmp::Ordering::Less => continue,
                 std::cmp::Ordering::Equal => return Some(got),
                 std::cmp::Ordering::Greater => {
@@ -215,53 +313,70 @@ impl Drop for ReadAhead {
     }
 }
 
-/// The thread's work: returns how many answers it handed over.
+/// The thread's work: returns the frames and GOPs it handed over.
 fn read_ahead(
     mut plan: AheadPlan,
     scheduler: &Scheduler,
-    sender: &SyncSender<AheadFrame>,
+    sender: &SyncSender<Ahead>,
     stop: &AtomicBool,
-) -> Result<usize, IndexError> {
+) -> Result<(usize, usize), IndexError> {
     let _memory = plan.memory.take();
     let in_flight = plan.in_flight.max(1);
-    let mut pending = std::collections::VecDeque::with_capacity(in_flight + 1);
-    let mut sent = 0;
+    let mut pending: VecDeque<(u64, Ticket, Vec<u8>)> = VecDeque::with_capacity(in_flight + 1);
+    let (mut frames, mut windows) = (0, 0);
     let hand_over = |(frame, ticket, thumb): (u64, Ticket, Vec<u8>)| -> Result<bool, IndexError> {
         let found = ticket.wait()?;
-        Ok(sender.send(AheadFrame { frame, found, thumb }).is_ok())
+        Ok(sender
+            .send(Ahead::Frame(AheadFrame { frame, found, thumb }))
+            .is_ok())
     };
     let mut failed = None;
-    for &i in &plan.frames {
+    let tasks = std::mem::take(&mut plan.tasks);
+    for &task in &tasks {
         if stop.load(Ordering::Relaxed) {
-            return Ok(sent);
+            return Ok((frames, windows));
         }
-        let read = plan
-            .source
-            .frame(Target::Index(i), Mode::Exact, Size::Native)
-            .map_err(IndexError::from)
-            .and_then(|frame| {
-                let ticket = submit(
-                    scheduler,
-                    frame.data.clone(),
-                    frame.width,
-                    frame.height,
-                    plan.input,
-                )?;
-                Ok((i, ticket, plan.thumbnails.of(&frame)?))
-            });
-        match read {
-            Ok(read) => pending.push_back(read),
+        let AheadTask::Window { frame, gap, after } = task else {
+            let AheadTask::Frame(i) = task else { continue };
+            match read_one(&mut plan, scheduler, i) {
+                Ok(read) => pending.push_back(read),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            while pending.len() > in_flight {
+                let Some(oldest) = pending.pop_front() else { break };
+                if !hand_over(oldest)? {
+                    return Ok((frames, windows));
+                }
+                frames += 1;
+            }
+            continue;
+        };
+        let bytes = (gap.1 - gap.0 - 1).saturating_mul(plan.source.picture_bytes());
+        let Some(memory) = plan.windows.reserve(bytes, stop) else {
+            // No room (or stopped): the job decodes this GOP itself.
+            continue;
+        };
+        // In frame order: what is at the model goes first.
+        while let Some(oldest) = pending.pop_front() {
+            if !hand_over(oldest)? {
+                return Ok((frames, windows));
+            }
+            frames += 1;
+        }
+        match read_window(&mut plan, scheduler, frame, gap, after, memory) {
+            Ok(window) => {
+                if sender.send(Ahead::Window(window)).is_err() {
+                    return Ok((frames, windows));
+                }
+                windows += 1;
+            }
             Err(e) => {
                 failed = Some(e);
                 break;
             }
-        }
-        while pending.len() > in_flight {
-            let Some(oldest) = pending.pop_front() else { break };
-            if !hand_over(oldest)? {
-                return Ok(sent);
-            }
-            sent += 1;
         }
     }
     // What is at the model is handed over even where a frame failed: its runs are not lost.
@@ -269,7 +384,58 @@ fn read_ahead(
         if !hand_over(oldest)? {
             break;
         }
-        sent += 1;
+        frames += 1;
     }
-    failed.map_or(Ok(sent), Err)
+    failed.map_or(Ok((frames, windows)), Err)
+}
+
+/// Decodes frame `i` and sends it to the model; makes its thumbnail meanwhile.
+fn read_one(
+    plan: &mut AheadPlan,
+    scheduler: &Scheduler,
+    i: u64,
+) -> Result<(u64, Ticket, Vec<u8>), IndexError> {
+    let frame = plan.source.frame(Target::Index(i), Mode::Exact, Size::Native)?;
+    let ticket = submit(
+        scheduler,
+        frame.data.clone(),
+        frame.width,
+        frame.height,
+        plan.input,
+    )?;
+    Ok((i, ticket, plan.thumbnails.of(&frame)?))
+}
+
+/// Decodes the GOP between the samples at `gap` up to its regular frame `regular`, which goes
+/// to the model, keeping the others; on past it only where the model's count there is not
+/// `after` (the sample that ends the gap).
+fn read_window(
+    plan: &mut AheadPlan,
+    scheduler: &Scheduler,
+    regular: u64,
+    gap: (u64, u64),
+    after: u32,
+    memory: Vec<Reservation>,
+) -> Result<AheadWindow, IndexError> {
+    let mut pictures = BTreeMap::new();
+    for i in gap.0 + 1..regular {
+        pictures.insert(i, plan.source.picture(i)?);
+    }
+    let (_, ticket, thumb) = read_one(plan, scheduler, regular)?;
+    let found = ticket.wait()?;
+    if found.count() != after {
+        for i in regular + 1..gap.1 {
+            pictures.insert(i, plan.source.picture(i)?);
+        }
+    }
+    Ok(AheadWindow {
+        gap,
+        regular: AheadFrame {
+            frame: regular,
+            found,
+            thumb,
+        },
+        pictures,
+        memory,
+    })
 }

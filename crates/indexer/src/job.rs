@@ -23,6 +23,11 @@
 //!    the bisection runs on them: a bisection that seeks for each of its frames decodes the
 //!    frames before them again every time (most of refinement's cost at 720p).
 //!
+//! In the regular pass, a second source of the video (where the job has one:
+//! [`Job::read_ahead`]) works ahead of the job on a thread of its own, so decoding runs on two
+//! cores: it decodes and infers the regular frames whose GOP's keyframes agree, and every
+//! second GOP whose keyframes disagree whole, for the job to bisect on (see `infer.rs`).
+//!
 //! Frames go to the scheduler, at background priority, as soon as they are decoded, so the
 //! model works on one while the next decodes (a user's request waits for at most one batch);
 //! each step commits its samples in one transaction per batch. What a step
@@ -43,7 +48,9 @@ use pigweight_inference::{Detection, Detections, ModelInfo, Priority, Scheduler,
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexError;
-use crate::infer::{AheadFrame, AheadPlan, Answer, Inferred, ReadAhead, Thumbnails, submit};
+use crate::infer::{
+    Ahead, AheadFrame, AheadPlan, AheadTask, Answer, Inferred, ReadAhead, Thumbnails, WindowMemory, submit,
+};
 use crate::probe::{InputChoice, choose_input, on_scheduler, probe_frames};
 use crate::roots::Location;
 use crate::store::{IndexKey, IndexRow, Pass, Sample, Source, Store, StoredDetection, VideoRecord};
@@ -299,11 +306,11 @@ pub struct Job {
     /// The memory budget refinement windows are reserved from, and the bytes they leave free.
     memory: Option<(Arc<MemoryBudget>, u64)>,
     /// The regular frames read ahead ([`IndexerConfig::read_ahead`]).
-    ahead: Ahead,
+    ahead: Reading,
 }
 
-/// Reading ahead: a second source waiting for the input to be chosen, then its thread.
-enum Ahead {
+/// Reading ahead: a second source waiting for the regular pass, then its thread.
+enum Reading {
     None,
     Ready(Box<dyn FrameSource>, Option<Reservation>),
     Running(ReadAhead),
@@ -347,7 +354,7 @@ impl Job {
             samples,
             plan,
             memory: None,
-            ahead: Ahead::None,
+            ahead: Reading::None,
         })
     }
 
@@ -363,7 +370,7 @@ impl Job {
     /// regular pass ends.
     pub fn read_ahead(mut self, source: Box<dyn FrameSource>, memory: Option<Reservation>) -> Self {
         if self.config.read_ahead > 0 {
-            self.ahead = Ahead::Ready(source, memory);
+            self.ahead = Reading::Ready(source, memory);
         }
         self
     }
@@ -406,7 +413,7 @@ impl Job {
                 self.start_reading_ahead(scheduler);
             } else if self.index.pass != Pass::Keyframes {
                 // The regular frames are all in: the second source and its memory go back.
-                self.ahead = Ahead::None;
+                self.ahead = Reading::None;
             }
             let worked = match self.index.pass {
                 Pass::Done | Pass::Failed => return Ok(self.progress(0, 0)),
@@ -434,44 +441,59 @@ impl Job {
         }
     }
 
-    /// Starts reading ahead, where the job has a second source, in the regular pass:
-    /// the regular frames left whose samples around agree (the job decodes the others with
-    /// the GOP around them, to bisect on). Not during the keyframes pass, whose model runs
-    /// would wait behind the second source's (the rough timeline comes first).
+    /// Starts reading ahead, where the job has a second source, in the regular pass: the
+    /// regular frames left, those whose samples around agree alone, and those alone between
+    /// samples that disagree with the GOP around them (decoded whole, to bisect on), where
+    /// memory allows when the thread gets there; the job reads the rest. Not during the
+    /// keyframes pass, whose model runs would wait behind the second source's (the rough
+    /// timeline comes first).
     fn start_reading_ahead(&mut self, scheduler: &Scheduler) {
-        if !matches!(self.ahead, Ahead::Ready(..)) {
+        if !matches!(self.ahead, Reading::Ready(..)) {
             return;
         }
-        let Ahead::Ready(source, memory) = std::mem::replace(&mut self.ahead, Ahead::None) else {
+        let Reading::Ready(source, memory) = std::mem::replace(&mut self.ahead, Reading::None) else {
             return;
         };
-        let frames: Vec<u64> = self
+        // GOPs to decode whole go to the thread and the job in turn: the job bisects them all,
+        // so the thread, with every lone frame, would otherwise have the more to do.
+        let mut turn = false;
+        let tasks: Vec<AheadTask> = self
             .missing(&self.plan.regular)
             .into_iter()
-            .filter(|&f| self.disagreeing_around(f).is_none())
+            .filter_map(|frame| match self.disagreeing_around(frame) {
+                None => Some(AheadTask::Frame(frame)),
+                Some(gap) => {
+                    let planned = self.plan.regular.partition_point(|&f| f < gap.1)
+                        - self.plan.regular.partition_point(|&f| f <= gap.0);
+                    let after = self.samples.get(&gap.1)?.count;
+                    turn = !turn;
+                    (planned == 1 && !turn).then_some(AheadTask::Window { frame, gap, after })
+                }
+            })
             .collect();
-        if frames.is_empty() {
+        if tasks.is_empty() {
             return;
         }
         let plan = AheadPlan {
             source,
             memory,
-            frames,
+            tasks,
             input: self.input(),
             thumbnails: self.config.thumbnails(),
             ahead: self.config.read_ahead,
             in_flight: self.config.batch.max(1),
+            windows: WindowMemory::new(self.config.refine_window_mb << 20, self.memory.clone()),
         };
         if let Some(running) = ReadAhead::start(plan, scheduler.clone()) {
-            self.ahead = Ahead::Running(running);
+            self.ahead = Reading::Running(running);
         }
     }
 
-    /// The answer on regular frame `frame` where it was read ahead (waiting for it while the
-    /// second source has yet to reach it).
-    fn read_ahead_of(&mut self, frame: u64) -> Option<AheadFrame> {
+    /// What was read ahead for regular frame `frame` (waiting for it while the second source
+    /// has yet to reach it).
+    fn read_ahead_of(&mut self, frame: u64) -> Option<Ahead> {
         match &mut self.ahead {
-            Ahead::Running(ahead) => ahead.take(frame),
+            Reading::Running(ahead) => ahead.take(frame),
             _ => None,
         }
     }
@@ -609,17 +631,41 @@ impl Job {
     ) -> Result<(), IndexError> {
         let started = Instant::now();
         let mut kept = BTreeMap::new();
+        // The memory of the GOPs read ahead, given back after the bisection.
+        let mut held = Vec::new();
         for &(a, b) in gaps {
             let planned: Vec<u64> = chunk.iter().copied().filter(|f| (a + 1..b).contains(f)).collect();
             let Some(&last) = planned.last() else {
                 continue;
             };
             let mut inferred = Inferred::with_capacity(planned.len());
+            let mut ahead: BTreeMap<u64, AheadFrame> = BTreeMap::new();
+            let mut whole_read = false;
+            for &r in &planned {
+                match self.read_ahead_of(r) {
+                    Some(Ahead::Window(whole)) if whole.gap == (a, b) => {
+                        // The second source decoded this GOP (it does only those with a
+                        // single regular frame): nothing is left to decode here.
+                        inferred.add_ready(whole.regular);
+                        kept.extend(whole.pictures);
+                        held.push(whole.memory);
+                        whole_read = true;
+                    }
+                    Some(other) => {
+                        ahead.insert(r, other.into_frame());
+                    }
+                    None => {}
+                }
+            }
+            if whole_read {
+                self.store_inferred(store, inferred, Source::Regular)?;
+                continue;
+            }
             for i in a + 1..=last {
                 let picture = self.source.picture(i)?;
                 if planned.contains(&i) {
                     // Decoded all the same: the frames after it depend on it.
-                    match self.read_ahead_of(i) {
+                    match ahead.remove(&i) {
                         Some(ahead) => inferred.add_ready(ahead),
                         None => inferred.add(
                             scheduler,
@@ -645,6 +691,7 @@ impl Job {
         let decoded = kept.len();
         let decode_ms = started.elapsed().as_millis() as u64;
         let rounds = self.bisect(store, scheduler, &mut kept)?;
+        drop(held);
         tracing::debug!(
             index = self.index.id,
             gaps = gaps.len(),
@@ -837,7 +884,9 @@ impl Job {
             if source == Source::Regular
                 && let Some(ahead) = self.read_ahead_of(i)
             {
-                inferred.add_ready(ahead);
+                // A GOP read ahead whole, where the job reads it alone after all (its samples
+                // changed, or no window fits now): its regular frame's answer is what counts.
+                inferred.add_ready(ahead.into_frame());
                 continue;
             }
             let frame = self.source.frame(Target::Index(i), mode, Size::Native)?;
