@@ -1,5 +1,7 @@
 //! The library: which videos there are, what each is, and where its index stands.
 
+use std::path::Path;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -14,7 +16,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Params, PathId};
 use crate::library::{Change, Entry, client_path};
-use crate::state::AppState;
+use crate::state::{App, AppState};
 use crate::upload;
 use crate::wire::IndexStatus;
 
@@ -148,7 +150,7 @@ impl VideoSummary {
         let status = app.indexer.status(&entry.path);
         let probed = app.probed_if_known(&entry);
         Self {
-            index: status.as_ref().map(IndexStatus::from),
+            index: status.as_ref().map(|s| IndexStatus::new(s, app.scheduler.info())),
             size: entry.size(),
             duration: probed
                 .as_ref()
@@ -321,7 +323,7 @@ async fn receive_upload(
 async fn get_video(State(app): State<AppState>, PathId(id): PathId) -> Result<Json<VideoDetail>, ApiError> {
     let entry = app.entry(&id)?;
     let probed = app.probed(&entry).await?;
-    let index = app.indexer.status(&entry.path).as_ref().map(IndexStatus::from);
+    let index = index_status(&app, &entry.path);
     Ok(Json(VideoDetail::new(entry.id, entry.name, &probed.info, index)))
 }
 
@@ -362,10 +364,8 @@ async fn get_index_status(
     PathId(id): PathId,
 ) -> Result<Json<IndexStatus>, ApiError> {
     let entry = app.entry(&id)?;
-    app.indexer
-        .status(&entry.path)
-        .as_ref()
-        .map(|s| Json(IndexStatus::from(s)))
+    index_status(&app, &entry.path)
+        .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("video {id} has not been queued for indexing yet")))
 }
 
@@ -383,11 +383,16 @@ async fn rebuild_index(
 ) -> Result<(axum::http::StatusCode, Json<IndexStatus>), ApiError> {
     let entry = app.entry(&id)?;
     app.indexer.add(&entry.path);
-    let status = app
-        .indexer
-        .status(&entry.path)
-        .ok_or_else(|| ApiError::internal("a queued video has no status"))?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(IndexStatus::from(&status))))
+    let status =
+        index_status(&app, &entry.path).ok_or_else(|| ApiError::internal("a queued video has no status"))?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(status)))
+}
+
+/// Where the video at `path` stands in indexing, as the wire shows it.
+fn index_status(app: &App, path: &Path) -> Option<IndexStatus> {
+    app.indexer
+        .status(path)
+        .map(|s| IndexStatus::new(&s, app.scheduler.info()))
 }
 
 /// Evenly spaced frames of a video: `count` frames from `first`, the first at `time` (seconds

@@ -2,6 +2,7 @@
 //! count WebSocket) and where a video's index stands (the library and the WebSocket).
 
 use pigweight_indexer::{IndexState, Pass, Provenance, Status};
+use pigweight_inference::ModelInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -72,6 +73,10 @@ pub(crate) struct IndexStatus {
     samples: u64,
     /// Seconds to the end of the current pass at the recent rate, when it can be told.
     eta_s: Option<f64>,
+    /// The square input the model runs the video's frames at, once its index has chosen it:
+    /// the model's own, or its larger one where the animals are small (judged on five
+    /// keyframes). Absent until chosen.
+    input_size: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -91,8 +96,9 @@ pub(crate) enum IndexPass {
     Refine,
 }
 
-impl From<&Status> for IndexStatus {
-    fn from(s: &Status) -> Self {
+impl IndexStatus {
+    /// The status `s` of an index made with `model`.
+    pub(crate) fn new(s: &Status, model: &ModelInfo) -> Self {
         let (state, pass, reason) = match &s.state {
             IndexState::Queued => (IndexStateName::Queued, None, None),
             IndexState::Indexing { pass } => {
@@ -114,6 +120,9 @@ impl From<&Status> for IndexStatus {
             percent: s.percent,
             samples: s.samples,
             eta_s: s.eta_s,
+            input_size: s
+                .input
+                .map(|input| input.unwrap_or(model.input_size.0.max(model.input_size.1))),
         }
     }
 }

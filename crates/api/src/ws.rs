@@ -259,7 +259,7 @@ async fn session(app: &App, entry: &Entry, duration: f64, socket: WebSocket) {
             event = progress.recv(), if progress_open => {
                 match event {
                     Ok(e) if e.status.path == entry.path => {
-                        progress_tx.send_replace(ServerMessage::IndexProgress(IndexStatus::from(&e.status)).into_message());
+                        progress_tx.send_replace(ServerMessage::IndexProgress(IndexStatus::new(&e.status, app.scheduler.info())).into_message());
                     }
                     // Lagged: the next event carries the newest progress anyway.
                     Err(broadcast::error::RecvError::Closed) => progress_open = false,

@@ -657,6 +657,10 @@ async fn frames_go_in_at_the_input_chosen_for_their_video() {
             let id = TestApp::id("pen.mp4");
             if indexing {
                 app.indexed(&id).await;
+                // The index's choice is on the wire: the larger input, or the fake's own 640.
+                let video = app.get(&format!("/api/videos/{id}")).await.json();
+                let chosen = if small { 960 } else { 640 };
+                assert_eq!(video["index"]["input_size"], chosen, "below {below}: {video}");
             }
             let indexed = app.own_inputs.load(Ordering::Relaxed);
             assert_eq!(
