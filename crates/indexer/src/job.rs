@@ -307,6 +307,8 @@ pub struct Job {
     memory: Option<(Arc<MemoryBudget>, u64)>,
     /// The regular frames read ahead ([`IndexerConfig::read_ahead`]).
     ahead: Reading,
+    /// Keyframes at the model, stored by the next step (which decodes its own meanwhile).
+    in_flight: Option<Inferred>,
 }
 
 /// Reading ahead: a second source waiting for the regular pass, then its thread.
@@ -355,6 +357,7 @@ impl Job {
             plan,
             memory: None,
             ahead: Reading::None,
+            in_flight: None,
         })
     }
 
@@ -388,6 +391,7 @@ impl Job {
     /// Reads the index's pass and samples again from the database: after an error that may
     /// have left a step half known (the connection broke at its commit), or another worker's.
     pub fn reload(&mut self, store: &mut Store, key: &IndexKey) -> Result<(), IndexError> {
+        self.in_flight = None;
         self.index = store.index(self.index.video_id, key)?;
         self.samples = store
             .samples(self.index.id)?
@@ -550,13 +554,24 @@ impl Job {
             Source::Keyframe => &self.plan.keyframe_order,
             _ => &self.plan.regular,
         };
+        let in_flight = |f: &u64| {
+            self.in_flight
+                .as_ref()
+                .is_some_and(|i| i.submitted.iter().any(|(g, _)| g == f))
+        };
         let mut chunk: Vec<u64> = self
             .missing(order)
             .into_iter()
+            .filter(|f| !in_flight(f))
             .take(self.config.batch.max(1))
             .collect();
         if chunk.is_empty() {
-            return Ok(None);
+            let Some(last) = self.in_flight.take() else {
+                return Ok(None);
+            };
+            self.store_inferred(store, last, source)?;
+            let (done, total) = self.counted(&self.plan.keyframes);
+            return Ok(Some(self.progress(done, total)));
         }
         if source == Source::Regular {
             // Between samples that disagree, refinement will decode every frame anyway: decode
@@ -577,7 +592,12 @@ impl Job {
                 self.infer(store, scheduler, &chunk, source)?;
             }
         } else {
-            self.infer(store, scheduler, &chunk, source)?;
+            // Keyframes: this step's go to the model while the last step's are stored, so the
+            // model works on one batch while the next is decoded.
+            let inferred = self.submit_frames(scheduler, &chunk, source)?;
+            if let Some(before) = self.in_flight.replace(inferred) {
+                self.store_inferred(store, before, source)?;
+            }
         }
         let planned = match source {
             Source::Keyframe => &self.plan.keyframes,
@@ -874,6 +894,19 @@ impl Job {
         frames: &[u64],
         source: Source,
     ) -> Result<(), IndexError> {
+        let inferred = self.submit_frames(scheduler, frames, source)?;
+        self.store_inferred(store, inferred, source)
+    }
+
+    /// Decodes `frames` in their order and sends each to the model as soon as it is
+    /// decoded, making its thumbnail while the model works on it (or takes what was read
+    /// ahead).
+    fn submit_frames(
+        &mut self,
+        scheduler: &Scheduler,
+        frames: &[u64],
+        source: Source,
+    ) -> Result<Inferred, IndexError> {
         let mode = if source == Source::Keyframe {
             Mode::Fast
         } else {
@@ -892,7 +925,7 @@ impl Job {
             let frame = self.source.frame(Target::Index(i), mode, Size::Native)?;
             inferred.add(scheduler, self.config.thumbnails(), self.input(), &frame)?;
         }
-        self.store_inferred(store, inferred, source)
+        Ok(inferred)
     }
 
     /// Stores frames inferred with their thumbnails: the thumbnails first, so a sample never
