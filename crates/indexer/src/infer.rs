@@ -165,6 +165,14 @@ pub(crate) enum AheadTask {
     Window { frame: u64, gap: (u64, u64), after: u32 },
 }
 
+impl AheadTask {
+    fn frame(&self) -> u64 {
+        match *self {
+            Self::Frame(frame) | Self::Window { frame, .. } => frame,
+        }
+    }
+}
+
 /// What a [`ReadAhead`] works with.
 pub(crate) struct AheadPlan {
     /// Its own source of the video, and the memory reserved for it (given back when the
@@ -235,6 +243,8 @@ impl WindowMemory {
 /// is waited for (at most a GOP's decoding or a model run), so its source and memory are back
 /// when the drop returns.
 pub(crate) struct ReadAhead {
+    /// The regular frames of its tasks, ascending: the job waits only for those.
+    frames: Vec<u64>,
     answers: Receiver<Ahead>,
     /// What was received past the frame asked for, kept for the next ask.
     next: Option<Ahead>,
@@ -264,6 +274,7 @@ impl ReadAhead {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let span = tracing::Span::current();
+        let frames = plan.tasks.iter().map(AheadTask::frame).collect();
         let thread = std::thread::Builder::new()
             .name("index-ahead".into())
             .spawn(move || {
@@ -279,6 +290,7 @@ impl ReadAhead {
             .inspect_err(|e| tracing::warn!(error = %e, "no thread to read ahead; the job reads alone"))
             .ok()?;
         Some(Self {
+            frames,
             answers,
             next: None,
             stop,
@@ -287,9 +299,13 @@ impl ReadAhead {
     }
 
     /// What was read ahead for regular frame `frame`, waiting for it while the thread has yet
-    /// to reach it; `None` when the thread passed it, ended or stopped (the job then reads the
-    /// frame itself). Whatever was read for frames before it is dropped.
+    /// to reach it; `None` at once for a frame that is not the thread's, and when the thread
+    /// passed it (no memory for its GOP), ended or stopped: the job then reads the frame
+    /// itself. Whatever was read for frames before it is dropped.
     pub(crate) fn take(&mut self, frame: u64) -> Option<Ahead> {
+        if self.frames.binary_search(&frame).is_err() {
+            return None;
+        }
         loop {
             let got = match self.next.take() {
                 Some(got) => got,
@@ -337,7 +353,7 @@ fn read_ahead(
             return Ok((frames, windows));
         }
         let AheadTask::Window { frame, gap, after } = task else {
-            let AheadTask::Frame(i) = task else { continue };
+            let i = task.frame();
             match read_one(&mut plan, scheduler, i) {
                 Ok(read) => pending.push_back(read),
                 Err(e) => {
