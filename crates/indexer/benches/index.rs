@@ -62,7 +62,7 @@ fn index_speed(model: &Path, video: &Path, db_dir: &Path, indexing: IndexerConfi
     let mut job = Job::open(&mut store, &record, Box::new(source), &key, indexing).unwrap();
     if reads_ahead {
         let second = VideoFile::open(video, &SourceConfig::default()).unwrap();
-        job = job.read_ahead(Box::new(second), None);
+        job.read_ahead(Box::new(second), None);
     }
     let mut passes: Vec<(Pass, Duration, u64)> = Vec::new();
     let mut pass = Pass::Keyframes;

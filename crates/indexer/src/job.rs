@@ -370,12 +370,11 @@ impl Job {
 
     /// Gives the job a second source of the video, to read the regular frames ahead with
     /// ([`IndexerConfig::read_ahead`]), and the memory reserved for it; both go back when the
-    /// regular pass ends.
-    pub fn read_ahead(mut self, source: Box<dyn FrameSource>, memory: Option<Reservation>) -> Self {
-        if self.config.read_ahead > 0 {
+    /// regular pass ends (at once where it has ended, or where reading ahead is off).
+    pub fn read_ahead(&mut self, source: Box<dyn FrameSource>, memory: Option<Reservation>) {
+        if self.config.read_ahead > 0 && matches!(self.index.pass, Pass::Keyframes | Pass::Regular) {
             self.ahead = Reading::Ready(source, memory);
         }
-        self
     }
 
     pub fn index(&self) -> &IndexRow {

@@ -511,8 +511,11 @@ struct Active {
     /// Set when what the job holds in memory may differ from the database (an outage broke a
     /// step): it reads the database again before its next step.
     reload: bool,
+    /// Whether the job was offered a second source to read ahead with (once, when its
+    /// regular pass starts).
+    second_offered: bool,
     /// What its open source holds of the memory budget, given back when the job ends.
-    _memory: Reservation,
+    memory: Reservation,
     /// Seconds (readable), and the container's claim when it is longer.
     duration_s: f64,
     truncated_from_s: Option<f64>,
@@ -717,6 +720,35 @@ impl Worker {
         }
     }
 
+    /// Gives job `i` a second source of its video to read its regular pass ahead with
+    /// ([`IndexerConfig::read_ahead`]), once, when that pass starts: only where the budget has
+    /// room for it now and for one more source of the largest size after it (a user's request
+    /// comes first). Without it the job reads alone.
+    fn offer_second_source(&mut self, i: usize) {
+        let a = &self.active[i];
+        if a.second_offered || self.config.read_ahead == 0 || a.job.index().pass != Pass::Regular {
+            return;
+        }
+        let budget = &self.videos.budget;
+        let bytes = a.memory.bytes();
+        let largest = pigweight_decode::source_bytes_of_pixels(self.videos.config.max_frame_pixels);
+        let second = (budget.limit().saturating_sub(budget.used()) >= bytes + largest)
+            .then(|| budget.try_reserve(bytes))
+            .flatten()
+            .and_then(|reserved| {
+                let opened = self.videos.opener.open(&a.path, &self.videos.config);
+                opened
+                    .inspect_err(|e| tracing::debug!(error = %e, "no second source to read ahead"))
+                    .ok()
+                    .map(|second| (second, reserved))
+            });
+        let a = &mut self.active[i];
+        a.second_offered = true;
+        if let Some((second, reserved)) = second {
+            a.job.read_ahead(second, Some(reserved));
+        }
+    }
+
     /// Opens a leased job; false when there is no memory for it now (it is handed back). A
     /// video that cannot be opened is marked failed (not an indexer error). Its memory comes
     /// out of the shared budget first.
@@ -756,29 +788,8 @@ impl Worker {
                         "the file ends before its container says; indexing the readable part"
                     );
                 }
-                let mut job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?
+                let job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?
                     .with_memory(Arc::clone(&self.videos.budget), largest);
-                if self.config.read_ahead > 0 && matches!(job.index().pass, Pass::Keyframes | Pass::Regular) {
-                    // A second source, only where the budget has room for it now and one more
-                    // source of the largest size after it (a user's request comes first).
-                    let budget = &self.videos.budget;
-                    let bytes = pigweight_decode::source_bytes(w, h);
-                    let second = (budget.limit().saturating_sub(budget.used()) >= bytes + largest)
-                        .then(|| budget.try_reserve(bytes))
-                        .flatten()
-                        .and_then(|reserved| {
-                            let opened = self.videos.opener.open(&path, &self.videos.config);
-                            opened
-                                .inspect_err(
-                                    |e| tracing::debug!(error = %e, "no second source to read ahead"),
-                                )
-                                .ok()
-                                .map(|second| (second, reserved))
-                        });
-                    if let Some((second, reserved)) = second {
-                        job = job.read_ahead(second, Some(reserved));
-                    }
-                }
                 Ok((job, record.duration, truncated_from_s))
             });
         let (job, duration_s, truncated_from_s) = match opened {
@@ -811,7 +822,8 @@ impl Worker {
             renewed: Instant::now(),
             job,
             reload: false,
-            _memory: memory,
+            second_offered: false,
+            memory,
             duration_s,
             truncated_from_s,
             last_view: Instant::now() - VIEW_REFRESH,
@@ -824,6 +836,7 @@ impl Worker {
     /// worker's.
     fn step(&mut self, i: usize) -> Result<bool, IndexError> {
         let lease = self.lease();
+        self.offer_second_source(i);
         let a = &mut self.active[i];
         // Renewed well before it runs out; a job that was taken over (this worker stalled past
         // its lease) or dropped (its file left the library) is left to whoever has it now.

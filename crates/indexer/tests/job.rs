@@ -396,8 +396,8 @@ fn regular_frames_read_ahead_make_the_same_index_with_no_model_run_more() {
             fails_after,
         );
         let mut store = Store::open(&dir.path().join(format!("ahead-{fails_after}.db"))).unwrap();
-        let mut job =
-            open_job(&mut store, &path, &key).read_ahead(Box::new(second), budget.try_reserve(64 << 20));
+        let mut job = open_job(&mut store, &path, &key);
+        job.read_ahead(Box::new(second), budget.try_reserve(64 << 20));
         let before = runs();
         loop {
             let progress = job.step(&mut store, &scheduler).unwrap();

@@ -713,7 +713,7 @@ fn index_file(
     let reads_ahead = config.read_ahead > 0;
     let mut job = Job::open(store, &record, Box::new(source), key, config)?;
     if reads_ahead {
-        job = job.read_ahead(Box::new(VideoFile::open(file, &SourceConfig::default())?), None);
+        job.read_ahead(Box::new(VideoFile::open(file, &SourceConfig::default())?), None);
     }
     let mut pass = job.index().pass;
     tracing::info!(
