@@ -340,11 +340,26 @@ fn read_ahead(
     let in_flight = plan.in_flight.max(1);
     let mut pending: VecDeque<(u64, Ticket, Vec<u8>)> = VecDeque::with_capacity(in_flight + 1);
     let (mut frames, mut windows) = (0, 0);
-    let hand_over = |(frame, ticket, thumb): (u64, Ticket, Vec<u8>)| -> Result<bool, IndexError> {
-        let found = ticket.wait()?;
-        Ok(sender
-            .send(Ahead::Frame(AheadFrame { frame, found, thumb }))
-            .is_ok())
+    // Hands the oldest answers over until `keep` are left at the model; false when the job is
+    // gone.
+    let hand_over = |pending: &mut VecDeque<(u64, Ticket, Vec<u8>)>,
+                     keep: usize,
+                     frames: &mut usize|
+     -> Result<bool, IndexError> {
+        while pending.len() > keep {
+            let Some((frame, ticket, thumb)) = pending.pop_front() else {
+                break;
+            };
+            let found = ticket.wait()?;
+            if sender
+                .send(Ahead::Frame(AheadFrame { frame, found, thumb }))
+                .is_err()
+            {
+                return Ok(false);
+            }
+            *frames += 1;
+        }
+        Ok(true)
     };
     let mut failed = None;
     let tasks = std::mem::take(&mut plan.tasks);
@@ -352,56 +367,46 @@ fn read_ahead(
         if stop.load(Ordering::Relaxed) {
             return Ok((frames, windows));
         }
-        let AheadTask::Window { frame, gap, after } = task else {
-            let i = task.frame();
-            match read_one(&mut plan, scheduler, i) {
-                Ok(read) => pending.push_back(read),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+        match task {
+            AheadTask::Frame(i) => {
+                match read_one(&mut plan, scheduler, i) {
+                    Ok(read) => pending.push_back(read),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-            }
-            while pending.len() > in_flight {
-                let Some(oldest) = pending.pop_front() else { break };
-                if !hand_over(oldest)? {
+                if !hand_over(&mut pending, in_flight, &mut frames)? {
                     return Ok((frames, windows));
                 }
-                frames += 1;
             }
-            continue;
-        };
-        let bytes = (gap.1 - gap.0 - 1).saturating_mul(plan.source.picture_bytes());
-        let Some(memory) = plan.windows.reserve(bytes, stop) else {
-            // No room (or stopped): the job decodes this GOP itself.
-            continue;
-        };
-        // In frame order: what is at the model goes first.
-        while let Some(oldest) = pending.pop_front() {
-            if !hand_over(oldest)? {
-                return Ok((frames, windows));
-            }
-            frames += 1;
-        }
-        match read_window(&mut plan, scheduler, frame, gap, after, memory) {
-            Ok(window) => {
-                if sender.send(Ahead::Window(window)).is_err() {
+            AheadTask::Window { frame, gap, after } => {
+                let bytes = (gap.1 - gap.0 - 1).saturating_mul(plan.source.picture_bytes());
+                let Some(memory) = plan.windows.reserve(bytes, stop) else {
+                    // No room (or stopped): the job decodes this GOP itself.
+                    continue;
+                };
+                // In frame order: what is at the model goes first.
+                if !hand_over(&mut pending, 0, &mut frames)? {
                     return Ok((frames, windows));
                 }
-                windows += 1;
-            }
-            Err(e) => {
-                failed = Some(e);
-                break;
+                match read_window(&mut plan, scheduler, frame, gap, after, memory) {
+                    Ok(window) => {
+                        if sender.send(Ahead::Window(window)).is_err() {
+                            return Ok((frames, windows));
+                        }
+                        windows += 1;
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
             }
         }
     }
     // What is at the model is handed over even where a frame failed: its runs are not lost.
-    while let Some(oldest) = pending.pop_front() {
-        if !hand_over(oldest)? {
-            break;
-        }
-        frames += 1;
-    }
+    hand_over(&mut pending, 0, &mut frames)?;
     failed.map_or(Ok((frames, windows)), Err)
 }
 

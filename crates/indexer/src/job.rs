@@ -451,6 +451,7 @@ impl Job {
     /// keyframes pass, whose model runs would wait behind the second source's (the rough
     /// timeline comes first).
     fn start_reading_ahead(&mut self, scheduler: &Scheduler) {
+        // Only a source waiting: a running thread is left as it is.
         if !matches!(self.ahead, Reading::Ready(..)) {
             return;
         }
