@@ -1,4 +1,5 @@
-"""Trains the sample pig detector from the YOLOv8n architecture (no pretrained weights) and
+"""Trains the sample pig detector from an Ultralytics architecture (YOLOv8n unless `--arch`
+says otherwise; no pretrained weights) and
 exports it to ONNX with a dynamic batch axis and the class names in its metadata.
 
     python train.py DATASET_DIR/data.yaml OUT.onnx --imgsz 320 --epochs 30
@@ -189,6 +190,12 @@ def main() -> None:
     ap.add_argument("--project", type=Path, default=Path("runs"))
     ap.add_argument("--name", default="pigs", help="run name under the project folder")
     ap.add_argument(
+        "--arch",
+        default="yolov8n.yaml",
+        help="the network's Ultralytics YAML when starting from random weights (yolov8n.yaml, "
+        "yolo26n.yaml, ...)",
+    )
+    ap.add_argument(
         "--start-from",
         type=Path,
         help="continue from these weights (our own earlier stage) instead of the YAML's random init",
@@ -256,7 +263,7 @@ def main() -> None:
         # Same run, same arguments, from the last finished epoch.
         YOLO(str(last)).train(resume=True)
     else:
-        train(args, YOLO(str(args.start_from) if args.start_from else "yolov8n.yaml"))
+        train(args, YOLO(str(args.start_from) if args.start_from else args.arch))
     trained_s = time.monotonic() - started
     best = args.project.resolve() / args.name / "weights" / "best.pt"
     trained = YOLO(str(best))
