@@ -157,13 +157,19 @@ pub(crate) async fn detect(
 }
 
 /// The input size the model runs this video's frames at (`None`: its own), so that a frame
-/// inferred here agrees with the index: the index's own choice once it has made one, else
-/// chosen here the same way ([`choose_input`]), once per file version.
+/// inferred here agrees with the index: the index's own choice once it has made one for this
+/// version of the file, else chosen here the same way ([`choose_input`]), once per file
+/// version.
 async fn input_of(app: &App, entry: &Entry) -> Result<Option<u32>, ApiError> {
     if app.scheduler.info().small_objects.is_none() {
         return Ok(None);
     }
-    if let Some(input) = app.indexer.status(&entry.path).and_then(|s| s.input) {
+    let indexed = app
+        .indexer
+        .status(&entry.path)
+        .filter(|s| s.version == Some(entry.file_key().version))
+        .and_then(|s| s.input);
+    if let Some(input) = indexed {
         return Ok(input);
     }
     let mut computed = false;

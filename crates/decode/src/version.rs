@@ -10,7 +10,7 @@ use crate::error::DecodeError;
 /// One version of a file: its size and modification time. A file that changes gets a new
 /// version, so nothing made from its old bytes (decoded frames, detections, an index, a
 /// client's cached copy) is taken for the new ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FileVersion {
     pub len: u64,
     /// Modification time, nanoseconds since 1970 (0 where the file system has none).

@@ -63,6 +63,11 @@ pub struct Status {
     /// `None`: the model's own; see [`crate::choose_input`]).
     #[serde(default, deserialize_with = "chosen", skip_serializing_if = "Option::is_none")]
     pub input: Option<Option<u32>>,
+    /// The version of the file this status (and the video's view) describes; `None` until a
+    /// job has opened the file or the database has shown what it holds of it. A file found at
+    /// another version is indexed anew ([`Indexer::add`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<FileVersion>,
 }
 
 /// Reads a chosen input that is present, `null` included (the model's own), as chosen: plain
@@ -83,6 +88,7 @@ impl Status {
             duration_s: None,
             truncated_from_s: None,
             input: None,
+            version: None,
         }
     }
 }
@@ -346,14 +352,23 @@ impl Indexer {
     }
 
     /// Queues a video (again, after it changed); a video already queued or indexing is left
-    /// where it is.
+    /// where it is, unless its file is not the version its job opened (or its status shows):
+    /// then what is shown of the old file (status, view, thumbnails) goes at once, its job stops
+    /// (on whichever worker holds it), and the file as it is now is queued.
     pub fn add(&self, path: &Path) {
-        let busy = self
-            .shared
-            .statuses
-            .get(path)
-            .is_some_and(|s| matches!(s.state, IndexState::Queued | IndexState::Indexing { .. }));
-        if !busy {
+        let (busy, replaced) = match self.shared.statuses.get(path) {
+            None => (false, false),
+            Some(s) => (
+                matches!(s.state, IndexState::Queued | IndexState::Indexing { .. }),
+                s.version
+                    .is_some_and(|shown| FileVersion::read(path).ok() != Some(shown)),
+            ),
+        };
+        if replaced {
+            tracing::info!(path = %path.display(), "the file changed; indexing it anew");
+            self.remove(path);
+        }
+        if !busy || replaced {
             self.shared.control().fresh.push(path.to_owned());
             self.shared.publish(Status::queued(path));
             self.shared.wake.notify_all();
@@ -516,6 +531,8 @@ struct Active {
     second_offered: bool,
     /// What its open source holds of the memory budget, given back when the job ends.
     memory: Reservation,
+    /// The version of the file the job opened.
+    version: FileVersion,
     /// Seconds (readable), and the container's claim when it is longer.
     duration_s: f64,
     truncated_from_s: Option<f64>,
@@ -790,9 +807,13 @@ impl Worker {
                 }
                 let job = Job::open(&mut self.store, &record, source, &self.key, self.config.clone())?
                     .with_memory(Arc::clone(&self.videos.budget), largest);
-                Ok((job, record.duration, truncated_from_s))
+                let version = FileVersion {
+                    len: record.size,
+                    modified_ns: record.mtime_ns as u64,
+                };
+                Ok((job, version, record.duration, truncated_from_s))
             });
-        let (job, duration_s, truncated_from_s) = match opened {
+        let (job, version, duration_s, truncated_from_s) = match opened {
             Ok(opened) => opened,
             Err(e @ (IndexError::Decode(_) | IndexError::Io { .. })) => {
                 tracing::warn!(path = %path.display(), error = %e, "video not indexed");
@@ -824,6 +845,7 @@ impl Worker {
             reload: false,
             second_offered: false,
             memory,
+            version,
             duration_s,
             truncated_from_s,
             last_view: Instant::now() - VIEW_REFRESH,
@@ -863,6 +885,7 @@ impl Worker {
                     },
                     duration_s: Some(a.duration_s),
                     truncated_from_s: a.truncated_from_s,
+                    version: Some(a.version),
                     ..Status::queued(&a.path)
                 };
                 self.shared.publish(status.clone());
@@ -890,6 +913,7 @@ impl Worker {
             duration_s: Some(a.duration_s),
             truncated_from_s: a.truncated_from_s,
             input: a.job.index().input,
+            version: Some(a.version),
             ..status_of(&a.path, &progress, a.pass_started, a.job.index().error.as_deref())
         };
         self.shared.publish(status.clone());
@@ -966,6 +990,7 @@ fn preload(
         samples: stored.samples.len() as u64,
         duration_s: Some(stored.duration),
         input: stored.index.as_ref().and_then(|r| r.input),
+        version: Some(version),
         ..Status::queued(path)
     });
     Ok(Some(state))
@@ -1073,8 +1098,15 @@ impl Follower {
         let Some(path) = self.shared.roots.resolve(&at) else {
             return;
         };
-        // Only videos of this process's library (a worker of its own has none).
-        if !self.shared.statuses.contains_key(&path) {
+        // Only videos of this process's library (a worker of its own has none), and only of
+        // the file as it is: a notice of a job on a file since replaced is of a job being
+        // stopped.
+        if !self.shared.statuses.contains_key(&path)
+            || told
+                .status
+                .version
+                .is_some_and(|told| FileVersion::read(&path).ok() != Some(told))
+        {
             return;
         }
         self.shared.video_ids.insert(path.clone(), told.video_id);

@@ -228,3 +228,70 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
         "asked {asked} ({probed} to choose the input) of {done:?}"
     );
 }
+
+/// A file replaced while it is being indexed is indexed again as it now is: its old index's
+/// status and view go at once, and what the index shows in the end is the new file's.
+#[test]
+fn a_video_replaced_while_it_is_indexed_is_indexed_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pen.mp4");
+    let render = |to: &Path, duration_s: f64, seed: u64| {
+        let cfg = pigweight_synth::VideoConfig {
+            width: 640,
+            height: 360,
+            duration_s,
+            seed,
+            pigs: [6, 12],
+            ..pigweight_synth::VideoConfig::default()
+        };
+        pigweight_synth::render_video(&cfg, to).unwrap();
+    };
+    render(&path, 30.0, 9603);
+    let shorter = dir.path().join("shorter.mp4");
+    render(&shorter, 6.0, 9604);
+    let (scheduler, key) = scheduler();
+    let indexer = Indexer::start(
+        &Database::Sqlite(dir.path().join("index.db")),
+        Arc::new(scheduler),
+        key,
+        IndexerConfig::default(),
+        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
+        pigweight_indexer::Node::default(),
+    )
+    .unwrap();
+    indexer.add(&path);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !indexer
+        .status(&path)
+        .is_some_and(|s| matches!(s.state, IndexState::Indexing { .. }) && s.samples > 0)
+    {
+        assert!(Instant::now() < deadline, "{:?}", indexer.status(&path));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let seconds = |d: Option<f64>| d.map(|d| (d * 10.0).round() / 10.0);
+    assert_eq!(seconds(indexer.status(&path).unwrap().duration_s), Some(30.0));
+
+    // Replaced as a copy tool does (written beside, renamed over), and told of it.
+    std::fs::rename(&shorter, &path).unwrap();
+    indexer.add(&path);
+    let now = indexer.status(&path).unwrap();
+    assert_eq!(
+        (now.state, now.duration_s, now.input),
+        (IndexState::Queued, None, None)
+    );
+    wait_settled(&indexer, &[&path]);
+    let done = indexer.status(&path).unwrap();
+    assert_eq!(
+        (done.state.clone(), seconds(done.duration_s)),
+        (IndexState::Done, Some(6.0))
+    );
+    // Samples and thumbnails of the 6 s file's 150 frames, up to its last.
+    let view = indexer.view(&path).unwrap();
+    assert_eq!(view.len() as u64, done.samples);
+    let thumbs: Vec<u64> = view.thumbnails().iter().map(|&(frame, _)| frame).collect();
+    assert_eq!(
+        (thumbs.first(), thumbs.last()),
+        (Some(&0), Some(&149)),
+        "{thumbs:?}"
+    );
+}
