@@ -23,7 +23,7 @@ use pigweight_inference::{
     ModelFile, ORT_LIBRARY, OnnxDetector, RepositoryBackend, RepositoryOptions, Scheduler, SchedulerConfig,
     Thresholds, TritonConfig, TritonDetector,
 };
-use pigweight_synth::{Clutter, Container, DatasetConfig, VideoConfig};
+use pigweight_synth::{Clutter, Coat, Container, DatasetConfig, Floor, Look, VideoConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "pigweight", version, about = "Counts pigs in farm video.")]
@@ -411,6 +411,8 @@ struct SynthVideoArgs {
     quality: u32,
     #[command(flatten)]
     clutter: ClutterArgs,
+    #[command(flatten)]
+    look: LookArgs,
 }
 
 /// Things in the pen that are not pigs.
@@ -431,6 +433,32 @@ impl ClutterArgs {
         Clutter {
             props: self.props.unwrap_or(none.props),
             people: self.people.unwrap_or(none.people),
+        }
+    }
+}
+
+/// What of the scene's look is fixed rather than drawn from the seed.
+#[derive(Debug, Args)]
+struct LookArgs {
+    /// The floor: concrete, slatted, straw or dirt (default: each scene's own from the seed).
+    #[arg(long)]
+    floor: Option<Floor>,
+    /// The coats the pigs wear, drawn evenly: pink, spotted, dark, red, belted, e.g. dark,belted
+    /// (default: each scene's own mix from the seed).
+    #[arg(long, value_delimiter = ',')]
+    coats: Vec<Coat>,
+    /// Range of the light's exposure, 1 being the scene's light as drawn (0.8-1.12), e.g.
+    /// 0.3,0.45 for a dim barn (default: drawn from the seed).
+    #[arg(long, value_parser = pair::<f32>)]
+    exposure: Option<[f32; 2]>,
+}
+
+impl LookArgs {
+    fn look(&self) -> Look {
+        Look {
+            floor: self.floor,
+            coats: self.coats.clone(),
+            exposure: self.exposure,
         }
     }
 }
@@ -471,6 +499,8 @@ struct SynthDatasetArgs {
     empty: Option<f32>,
     #[command(flatten)]
     clutter: ClutterArgs,
+    #[command(flatten)]
+    look: LookArgs,
 }
 
 /// glibc's allocator gives each thread that allocates a heap of its own, up to eight a core;
@@ -532,6 +562,7 @@ fn main() -> anyhow::Result<()> {
                 motion_blur: args.motion_blur.unwrap_or(defaults.motion_blur),
                 empty: args.empty.unwrap_or(defaults.empty),
                 clutter: args.clutter.clutter(),
+                look: args.look.look(),
                 ..defaults
             };
             let summary = pigweight_synth::write_dataset(&cfg, &args.out)?;
@@ -1025,6 +1056,7 @@ fn synth_video(args: &SynthVideoArgs) -> anyhow::Result<()> {
         pig_length: args.pig_length.unwrap_or(defaults.pig_length),
         quality: args.quality,
         clutter: args.clutter.clutter(),
+        look: args.look.look(),
         ..defaults
     };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SynthError;
 use crate::clutter::Clutter;
+use crate::look::Look;
 use crate::noise::{mix64, unit};
 use crate::pen::{Pen, RgbaFrame, SceneSpec};
 use crate::raster::MAX_SIDE;
@@ -68,6 +69,8 @@ pub struct DatasetConfig {
     pub moment: [f32; 2],
     /// Props on the floor and people in the pen, none of which get a label.
     pub clutter: Clutter,
+    /// What of the floor, coats and light is fixed in every scene rather than drawn.
+    pub look: Look,
     /// Probability that an image's pen is empty (no pigs, whatever `pigs` says).
     pub empty: f32,
     /// Worker threads; 0 uses every core. The output does not depend on it.
@@ -89,6 +92,7 @@ impl Default for DatasetConfig {
             motion_blur: 0.3,
             moment: [0.0, 3.0],
             clutter: Clutter::default(),
+            look: Look::default(),
             empty: 0.0,
             threads: 0,
         }
@@ -118,6 +122,7 @@ impl DatasetConfig {
             }
         }
         self.clutter.validate()?;
+        self.look.validate()?;
         let [m0, m1] = self.moment;
         if !(0.0 <= m0 && m0 < m1 && m1 <= MAX_MOMENT_S) {
             return bad(format!(
@@ -173,6 +178,7 @@ fn render_sample(cfg: &DatasetConfig, index: u64) -> Sample {
         pig_length: cfg.pig_length,
         count_threshold: cfg.count_threshold,
         clutter: cfg.clutter,
+        look: cfg.look.clone(),
         seed,
     });
     // A random moment, so bodies are caught mid-turn, mid-stride or resting.

@@ -7,21 +7,9 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use tiny_skia::{Color, LineCap, Paint, PathBuilder, Pixmap, Stroke, Transform};
 
+use crate::look::Floor;
 use crate::noise::{fbm, hash3, smoothstep, unit};
 use crate::raster::blank_pixmap;
-
-/// The kinds of floor we imitate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FloorKind {
-    /// Plain concrete with stains.
-    Concrete,
-    /// Concrete with drainage slats over part or all of the frame.
-    Slatted,
-    /// Straw bedding over dirt.
-    Straw,
-    /// Packed earth with wet patches.
-    Dirt,
-}
 
 /// Parameters of the per-pixel base layer.
 struct BaseLayer {
@@ -47,21 +35,29 @@ struct Slats {
     region: [f32; 3],
 }
 
-/// Draws an opaque floor of `width`×`height` for pigs about `pig_len` pixels long.
-pub(crate) fn render_floor(width: u32, height: u32, pig_len: f32, rng: &mut ChaCha8Rng) -> Pixmap {
-    let kind = match rng.random_range(0..100) {
-        0..30 => FloorKind::Concrete,
-        30..55 => FloorKind::Slatted,
-        55..80 => FloorKind::Straw,
-        _ => FloorKind::Dirt,
+/// Draws an opaque floor of `width`×`height` for pigs about `pig_len` pixels long: of the kind
+/// `fixed`, else of one the seed draws.
+pub(crate) fn render_floor(
+    width: u32,
+    height: u32,
+    pig_len: f32,
+    fixed: Option<Floor>,
+    rng: &mut ChaCha8Rng,
+) -> Pixmap {
+    let drawn = match rng.random_range(0..100) {
+        0..30 => Floor::Concrete,
+        30..55 => Floor::Slatted,
+        55..80 => Floor::Straw,
+        _ => Floor::Dirt,
     };
+    let kind = fixed.unwrap_or(drawn);
     let base = base_layer(kind, width, height, pig_len, rng);
     let mut pixmap = blank_pixmap(width, height);
     fill_base(&mut pixmap, &base, pig_len, rng.random());
     match kind {
-        FloorKind::Straw => scatter_straw(&mut pixmap, pig_len, 1.0, rng),
-        FloorKind::Dirt => scatter_straw(&mut pixmap, pig_len, 0.12, rng),
-        FloorKind::Concrete | FloorKind::Slatted => {
+        Floor::Straw => scatter_straw(&mut pixmap, pig_len, 1.0, rng),
+        Floor::Dirt => scatter_straw(&mut pixmap, pig_len, 0.12, rng),
+        Floor::Concrete | Floor::Slatted => {
             if rng.random_bool(0.3) {
                 scatter_straw(&mut pixmap, pig_len, 0.05, rng);
             }
@@ -71,7 +67,7 @@ pub(crate) fn render_floor(width: u32, height: u32, pig_len: f32, rng: &mut ChaC
     pixmap
 }
 
-fn base_layer(kind: FloorKind, width: u32, height: u32, pig_len: f32, rng: &mut ChaCha8Rng) -> BaseLayer {
+fn base_layer(kind: Floor, width: u32, height: u32, pig_len: f32, rng: &mut ChaCha8Rng) -> BaseLayer {
     let shade = |rng: &mut ChaCha8Rng, c: [f32; 3], spread: f32| {
         let k = rng.random_range(1.0 - spread..1.0 + spread);
         let tint = [
@@ -82,8 +78,8 @@ fn base_layer(kind: FloorKind, width: u32, height: u32, pig_len: f32, rng: &mut 
         [c[0] * k + tint[0], c[1] * k + tint[1], c[2] * k + tint[2]]
     };
     match kind {
-        FloorKind::Concrete | FloorKind::Slatted => {
-            let slats = (kind == FloorKind::Slatted).then(|| {
+        Floor::Concrete | Floor::Slatted => {
+            let slats = (kind == Floor::Slatted).then(|| {
                 let angle = if rng.random_bool(0.5) {
                     0.0
                 } else {
@@ -121,7 +117,7 @@ fn base_layer(kind: FloorKind, width: u32, height: u32, pig_len: f32, rng: &mut 
                 slats,
             }
         }
-        FloorKind::Straw => BaseLayer {
+        Floor::Straw => BaseLayer {
             color: shade(rng, [0.55, 0.45, 0.30], 0.15),
             stain_color: shade(rng, [0.35, 0.27, 0.18], 0.15),
             large_amp: rng.random_range(0.08..0.16),
@@ -131,7 +127,7 @@ fn base_layer(kind: FloorKind, width: u32, height: u32, pig_len: f32, rng: &mut 
             stain_strength: rng.random_range(0.2..0.5),
             slats: None,
         },
-        FloorKind::Dirt => BaseLayer {
+        Floor::Dirt => BaseLayer {
             color: shade(rng, [0.47, 0.38, 0.29], 0.18),
             stain_color: shade(rng, [0.26, 0.21, 0.16], 0.15),
             large_amp: rng.random_range(0.10..0.20),
@@ -324,9 +320,9 @@ mod tests {
 
     #[test]
     fn floor_is_opaque_deterministic_and_seed_dependent() {
-        let a = render_floor(96, 64, 30.0, &mut ChaCha8Rng::seed_from_u64(5));
-        let b = render_floor(96, 64, 30.0, &mut ChaCha8Rng::seed_from_u64(5));
-        let c = render_floor(96, 64, 30.0, &mut ChaCha8Rng::seed_from_u64(6));
+        let a = render_floor(96, 64, 30.0, None, &mut ChaCha8Rng::seed_from_u64(5));
+        let b = render_floor(96, 64, 30.0, None, &mut ChaCha8Rng::seed_from_u64(5));
+        let c = render_floor(96, 64, 30.0, None, &mut ChaCha8Rng::seed_from_u64(6));
         assert_eq!(a.data(), b.data());
         assert_ne!(a.data(), c.data());
         assert!(a.data().chunks_exact(4).all(|px| px[3] == 255));

@@ -367,11 +367,11 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::pig::BreedMix;
+    use crate::pig::CoatMix;
 
     fn herd(n: usize, seed: u64) -> Herd {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mix = BreedMix::random(&mut rng);
+        let mix = CoatMix::random(&mut rng);
         let looks = (0..n).map(|_| Looks::random(100.0, &mix, &mut rng)).collect();
         let area = Area {
             frame_w: 640.0,

@@ -114,6 +114,11 @@ impl Lighting {
         }
     }
 
+    /// Sets the scene's exposure (1: as its light is set up), in place of the one drawn.
+    pub(crate) fn set_exposure(&mut self, exposure: f32) {
+        self.exposure = exposure;
+    }
+
     /// Global gain at time `t` seconds.
     pub(crate) fn gain(&self, t: f64) -> f32 {
         let drift: f32 = self

@@ -17,8 +17,9 @@ use crate::clutter::{Clutter, Walker, draw_props};
 use crate::floor::render_floor;
 use crate::herd::{Area, Herd};
 use crate::lighting::Lighting;
+use crate::look::Look;
 use crate::noise::mix64;
-use crate::pig::{BreedMix, Looks, Pose, ShadowStyle, Shape};
+use crate::pig::{CoatMix, Looks, Pose, ShadowStyle, Shape};
 use crate::raster::blank_pixmap;
 use crate::truth::{AnimalTruth, FrameTruth};
 
@@ -86,6 +87,7 @@ pub(crate) struct SceneSpec {
     pub(crate) pig_length: [f32; 2],
     pub(crate) count_threshold: f32,
     pub(crate) clutter: Clutter,
+    pub(crate) look: Look,
     pub(crate) seed: u64,
 }
 
@@ -138,7 +140,13 @@ impl Pen {
         let [lo, hi] = spec.pig_length;
         let typical = short_side * style.random_range(lo..=hi);
         let count = style.random_range(spec.pigs[0]..=spec.pigs[1]);
-        let breeds = BreedMix::random(&mut style);
+        // Drawn whatever the look fixes, so the style's later draws stay the seed's.
+        let drawn = CoatMix::random(&mut style);
+        let coats = if spec.look.coats.is_empty() {
+            drawn
+        } else {
+            CoatMix::only(&spec.look.coats)
+        };
         let angle: f32 = style.random_range(0.0..std::f32::consts::TAU);
         let light_dir = (angle.cos(), angle.sin());
         let reach = typical * style.random_range(0.02..0.06);
@@ -152,7 +160,7 @@ impl Pen {
         let looks: Vec<Looks> = (0..count)
             .map(|_| {
                 let length = typical * looks_rng.random_range(0.9..1.1);
-                Looks::random(length, &breeds, &mut looks_rng)
+                Looks::random(length, &coats, &mut looks_rng)
             })
             .collect();
         let area = Area {
@@ -162,8 +170,11 @@ impl Pen {
         };
         let dt = spec.fps_den as f32 / spec.fps_num as f32;
         let herd = Herd::new(looks, area, dt, stream(3));
-        let mut floor = render_floor(spec.width, spec.height, typical, &mut stream(4));
-        let lighting = Lighting::new(spec.width, spec.height, &mut stream(5));
+        let mut floor = render_floor(spec.width, spec.height, typical, spec.look.floor, &mut stream(4));
+        let mut lighting = Lighting::new(spec.width, spec.height, &mut stream(5));
+        if let Some([lo, hi]) = spec.look.exposure {
+            lighting.set_exposure(stream(7).random_range(lo..=hi));
+        }
         let mut clutter_rng = stream(6);
         draw_props(&mut floor, typical, spec.clutter.props, &mut clutter_rng);
         let [p0, p1] = spec.clutter.people;
@@ -509,6 +520,7 @@ mod tests {
             pig_length: [0.22, 0.32],
             count_threshold: 0.5,
             clutter: Clutter::default(),
+            look: Look::default(),
             seed,
         }
     }
@@ -626,6 +638,63 @@ mod tests {
         assert!(counts.iter().all(|&c| c <= pigs));
         let (lo, hi) = (counts.iter().min(), counts.iter().max());
         assert!(lo < hi);
+    }
+
+    /// A fixed floor and exposure change what they name and nothing else: the same seed keeps
+    /// its pigs, their moves and so every frame's truth, and a dim exposure darkens the frame.
+    /// Fixed coats dress every pig in one of them.
+    #[test]
+    fn a_fixed_look_changes_only_what_it_names() {
+        let mean = |frame: &RgbaFrame| {
+            frame
+                .data
+                .chunks(4)
+                .map(|p| u64::from(p[0]) + u64::from(p[1]) + u64::from(p[2]))
+                .sum::<u64>()
+                / (3 * frame.data.len() as u64 / 4)
+        };
+        for seed in [31, 32, 33] {
+            let dim = Look {
+                floor: Some(crate::look::Floor::Straw),
+                exposure: Some([0.35, 0.4]),
+                ..Look::default()
+            };
+            let mut seeds = Pen::from_spec(spec(seed));
+            let mut fixed = Pen::from_spec(SceneSpec {
+                look: dim,
+                ..spec(seed)
+            });
+            let dark = Look {
+                coats: vec![crate::look::Coat::Dark, crate::look::Coat::Belted],
+                ..Look::default()
+            };
+            let coats = |look: Look| {
+                let pen = Pen::from_spec(SceneSpec { look, ..spec(seed) });
+                pen.herd.pigs().iter().map(|p| p.looks.coat).collect::<Vec<_>>()
+            };
+            let dressed = coats(dark);
+            assert!(
+                dressed
+                    .iter()
+                    .all(|c| matches!(c, crate::look::Coat::Dark | crate::look::Coat::Belted)),
+                "seed {seed}: {dressed:?}"
+            );
+            assert!(
+                coats(Look::default()).iter().any(|c| !dressed.contains(c)),
+                "seed {seed}"
+            );
+            for i in (0..1500).step_by(150) {
+                let (a, ta) = seeds.render(i);
+                let (b, tb) = fixed.render(i);
+                assert_eq!(ta, tb, "seed {seed}, frame {i}");
+                assert!(
+                    mean(&b) * 2 < mean(&a),
+                    "seed {seed}, frame {i}: {} against {}",
+                    mean(&b),
+                    mean(&a)
+                );
+            }
+        }
     }
 
     /// People stand over the pigs and hide what they cover; props lie under them and hide

@@ -16,6 +16,7 @@ use tiny_skia::{
     Rect, SpreadMode, Stroke, Transform,
 };
 
+use crate::look::Coat;
 use crate::raster::{Rgb, blank_pixmap, color, mix, polygon, scale, smooth_closed};
 
 /// Half-width of the body along its length, as (x, fraction of the widest point).
@@ -46,26 +47,24 @@ const OUTLINE_SAMPLES: usize = 44;
 /// Where the ears sit along the body.
 const EAR_X: f32 = 0.27;
 
-/// Coat pattern families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Breed {
-    /// Pink or white (Landrace, Large White).
-    Pink,
-    /// Pink with dark patches (Pietrain, Old Spot).
-    Spotted,
-    /// Black or very dark.
-    Dark,
-    /// Red-brown (Duroc).
-    Red,
-    /// Black with a pale band over the shoulders (Hampshire, Saddleback).
-    Belted,
-}
-
-/// Relative frequencies of the breeds in one scene.
+/// Relative frequencies of the coats in one scene, in [`COATS`]' order.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct BreedMix([f32; 5]);
+pub(crate) struct CoatMix([f32; 5]);
 
-impl BreedMix {
+const COATS: [Coat; 5] = [Coat::Pink, Coat::Spotted, Coat::Dark, Coat::Red, Coat::Belted];
+
+impl CoatMix {
+    /// An even mix of `coats` (every coat where it is empty).
+    pub(crate) fn only(coats: &[Coat]) -> Self {
+        Self(COATS.map(|c| {
+            if coats.is_empty() || coats.contains(&c) {
+                1.0
+            } else {
+                0.0
+            }
+        }))
+    }
+
     /// A random mix: most farms are mostly pink, some mixed, a few mostly another breed.
     pub(crate) fn random(rng: &mut ChaCha8Rng) -> Self {
         let mut w = [
@@ -85,22 +84,16 @@ impl BreedMix {
         Self(w)
     }
 
-    fn pick(&self, rng: &mut ChaCha8Rng) -> Breed {
+    fn pick(&self, rng: &mut ChaCha8Rng) -> Coat {
         let total: f32 = self.0.iter().sum();
         let mut r = rng.random_range(0.0..total.max(1e-6));
         for (i, w) in self.0.iter().enumerate() {
             if r < *w {
-                return [
-                    Breed::Pink,
-                    Breed::Spotted,
-                    Breed::Dark,
-                    Breed::Red,
-                    Breed::Belted,
-                ][i];
+                return COATS[i];
             }
             r -= w;
         }
-        Breed::Pink
+        Coat::Pink
     }
 }
 
@@ -118,6 +111,9 @@ struct Mark {
 /// Everything about a pig's appearance that stays fixed while it moves.
 #[derive(Debug, Clone)]
 pub(crate) struct Looks {
+    /// What the pig wears (read by the tests of fixed looks).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) coat: Coat,
     /// Nose to rump, in pixels.
     pub(crate) length: f32,
     /// Widest point of the body, in pixels.
@@ -140,8 +136,8 @@ pub(crate) struct Looks {
 
 impl Looks {
     /// A random pig of about `length` pixels.
-    pub(crate) fn random(length: f32, mix_of: &BreedMix, rng: &mut ChaCha8Rng) -> Self {
-        let breed = mix_of.pick(rng);
+    pub(crate) fn random(length: f32, mix_of: &CoatMix, rng: &mut ChaCha8Rng) -> Self {
+        let coat = mix_of.pick(rng);
         let width = length * rng.random_range(0.38..0.46);
         let jitter = |rng: &mut ChaCha8Rng, c: Rgb, s: f32| -> Rgb {
             let k = rng.random_range(1.0 - s..1.0 + s);
@@ -158,14 +154,14 @@ impl Looks {
             jitter(rng, [0.93, 0.74, 0.67], 0.06)
         };
         let black = jitter(rng, [0.16, 0.14, 0.14], 0.25);
-        let (skin, sheen) = match breed {
-            Breed::Pink | Breed::Spotted => (pink, rng.random_range(0.05..0.14)),
-            Breed::Dark | Breed::Belted => (black, rng.random_range(0.16..0.32)),
-            Breed::Red => (jitter(rng, [0.62, 0.36, 0.23], 0.1), rng.random_range(0.12..0.25)),
+        let (skin, sheen) = match coat {
+            Coat::Pink | Coat::Spotted => (pink, rng.random_range(0.05..0.14)),
+            Coat::Dark | Coat::Belted => (black, rng.random_range(0.16..0.32)),
+            Coat::Red => (jitter(rng, [0.62, 0.36, 0.23], 0.1), rng.random_range(0.12..0.25)),
         };
         let mut marks = Vec::new();
-        match breed {
-            Breed::Spotted => {
+        match coat {
+            Coat::Spotted => {
                 for _ in 0..rng.random_range(2..7) {
                     let (x, y) = (rng.random_range(-0.45..0.3), rng.random_range(-1.1..1.1));
                     let (rx, ry) = (rng.random_range(0.05..0.16), rng.random_range(0.2..0.6));
@@ -177,7 +173,7 @@ impl Looks {
                     });
                 }
             }
-            Breed::Belted => {
+            Coat::Belted => {
                 // A band over the shoulders, with slightly wavy edges.
                 let (x0, x1) = (rng.random_range(0.0..0.08), rng.random_range(0.16..0.24));
                 let mut points = Vec::new();
@@ -196,11 +192,11 @@ impl Looks {
                     smooth: true,
                 });
             }
-            Breed::Pink | Breed::Dark | Breed::Red => {}
+            Coat::Pink | Coat::Dark | Coat::Red => {}
         }
         // Mud and dung smears, more visible on pale pigs.
-        let dirt_count = match breed {
-            Breed::Pink | Breed::Spotted => rng.random_range(0..5),
+        let dirt_count = match coat {
+            Coat::Pink | Coat::Spotted => rng.random_range(0..5),
             _ => rng.random_range(0..2),
         };
         for _ in 0..dirt_count {
@@ -218,16 +214,17 @@ impl Looks {
                 smooth: true,
             });
         }
-        let ear_color = match breed {
+        let ear_color = match coat {
             // Thin ears let light through and look pinker.
-            Breed::Pink | Breed::Spotted => scale(skin, [1.0, 0.9, 0.9]),
+            Coat::Pink | Coat::Spotted => scale(skin, [1.0, 0.9, 0.9]),
             _ => scale(skin, [0.9, 0.86, 0.86]),
         };
-        let snout_color = match breed {
-            Breed::Pink | Breed::Spotted => scale(skin, [0.92, 0.72, 0.72]),
+        let snout_color = match coat {
+            Coat::Pink | Coat::Spotted => scale(skin, [0.92, 0.72, 0.72]),
             _ => mix(skin, [0.35, 0.25, 0.25], 0.3),
         };
         Self {
+            coat,
             length,
             width,
             skin,
@@ -656,7 +653,7 @@ mod tests {
     #[test]
     fn straight_pig_outline_has_its_length_and_width() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let looks = Looks::random(200.0, &BreedMix::random(&mut rng), &mut rng);
+        let looks = Looks::random(200.0, &CoatMix::random(&mut rng), &mut rng);
         let pose = Pose {
             x: 300.0,
             y: 200.0,
@@ -677,7 +674,7 @@ mod tests {
     #[test]
     fn sprite_alpha_is_opaque_inside_and_clear_outside() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let looks = Looks::random(120.0, &BreedMix::random(&mut rng), &mut rng);
+        let looks = Looks::random(120.0, &CoatMix::random(&mut rng), &mut rng);
         let pose = Pose {
             x: 50.5,
             y: 40.25,

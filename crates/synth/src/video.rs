@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::SynthError;
 use crate::clutter::Clutter;
 use crate::encode::{Container, Encoder, EncoderSettings, SpeedPreset};
+use crate::look::Look;
 use crate::pen::{Pen, SceneSpec};
 use crate::raster::MAX_SIDE;
 use crate::truth::{GroundTruth, truth_path};
@@ -39,6 +40,8 @@ pub struct VideoConfig {
     pub count_threshold: f32,
     /// Props on the floor and people in the pen, none of which count.
     pub clutter: Clutter,
+    /// What of the floor, coats and light is fixed rather than drawn from `seed`.
+    pub look: Look,
     /// Output container.
     pub container: Container,
     /// Largest distance between key frames, in frames.
@@ -68,6 +71,7 @@ impl Default for VideoConfig {
             pig_length: [0.22, 0.32],
             count_threshold: 0.5,
             clutter: Clutter::default(),
+            look: Look::default(),
             container: Container::Mp4,
             gop: 50,
             bframes: 2,
@@ -114,6 +118,7 @@ impl VideoConfig {
         }
         check_scene(self.pigs, self.pig_length, self.count_threshold)?;
         self.clutter.validate()?;
+        self.look.validate()?;
         if self.gop == 0 {
             return bad("gop must be at least 1".into());
         }
@@ -143,6 +148,7 @@ impl VideoConfig {
             pig_length: self.pig_length,
             count_threshold: self.count_threshold,
             clutter: self.clutter,
+            look: self.look.clone(),
             seed: self.seed,
         }
     }

@@ -1,0 +1,131 @@
+//! What of a scene's look a tester may fix instead of leaving it to the seed: the floor, the
+//! pigs' coats and the light's exposure, so that a corner of the operating envelope (dark pigs
+//! on a dirt floor in a dim barn, say) is rendered on purpose rather than found among seeds.
+//!
+//! A setting left unset is drawn from the seed as it always was. A fixed floor or exposure
+//! changes only what it names: the seed's draws for it are still made (and then overridden),
+//! and the scene's other parts come from streams of their own, so the same seed keeps the same
+//! pigs, moves, props and people. Fixed coats draw the pigs again: a pig's coat decides what
+//! else of its looks is drawn, and so its size within the scene's range and the herd's moves.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SynthError;
+
+/// The kinds of floor drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Floor {
+    /// Plain concrete with stains.
+    Concrete,
+    /// Concrete with drainage slats over part or all of the frame.
+    Slatted,
+    /// Straw bedding over dirt.
+    Straw,
+    /// Packed earth with wet patches.
+    Dirt,
+}
+
+/// Coat pattern families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coat {
+    /// Pink or white (Landrace, Large White).
+    Pink,
+    /// Pink with dark patches (Pietrain, Old Spot).
+    Spotted,
+    /// Black or very dark.
+    Dark,
+    /// Red-brown (Duroc).
+    Red,
+    /// Black with a pale band over the shoulders (Hampshire, Saddleback).
+    Belted,
+}
+
+/// Parses the names serde uses (`"straw"`, `"dark"`), for command lines.
+fn by_name<T: for<'de> Deserialize<'de>>(s: &str, what: &str, names: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_ascii_lowercase()))
+        .map_err(|_| format!("unknown {what} {s:?} (one of: {names})"))
+}
+
+impl FromStr for Floor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        by_name(s, "floor", "concrete, slatted, straw, dirt")
+    }
+}
+
+impl FromStr for Coat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        by_name(s, "coat", "pink, spotted, dark, red, belted")
+    }
+}
+
+/// What a scene's look keeps fixed; the default fixes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Look {
+    /// The floor; `None`: the seed's.
+    pub floor: Option<Floor>,
+    /// The coats the pigs are drawn from, evenly; empty: the seed's mix of all five.
+    pub coats: Vec<Coat>,
+    /// Range of the scene's exposure, 1 being the light as the seed sets it up (the seed draws
+    /// 0.8-1.12); e.g. [0.3, 0.45] for a dim barn, [1.3, 1.5] for an overexposed one.
+    pub exposure: Option<[f32; 2]>,
+}
+
+/// The exposure range a look may ask for.
+const EXPOSURE: std::ops::RangeInclusive<f32> = 0.1..=2.5;
+
+impl Look {
+    /// Checks the exposure range; the error says what is wrong.
+    pub fn validate(&self) -> Result<(), SynthError> {
+        if let Some([lo, hi]) = self.exposure
+            && !(EXPOSURE.contains(&lo) && EXPOSURE.contains(&hi) && lo <= hi)
+        {
+            return Err(SynthError::InvalidConfig(format!(
+                "exposure must be [min, max] with {} <= min <= max <= {}, got [{lo}, {hi}]",
+                EXPOSURE.start(),
+                EXPOSURE.end()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_as_serde_writes_them() {
+        assert_eq!("Straw".parse::<Floor>(), Ok(Floor::Straw));
+        assert_eq!(" dark".parse::<Coat>(), Ok(Coat::Dark));
+        let err = "tiles".parse::<Floor>().unwrap_err();
+        assert!(err.contains("concrete, slatted, straw, dirt"), "{err}");
+        let look: Look = serde_json::from_str(r#"{"floor":"dirt","coats":["red","belted"]}"#).unwrap();
+        assert_eq!(
+            (look.floor, look.coats),
+            (Some(Floor::Dirt), vec![Coat::Red, Coat::Belted])
+        );
+    }
+
+    #[test]
+    fn an_exposure_out_of_range_is_refused() {
+        for (range, ok) in [
+            ([0.3, 0.45], true),
+            ([0.5, 0.4], false),
+            ([0.0, 1.0], false),
+            ([1.0, 3.0], false),
+        ] {
+            let look = Look {
+                exposure: Some(range),
+                ..Look::default()
+            };
+            assert_eq!(look.validate().is_ok(), ok, "{range:?}");
+        }
+    }
+}
