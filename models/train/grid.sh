@@ -10,7 +10,8 @@
 # of the same cells with seeds 9301-9314 (its random spreads are other draws), for choosing
 # settings without looking at the held-out one (give it another OUT_DIR).
 #
-# Cells: the envelope's corners (named), four random spreads (every setting drawn from its
+# Cells: the envelope's corners (named; two of them with the light outside the exposure the
+# stills are lit with, added 2026-12-05), four random spreads (every setting drawn from its
 # range) and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199
 # are used for nothing else. Videos are made once and kept in OUT_DIR/videos; the scores go to
 # OUT_DIR/MODEL_NAME.json, and models/train/grid_table.py prints the table.
@@ -24,7 +25,7 @@ videos=$out/videos
 mkdir -p "$videos"
 cargo build --release --locked --bin pigweight
 
-# name width height fps gop bframes quality pigs pig-length props people seed
+# name width height fps gop bframes quality pigs pig-length props people seed [look flags]
 cells=(
   "far-540p-q35     960  540 25 120 3 35 12,28 0.10,0.14 2,6 0,0 9101"
   "near-1080p-q21  1920 1080 30  25 0 21 2,5   0.42,0.50 0,2 1,1 9102"
@@ -34,6 +35,8 @@ cells=(
   "far-1080p-clut  1920 1080 25 100 3 30 8,16  0.12,0.20 4,8 0,2 9106"
   "empty-clutter   1280  720 25  50 2 26 0,0   0.20,0.30 3,8 1,2 9107"
   "mid-540p30       960  540 30  30 2 24 4,10  0.28,0.40 0,3 0,1 9108"
+  "dim-dark-720p   1280  720 25  50 2 26 6,14  0.18,0.30 0,3 0,1 9115 --floor dirt --coats dark,belted,red --exposure 0.3,0.45"
+  "bright-1080p30  1920 1080 30  60 1 24 4,12  0.15,0.28 0,3 0,1 9116 --exposure 1.3,1.5"
 )
 # Random spreads: every setting drawn from its range by a seeded generator.
 # Each is named and drawn by its seed with the offset; the seed column is without it, as the
@@ -59,7 +62,7 @@ for cell in "${cells[@]}"; do
   if [ ! -f "$video" ]; then
     $bin synth video "$video" --width "$2" --height "$3" --fps "$4" --gop "$5" --bframes "$6" \
       --quality "$7" --pigs "$8" --pig-length "$9" --props "${10}" --people "${11}" \
-      --seed "$(( ${12} + offset ))" --duration 20
+      --seed "$(( ${12} + offset ))" --duration 20 "${@:13}"
   fi
   files+=("$video")
 done

@@ -382,7 +382,11 @@ async fn rebuild_index(
     PathId(id): PathId,
 ) -> Result<(axum::http::StatusCode, Json<IndexStatus>), ApiError> {
     let entry = app.entry(&id)?;
-    app.indexer.add(&entry.path);
+    // `add` reads the file's version (a `stat`): off the runtime.
+    let (indexer, path) = (std::sync::Arc::clone(&app.indexer), entry.path.clone());
+    tokio::task::spawn_blocking(move || indexer.add(&path))
+        .await
+        .map_err(ApiError::join)?;
     let status =
         index_status(&app, &entry.path).ok_or_else(|| ApiError::internal("a queued video has no status"))?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(status)))
