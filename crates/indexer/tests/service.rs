@@ -12,7 +12,34 @@ use std::time::{Duration, Instant};
 
 use common::{scheduler, video};
 use pigweight_decode::{Decoder, DecoderConfig, MemoryBudget};
-use pigweight_indexer::{Database, IndexState, Indexer, IndexerConfig, Pass, Provenance};
+use pigweight_indexer::{Database, IndexKey, IndexState, Indexer, IndexerConfig, Pass, Provenance};
+use pigweight_inference::Scheduler;
+
+/// An indexer on `db` with a decoder of 1 GiB.
+fn start(db: &Database, scheduler: Arc<Scheduler>, key: IndexKey, config: IndexerConfig) -> Indexer {
+    let decoder = Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30));
+    Indexer::start(
+        db,
+        scheduler,
+        key,
+        config,
+        &decoder,
+        pigweight_indexer::Node::default(),
+    )
+    .unwrap()
+}
+
+/// Waits until a job is indexing `path` (its status then tells the file's duration).
+fn wait_indexing(indexer: &Indexer, path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(
+        indexer.status(path).map(|s| s.state),
+        Some(IndexState::Indexing { .. })
+    ) {
+        assert!(Instant::now() < deadline, "{:?}", indexer.status(path));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 fn wait_settled(indexer: &Indexer, paths: &[&Path]) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -38,15 +65,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
     let (scheduler, key) = scheduler();
     let scheduler = Arc::new(scheduler);
 
-    let indexer = Indexer::start(
-        &db,
-        scheduler.clone(),
-        key.clone(),
-        IndexerConfig::default(),
-        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
-        pigweight_indexer::Node::default(),
-    )
-    .unwrap();
+    let indexer = start(&db, scheduler.clone(), key.clone(), IndexerConfig::default());
     let mut events = indexer.subscribe();
     indexer.add(&broken);
     indexer.add(&good);
@@ -104,15 +123,7 @@ fn indexes_in_the_background_and_resumes_after_a_restart() {
 
     // A restart finds the finished index: nothing is inferred again.
     let before = scheduler.metrics().background.completed;
-    let indexer = Indexer::start(
-        &db,
-        scheduler.clone(),
-        key,
-        IndexerConfig::default(),
-        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
-        pigweight_indexer::Node::default(),
-    )
-    .unwrap();
+    let indexer = start(&db, scheduler.clone(), key, IndexerConfig::default());
     indexer.add(&good);
     wait_settled(&indexer, &[&good]);
     assert_eq!(indexer.view(&good).unwrap().len(), samples);
@@ -132,15 +143,7 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
         max_database_mb: Some(0),
         ..IndexerConfig::default()
     };
-    let indexer = Indexer::start(
-        &db,
-        scheduler.clone(),
-        key.clone(),
-        tiny,
-        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
-        pigweight_indexer::Node::default(),
-    )
-    .unwrap();
+    let indexer = start(&db, scheduler.clone(), key.clone(), tiny);
     indexer.add(&good);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !indexer.has_failed() {
@@ -149,15 +152,7 @@ fn a_full_disk_stops_indexing_cleanly_and_a_restart_finishes() {
     }
     indexer.shutdown();
 
-    let indexer = Indexer::start(
-        &db,
-        scheduler,
-        key,
-        IndexerConfig::default(),
-        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
-        pigweight_indexer::Node::default(),
-    )
-    .unwrap();
+    let indexer = start(&db, scheduler, key, IndexerConfig::default());
     indexer.add(&good);
     wait_settled(&indexer, &[&good]);
     assert_eq!(indexer.status(&good).unwrap().state, IndexState::Done);
@@ -169,24 +164,14 @@ fn a_removed_video_stops_indexing_and_leaves_no_status() {
     let good = video(dir.path());
     let (scheduler, key) = scheduler();
     let scheduler = Arc::new(scheduler);
-    let indexer = Indexer::start(
+    let indexer = start(
         &Database::Sqlite(dir.path().join("index.db")),
         scheduler.clone(),
         key,
         IndexerConfig::default(),
-        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
-        pigweight_indexer::Node::default(),
-    )
-    .unwrap();
+    );
     indexer.add(&good);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !matches!(
-        indexer.status(&good).map(|s| s.state),
-        Some(IndexState::Indexing { .. })
-    ) {
-        assert!(Instant::now() < deadline, "{:?}", indexer.status(&good));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_indexing(&indexer, &good);
     indexer.remove(&good);
     // The worker drops the job at its next turn, after the step it is in (on a loaded machine
     // that step can outlast any fixed wait); then nothing more is asked for it.
@@ -250,24 +235,14 @@ fn a_video_replaced_while_it_is_indexed_is_indexed_anew() {
     let shorter = dir.path().join("shorter.mp4");
     render(&shorter, 6.0, 9604);
     let (scheduler, key) = scheduler();
-    let indexer = Indexer::start(
+    let indexer = start(
         &Database::Sqlite(dir.path().join("index.db")),
         Arc::new(scheduler),
         key,
         IndexerConfig::default(),
-        &Decoder::new(DecoderConfig::default(), MemoryBudget::new(1 << 30)),
-        pigweight_indexer::Node::default(),
-    )
-    .unwrap();
+    );
     indexer.add(&path);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !indexer
-        .status(&path)
-        .is_some_and(|s| matches!(s.state, IndexState::Indexing { .. }) && s.samples > 0)
-    {
-        assert!(Instant::now() < deadline, "{:?}", indexer.status(&path));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_indexing(&indexer, &path);
     let seconds = |d: Option<f64>| d.map(|d| (d * 10.0).round() / 10.0);
     assert_eq!(seconds(indexer.status(&path).unwrap().duration_s), Some(30.0));
 
