@@ -16,6 +16,10 @@
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed).
 #
+# ARCH=yolo26n makes the candidate on the newer network instead (models/README.md, "A newer
+# network"): two stages from its YAML, STAGE26A_EPOCHS (24) and STAGE26B_EPOCHS (10), written
+# to OUT (default target/model-train/p26.onnx; not shipped unless the grids say so).
+#
 # Training is nine stages, all with crop labels kept by the counting rule (train.py --augment
 # counting, by the fraction of each box a crop keeps; stages 6 and 7: --augment visible, by the
 # fraction of each pig; models/README.md has the experiments behind each step):
@@ -198,6 +202,50 @@ stage9_data() {
     "$work/far-videos:far-videos"
   echo "stage 9 data made"
 }
+
+# The candidate on a newer network (ARCH=yolo26n; models/README.md, "A newer network"): every
+# still set of the stages above, far cameras with people (seed 24) and with props (seed 23),
+# and light outside the exposure the other sets are lit with (seeds 25-27).
+yolo26_data() {
+  rm -rf "$work/far-people" "$work/far-props" "$work/env-dim" "$work/env-bright" "$work/env-dim-dark"
+  local far=(--width 960 --height 540 --pigs 6,18 --pig-length 0.1,0.22 --jpeg-quality 25,80 \
+    --moment 0,40)
+  $bin synth dataset "$work/far-people" --train 800 --val 80 "${far[@]}" --props 0,4 --people 2,6 \
+    --seed 24
+  $bin synth dataset "$work/far-props" --train 600 --val 60 "${far[@]}" --props 4,10 --people 0,2 \
+    --seed 23
+  local light=(--pigs 0,20 --pig-length 0.1,0.45 --props 0,6 --people 0,1 --jpeg-quality 20,90 \
+    --moment 0,40)
+  $bin synth dataset "$work/env-dim" --train 600 --val 60 --exposure 0.25,0.75 "${light[@]}" --seed 25
+  $bin synth dataset "$work/env-bright" --train 300 --val 30 --exposure 1.15,1.6 "${light[@]}" \
+    --seed 26
+  $bin synth dataset "$work/env-dim-dark" --train 300 --val 30 --coats dark,belted,red \
+    --exposure 0.25,0.7 --pigs 2,20 --pig-length 0.1,0.4 --props 0,4 --people 0,1 \
+    --jpeg-quality 20,90 --moment 0,40 --seed 27
+  link_dataset "$work/dataset26" "$work/dataset" "$work/settled-crowded:settled-crowded" \
+    "$work/env-spread:spread" "$work/env-big:big" "$work/env-far:far" "$work/env-4x3:4x3" \
+    "$work/env-none:none" "$work/env-patterns:patterns" "$work/env-videos:videos" \
+    "$work/more-crowded:more-crowded" "$work/more-far:more-far" "$work/far-videos:far-videos" \
+    "$work/far-people:far-people" "$work/far-props:far-props" "$work/env-dim:dim" \
+    "$work/env-bright:bright" "$work/env-dim-dark:dim-dark"
+  echo "YOLO26n data made"
+}
+
+if [ "${ARCH:-yolov8n}" = yolo26n ]; then
+  # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
+  # at 480 (576 for small pigs), which costs what the YOLOv8n model does at 416 (512).
+  stage8_data
+  stage9_data
+  yolo26_data
+  train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible \
+    --imgsz 320 --epochs "${STAGE26A_EPOCHS:-24}" --name pigs26-a --count-imgsz 416 "${small[@]}"
+  train "$work/dataset26/data.yaml" "${OUT:-$work/p26.onnx}" --augment visible --mosaic 0 \
+    --imgsz 480 --multi-scale 0.15 --epochs "${STAGE26B_EPOCHS:-10}" --name pigs26-b \
+    --start-from "$work/runs/pigs26-a/weights/best.pt" --lr0 0.0005 --count-conf 0.5 \
+    --count-iou 0.5 --count-imgsz 480 --count-imgsz-small 576 --count-small-length 0.15
+  echo "model made in $(( $(date +%s) - started )) s: ${OUT:-$work/p26.onnx}"
+  exit 0
+fi
 
 if [ "$from" = scratch ]; then
 train "$work/dataset/data.yaml" "$work/stage1.onnx" --imgsz 320 --epochs "$stage1_epochs" \
