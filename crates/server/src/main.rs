@@ -101,7 +101,7 @@ struct IndexArgs {
     db: Database,
     /// Longest time in seconds between neighbouring samples (keyframes, and frames that fill
     /// the gaps between them).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = interval)]
     interval: f64,
     /// csv or json.
     #[arg(long, default_value = "csv")]
@@ -171,7 +171,7 @@ struct EvalArgs {
     through_index: bool,
     /// With --through-index: longest time in seconds between neighbouring samples, as serve's
     /// --interval.
-    #[arg(long, default_value_t = pigweight_indexer::IndexerConfig::default().interval)]
+    #[arg(long, default_value_t = pigweight_indexer::IndexerConfig::default().interval, value_parser = interval)]
     interval: f64,
     /// With --through-index: regular frames a second decoder reads ahead of the indexing job,
     /// as serve's `indexer.read_ahead` (0: none).
@@ -347,6 +347,14 @@ fn band_rule(s: &str) -> Result<BandRule, String> {
 }
 
 /// A share strictly between 0 and 1.
+/// `--interval`: seconds between index samples, a finite number above 0.
+pub(crate) fn interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds above 0")),
+    }
+}
+
 fn unit_share(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v > 0.0 && v < 1.0 => Ok(v),

@@ -113,7 +113,7 @@ struct NodeArgs {
     database: Option<Database>,
     /// Longest time in seconds between neighbouring index samples (keyframes, and frames that
     /// fill the gaps between them) [default: 1].
-    #[arg(long, env = "PIGWEIGHT_INTERVAL")]
+    #[arg(long, env = "PIGWEIGHT_INTERVAL", value_parser = crate::interval)]
     interval: Option<f64>,
     #[command(flatten)]
     model: ModelArgs,
@@ -244,6 +244,10 @@ impl NodeArgs {
         }
         if let Some(s) = self.interval {
             file.indexer.interval = s;
+        }
+        let interval = file.indexer.interval;
+        if !(interval.is_finite() && interval > 0.0) {
+            bail!("indexer.interval must be a number of seconds above 0, got {interval}");
         }
         Ok(file)
     }
@@ -522,6 +526,33 @@ mod tests {
         );
         assert_eq!((file.memory_budget_mb, file.indexer.interval), (2048, 2.0));
         assert!(toml::from_str::<ConfigFile>("[scheduler]\nmax_bacth = 4\n").is_err());
+    }
+
+    /// An interval of no seconds (or fewer, or not a number) is refused with what is wrong,
+    /// from the flag (and its variable) as from the file.
+    #[test]
+    fn an_interval_that_is_not_a_time_is_refused() {
+        #[derive(Debug, clap::Parser)]
+        struct Node {
+            #[command(flatten)]
+            node: NodeArgs,
+        }
+        use clap::Parser;
+        for bad in ["0", "-1", "nan", "inf", "soon"] {
+            let err = Node::try_parse_from(["serve", &format!("--interval={bad}")]).unwrap_err();
+            assert!(
+                err.to_string().contains("is not a number of seconds above 0"),
+                "{err}"
+            );
+        }
+        let given = Node::try_parse_from(["serve", "--interval", "2.5"]).unwrap();
+        assert_eq!(given.node.settings().unwrap().indexer.interval, 2.5);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("pigweight.toml");
+        std::fs::write(&config, "[indexer]\ninterval = 0.0\n").unwrap();
+        let from_file = Node::try_parse_from(["serve", "--config", config.to_str().unwrap()]).unwrap();
+        let err = from_file.node.settings().unwrap_err().to_string();
+        assert_eq!(err, "indexer.interval must be a number of seconds above 0, got 0");
     }
 
     #[test]
