@@ -835,6 +835,28 @@ impl CountScore {
 
 /// `eval --through-index`: indexes each video as `serve` does, in a throwaway database, and
 /// scores the index's count at every frame.
+/// The ground truth beside `file` (`NAME.truth.json`), refused unless it describes the video:
+/// as many frames, of the same size.
+fn truth_of(file: &Path, video: &dyn FrameSource) -> anyhow::Result<pigweight_synth::GroundTruth> {
+    let path = file.with_extension("truth.json");
+    let truth = pigweight_synth::GroundTruth::load(&path)?;
+    let (frames, (width, height)) = (video.timeline().len(), video.native_size());
+    let described = (truth.frames.len() as u64, truth.width, truth.height);
+    if described != (frames, width, height) || truth.frame_count != frames {
+        bail!(
+            "{} describes {} frames of {}x{} (frame_count {}), but {} has {frames} of {width}x{height}: \
+             not this video's truth",
+            path.display(),
+            described.0,
+            described.1,
+            described.2,
+            truth.frame_count,
+            file.display()
+        );
+    }
+    Ok(truth)
+}
+
 fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
     let detector = args.model.detector(&InferenceSettings::default(), true)?;
     let info = detector.info().clone();
@@ -850,8 +872,7 @@ fn evaluate_through_index(args: &EvalArgs) -> anyhow::Result<()> {
     let mut pooled = CountScore::default();
     let mut videos = Vec::new();
     for file in &args.files {
-        let truth_path = file.with_extension("truth.json");
-        let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
+        let truth = truth_of(file, &VideoFile::open(file, &SourceConfig::default())?)?;
         let started = std::time::Instant::now();
         let runs = scheduler.metrics().background.submitted;
         let (samples, input) = index_file(
@@ -959,8 +980,8 @@ fn evaluate_video(
     pooled: &mut Evaluation,
 ) -> anyhow::Result<serde_json::Value> {
     let truth_path = file.with_extension("truth.json");
-    let truth = pigweight_synth::GroundTruth::load(&truth_path)?;
     let mut video = VideoFile::open(file, &SourceConfig::default())?;
+    let truth = truth_of(file, &video)?;
     let input = video_input(detector, &mut video)?;
     let mut eval = Evaluation::new(pooled.count_confidence(), 0.5);
     let mut wrong = Vec::new();

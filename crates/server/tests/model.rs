@@ -93,3 +93,33 @@ fn eval_through_the_index_scores_every_frame() {
     let exact = summary["exact"].as_f64().unwrap();
     assert_eq!(wrong, ((1.0 - exact) * 150.0).round() as u64, "{report}");
 }
+
+/// A truth that describes another video (fewer frames, or another size) is refused in both
+/// modes, with what it describes and what the video is: scoring it would compare the index
+/// with the wrong frames, or with a few of them and call that the whole.
+#[test]
+fn a_truth_of_another_video_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (video, other) = (dir.path().join("pen.mp4"), dir.path().join("other.mp4"));
+    common::synth_video(&video, 2, 9502);
+    common::synth_video(&other, 1, 9503);
+    std::fs::copy(
+        dir.path().join("other.truth.json"),
+        dir.path().join("pen.truth.json"),
+    )
+    .unwrap();
+    for mode in [&["eval", "--every", "2"][..], &["eval", "--through-index"][..]] {
+        let out = std::process::Command::new(common::bin())
+            .args(mode)
+            .arg(&video)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{mode:?} scored it");
+        assert!(
+            stderr.contains("describes 25 frames of 320x240 (frame_count 25), but")
+                && stderr.contains("has 50 of 320x240: not this video's truth"),
+            "{mode:?}: {stderr}"
+        );
+    }
+}
