@@ -1098,15 +1098,10 @@ impl Follower {
         let Some(path) = self.shared.roots.resolve(&at) else {
             return;
         };
-        // Only videos of this process's library (a worker of its own has none), and only of
-        // the file as it is: a notice of a job on a file since replaced is of a job being
-        // stopped.
-        if !self.shared.statuses.contains_key(&path)
-            || told
-                .status
-                .version
-                .is_some_and(|told| FileVersion::read(&path).ok() != Some(told))
-        {
+        // Only videos of this process's library (a worker of its own has none). A notice of
+        // a job on a file since replaced is not told apart here: the worker's view of the
+        // file's time may differ from this machine's, and the job stops at its next step.
+        if !self.shared.statuses.contains_key(&path) {
             return;
         }
         self.shared.video_ids.insert(path.clone(), told.video_id);
