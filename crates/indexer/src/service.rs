@@ -652,10 +652,11 @@ impl Worker {
         for path in &removed {
             if let Some(i) = self.active.iter().position(|a| &a.path == path) {
                 self.active.remove(i);
-                // A step may have published after `remove` cleared it; a video added again
-                // since keeps its fresh status.
-                if !fresh.contains(path) {
-                    self.shared.forget(path);
+                // A step may have published (status and view) after `remove` cleared them:
+                // that goes, and a video added again since (a file replaced) shows as queued.
+                self.shared.forget(path);
+                if fresh.contains(path) {
+                    self.shared.publish(Status::queued(path));
                 }
             }
             let at = self.shared.roots.locate(path);
@@ -902,10 +903,6 @@ impl Worker {
             Err(e) => return Err(e),
         };
         let finished = matches!(progress.pass, Pass::Done | Pass::Failed);
-        if finished || a.last_view.elapsed() >= VIEW_REFRESH {
-            self.shared.show(&a.path, a.job.samples());
-            a.last_view = Instant::now();
-        }
         if a.pass_started.2 != progress.pass {
             a.pass_started = (Instant::now(), progress.done, progress.pass);
         }
@@ -916,7 +913,20 @@ impl Worker {
             version: Some(a.version),
             ..status_of(&a.path, &progress, a.pass_started, a.job.index().error.as_deref())
         };
-        self.shared.publish(status.clone());
+        let view = (finished || a.last_view.elapsed() >= VIEW_REFRESH)
+            .then(|| Arc::new(IndexView::new(a.job.samples(), SERIES_RESOLUTION)));
+        // A video removed or replaced meanwhile (`Indexer::remove`, `add`) shows nothing more
+        // of this job, which the next round drops: checked and shown under the lock they take
+        // to say so, so nothing of it lands after what they show.
+        let control = self.shared.control();
+        if !control.removed.contains(&a.path) {
+            if let Some(view) = view {
+                self.shared.views.insert(a.path.clone(), view);
+                a.last_view = Instant::now();
+            }
+            self.shared.publish(status.clone());
+        }
+        drop(control);
         if finished {
             let outcome = match progress.pass {
                 Pass::Failed => JobOutcome::Failed(a.job.index().error.clone().unwrap_or_default()),

@@ -254,6 +254,19 @@ fn a_video_replaced_while_it_is_indexed_is_indexed_anew() {
         (now.state, now.duration_s, now.input),
         (IndexState::Queued, None, None)
     );
+    // From here on nothing of the old file shows, even from the step its job was in.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !matches!(indexer.status(&path).map(|s| s.state), Some(IndexState::Done)) {
+        let status = indexer.status(&path).unwrap();
+        assert!(
+            matches!(seconds(status.duration_s), None | Some(6.0)),
+            "{status:?}"
+        );
+        let view = indexer.view(&path);
+        assert!(view.is_none_or(|v| v.thumbnails().iter().all(|&(f, _)| f < 150)));
+        assert!(Instant::now() < deadline, "{status:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
     wait_settled(&indexer, &[&path]);
     let done = indexer.status(&path).unwrap();
     assert_eq!(
