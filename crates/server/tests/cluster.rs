@@ -104,8 +104,14 @@ http {{
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, on which the master stops its worker and exits; SIGKILL (only where that
+    /// cannot be sent) would leave the worker running, orphaned.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        if !sent.is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }

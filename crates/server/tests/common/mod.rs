@@ -120,7 +120,6 @@ impl Server {
         }
     }
 
-    /// The server's process id.
     /// Stops the server as a service manager does (SIGTERM) and waits for it to exit.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();
@@ -130,6 +129,7 @@ impl Server {
         assert!(status.success(), "stopped with {status}");
     }
 
+    /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
