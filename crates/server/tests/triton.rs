@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -55,6 +56,8 @@ impl Triton {
             .args([&http, &grpc, &metrics])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // A group of its own, killed whole: the python backend's stubs with the server.
+            .process_group(0)
             .spawn()
             .expect(
                 "cannot run scripts/tritonserver.sh (make test installs Triton: scripts/fetch-triton.sh)",
@@ -69,10 +72,15 @@ impl Triton {
         });
     }
 
-    /// Kills the server at once, as a crash would.
+    /// Kills the server at once, as a crash of its machine would: its python backend's stubs
+    /// with it (killed alone, the server left them running, orphaned).
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            let group = format!("-{}", child.id());
+            let sent = Command::new("kill").args(["-KILL", "--", &group]).status();
+            if !sent.is_ok_and(|s| s.success()) {
+                let _ = child.kill();
+            }
             let _ = child.wait();
         }
     }
