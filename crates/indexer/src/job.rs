@@ -132,6 +132,11 @@ impl IndexKey {
     }
 }
 
+/// Whether `seconds` can be an index's interval: a finite time above 0.
+pub fn is_interval(seconds: f64) -> bool {
+    seconds.is_finite() && seconds > 0.0
+}
+
 /// Files up to this size are fingerprinted whole; larger ones by [`SAMPLED_CHUNKS`] chunks.
 const WHOLE_UP_TO: u64 = 1 << 30;
 /// Chunks of [`CHUNK`] bytes, evenly spread from the start to the end, that fingerprint a file
@@ -343,7 +348,7 @@ impl Job {
             .into_iter()
             .map(|s| (s.frame, s))
             .collect();
-        let interval = if config.interval.is_finite() && config.interval > 0.0 {
+        let interval = if is_interval(config.interval) {
             config.interval
         } else {
             1.0

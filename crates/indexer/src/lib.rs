@@ -22,7 +22,7 @@ pub mod testing;
 mod timelines;
 
 pub use error::IndexError;
-pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint};
+pub use job::{IndexerConfig, Job, Progress, SamplePlan, fingerprint, is_interval};
 pub use probe::{InputChoice, choose_input, on_scheduler, probe_frames};
 pub use query::{Bucket, CountAt, CountStep, IndexView, Provenance};
 pub use roots::{Location, Root, Roots};

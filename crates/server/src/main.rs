@@ -350,7 +350,7 @@ fn band_rule(s: &str) -> Result<BandRule, String> {
 /// `--interval`: seconds between index samples, a finite number above 0.
 pub(crate) fn interval(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) if pigweight_indexer::is_interval(v) => Ok(v),
         _ => Err(format!("{s:?} is not a number of seconds above 0")),
     }
 }

@@ -246,7 +246,7 @@ impl NodeArgs {
             file.indexer.interval = s;
         }
         let interval = file.indexer.interval;
-        if !(interval.is_finite() && interval > 0.0) {
+        if !pigweight_indexer::is_interval(interval) {
             bail!("indexer.interval must be a number of seconds above 0, got {interval}");
         }
         Ok(file)
