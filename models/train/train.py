@@ -145,6 +145,36 @@ def keep_the_counting_rule(visible: bool) -> None:
         Format.__call__ = format_whole_classes
 
 
+def forward_in_bf16() -> None:
+    """Runs the network's forward pass of each training step in bfloat16 on the CPU (torch
+    autocast: convolutions in bf16, weights, gradients and optimiser in float32), and the loss on
+    its outputs cast back to float32, so box coordinates and IoUs keep their precision. A
+    YOLO26n step at batch 16 and 320 takes 0.52 s instead of 0.86 s on this CPU (AVX-512 BF16).
+    Ultralytics' own `amp="bf16"` is CUDA-only and computes the loss in bf16 as well."""
+    import torch
+    from ultralytics.nn.tasks import BaseModel
+
+    def to_float(x):
+        if torch.is_tensor(x):
+            return x.float()
+        if isinstance(x, dict):
+            return {k: to_float(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return type(x)(to_float(v) for v in x)
+        return x
+
+    loss = BaseModel.loss
+
+    def loss_with_bf16_forward(self, batch, preds=None):
+        if preds is None and self.training:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                preds = self.forward(batch["img"])
+            preds = to_float(preds)
+        return loss(self, batch, preds)
+
+    BaseModel.loss = loss_with_bf16_forward
+
+
 def train(args: argparse.Namespace, model) -> None:
     """A new run under `args.project / args.name` (an earlier one of that name is replaced)."""
     extra = {"lr0": args.lr0, "optimizer": "AdamW", "warmup_epochs": 0} if args.lr0 else {}
@@ -241,6 +271,12 @@ def main() -> None:
         "more than one input size (Ultralytics' multi_scale; 0: imgsz only)",
     )
     ap.add_argument(
+        "--bf16",
+        action="store_true",
+        help="CPU only: the training forward pass in bfloat16 (forward_in_bf16; give it again with "
+        "--resume, like --augment)",
+    )
+    ap.add_argument(
         "--resume",
         action="store_true",
         help="continue the run of this name from its last finished epoch, if it has one (give the "
@@ -257,11 +293,19 @@ def main() -> None:
     ultralytics.utils.torch_utils.NUM_THREADS = os.cpu_count() or 1
     if args.augment in ("counting", "visible"):
         keep_the_counting_rule(visible=args.augment == "visible")
+    if args.bf16:
+        if args.device != "cpu":
+            ap.error("--bf16 is for training on the CPU (a GPU trains with Ultralytics' own AMP)")
+        forward_in_bf16()
     last = args.project.resolve() / args.name / "weights" / "last.pt"
     started = time.monotonic()
     if args.resume and last.exists():
-        # Same run, same arguments, from the last finished epoch.
-        YOLO(str(last)).train(resume=True)
+        # Same run, same arguments, from the last finished epoch; a run that has finished (its
+        # last.pt stripped, epoch -1) is only exported again.
+        import torch
+
+        if torch.load(last, map_location="cpu", weights_only=False)["epoch"] != -1:
+            YOLO(str(last)).train(resume=True)
     else:
         train(args, YOLO(str(args.start_from) if args.start_from else args.arch))
     trained_s = time.monotonic() - started
