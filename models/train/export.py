@@ -3,6 +3,7 @@ axes, opset 17, the class names and the counting operating point in the metadata
 stopped before its last epoch.
 
     python export.py RUN/weights/best.pt OUT.onnx DATASET/data.yaml [--imgsz 416]
+        [--imgsz-small 512 --small-length 0.15]
 """
 
 import argparse
@@ -18,6 +19,8 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=416)
     ap.add_argument("--count-conf", type=float, default=0.5)
     ap.add_argument("--count-iou", type=float, default=0.5)
+    ap.add_argument("--imgsz-small", type=int, help="the input for videos of small pigs (train.py --count-imgsz-small)")
+    ap.add_argument("--small-length", type=float, help="what small is (train.py --count-small-length)")
     args = ap.parse_args()
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -30,7 +33,16 @@ def main() -> None:
             format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17, device="cpu"
         )
     )
-    finish(exported, args.out, args.data, args.count_conf, args.count_iou, args.imgsz)
+    finish(
+        exported,
+        args.out,
+        args.data,
+        args.count_conf,
+        args.count_iou,
+        args.imgsz,
+        args.imgsz_small,
+        args.small_length,
+    )
     print(f"wrote {args.out}")
 
 
