@@ -18,8 +18,8 @@ use pigweight_indexer::{Database, IndexKey, Indexer, IndexerConfig, Node, Root, 
 use pigweight_inference::{Scheduler, SchedulerConfig};
 use serde::Deserialize;
 
+use crate::model::{InferenceSettings, ModelArgs, shipped};
 use crate::scans::Scans;
-use crate::{InferenceSettings, ModelArgs, shipped};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -113,7 +113,7 @@ struct NodeArgs {
     database: Option<Database>,
     /// Longest time in seconds between neighbouring index samples (keyframes, and frames that
     /// fill the gaps between them) [default: 1].
-    #[arg(long, env = "PIGWEIGHT_INTERVAL", value_parser = crate::interval)]
+    #[arg(long, env = "PIGWEIGHT_INTERVAL", value_parser = crate::cli::interval)]
     interval: Option<f64>,
     #[command(flatten)]
     model: ModelArgs,
