@@ -24,19 +24,13 @@ def main() -> None:
     args = ap.parse_args()
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics import YOLO  # after YOLO_OFFLINE is set
+    from train import export  # after YOLO_OFFLINE is set
 
-    from train import finish
-
-    exported = Path(
-        YOLO(str(args.weights)).export(
-            format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17, device="cpu"
-        )
-    )
-    finish(
-        exported,
+    export(
+        args.weights,
         args.out,
         args.data,
+        args.imgsz,
         args.count_conf,
         args.count_iou,
         args.imgsz,

@@ -15,24 +15,29 @@ import time
 from pathlib import Path
 
 
-def finish(
-    exported: Path,
+def export(
+    weights: Path,
     out: Path,
     data: Path,
+    imgsz: int,
     count_conf: float,
     count_iou: float,
     count_imgsz: int | None,
     count_imgsz_small: int | None = None,
     count_small_length: float | None = None,
 ) -> None:
-    """Writes the export to `out` with the dataset's class names and our counting operating
-    point in its metadata: pigweight uses them unless told otherwise (Ultralytics' 0.25 / 0.7
-    keep duplicates and half-visible pigs)."""
+    """Exports `weights` to ONNX at `out` (dynamic axes, opset 17, traced at `imgsz`) with the
+    dataset's class names and our counting operating point in its metadata: pigweight uses them
+    unless told otherwise (Ultralytics' 0.25 / 0.7 keep duplicates and half-visible pigs)."""
     import onnx
     import yaml
+    from ultralytics import YOLO
 
     from operating_point import set_metadata, set_operating_point
 
+    exported = YOLO(str(weights)).export(
+        format="onnx", imgsz=imgsz, dynamic=True, simplify=True, opset=17, device="cpu"
+    )
     names = yaml.safe_load(data.read_text())["names"]
     model = onnx.load(str(exported))
     set_metadata(model, {"names": repr({int(k): v for k, v in names.items()})})
@@ -310,16 +315,12 @@ def main() -> None:
         train(args, YOLO(str(args.start_from) if args.start_from else args.arch))
     trained_s = time.monotonic() - started
     best = args.project.resolve() / args.name / "weights" / "best.pt"
-    trained = YOLO(str(best))
-    metrics = trained.val(data=str(args.data), imgsz=args.imgsz, batch=args.batch, device=args.device, plots=False)
-    exported = Path(
-        trained.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17, device="cpu")
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    finish(
-        exported,
+    metrics = YOLO(str(best)).val(data=str(args.data), imgsz=args.imgsz, batch=args.batch, device=args.device, plots=False)
+    export(
+        best,
         args.out,
         args.data,
+        args.imgsz,
         args.count_conf,
         args.count_iou,
         args.count_imgsz,

@@ -91,8 +91,15 @@ impl ModelArgs {
     /// Loads the model with the thresholds given, each else the model's own.
     pub(crate) fn load(&self) -> anyhow::Result<OnnxDetector> {
         let library = self.ort_lib.clone().unwrap_or_else(|| shipped(ORT_LIBRARY));
-        let config = ModelConfig {
-            path: self.model.clone().unwrap_or_else(|| shipped(SAMPLE_MODEL)),
+        let path = self.model.clone().unwrap_or_else(|| shipped(SAMPLE_MODEL));
+        Ok(OnnxDetector::load(&library, &self.config(path))?)
+    }
+
+    /// The model at `path` with the flags' settings (`device` is ONNX Runtime's alone: a Triton
+    /// server places its model itself).
+    fn config(&self, path: PathBuf) -> ModelConfig {
+        ModelConfig {
+            path,
             device: self.device,
             confidence: self.conf,
             iou: self.iou,
@@ -102,8 +109,7 @@ impl ModelArgs {
             small_object_length: self.small_object_length,
             band: self.band_rule.clone(),
             ..ModelConfig::default()
-        };
-        Ok(OnnxDetector::load(&library, &config)?)
+        }
     }
 
     /// The detector on the backend chosen by `settings`, the flags winning. With
@@ -136,20 +142,9 @@ impl ModelArgs {
             (None, Some(_)) => PathBuf::new(),
             (None, None) => shipped(SAMPLE_MODEL),
         };
-        let config = ModelConfig {
-            path,
-            confidence: self.conf,
-            iou: self.iou,
-            classes: self.classes.clone(),
-            input_size: self.input_size,
-            small_object_input: self.small_object_input,
-            small_object_length: self.small_object_length,
-            band: self.band_rule.clone(),
-            ..ModelConfig::default()
-        };
         Ok(Box::new(TritonDetector::connect(
             &settings.triton,
-            &config,
+            &self.config(path),
             require_server,
         )?))
     }
