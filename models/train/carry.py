@@ -5,13 +5,13 @@
 
 A session here lasts three hours and the next may start on a fresh machine, while a network
 trained from its YAML on the CPU takes longer than that. `save` keeps the run's last finished
-epoch in models/train/carry/NAME/ (committed): Ultralytics' checkpoint as it is (EMA weights in
-float16, the epoch, the learning-rate schedule's state, the run's arguments and results) with
-the optimiser's moments in bfloat16 (float32's range, so no second moment underflows; PyTorch
-casts them back to float32 on loading): about 15 MB instead of 25. The best epoch's weights go
-beside it (5 MB, no optimiser) only where it is not the last. `restore` (make_model.sh with
-RESUME=1) puts them back where `train.py --resume` looks, with the run's results.csv, so the
-run goes on from the carried epoch as if it had not stopped.
+epoch (or the finished run) in models/train/carry/NAME/ (committed): Ultralytics' checkpoint as
+it is (EMA weights in float16, the epoch, the learning-rate schedule's state, the run's
+arguments and results) with the optimiser's moments in bfloat16 (float32's range, so no second
+moment underflows; PyTorch casts them back to float32 on loading): about 15 MB instead of 25.
+The best epoch's weights go beside it (5 MB, no optimiser) only where it is not the last.
+`restore` (make_model.sh with RESUME=1) puts them back where `train.py --resume` looks, with
+the run's results.csv, so the run goes on from the carried epoch as if it had not stopped.
 """
 
 import argparse
@@ -32,6 +32,11 @@ def write(ckpt: dict, path: Path) -> None:
     path.write_bytes(buffer.getvalue())
 
 
+def weights_of(ckpt: dict) -> torch.nn.Module:
+    # A run in progress keeps its weights as the EMA; a finished (stripped) run as the model.
+    return ckpt["ema"] or ckpt["model"]
+
+
 def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -41,9 +46,9 @@ def save(runs: Path, name: str) -> None:
     weights = runs / name / "weights"
     last = torch.load(weights / "last.pt", map_location="cpu", weights_only=False)
     best = torch.load(weights / "best.pt", map_location="cpu", weights_only=False)
-    if last["epoch"] == -1:
-        raise SystemExit(f"{name} has finished training: nothing to carry")
-    for state in last["optimizer"]["state"].values():
+    # A finished run's checkpoints are already stripped (epoch -1, no optimiser): carried as
+    # they are, so that `train.py --resume` exports it again instead of training it anew.
+    for state in (last["optimizer"] or {"state": {}})["state"].values():
         for key, value in state.items():
             if key != "step" and torch.is_tensor(value) and value.is_floating_point():
                 state[key] = value.to(torch.bfloat16)
@@ -51,10 +56,11 @@ def save(runs: Path, name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write(last, out / "last.pt")
     (out / "best.pt").unlink(missing_ok=True)
-    if not same_weights(last["ema"], best["ema"]):
+    if not same_weights(weights_of(last), weights_of(best)):
         best["optimizer"] = None
         write(best, out / "best.pt")
-    print(f"{name}: epoch {last['epoch'] + 1} carried, best fitness {last['best_fitness']:.4f}")
+    done = "finished" if last["epoch"] == -1 else f"epoch {last['epoch'] + 1}"
+    print(f"{name}: carried ({done})")
 
 
 def restore(runs: Path) -> None:
