@@ -240,7 +240,7 @@ if [ "${ARCH:-yolov8n}" = yolo26n ]; then
   stage8_data
   stage9_data
   yolo26_data
-  # On the CPU the forward passes run in bfloat16 (train.py --bf16; 1.3x faster an epoch).
+  # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster).
   bf16=(); [ "$device" = cpu ] && bf16=(--bf16)
   train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible "${bf16[@]}" \
     --imgsz 320 --epochs "${STAGE26A_EPOCHS:-24}" --name pigs26-a --count-imgsz 416 "${small[@]}"
