@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use image::ExtendedColorType;
-use image::codecs::jpeg::JpegEncoder;
 use pigweight_decode::{Frame, FrameSource, MemoryBudget, Mode, Picture, Reservation, Size, Target};
 use pigweight_inference::{Detections, Priority, Scheduler, SharedImage, Ticket};
+use pigweight_render::Format;
 
 use crate::error::IndexError;
 
@@ -36,11 +35,9 @@ impl Thumbnails {
         let w =
             ((f64::from(frame.width) * f64::from(h) / f64::from(frame.height.max(1))).round() as u32).max(1);
         let small = frame.resized(w, h)?;
-        let mut jpeg = Vec::with_capacity(16 << 10);
-        JpegEncoder::new_with_quality(&mut jpeg, self.quality.clamp(1, 100))
-            .encode(&small.data, w, h, ExtendedColorType::Rgb8)
+        let jpeg = pigweight_render::encode(&small.data, w, h, Format::Jpeg, self.quality.clamp(1, 100))
             .map_err(|e| IndexError::Thumbnail(e.to_string()))?;
-        Ok(jpeg)
+        Ok(jpeg.into())
     }
 }
 

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, RgbImage};
+use image::RgbImage;
+use pigweight_render::Format;
 
 use crate::error::IndexError;
 use crate::query::IndexView;
@@ -95,16 +95,15 @@ pub fn compose_sheet(tiles: &[Vec<u8>], quality: u8) -> Result<Vec<u8>, IndexErr
         );
         image::imageops::replace(&mut sheet, tile, x, y);
     }
-    let mut jpeg = Vec::new();
-    JpegEncoder::new_with_quality(&mut jpeg, quality.clamp(1, 100))
-        .encode(
-            sheet.as_raw(),
-            sheet.width(),
-            sheet.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .map_err(|e| IndexError::Thumbnail(e.to_string()))?;
-    Ok(jpeg)
+    let jpeg = pigweight_render::encode(
+        sheet.as_raw(),
+        sheet.width(),
+        sheet.height(),
+        Format::Jpeg,
+        quality.clamp(1, 100),
+    )
+    .map_err(|e| IndexError::Thumbnail(e.to_string()))?;
+    Ok(jpeg.into())
 }
 
 #[cfg(test)]
@@ -164,11 +163,9 @@ mod tests {
     fn sheets_place_tiles_row_by_row() {
         let tile = |v: u8| {
             let img = RgbImage::from_pixel(8, 4, image::Rgb([v, v, v]));
-            let mut jpeg = Vec::new();
-            JpegEncoder::new_with_quality(&mut jpeg, 95)
-                .encode(img.as_raw(), 8, 4, ExtendedColorType::Rgb8)
-                .unwrap();
-            jpeg
+            pigweight_render::encode(img.as_raw(), 8, 4, Format::Jpeg, 95)
+                .unwrap()
+                .to_vec()
         };
         let tiles: Vec<Vec<u8>> = (0..12).map(|i| tile(i * 20)).collect();
         let sheet = image::load_from_memory(&compose_sheet(&tiles, 95).unwrap())
