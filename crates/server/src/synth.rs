@@ -46,6 +46,10 @@ pub(crate) struct SynthVideoArgs {
     /// x264 constant-quality factor (0..=50; higher means smaller files and more artefacts).
     #[arg(long, default_value_t = VideoConfig::default().quality)]
     quality: u32,
+    /// How long the shutter stays open for each frame, as a fraction of the frame interval
+    /// (0..=1): 0 renders sharp frames, 0.5 a 1/50 s shutter at 25 fps, smearing what moves.
+    #[arg(long, default_value_t = VideoConfig::default().shutter)]
+    shutter: f32,
     #[command(flatten)]
     clutter: ClutterArgs,
     #[command(flatten)]
@@ -88,6 +92,10 @@ struct LookArgs {
     /// 0.3,0.45 for a dim barn (default: drawn from the seed).
     #[arg(long, value_parser = pair::<f32>)]
     exposure: Option<[f32; 2]>,
+    /// Range of the pigs' walking pace in body lengths a second, each pig its own, e.g. 1.5,2.5
+    /// for a herd on the move (default: 0.3-0.7, drawn from the seed).
+    #[arg(long, value_parser = pair::<f32>)]
+    pace: Option<[f32; 2]>,
 }
 
 impl LookArgs {
@@ -96,6 +104,7 @@ impl LookArgs {
             floor: self.floor,
             coats: self.coats.clone(),
             exposure: self.exposure,
+            pace: self.pace,
         }
     }
 }
@@ -167,6 +176,7 @@ fn synth_video(args: &SynthVideoArgs) -> anyhow::Result<()> {
         pigs: args.pigs.unwrap_or(defaults.pigs),
         pig_length: args.pig_length.unwrap_or(defaults.pig_length),
         quality: args.quality,
+        shutter: args.shutter,
         clutter: args.clutter.clutter(),
         look: args.look.look(),
         ..defaults

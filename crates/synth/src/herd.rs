@@ -12,6 +12,7 @@
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use crate::look::SEED_PACE;
 use crate::pig::{Looks, Pose};
 
 /// Positions of the collision circles along the spine (in body lengths) and their radii (in
@@ -72,12 +73,22 @@ pub(crate) struct Herd {
     roam: f32,
     /// Fraction of summed circle radii that two pigs may overlap by.
     allowed_overlap: f32,
+    /// Range of the walking pace, body lengths a second; `None`: the seed's.
+    pace: Option<[f32; 2]>,
     rng: ChaCha8Rng,
 }
 
 impl Herd {
-    /// Places `looks.len()` pigs at random in the pen. `dt` is the step length in seconds.
-    pub(crate) fn new(looks: Vec<Looks>, area: Area, dt: f32, mut rng: ChaCha8Rng) -> Self {
+    /// Places `looks.len()` pigs at random in the pen. `dt` is the step length in seconds, and
+    /// each pig walks at a pace drawn from `pace` (body lengths a second; the seed's range where
+    /// `None`).
+    pub(crate) fn new(
+        looks: Vec<Looks>,
+        area: Area,
+        dt: f32,
+        pace: Option<[f32; 2]>,
+        mut rng: ChaCha8Rng,
+    ) -> Self {
         let allowed_overlap = rng.random_range(0.12..0.3);
         let roam = rng.random_range(0.15..0.3);
         let mut herd = Self {
@@ -86,6 +97,7 @@ impl Herd {
             dt,
             roam,
             allowed_overlap,
+            pace,
             rng,
         };
         for (i, looks) in looks.into_iter().enumerate() {
@@ -133,7 +145,13 @@ impl Herd {
             }
         }
         let (_, x, y, heading) = best;
-        let walk_speed = looks.length * self.rng.random_range(0.3..0.7);
+        // The seed's draw, mapped into the pace asked for: the same draws whatever the pace.
+        let [seed_lo, seed_hi] = SEED_PACE;
+        let drawn = self.rng.random_range(seed_lo..seed_hi);
+        let pace = self.pace.map_or(drawn, |[lo, hi]| {
+            lo + (drawn - seed_lo) / (seed_hi - seed_lo) * (hi - lo)
+        });
+        let walk_speed = looks.length * pace;
         let mut motion = Motion {
             x,
             y,
@@ -378,7 +396,7 @@ mod tests {
             frame_h: 360.0,
             margin: 100.0,
         };
-        Herd::new(looks, area, 0.04, rng)
+        Herd::new(looks, area, 0.04, None, rng)
     }
 
     #[test]
@@ -414,6 +432,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A pace asked for sets every pig's walking speed inside it, and changes nothing else the
+    /// seed draws: the same pigs start at the same places, and each keeps its rank in speed.
+    #[test]
+    fn a_pace_sets_the_walking_speed_and_nothing_else() {
+        let with = |pace| {
+            let mut rng = ChaCha8Rng::seed_from_u64(9);
+            let mix = CoatMix::random(&mut rng);
+            let looks = (0..10).map(|_| Looks::random(100.0, &mix, &mut rng)).collect();
+            let area = Area {
+                frame_w: 640.0,
+                frame_h: 360.0,
+                margin: 100.0,
+            };
+            Herd::new(looks, area, 0.04, pace, rng)
+        };
+        let (seeds, fast) = (with(None), with(Some([2.0, 3.0])));
+        let paces = |h: &Herd| -> Vec<f32> {
+            h.pigs()
+                .iter()
+                .map(|p| p.motion.walk_speed / p.looks.length)
+                .collect()
+        };
+        let (drawn, asked) = (paces(&seeds), paces(&fast));
+        assert!(drawn.iter().all(|p| (0.3..0.7).contains(p)), "{drawn:?}");
+        assert!(asked.iter().all(|p| (2.0..3.0).contains(p)), "{asked:?}");
+        for (a, b) in drawn.iter().zip(&asked) {
+            assert!(((a - 0.3) / 0.4 - (b - 2.0)).abs() < 1e-4, "{a} maps to {b}");
+        }
+        let starts =
+            |h: &Herd| -> Vec<(f32, f32)> { h.pigs().iter().map(|p| (p.motion.x, p.motion.y)).collect() };
+        assert_eq!(starts(&seeds), starts(&fast));
+        // Faster pigs walk farther in the same 20 s (their paths; where they end up is bounded
+        // by the pen).
+        let walked = |mut h: Herd| {
+            let mut path = 0.0;
+            for _ in 0..500 {
+                let before = starts(&h);
+                h.step();
+                path += starts(&h)
+                    .iter()
+                    .zip(&before)
+                    .map(|(a, b)| (a.0 - b.0).hypot(a.1 - b.1))
+                    .sum::<f32>();
+            }
+            path
+        };
+        let (slow, quick) = (walked(seeds), walked(fast));
+        assert!(quick > 2.0 * slow, "{quick} px against {slow} px");
     }
 
     #[test]

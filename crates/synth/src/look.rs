@@ -1,11 +1,13 @@
 //! What of a scene's look a tester may fix instead of leaving it to the seed: the floor, the
-//! pigs' coats and the light's exposure, so that a corner of the operating envelope (dark pigs
-//! on a dirt floor in a dim barn, say) is rendered on purpose rather than found among seeds.
+//! pigs' coats, the light's exposure and how fast the pigs walk, so that a corner of the
+//! operating envelope (dark pigs on a dirt floor in a dim barn, say, or a herd on the move) is
+//! rendered on purpose rather than found among seeds.
 //!
 //! A setting left unset is drawn from the seed as it always was. A fixed floor or exposure
 //! changes only what it names: the seed's draws for it are still made (and then overridden),
 //! and the scene's other parts come from streams of their own, so the same seed keeps the same
-//! pigs, moves, props and people. Fixed coats draw the pigs again: a pig's coat decides what
+//! pigs, moves, props and people. A fixed pace maps each pig's own draw into its range, so the
+//! herd makes the same choices, only faster or slower. Fixed coats draw the pigs again: a pig's coat decides what
 //! else of its looks is drawn, and so its size within the scene's range and the herd's moves.
 
 use std::str::FromStr;
@@ -75,22 +77,31 @@ pub struct Look {
     /// Range of the scene's exposure, 1 being the light as the seed sets it up (the seed draws
     /// 0.8-1.12); e.g. [0.3, 0.45] for a dim barn, [1.3, 1.5] for an overexposed one.
     pub exposure: Option<[f32; 2]>,
+    /// Range of the pigs' walking pace in body lengths a second, each pig its own (the seed
+    /// draws 0.3-0.7); e.g. [1.5, 2.5] for a herd on the move.
+    pub pace: Option<[f32; 2]>,
 }
 
 /// The exposure range a look may ask for.
 const EXPOSURE: std::ops::RangeInclusive<f32> = 0.1..=2.5;
+/// The pace range a look may ask for, in body lengths a second.
+const PACE: std::ops::RangeInclusive<f32> = 0.05..=4.0;
+/// The pace the seed draws from when the look leaves it.
+pub(crate) const SEED_PACE: [f32; 2] = [0.3, 0.7];
 
 impl Look {
-    /// Checks the exposure range; the error says what is wrong.
+    /// Checks the exposure and pace ranges; the error says what is wrong.
     pub fn validate(&self) -> Result<(), SynthError> {
-        if let Some([lo, hi]) = self.exposure
-            && !(EXPOSURE.contains(&lo) && EXPOSURE.contains(&hi) && lo <= hi)
-        {
-            return Err(SynthError::InvalidConfig(format!(
-                "exposure must be [min, max] with {} <= min <= max <= {}, got [{lo}, {hi}]",
-                EXPOSURE.start(),
-                EXPOSURE.end()
-            )));
+        for (name, range, allowed) in [("exposure", self.exposure, EXPOSURE), ("pace", self.pace, PACE)] {
+            if let Some([lo, hi]) = range
+                && !(allowed.contains(&lo) && allowed.contains(&hi) && lo <= hi)
+            {
+                return Err(SynthError::InvalidConfig(format!(
+                    "{name} must be [min, max] with {} <= min <= max <= {}, got [{lo}, {hi}]",
+                    allowed.start(),
+                    allowed.end()
+                )));
+            }
         }
         Ok(())
     }
@@ -126,6 +137,28 @@ mod tests {
                 ..Look::default()
             };
             assert_eq!(look.validate().is_ok(), ok, "{range:?}");
+        }
+    }
+
+    #[test]
+    fn a_pace_out_of_range_is_refused() {
+        for (range, ok) in [
+            ([1.5, 2.5], true),
+            ([0.05, 0.05], true),
+            ([2.0, 1.0], false),
+            ([0.0, 1.0], false),
+            ([1.0, 5.0], false),
+            ([f32::NAN, 1.0], false),
+        ] {
+            let look = Look {
+                pace: Some(range),
+                ..Look::default()
+            };
+            let checked = look.validate();
+            assert_eq!(checked.is_ok(), ok, "{range:?}");
+            if let Err(e) = checked {
+                assert!(e.to_string().contains("pace must be"), "{e}");
+            }
         }
     }
 }

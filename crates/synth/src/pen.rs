@@ -169,7 +169,7 @@ impl Pen {
             margin: typical * 1.1,
         };
         let dt = spec.fps_den as f32 / spec.fps_num as f32;
-        let herd = Herd::new(looks, area, dt, stream(3));
+        let herd = Herd::new(looks, area, dt, spec.look.pace, stream(3));
         let mut floor = render_floor(spec.width, spec.height, typical, spec.look.floor, &mut stream(4));
         let mut lighting = Lighting::new(spec.width, spec.height, &mut stream(5));
         if let Some([lo, hi]) = spec.look.exposure {

@@ -40,8 +40,13 @@ pub struct VideoConfig {
     pub count_threshold: f32,
     /// Props on the floor and people in the pen, none of which count.
     pub clutter: Clutter,
-    /// What of the floor, coats and light is fixed rather than drawn from `seed`.
+    /// What of the floor, coats, light and pace is fixed rather than drawn from `seed`.
     pub look: Look,
+    /// How long the camera's shutter stays open for each frame, as a fraction of the frame
+    /// interval: 0 renders each frame at its instant (sharp, the default); 0.5 is a 1/50 s
+    /// shutter at 25 fps, and whatever moves is smeared along its path (the ground truth stays
+    /// the frame's instant).
+    pub shutter: f32,
     /// Output container.
     pub container: Container,
     /// Largest distance between key frames, in frames.
@@ -72,6 +77,7 @@ impl Default for VideoConfig {
             count_threshold: 0.5,
             clutter: Clutter::default(),
             look: Look::default(),
+            shutter: 0.0,
             container: Container::Mp4,
             gop: 50,
             bframes: 2,
@@ -119,6 +125,9 @@ impl VideoConfig {
         check_scene(self.pigs, self.pig_length, self.count_threshold)?;
         self.clutter.validate()?;
         self.look.validate()?;
+        if !(0.0..=1.0).contains(&self.shutter) {
+            return bad(format!("shutter must be in 0..=1, got {}", self.shutter));
+        }
         if self.gop == 0 {
             return bad("gop must be at least 1".into());
         }
@@ -151,6 +160,16 @@ impl VideoConfig {
             look: self.look.clone(),
             seed: self.seed,
         }
+    }
+
+    /// The moments each frame is rendered at, in seconds around its own: one for a sharp
+    /// frame, five spread over the open shutter.
+    fn shutter_offsets(&self) -> Vec<f32> {
+        if self.shutter == 0.0 {
+            return vec![0.0];
+        }
+        let open = self.shutter * self.fps_den as f32 / self.fps_num as f32;
+        (0..5).map(|k| (k as f32 / 4.0 - 0.5) * open).collect()
     }
 
     fn encoder_settings(&self) -> EncoderSettings {
@@ -207,8 +226,9 @@ pub fn render_video(cfg: &VideoConfig, out: &Path) -> Result<GroundTruth, SynthE
     let frame_count = pen.frame_count();
     let mut encoder = Encoder::start(&cfg.encoder_settings(), out)?;
     let mut frames = Vec::with_capacity(frame_count as usize);
+    let offsets = cfg.shutter_offsets();
     for index in 0..frame_count {
-        let (frame, truth) = pen.render(index);
+        let (frame, truth) = pen.render_blurred(index, &offsets);
         encoder.push(frame.into_data())?;
         frames.push(truth);
         if index % 250 == 249 {
@@ -323,6 +343,44 @@ mod tests {
             ..VideoConfig::default()
         };
         assert!(inverted.validate().is_err());
+        let shutter = VideoConfig {
+            shutter: 1.5,
+            ..VideoConfig::default()
+        };
+        assert!(matches!(shutter.validate(), Err(SynthError::InvalidConfig(m)) if m.contains("shutter")));
+    }
+
+    /// An open shutter smears moving pigs over the time it is open and leaves the truth as it
+    /// was: the same counts and boxes, other pixels.
+    #[test]
+    fn an_open_shutter_blurs_the_frames_and_keeps_the_truth() {
+        let cfg = VideoConfig {
+            look: Look {
+                pace: Some([2.0, 3.0]),
+                ..Look::default()
+            },
+            duration_s: 1.0,
+            ..short(Container::Mp4)
+        };
+        assert_eq!(cfg.shutter_offsets(), [0.0]);
+        let open = VideoConfig {
+            shutter: 0.5,
+            ..cfg.clone()
+        };
+        // Half of a 25 fps frame interval: 20 ms, centred on the frame's instant.
+        let offsets = open.shutter_offsets();
+        assert_eq!(offsets.len(), 5);
+        assert!(
+            (offsets[0] + 0.01).abs() < 1e-6 && (offsets[4] - 0.01).abs() < 1e-6,
+            "{offsets:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (sharp, blurred) = (dir.path().join("sharp.mp4"), dir.path().join("blurred.mp4"));
+        assert_eq!(
+            render_video(&cfg, &sharp).unwrap(),
+            render_video(&open, &blurred).unwrap()
+        );
+        assert_ne!(h264_stream(&sharp), h264_stream(&blurred));
     }
 
     #[test]
