@@ -6,9 +6,10 @@
 //! A setting left unset is drawn from the seed as it always was. A fixed floor or exposure
 //! changes only what it names: the seed's draws for it are still made (and then overridden),
 //! and the scene's other parts come from streams of their own, so the same seed keeps the same
-//! pigs, moves, props and people. A fixed pace maps each pig's own draw into its range, so the
-//! herd makes the same choices, only faster or slower. Fixed coats draw the pigs again: a pig's coat decides what
-//! else of its looks is drawn, and so its size within the scene's range and the herd's moves.
+//! pigs, moves, props and people. A fixed pace maps each pig's own draw into its range: the
+//! same pigs start where the seed puts them, and walking faster or slower their moves then
+//! part from the seed's. Fixed coats draw the pigs again: a pig's coat decides what else of its
+//! looks is drawn, and so its size within the scene's range and the herd's moves.
 
 use std::str::FromStr;
 
