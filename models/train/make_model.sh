@@ -66,7 +66,7 @@ stage10_epochs=${STAGE10_EPOCHS:-$([ "$from" = shipped ] && echo 2 || echo 0)}
 imgsz=${IMGSZ:-416}
 # The larger input for videos whose pigs are under 0.15 of the short side (models/README.md,
 # "An input sized to the pigs"): written into the metadata with the operating point.
-small=(--count-imgsz-small "${IMGSZ_SMALL:-512}" --count-small-length 0.15)
+small=(--count-imgsz-small "${IMGSZ_SMALL:-576}" --count-small-length 0.15)
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}
@@ -236,7 +236,8 @@ yolo26_data() {
 
 if [ "${ARCH:-yolov8n}" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
-  # at 480 (576 for small pigs), which costs what the YOLOv8n model does at 416 (512).
+  # at 480 (576 for small pigs, as the YOLOv8n model does); 480 costs what the YOLOv8n model
+  # does at 416.
   stage8_data
   stage9_data
   yolo26_data
