@@ -185,8 +185,7 @@ fn render_sample(cfg: &DatasetConfig, index: u64) -> Sample {
     let [from, to] = cfg.moment.map(|s| (s * FPS as f32).round() as u64);
     let moment = rng.random_range(from..to.max(from + 1));
     let offsets: Vec<f32> = if rng.random::<f32>() < cfg.motion_blur {
-        let exposure = rng.random_range(0.03..0.12f32);
-        (0..5).map(|k| (k as f32 / 4.0 - 0.5) * exposure).collect()
+        Pen::shutter_moments(rng.random_range(0.03..0.12f32))
     } else {
         vec![0.0]
     };

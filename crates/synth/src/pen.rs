@@ -234,6 +234,12 @@ impl Pen {
         self.render_blurred(index, &[0.0])
     }
 
+    /// The five moments, in seconds around a frame's own, that a shutter open for `open`
+    /// seconds renders it at (for [`Self::render_blurred`]).
+    pub(crate) fn shutter_moments(open: f32) -> Vec<f32> {
+        (0..5).map(|k| (k as f32 / 4.0 - 0.5) * open).collect()
+    }
+
     /// Renders frame `index` as the average of the scene at each of `offsets` seconds around
     /// it (motion blur). Ground truth is measured at offset 0.
     pub(crate) fn render_blurred(&mut self, index: u64, offsets: &[f32]) -> (RgbaFrame, FrameTruth) {

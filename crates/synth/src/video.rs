@@ -168,8 +168,7 @@ impl VideoConfig {
         if self.shutter == 0.0 {
             return vec![0.0];
         }
-        let open = self.shutter * self.fps_den as f32 / self.fps_num as f32;
-        (0..5).map(|k| (k as f32 / 4.0 - 0.5) * open).collect()
+        Pen::shutter_moments(self.shutter * self.fps_den as f32 / self.fps_num as f32)
     }
 
     fn encoder_settings(&self) -> EncoderSettings {
