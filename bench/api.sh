@@ -83,7 +83,7 @@ kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=
 
 # --- the prototype's replica -----------------------------------------------------------------
 log "starting the prototype replica (counts every frame at start-up)"
-PROTO_VIDEOS="$WORK/videos" PROTO_MODEL=models/pigs-yolov8n.onnx PROTO_PRECOUNT=1 \
+PROTO_VIDEOS="$WORK/videos" PROTO_MODEL=models/pigs.onnx PROTO_PRECOUNT=1 \
   $VENV/bin/uvicorn --app-dir bench prototype:app --port $PORT --log-level warning &
 SERVER=$!
 until curl -sf "$BASE/api/videos" >/dev/null; do sleep 1; done

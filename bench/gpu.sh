@@ -26,7 +26,7 @@ if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
 OUT=${1:-bench/.data/gpu}
 OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
 BIN=$PWD/target/release/pigweight
-MODEL=$PWD/models/pigs-yolov8n.onnx
+MODEL=$PWD/models/pigs.onnx
 WORK=$PWD/bench/.data/gpu-work
 REPEATS=${BENCH_REPEATS:-20}
 BATCHES=${GPU_BATCHES:-1,2,4,8,16,32,64}

@@ -11,5 +11,5 @@ cargo build --release --locked --bin pigweight
 if [ ! -f $DATA/pen-10min.mp4 ]; then
   target/release/pigweight synth video $DATA/pen-10min.mp4 --seed 11 --duration 600
 fi
-cargo bench --locked -q -p pigweight-indexer --bench index -- --model "$PWD/models/pigs-yolov8n.onnx" \
+cargo bench --locked -q -p pigweight-indexer --bench index -- --model "$PWD/models/pigs.onnx" \
   --db "$PWD/$DATA" "$PWD/$DATA/pen-10min.mp4" | tee bench/index-latest.json

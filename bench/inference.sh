@@ -42,7 +42,7 @@ if [ ! -f $DATA/frames/07.png ]; then
     target/release/pigweight frame $DATA/pen.mp4 --index $((i * 31)) -o $DATA/frames/0$i.png
   done
 fi
-MODELS=("$PWD/$DATA/yolov8n-320.onnx" "$PWD/$DATA/yolov8n-640.onnx" "$PWD/models/pigs-yolov8n.onnx")
+MODELS=("$PWD/$DATA/yolov8n-320.onnx" "$PWD/$DATA/yolov8n-640.onnx" "$PWD/models/pigs.onnx")
 
 
 wait_quiet 1

@@ -16,8 +16,8 @@ VENV=.triton/venv # scripts/fetch-triton.sh: nvidia-pytriton brings NVIDIA's tri
 REPEATS=${BENCH_REPEATS:-30}
 THREADS=${BENCH_THREADS:-0}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-300}
-MODEL=models/pigs-yolov8n.onnx
-NAME=pigs-yolov8n
+MODEL=models/pigs.onnx
+NAME=pigs
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 

@@ -6,7 +6,7 @@
 #   models/train/evaluate.sh [MODEL]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-model=${1:-models/pigs-yolov8n.onnx}
+model=${1:-models/pigs.onnx}
 # shellcheck source=models/train/lib.sh
 source models/train/lib.sh
 # name seed pigs pig-length quality: the sample's settings, a crowded pen, a far camera, a near

@@ -17,7 +17,7 @@
 # OUT_DIR/MODEL_NAME.json, and models/train/grid_table.py prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-model=${1:-models/pigs-yolov8n.onnx}
+model=${1:-models/pigs.onnx}
 offset=${SEED_OFFSET:-0}
 out=${2:-target/model-train/grid}
 bin=target/release/pigweight

@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
-# Makes models/pigs-yolov8n.onnx from nothing but this repository: a synthetic dataset from
-# `pigweight synth` (stills + frames of x264-encoded videos), YOLOv8n trained from its YAML
-# with Ultralytics, exported to ONNX. `make model` runs it. Fixed seeds throughout.
+# Makes models/pigs.onnx from nothing but this repository: a synthetic dataset from
+# `pigweight synth` (stills + frames of x264-encoded videos across the operating envelope),
+# YOLO26n trained from its YAML with Ultralytics, exported to ONNX. `make model` runs it. Fixed
+# seeds throughout.
 #
-#   STAGE1_EPOCHS=24 STAGE2_EPOCHS=8 STAGE3_EPOCHS=10 STAGE4_EPOCHS=12 STAGE5_EPOCHS=6 \
-#     STAGE6_EPOCHS=6 STAGE7_EPOCHS=5 STAGE8_EPOCHS=4 STAGE9_EPOCHS=2 IMGSZ=416 DEVICE=cpu \
-#     models/train/make_model.sh
+#   STAGE26A_EPOCHS=24 STAGE26B_EPOCHS=10 DEVICE=cpu models/train/make_model.sh
 #
-# The shipped model is stage 9. STAGE10_EPOCHS (default 0) adds stage 10, tried and not
-# shipped (models/README.md, "Stage 10"). FROM=shipped lets the committed export stand for
-# stages 1-9 and trains stage 10 from it (2 epochs unless STAGE10_EPOCHS says otherwise; the
-# shipped stage-9 model was made so from the stage-8 export, with OUT=target/model-train/
-# stage9.onnx, and copied in after models/train/grid.sh scored it).
+# Two stages on every data set below (models/README.md, "How it was made"):
+#   A. STAGE26A_EPOCHS from the YOLO26n YAML (random init) at 320, with mosaics;
+#   B. STAGE26B_EPOCHS more from A's best weights at 480 and sizes around it (408-552),
+#      without mosaics, AdamW at lr 0.0005; counting at 416, small pigs at 576 (chosen on the
+#      tuning grid: 416 beat 480 there, at 0.75x the cost).
+# Both keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
+# and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
+# on this project's 2-core machine.
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed), on a fresh machine too: a run kept with
 # `models/train/carry.py save target/model-train/runs NAME` and committed is put back first.
 #
-# ARCH=yolo26n makes the candidate on the newer network instead (models/README.md, "A newer
-# network"): two stages from its YAML, STAGE26A_EPOCHS (24) and STAGE26B_EPOCHS (10), written
-# to OUT (default target/model-train/p26.onnx; not shipped unless the grids say so).
+# ARCH=yolov8n makes the model shipped before it instead (YOLOv8n, 2026-11-30 to 2026-12-06,
+# SHA-256 `29e747c5…`), in nine stages, written to OUT (default
+# target/model-train/pigs-yolov8n.onnx):
 #
-# Training is nine stages, all with crop labels kept by the counting rule (train.py --augment
+#   STAGE1_EPOCHS=24 STAGE2_EPOCHS=8 STAGE3_EPOCHS=10 STAGE4_EPOCHS=12 STAGE5_EPOCHS=6 \
+#     STAGE6_EPOCHS=6 STAGE7_EPOCHS=5 STAGE8_EPOCHS=4 STAGE9_EPOCHS=2 IMGSZ=416 DEVICE=cpu \
+#     ARCH=yolov8n models/train/make_model.sh
+#
+# Its stage 9 was that model. STAGE10_EPOCHS (default 0) adds stage 10, tried and not shipped
+# (models/README.md, "Stage 10"). FROM=EXPORT.onnx lets a YOLOv8n export of stage 9 stand for
+# stages 1-9 and trains stage 10 from it (2 epochs unless STAGE10_EPOCHS says otherwise; e.g.
+# `git show 70f4e0e:models/pigs-yolov8n.onnx > stage9.onnx`).
+#
+# The YOLOv8n recipe is nine stages, all with crop labels kept by the counting rule (train.py --augment
 # counting, by the fraction of each box a crop keeps; stages 6 and 7: --augment visible, by the
 # fraction of each pig; models/README.md has the experiments behind each step):
 #   1. STAGE1_EPOCHS from the YOLOv8n YAML (random init) at 320, without the cropping
@@ -62,7 +73,7 @@ stage7_epochs=${STAGE7_EPOCHS:-5}
 stage8_epochs=${STAGE8_EPOCHS:-4}
 stage9_epochs=${STAGE9_EPOCHS:-2}
 from=${FROM:-scratch}
-stage10_epochs=${STAGE10_EPOCHS:-$([ "$from" = shipped ] && echo 2 || echo 0)}
+stage10_epochs=${STAGE10_EPOCHS:-$([ "$from" = scratch ] && echo 0 || echo 2)}
 imgsz=${IMGSZ:-416}
 # The larger input for videos whose pigs are under 0.15 of the short side (models/README.md,
 # "An input sized to the pigs"): written into the metadata with the operating point.
@@ -70,7 +81,8 @@ small=(--count-imgsz-small "${IMGSZ_SMALL:-576}" --count-small-length 0.15)
 train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}
-out=${OUT:-models/pigs-yolov8n.onnx}
+arch=${ARCH:-yolo26n}
+out=${OUT:-$([ "$arch" = yolo26n ] && echo models/pigs.onnx || echo "$work/pigs-yolov8n.onnx")}
 bin=target/release/pigweight
 resume=(); [ "${RESUME:-0}" = 1 ] && resume=(--resume)
 # Ultralytics keeps its settings file here, not in the home folder; nothing goes online.
@@ -206,8 +218,8 @@ stage9_data() {
   echo "stage 9 data made"
 }
 
-# The candidate on a newer network (ARCH=yolo26n; models/README.md, "A newer network"): every
-# still set of the stages above, far cameras with people (seed 24) and with props (seed 23),
+# The YOLO26n model's data (models/README.md, "A newer network"): every still set of the
+# YOLOv8n stages, far cameras with people (seed 24) and with props (seed 23),
 # and light outside the exposure the other sets are lit with (seeds 25-27).
 yolo26_data() {
   rm -rf "$work/far-people" "$work/far-props" "$work/env-dim" "$work/env-bright" "$work/env-dim-dark"
@@ -234,10 +246,9 @@ yolo26_data() {
   echo "YOLO26n data made"
 }
 
-if [ "${ARCH:-yolov8n}" = yolo26n ]; then
+if [ "$arch" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
-  # at 480 (576 for small pigs, as the YOLOv8n model does); 480 costs what the YOLOv8n model
-  # does at 416.
+  # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped").
   stage8_data
   stage9_data
   yolo26_data
@@ -245,11 +256,11 @@ if [ "${ARCH:-yolov8n}" = yolo26n ]; then
   bf16=(); [ "$device" = cpu ] && bf16=(--bf16)
   train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible "${bf16[@]}" \
     --imgsz 320 --epochs "${STAGE26A_EPOCHS:-24}" --name pigs26-a --count-imgsz 416 "${small[@]}"
-  train "$work/dataset26/data.yaml" "${OUT:-$work/p26.onnx}" --augment visible --mosaic 0 "${bf16[@]}" \
+  train "$work/dataset26/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
     --imgsz 480 --multi-scale 0.15 --epochs "${STAGE26B_EPOCHS:-10}" --name pigs26-b \
     --start-from "$work/runs/pigs26-a/weights/best.pt" --lr0 0.0005 --count-conf 0.5 \
-    --count-iou 0.5 --count-imgsz 480 --count-imgsz-small 576 --count-small-length 0.15
-  echo "model made in $(( $(date +%s) - started )) s: ${OUT:-$work/p26.onnx}"
+    --count-iou 0.5 --count-imgsz 416 "${small[@]}"
+  echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
 
@@ -304,11 +315,11 @@ train "$work/dataset5/data.yaml" "$stage9_out" --imgsz "$imgsz" --epochs "$stage
   --augment visible --mosaic 0 --count-conf 0.5 --count-iou 0.5 --count-imgsz "$imgsz" "${small[@]}"
 stage9=$work/runs/pigs-stage9/weights/best.pt
 else
-  # FROM=shipped: the shipped model stands for stages 1-9; its trainable weights are rebuilt
-  # from the export (models/README.md, "Continuing from the shipped model"), once per export.
-  stage9=$work/shipped-$(sha256sum models/pigs-yolov8n.onnx | cut -c1-12).pt
+  # FROM=EXPORT.onnx: a YOLOv8n export of stage 9 stands for stages 1-9; its trainable weights
+  # are rebuilt from it (models/README.md, "Continuing from an export"), once per export.
+  stage9=$work/shipped-$(sha256sum "$from" | cut -c1-12).pt
   if [ ! -f "$stage9" ]; then
-    $here/.venv/bin/python $here/weights_from_onnx.py models/pigs-yolov8n.onnx "$stage9" \
+    $here/.venv/bin/python $here/weights_from_onnx.py "$from" "$stage9" \
       "$work/dataset/images/train"
   fi
   stage8_data

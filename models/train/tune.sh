@@ -5,10 +5,10 @@
 # point: size conf iou, then exact-count rate, count MAE and bias pooled over the videos.
 #
 #   models/train/tune.sh [MODEL] [SIZES] [CONFS] [IOUS]
-#   e.g. models/train/tune.sh models/pigs-yolov8n.onnx "320 384 416 448" "0.5 0.55" "0.5"
+#   e.g. models/train/tune.sh models/pigs.onnx "320 384 416 448" "0.5 0.55" "0.5"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-model=${1:-models/pigs-yolov8n.onnx}
+model=${1:-models/pigs.onnx}
 sizes=${2:-320 384 416 448 480}
 confs=${3:-0.5}
 ious=${4:-0.5}

@@ -4,7 +4,7 @@ that our pre- and post-processing give the same detections within 1 px).
 
     python ultralytics_reference.py [MODEL] [IMAGE_DIR]
 
-Defaults: models/pigs-yolov8n.onnx and crates/inference/tests/data/ultralytics. `make model`
+Defaults: models/pigs.onnx and crates/inference/tests/data/ultralytics. `make model`
 runs it after exporting, so the expectations always belong to the committed model. The images
 are lossless PNG frames of synthetic pens (made with `pigweight synth video` + `pigweight frame`)
 in three shapes, so the letterbox pads along either axis.
@@ -24,7 +24,7 @@ CONF, IOU, MAX_DET = 0.25, 0.7, 300
 def main() -> None:
     from ultralytics import YOLO, __version__
 
-    model_path = Path(sys.argv[1] if len(sys.argv) > 1 else "models/pigs-yolov8n.onnx")
+    model_path = Path(sys.argv[1] if len(sys.argv) > 1 else "models/pigs.onnx")
     image_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "crates/inference/tests/data/ultralytics")
     import onnx
 

@@ -1,7 +1,7 @@
 """Rebuilds trainable Ultralytics weights from an exported YOLOv8 detector, so that a later stage
-can start from the shipped model without re-running the stages that made it (hours on a CPU).
+can start from an exported model without re-running the stages that made it (hours on a CPU).
 
-    python weights_from_onnx.py ../pigs-yolov8n.onnx OUT.pt IMAGES_DIR [--imgsz 416]
+    python weights_from_onnx.py YOLOV8N.onnx OUT.pt IMAGES_DIR [--imgsz 416]
 
 The export folds each batch norm into the convolution before it (weight W, bias b); training
 wants the batch norm back. Any running mean m and variance v with scale sqrt(v + eps) and shift
@@ -33,7 +33,7 @@ def letterboxed(paths: list[Path], imgsz: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("onnx", type=Path, help="the exported detector (models/pigs-yolov8n.onnx)")
+    ap.add_argument("onnx", type=Path, help="an exported YOLOv8n detector")
     ap.add_argument("out", type=Path, help="where the Ultralytics checkpoint (.pt) goes")
     ap.add_argument("images", type=Path, help="a folder of images to measure activations on")
     ap.add_argument("--imgsz", type=int, default=416)

@@ -11,8 +11,8 @@ use crate::error::InferenceError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum OutputLayout {
-    /// YOLOv8/11: `[N, 4 + classes, anchors]`: cx, cy, w, h, then per-class scores (already
-    /// sigmoid), one column per anchor.
+    /// YOLOv8/11, and YOLO26 exported without NMS: `[N, 4 + classes, anchors]`: cx, cy, w, h,
+    /// then per-class scores (already sigmoid), one column per anchor.
     Anchors { classes: usize },
     /// YOLOv5: `[N, anchors, 5 + classes]`: cx, cy, w, h, objectness, per-class scores.
     Objectness { classes: usize },

@@ -79,7 +79,7 @@ fn anchors_layout_with_a_dynamic_batch() {
 fn each_threshold_not_given_is_the_models_own() {
     let thresholds = |confidence: Option<f32>, iou: Option<f32>| {
         let config = ModelConfig {
-            path: workspace().join("models/pigs-yolov8n.onnx"),
+            path: workspace().join("models/pigs.onnx"),
             threads: 1,
             confidence,
             iou,

@@ -44,7 +44,7 @@ fn detections_match_ultralytics_predict_within_one_pixel() {
     let dir = workspace().join("crates/inference/tests/data/ultralytics");
     let expected: Expected =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let model = workspace().join("models/pigs-yolov8n.onnx");
+    let model = workspace().join("models/pigs.onnx");
     let sha = format!("{:x}", Sha256::digest(std::fs::read(&model).unwrap()));
     assert_eq!(
         sha, expected.model_sha256,

@@ -151,7 +151,7 @@ impl ModelArgs {
 }
 
 /// The sample pig detector (models/README.md).
-pub(crate) const SAMPLE_MODEL: &str = "models/pigs-yolov8n.onnx";
+pub(crate) const SAMPLE_MODEL: &str = "models/pigs.onnx";
 
 /// A file that ships with the checkout, given relative to its root: found from the current
 /// folder, else from the binary's place in target/{debug,release}/; the relative path when

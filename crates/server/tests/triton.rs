@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{Server, agent, get, request, run, synth_video_sized, wait_for_secs};
 
-const MODEL: &str = "pigs-yolov8n";
+const MODEL: &str = "pigs";
 
 /// A Triton server on free loopback ports; killed when dropped.
 struct Triton {
@@ -348,7 +348,7 @@ fn a_wrong_model_name_wrong_shapes_another_model_file_and_a_dead_port_are_clear_
     );
 
     // Checked against the local model file, and (without one) against its own metadata.
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/pigs-yolov8n.onnx");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/pigs.onnx");
     let (sample, three) = (sample.to_str().unwrap(), ["--triton-model", "three-classes"]);
     let e = fails(
         &[

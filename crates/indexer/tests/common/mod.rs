@@ -17,7 +17,7 @@ pub fn scheduler() -> (Scheduler, IndexKey) {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join(pigweight_inference::ORT_LIBRARY));
     let config = ModelConfig {
-        path: workspace().join("models/pigs-yolov8n.onnx"),
+        path: workspace().join("models/pigs.onnx"),
         ..ModelConfig::default()
     };
     let detector = OnnxDetector::load(&lib, &config).unwrap();
