@@ -8,7 +8,7 @@
 #
 # Two stages on every data set below (models/README.md, "How it was made"):
 #   A. STAGE26A_EPOCHS from the YOLO26n YAML (random init) at 320, with mosaics;
-#   B. STAGE26B_EPOCHS more from A's best weights at 480 and sizes around it (408-552),
+#   B. STAGE26B_EPOCHS more from A's best weights at 480 and sizes around it (384-576),
 #      without mosaics, AdamW at lr 0.0005; counting at 416, small pigs at 576 (chosen on the
 #      tuning grid: 416 beat 480 there, at 0.75x the cost).
 # Both keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
