@@ -114,10 +114,17 @@ impl Detections {
 }
 
 impl BandRule {
-    /// The lowest score a detector must keep for the band: candidates down to here may count.
+    /// The lowest score a detector must keep for the band: candidates down to here may count,
+    /// never under [`Self::FLOOR_SHARE`] of the confidence.
     pub fn floor(&self, confidence: f32) -> f32 {
-        (confidence - self.below).max(0.0)
+        (confidence - self.below).max(confidence * Self::FLOOR_SHARE)
     }
+
+    /// The floor's least share of the counting confidence. Under it a detector's scores are
+    /// the background's: with `below` at or over the confidence (`--conf 0.3` and the default
+    /// 0.35) every anchor was a candidate and the band reached hundreds. The default rule at
+    /// the sample model's 0.5 stays above it (0.15 against 0.125).
+    pub const FLOOR_SHARE: f32 = 0.25;
 
     /// Splits one image's candidates (after overlap suppression, down to [`Self::floor`] or
     /// lower) into what counts at `confidence`, and the band around that count, for an image
@@ -257,6 +264,9 @@ mod tests {
         assert_eq!(a.union(CountBand::exact(6)), CountBand { low: 2, high: 6 });
         assert_eq!(a.width(), 2);
         assert_eq!(Detections::exact(sure()).band, CountBand::exact(3));
-        assert_eq!(BandRule::default().floor(0.1), 0.0);
+        assert_eq!(BandRule::default().floor(0.5), 0.5 - 0.35);
+        // Never down to the background's scores.
+        assert_eq!(BandRule::default().floor(0.3), 0.3 * BandRule::FLOOR_SHARE);
+        assert_eq!(BandRule::default().floor(0.1), 0.1 * BandRule::FLOOR_SHARE);
     }
 }

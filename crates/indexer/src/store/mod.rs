@@ -859,13 +859,12 @@ mod tests {
             store.put_thumbnails(v, &[(0, vec![1, 2])]).unwrap();
             (v, index.id)
         };
-        // Back to before the band's rule changed (the last migration but one) and before an
-        // index kept its input size (the last).
+        // Back to before the band's rule changed (migration 6) and before an index kept its
+        // input size (7).
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("ALTER TABLE indexes DROP COLUMN input_size")
             .unwrap();
-        conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 - 2)
-            .unwrap();
+        conn.pragma_update(None, "user_version", 5).unwrap();
         drop(conn);
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.video(&video("abc")).unwrap(), video_id);
@@ -874,6 +873,63 @@ mod tests {
         let index = store.index(video_id, &key("m1")).unwrap();
         assert_eq!(index.pass, Pass::Keyframes, "a fresh index");
         assert!(store.samples(index.id).unwrap().is_empty());
+    }
+
+    /// Bands made where the band's floor went under a quarter of the confidence are dropped
+    /// with their indexes by the last migration, on both databases; the others stay.
+    #[test]
+    fn indexes_whose_band_floor_reached_the_background_are_dropped_on_migration() {
+        let with = |params: &str| IndexKey {
+            model_hash: "m1".into(),
+            params: params.into(),
+            interval: 1.0,
+        };
+        let keys = [
+            with(r#"{"classes":[],"confidence":0.5,"iou":0.5,"max_detections":300}"#),
+            with(r#"{"classes":[],"confidence":0.3,"iou":0.5,"max_detections":300}"#),
+            with(r#"{"band":{"below":0.2},"confidence":0.3,"iou":0.5}"#),
+            with(r#"{"band":{"below":0.45},"confidence":0.5,"iou":0.5}"#),
+        ];
+        // Indexes made, the database put back to before the last migration, opened again.
+        let check = |db: &str, database: &Database, undo_last_migration: &dyn Fn()| {
+            let (video_id, ids) = {
+                let mut store = Store::connect(database).unwrap();
+                let v = store.video(&video("abc")).unwrap();
+                let ids: Vec<i64> = keys
+                    .iter()
+                    .map(|k| {
+                        let index = store.index(v, k).unwrap();
+                        store.insert_samples(index.id, &[sample(0, 3)]).unwrap();
+                        index.id
+                    })
+                    .collect();
+                (v, ids)
+            };
+            undo_last_migration();
+            let mut store = Store::connect(database).unwrap();
+            let kept: Vec<bool> = ids
+                .iter()
+                .map(|&id| !store.samples(id).unwrap().is_empty())
+                .collect();
+            assert_eq!(kept, [true, false, true, false], "{db}");
+            assert_eq!(store.index(video_id, &keys[0]).unwrap().id, ids[0], "{db}");
+            let again = store.index(video_id, &keys[1]).unwrap();
+            assert_eq!(again.pass, Pass::Keyframes, "{db}");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.db");
+        check("sqlite", &Database::Sqlite(path.clone()), &|| {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 - 1)
+                .unwrap();
+        });
+        let server = crate::testing::Postgres::start();
+        check("postgres", &server.url().parse().unwrap(), &|| {
+            let mut client = ::postgres::Client::connect(&server.url(), ::postgres::NoTls).unwrap();
+            client
+                .execute("UPDATE pigweight_schema SET version = version - 1", &[])
+                .unwrap();
+        });
     }
 
     #[test]
@@ -952,7 +1008,7 @@ mod tests {
             .query_one("SELECT version FROM pigweight_schema", &[])
             .unwrap()
             .get(0);
-        assert_eq!(version, 6);
+        assert_eq!(version, 7);
         client
             .execute("UPDATE pigweight_schema SET version = 99", &[])
             .unwrap();

@@ -123,6 +123,13 @@ DELETE FROM indexes;
 -- own, else the larger input for small animals.
 ALTER TABLE indexes ADD COLUMN input_size INTEGER;
 ",
+    r"
+-- The count band's floor (the least score of a candidate that may be an animal) no longer goes
+-- under a quarter of the counting confidence (2026-12-06): at a confidence where the margin
+-- below it reached further (under 0.47 with the default margin of 0.35), every anchor was a
+-- candidate. Those indexes are dropped (samples go with them) and made again; the rest stay.
+DELETE FROM indexes WHERE coalesce(json_extract(params, '$.band.below'), 0.35) > 0.75 * json_extract(params, '$.confidence');
+",
 ];
 
 impl From<rusqlite::Error> for IndexError {
