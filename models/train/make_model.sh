@@ -4,16 +4,19 @@
 # YOLO26n trained from its YAML with Ultralytics, exported to ONNX. `make model` runs it. Fixed
 # seeds throughout.
 #
-#   STAGE26A_EPOCHS=24 STAGE26B_EPOCHS=10 DEVICE=cpu models/train/make_model.sh
+#   STAGE26A_EPOCHS=24 STAGE26B_EPOCHS=10 STAGE26C_EPOCHS=3 DEVICE=cpu models/train/make_model.sh
 #
-# Two stages on every data set below (models/README.md, "How it was made"):
+# Three stages (models/README.md, "How it was made"), A and B on every still set below:
 #   A. STAGE26A_EPOCHS from the YOLO26n YAML (random init) at 320, with mosaics;
 #   B. STAGE26B_EPOCHS more from A's best weights at 480 and sizes around it (384-576),
 #      without mosaics, AdamW at lr 0.0005; counting at 416, small pigs at 576 (chosen on the
-#      tuning grid: 416 beat 480 there, at 0.75x the cost).
-# Both keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
+#      tuning grid: 416 beat 480 there, at 0.75x the cost);
+#   C. STAGE26C_EPOCHS more from B's best, likewise at lr 0.0003, on B's data and frames of 36
+#      x264 videos across the envelope (stage26c_data); small pigs now under 0.18 of the short
+#      side (chosen on the tuning sets). STAGE26C_EPOCHS=0 stops at B (shipped 2026-12-06 morning).
+# All three keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
-# on this project's 2-core machine.
+# on this project's 2-core machine, and an hour for C.
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed), on a fresh machine too: a run kept with
@@ -246,20 +249,87 @@ yolo26_data() {
   echo "YOLO26n data made"
 }
 
+# Stage C's data (YOLO26n): frames of x264 videos across the whole envelope, every 5th of 10 s
+# (videos are the product's input, and the stills only know JPEG's artefacts): 24 random
+# spreads (every setting drawn from its range, a quarter of them dim or bright, a quarter with a
+# slow shutter, a fifth with the herd on the move; seeds 1401-1424), 6 far cameras on CRF 31-38
+# (1431-1436) and 6 crowded pens (1441-1446); seeds ending in 3 go to validation. Linked in
+# beside dataset26.
+stage26c_data() {
+  rm -rf "$work/c-videos"
+  local specs seed w h fps gop bf q pigs len props people flags split video
+  specs=$(python3 - <<'PY'
+import random
+out = []
+for seed in range(1401, 1425):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360), (1024, 768), (1280, 960)])
+    lo = round(r.uniform(0.08, 0.44), 2); hi = round(min(0.52, lo + r.uniform(0.02, 0.14)), 2)
+    p0 = r.randint(0, 18); p1 = min(28, p0 + r.randint(0, 12))
+    flags = []
+    if r.random() < 0.25: flags += ["--exposure", r.choice(["0.3,0.5", "0.5,0.8", "1.2,1.5"])]
+    if r.random() < 0.25: flags += ["--shutter", str(round(r.uniform(0.2, 0.6), 2))]
+    if r.random() < 0.2: flags += ["--pace", "1.2,2.5"]
+    out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120, 250])} "
+               f"{r.randint(0, 3)} {r.randint(20, 38)} {p0},{p1} {lo},{hi} 0,{r.randint(0, 8)} "
+               f"0,{r.randint(0, 2)} " + " ".join(flags))
+for seed in range(1431, 1437):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
+    lo = round(r.uniform(0.08, 0.12), 2); hi = round(lo + r.uniform(0.03, 0.06), 2)
+    out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([60, 100, 120])} {r.randint(1, 3)} "
+               f"{r.randint(31, 38)} {r.randint(6, 14)},{r.randint(16, 28)} {lo},{hi} "
+               f"0,{r.randint(2, 6)} 0,1")
+for seed in range(1441, 1447):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
+    lo = round(r.uniform(0.15, 0.22), 2); hi = round(lo + r.uniform(0.04, 0.08), 2)
+    out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100])} {r.randint(0, 3)} "
+               f"{r.randint(22, 34)} {r.randint(14, 20)},{r.randint(22, 28)} {lo},{hi} "
+               f"0,{r.randint(0, 3)} 0,0")
+print("\n".join(out))
+PY
+)
+  while read -r seed w h fps gop bf q pigs len props people flags; do
+    video="$work/videos/c_$seed.mp4"
+    if [ ! -f "$video" ]; then
+      # shellcheck disable=SC2086 # flags is a list
+      $bin synth video "$video" --width "$w" --height "$h" --fps "$fps" --gop "$gop" \
+        --bframes "$bf" --quality "$q" --pigs "$pigs" --pig-length "$len" --props "$props" \
+        --people "$people" --duration 10 --seed "$seed" $flags
+    fi
+    split=train; [ $((seed % 10)) = 3 ] && split=val
+    $here/.venv/bin/python $here/video_frames.py "$video" "$work/c-videos" --split $split --every 5
+  done <<< "$specs"
+  link_dataset "$work/dataset26c" "$work/dataset26" "$work/c-videos:c"
+  echo "stage C data made"
+}
+
 if [ "$arch" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
-  # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped").
+  # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped"); C: STAGE26C_EPOCHS more from
+  # B's best on the videos of stage26c_data too, at lr 0.0003, small pigs under 0.18 ("Stage C").
   stage8_data
   stage9_data
   yolo26_data
+  stage26c_epochs=${STAGE26C_EPOCHS:-3}
+  stage_b_out=$out; [ "$stage26c_epochs" -gt 0 ] && stage_b_out=$work/p26-b.onnx
   # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster).
   bf16=(); [ "$device" = cpu ] && bf16=(--bf16)
   train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible "${bf16[@]}" \
     --imgsz 320 --epochs "${STAGE26A_EPOCHS:-24}" --name pigs26-a --count-imgsz 416 "${small[@]}"
-  train "$work/dataset26/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+  train "$work/dataset26/data.yaml" "$stage_b_out" --augment visible --mosaic 0 "${bf16[@]}" \
     --imgsz 480 --multi-scale 0.15 --epochs "${STAGE26B_EPOCHS:-10}" --name pigs26-b \
     --start-from "$work/runs/pigs26-a/weights/best.pt" --lr0 0.0005 --count-conf 0.5 \
     --count-iou 0.5 --count-imgsz 416 "${small[@]}"
+  if [ "$stage26c_epochs" -gt 0 ]; then
+    stage26c_data
+    train "$work/dataset26c/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+      --imgsz 480 --multi-scale 0.15 --epochs "$stage26c_epochs" --name pigs26-c \
+      --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
+      --count-iou 0.5 --count-imgsz 416 --count-imgsz-small "${IMGSZ_SMALL:-576}" \
+      --count-small-length 0.18
+  fi
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
