@@ -13,7 +13,9 @@
 #      tuning grid: 416 beat 480 there, at 0.75x the cost);
 #   C. STAGE26C_EPOCHS more from B's best, likewise at lr 0.0003, on B's data and frames of 36
 #      x264 videos across the envelope (stage26c_data); small pigs now under 0.18 of the short
-#      side (chosen on the tuning sets). STAGE26C_EPOCHS=0 stops at B (shipped 2026-12-06 morning).
+#      side (chosen on the tuning sets). STAGE26C_EPOCHS=0 stops at B (shipped 2026-12-06 morning);
+#  (D. tried after C, not shipped unless models/README.md says so: STAGE26D_EPOCHS (default 0)
+#      more from C's best at 416 and 352-480, lr 0.0002, with as many envelope videos again.)
 # All three keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
 # on this project's 2-core machine, and an hour for C.
@@ -249,19 +251,20 @@ yolo26_data() {
   echo "YOLO26n data made"
 }
 
-# Stage C's data (YOLO26n): frames of x264 videos across the whole envelope, every 5th of 10 s
-# (videos are the product's input, and the stills only know JPEG's artefacts): 24 random
-# spreads (every setting drawn from its range, a quarter of them dim or bright, a quarter with a
-# slow shutter, a fifth with the herd on the move; seeds 1401-1424), 6 far cameras on CRF 31-38
-# (1431-1436) and 6 crowded pens (1441-1446); seeds ending in 3 go to validation. Linked in
-# beside dataset26.
-stage26c_data() {
-  rm -rf "$work/c-videos"
-  local specs seed w h fps gop bf q pigs len props people flags split video
-  specs=$(python3 - <<'PY'
-import random
+# envelope_videos OUT SPREADS FAR CROWDED: frames of x264 videos across the whole envelope,
+# every 5th of 10 s (videos are the product's input, and the stills only know JPEG's
+# artefacts), into the dataset OUT: 24 random spreads from seed SPREADS on (every setting drawn
+# from its range, a quarter of them dim or bright, a quarter with a slow shutter, a fifth with
+# the herd on the move), 6 far cameras on CRF 31-38 from seed FAR and 6 crowded pens from seed
+# CROWDED; seeds ending in 3 go to validation.
+envelope_videos() {
+  local out=$1 specs seed w h fps gop bf q pigs len props people flags split video
+  rm -rf "$out"
+  specs=$(python3 - "$2" "$3" "$4" <<'PY'
+import random, sys
+spreads, far, crowded = map(int, sys.argv[1:])
 out = []
-for seed in range(1401, 1425):
+for seed in range(spreads, spreads + 24):
     r = random.Random(seed)
     w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360), (1024, 768), (1280, 960)])
     lo = round(r.uniform(0.08, 0.44), 2); hi = round(min(0.52, lo + r.uniform(0.02, 0.14)), 2)
@@ -273,14 +276,14 @@ for seed in range(1401, 1425):
     out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120, 250])} "
                f"{r.randint(0, 3)} {r.randint(20, 38)} {p0},{p1} {lo},{hi} 0,{r.randint(0, 8)} "
                f"0,{r.randint(0, 2)} " + " ".join(flags))
-for seed in range(1431, 1437):
+for seed in range(far, far + 6):
     r = random.Random(seed)
     w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
     lo = round(r.uniform(0.08, 0.12), 2); hi = round(lo + r.uniform(0.03, 0.06), 2)
     out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([60, 100, 120])} {r.randint(1, 3)} "
                f"{r.randint(31, 38)} {r.randint(6, 14)},{r.randint(16, 28)} {lo},{hi} "
                f"0,{r.randint(2, 6)} 0,1")
-for seed in range(1441, 1447):
+for seed in range(crowded, crowded + 6):
     r = random.Random(seed)
     w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
     lo = round(r.uniform(0.15, 0.22), 2); hi = round(lo + r.uniform(0.04, 0.08), 2)
@@ -299,10 +302,24 @@ PY
         --people "$people" --duration 10 --seed "$seed" $flags
     fi
     split=train; [ $((seed % 10)) = 3 ] && split=val
-    $here/.venv/bin/python $here/video_frames.py "$video" "$work/c-videos" --split $split --every 5
+    $here/.venv/bin/python $here/video_frames.py "$video" "$out" --split $split --every 5
   done <<< "$specs"
+}
+
+# Stage C's data (YOLO26n): dataset26 and envelope videos of seeds 1401-1424, 1431-1436 and
+# 1441-1446.
+stage26c_data() {
+  envelope_videos "$work/c-videos" 1401 1431 1441
   link_dataset "$work/dataset26c" "$work/dataset26" "$work/c-videos:c"
   echo "stage C data made"
+}
+
+# Stage D's data (tried after C): stage C's and as many envelope videos again (seeds 1451-1474,
+# 1481-1486, 1491-1496).
+stage26d_data() {
+  envelope_videos "$work/d-videos" 1451 1481 1491
+  link_dataset "$work/dataset26d" "$work/dataset26c" "$work/d-videos:d"
+  echo "stage D data made"
 }
 
 if [ "$arch" = yolo26n ]; then
@@ -314,6 +331,12 @@ if [ "$arch" = yolo26n ]; then
   yolo26_data
   stage26c_epochs=${STAGE26C_EPOCHS:-3}
   stage_b_out=$out; [ "$stage26c_epochs" -gt 0 ] && stage_b_out=$work/p26-b.onnx
+  stage26d_epochs=${STAGE26D_EPOCHS:-0}
+  if [ "$stage26d_epochs" -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
+    echo "stage D goes on from stage C: STAGE26C_EPOCHS must not be 0" >&2
+    exit 2
+  fi
+  stage_c_out=$out; [ "$stage26d_epochs" -gt 0 ] && stage_c_out=$work/p26-c.onnx
   # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster).
   bf16=(); [ "$device" = cpu ] && bf16=(--bf16)
   train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible "${bf16[@]}" \
@@ -324,9 +347,17 @@ if [ "$arch" = yolo26n ]; then
     --count-iou 0.5 --count-imgsz 416 "${small[@]}"
   if [ "$stage26c_epochs" -gt 0 ]; then
     stage26c_data
-    train "$work/dataset26c/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+    train "$work/dataset26c/data.yaml" "$stage_c_out" --augment visible --mosaic 0 "${bf16[@]}" \
       --imgsz 480 --multi-scale 0.15 --epochs "$stage26c_epochs" --name pigs26-c \
       --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
+      --count-iou 0.5 --count-imgsz 416 --count-imgsz-small "${IMGSZ_SMALL:-576}" \
+      --count-small-length 0.18
+  fi
+  if [ "$stage26d_epochs" -gt 0 ]; then
+    stage26d_data
+    train "$work/dataset26d/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+      --imgsz 416 --multi-scale 0.15 --epochs "$stage26d_epochs" --name pigs26-d \
+      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0002 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 --count-imgsz-small "${IMGSZ_SMALL:-576}" \
       --count-small-length 0.18
   fi
