@@ -276,20 +276,20 @@ for seed in range(spreads, spreads + 24):
     out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120, 250])} "
                f"{r.randint(0, 3)} {r.randint(20, 38)} {p0},{p1} {lo},{hi} 0,{r.randint(0, 8)} "
                f"0,{r.randint(0, 2)} " + " ".join(flags))
-for seed in range(far, far + 6):
-    r = random.Random(seed)
-    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
-    lo = round(r.uniform(0.08, 0.12), 2); hi = round(lo + r.uniform(0.03, 0.06), 2)
-    out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([60, 100, 120])} {r.randint(1, 3)} "
-               f"{r.randint(31, 38)} {r.randint(6, 14)},{r.randint(16, 28)} {lo},{hi} "
-               f"0,{r.randint(2, 6)} 0,1")
-for seed in range(crowded, crowded + 6):
-    r = random.Random(seed)
-    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
-    lo = round(r.uniform(0.15, 0.22), 2); hi = round(lo + r.uniform(0.04, 0.08), 2)
-    out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100])} {r.randint(0, 3)} "
-               f"{r.randint(22, 34)} {r.randint(14, 20)},{r.randint(22, 28)} {lo},{hi} "
-               f"0,{r.randint(0, 3)} 0,0")
+def corner(seeds, length, spread, gops, bframes, crf, fewest, most, props, people):
+    """Videos of one corner of the envelope: 540p to 1080p, each setting drawn in its range."""
+    for seed in seeds:
+        r = random.Random(seed)
+        w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
+        lo = round(r.uniform(*length), 2); hi = round(lo + r.uniform(*spread), 2)
+        out.append(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice(gops)} {r.randint(*bframes)} "
+                   f"{r.randint(*crf)} {r.randint(*fewest)},{r.randint(*most)} {lo},{hi} "
+                   f"0,{r.randint(*props)} {people}")
+# Far cameras on heavy compression, and crowded pens.
+corner(range(far, far + 6), (0.08, 0.12), (0.03, 0.06), [60, 100, 120], (1, 3), (31, 38), (6, 14),
+       (16, 28), (2, 6), "0,1")
+corner(range(crowded, crowded + 6), (0.15, 0.22), (0.04, 0.08), [50, 60, 100], (0, 3), (22, 34),
+       (14, 20), (22, 28), (0, 3), "0,0")
 print("\n".join(out))
 PY
 )
