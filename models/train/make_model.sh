@@ -337,6 +337,8 @@ if [ "$arch" = yolo26n ]; then
     exit 2
   fi
   stage_c_out=$out; [ "$stage26d_epochs" -gt 0 ] && stage_c_out=$work/p26-c.onnx
+  # From stage C on, small pigs are those under 0.18 of the short side ("Stage C shipped").
+  small26c=(--count-imgsz-small "${IMGSZ_SMALL:-576}" --count-small-length 0.18)
   # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster).
   bf16=(); [ "$device" = cpu ] && bf16=(--bf16)
   train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible "${bf16[@]}" \
@@ -350,16 +352,14 @@ if [ "$arch" = yolo26n ]; then
     train "$work/dataset26c/data.yaml" "$stage_c_out" --augment visible --mosaic 0 "${bf16[@]}" \
       --imgsz 480 --multi-scale 0.15 --epochs "$stage26c_epochs" --name pigs26-c \
       --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
-      --count-iou 0.5 --count-imgsz 416 --count-imgsz-small "${IMGSZ_SMALL:-576}" \
-      --count-small-length 0.18
+      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   if [ "$stage26d_epochs" -gt 0 ]; then
     stage26d_data
     train "$work/dataset26d/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
       --imgsz 416 --multi-scale 0.15 --epochs "$stage26d_epochs" --name pigs26-d \
       --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0002 --count-conf 0.5 \
-      --count-iou 0.5 --count-imgsz 416 --count-imgsz-small "${IMGSZ_SMALL:-576}" \
-      --count-small-length 0.18
+      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
