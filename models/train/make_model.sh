@@ -15,7 +15,9 @@
 #      x264 videos across the envelope (stage26c_data); small pigs now under 0.18 of the short
 #      side (chosen on the tuning sets). STAGE26C_EPOCHS=0 stops at B (shipped 2026-12-06 morning);
 #  (D. tried after C, not shipped unless models/README.md says so: STAGE26D_EPOCHS (default 0)
-#      more from C's best at 416 and 352-480, lr 0.0002, with as many envelope videos again.)
+#      more from C's best at 416 and 352-480, lr 0.0002, with as many envelope videos again;
+#   E. likewise, not with D: STAGE26E_EPOCHS (default 0) more from C's best with C's recipe,
+#      with frames of 24 videos of props and people among small pigs (stage26e_data).)
 # All three keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
 # on this project's 2-core machine, and an hour for C.
@@ -258,7 +260,7 @@ yolo26_data() {
 # the herd on the move), 6 far cameras on CRF 31-38 from seed FAR and 6 crowded pens from seed
 # CROWDED; seeds ending in 3 go to validation.
 envelope_videos() {
-  local out=$1 specs seed w h fps gop bf q pigs len props people flags split video
+  local out=$1 specs
   rm -rf "$out"
   specs=$(python3 - "$2" "$3" "$4" <<'PY'
 import random, sys
@@ -293,6 +295,15 @@ corner(range(crowded, crowded + 6), (0.15, 0.22), (0.04, 0.08), [50, 60, 100], (
 print("\n".join(out))
 PY
 )
+  render_videos "$out" 5 <<< "$specs"
+}
+
+# render_videos OUT EVERY: the 10-second x264 videos specified on stdin, one per line (seed
+# width height fps gop bframes crf pigs length props people [synth video flags]), each rendered
+# once into $work/videos/c_SEED.mp4, and every EVERY-th frame of each into the dataset OUT
+# (seeds ending in 3 go to validation).
+render_videos() {
+  local out=$1 every=$2 seed w h fps gop bf q pigs len props people flags split video
   while read -r seed w h fps gop bf q pigs len props people flags; do
     video="$work/videos/c_$seed.mp4"
     if [ ! -f "$video" ]; then
@@ -302,8 +313,8 @@ PY
         --people "$people" --duration 10 --seed "$seed" $flags
     fi
     split=train; [ $((seed % 10)) = 3 ] && split=val
-    $here/.venv/bin/python $here/video_frames.py "$video" "$out" --split $split --every 5
-  done <<< "$specs"
+    $here/.venv/bin/python $here/video_frames.py "$video" "$out" --split $split --every "$every"
+  done
 }
 
 # Stage C's data (YOLO26n): dataset26 and envelope videos of seeds 1401-1424, 1431-1436 and
@@ -322,6 +333,31 @@ stage26d_data() {
   echo "stage D data made"
 }
 
+# Stage E's data (tried after C, instead of D): stage C's and frames of 24 videos of what the
+# grids showed C counting as pigs (seeds 1501-1524): small pigs (0.08-0.28 of the short side) on
+# CRF 26-38 at 540p to 1080p among many props (4-12; even seeds) or people (1-3; odd seeds),
+# a quarter dim or bright; every 3rd frame, so they weigh more than the envelope videos.
+stage26e_data() {
+  local specs
+  rm -rf "$work/e-videos"
+  specs=$(python3 - <<'PY'
+import random
+for seed in range(1501, 1525):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
+    lo = round(r.uniform(0.08, 0.2), 2); hi = round(lo + r.uniform(0.03, 0.08), 2)
+    p0 = r.randint(0, 14); p1 = min(28, p0 + r.randint(2, 12))
+    clutter = f"4,{r.randint(6, 12)} 0,1" if seed % 2 == 0 else f"0,{r.randint(0, 4)} 1,{r.randint(1, 3)}"
+    flags = ["--exposure", r.choice(["0.3,0.5", "0.5,0.8", "1.2,1.5"])] if r.random() < 0.25 else []
+    print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100, 120])} {r.randint(0, 3)} "
+          f"{r.randint(26, 38)} {p0},{p1} {lo},{hi} {clutter} " + " ".join(flags))
+PY
+)
+  render_videos "$work/e-videos" 3 <<< "$specs"
+  link_dataset "$work/dataset26e" "$work/dataset26c" "$work/e-videos:e"
+  echo "stage E data made"
+}
+
 if [ "$arch" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
   # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped"); C: STAGE26C_EPOCHS more from
@@ -332,11 +368,17 @@ if [ "$arch" = yolo26n ]; then
   stage26c_epochs=${STAGE26C_EPOCHS:-3}
   stage_b_out=$out; [ "$stage26c_epochs" -gt 0 ] && stage_b_out=$work/p26-b.onnx
   stage26d_epochs=${STAGE26D_EPOCHS:-0}
-  if [ "$stage26d_epochs" -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
-    echo "stage D goes on from stage C: STAGE26C_EPOCHS must not be 0" >&2
+  stage26e_epochs=${STAGE26E_EPOCHS:-0}
+  if [ $((stage26d_epochs + stage26e_epochs)) -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
+    echo "stages D and E go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
     exit 2
   fi
-  stage_c_out=$out; [ "$stage26d_epochs" -gt 0 ] && stage_c_out=$work/p26-c.onnx
+  if [ "$stage26d_epochs" -gt 0 ] && [ "$stage26e_epochs" -gt 0 ]; then
+    echo "stages D and E are two tries from stage C: give one of them epochs" >&2
+    exit 2
+  fi
+  stage_c_out=$out
+  [ $((stage26d_epochs + stage26e_epochs)) -gt 0 ] && stage_c_out=$work/p26-c.onnx
   # From stage C on, small pigs are those under 0.18 of the short side ("Stage C shipped").
   small26c=(--count-imgsz-small "${IMGSZ_SMALL:-576}" --count-small-length 0.18)
   # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster).
@@ -359,6 +401,13 @@ if [ "$arch" = yolo26n ]; then
     train "$work/dataset26d/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
       --imgsz 416 --multi-scale 0.15 --epochs "$stage26d_epochs" --name pigs26-d \
       --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0002 --count-conf 0.5 \
+      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
+  fi
+  if [ "$stage26e_epochs" -gt 0 ]; then
+    stage26e_data
+    train "$work/dataset26e/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+      --imgsz 480 --multi-scale 0.15 --epochs "$stage26e_epochs" --name pigs26-e \
+      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   echo "model made in $(( $(date +%s) - started )) s: $out"
