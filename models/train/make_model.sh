@@ -17,7 +17,9 @@
 #  (D. tried after C, not shipped unless models/README.md says so: STAGE26D_EPOCHS (default 0)
 #      more from C's best at 416 and 352-480, lr 0.0002, with as many envelope videos again;
 #   E. likewise, not with D: STAGE26E_EPOCHS (default 0) more from C's best with C's recipe,
-#      with frames of 24 videos of props and people among small pigs (stage26e_data).)
+#      with frames of 24 videos of props and people among small pigs (stage26e_data);
+#   F. likewise, alone: STAGE26F_EPOCHS (default 0) from C's best at lr 0.0002 on E's data and
+#      frames of 12 crowded pens (stage26f_data).)
 # All three keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
 # on this project's 2-core machine, and an hour for C.
@@ -358,6 +360,30 @@ PY
   echo "stage E data made"
 }
 
+# Stage F's data (tried after E): stage E's and frames of 12 crowded pens (seeds 1531-1542: 12-28
+# pigs of 0.14-0.32 at 540p to 1080p and 4:3, CRF 22-34, a few props or a person), every 3rd
+# frame, so that learning what is not a pig does not cost the pigs in a crowd (stage E did).
+stage26f_data() {
+  local specs
+  [ -d "$work/dataset26e" ] || stage26e_data
+  rm -rf "$work/f-videos"
+  specs=$(python3 - <<'PY'
+import random
+for seed in range(1531, 1543):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (1280, 960)])
+    lo = round(r.uniform(0.14, 0.24), 2); hi = round(lo + r.uniform(0.03, 0.08), 2)
+    flags = ["--exposure", r.choice(["0.4,0.6", "1.2,1.5"])] if r.random() < 0.25 else []
+    print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100])} {r.randint(0, 3)} "
+          f"{r.randint(22, 34)} {r.randint(12, 20)},{r.randint(22, 28)} {lo},{hi} "
+          f"0,{r.randint(0, 4)} 0,{r.randint(0, 1)} " + " ".join(flags))
+PY
+)
+  render_videos "$work/f-videos" 3 <<< "$specs"
+  link_dataset "$work/dataset26f" "$work/dataset26e" "$work/f-videos:f"
+  echo "stage F data made"
+}
+
 if [ "$arch" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
   # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped"); C: STAGE26C_EPOCHS more from
@@ -369,16 +395,18 @@ if [ "$arch" = yolo26n ]; then
   stage_b_out=$out; [ "$stage26c_epochs" -gt 0 ] && stage_b_out=$work/p26-b.onnx
   stage26d_epochs=${STAGE26D_EPOCHS:-0}
   stage26e_epochs=${STAGE26E_EPOCHS:-0}
-  if [ $((stage26d_epochs + stage26e_epochs)) -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
-    echo "stages D and E go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
+  stage26f_epochs=${STAGE26F_EPOCHS:-0}
+  tries=$((stage26d_epochs + stage26e_epochs + stage26f_epochs))
+  if [ "$tries" -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
+    echo "stages D, E and F go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
     exit 2
   fi
-  if [ "$stage26d_epochs" -gt 0 ] && [ "$stage26e_epochs" -gt 0 ]; then
-    echo "stages D and E are two tries from stage C: give one of them epochs" >&2
+  if [ $(( (stage26d_epochs > 0) + (stage26e_epochs > 0) + (stage26f_epochs > 0) )) -gt 1 ]; then
+    echo "stages D, E and F are tries from stage C: give one of them epochs" >&2
     exit 2
   fi
   stage_c_out=$out
-  [ $((stage26d_epochs + stage26e_epochs)) -gt 0 ] && stage_c_out=$work/p26-c.onnx
+  [ "$tries" -gt 0 ] && stage_c_out=$work/p26-c.onnx
   # From stage C on, small pigs are those under 0.18 of the short side ("Stage C shipped").
   small26c=(--count-imgsz-small "${IMGSZ_SMALL:-576}" --count-small-length 0.18)
   # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster).
@@ -408,6 +436,13 @@ if [ "$arch" = yolo26n ]; then
     train "$work/dataset26e/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
       --imgsz 480 --multi-scale 0.15 --epochs "$stage26e_epochs" --name pigs26-e \
       --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
+      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
+  fi
+  if [ "$stage26f_epochs" -gt 0 ]; then
+    stage26f_data
+    train "$work/dataset26f/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+      --imgsz 480 --multi-scale 0.15 --epochs "$stage26f_epochs" --name pigs26-f \
+      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0002 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   echo "model made in $(( $(date +%s) - started )) s: $out"
