@@ -424,27 +424,18 @@ if [ "$arch" = yolo26n ]; then
       --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
-  if [ "$stage26d_epochs" -gt 0 ]; then
-    stage26d_data
-    train "$work/dataset26d/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
-      --imgsz 416 --multi-scale 0.15 --epochs "$stage26d_epochs" --name pigs26-d \
-      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0002 --count-conf 0.5 \
+  # try_from_c STAGE EPOCHS IMGSZ LR: one try from stage C's best (D, E or F), on the stage's
+  # data (stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes around it.
+  try_from_c() {
+    "stage26$1_data"
+    train "$work/dataset26$1/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+      --imgsz "$3" --multi-scale 0.15 --epochs "$2" --name "pigs26-$1" \
+      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 "$4" --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
-  fi
-  if [ "$stage26e_epochs" -gt 0 ]; then
-    stage26e_data
-    train "$work/dataset26e/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
-      --imgsz 480 --multi-scale 0.15 --epochs "$stage26e_epochs" --name pigs26-e \
-      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
-      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
-  fi
-  if [ "$stage26f_epochs" -gt 0 ]; then
-    stage26f_data
-    train "$work/dataset26f/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
-      --imgsz 480 --multi-scale 0.15 --epochs "$stage26f_epochs" --name pigs26-f \
-      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 0.0002 --count-conf 0.5 \
-      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
-  fi
+  }
+  [ "$stage26d_epochs" -gt 0 ] && try_from_c d "$stage26d_epochs" 416 0.0002
+  [ "$stage26e_epochs" -gt 0 ] && try_from_c e "$stage26e_epochs" 480 0.0003
+  [ "$stage26f_epochs" -gt 0 ] && try_from_c f "$stage26f_epochs" 480 0.0002
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
