@@ -12,7 +12,9 @@
 #
 # Cells: the envelope's corners (named; two of them with the light outside the exposure the
 # stills are lit with, added 2026-12-05), four random spreads (every setting drawn from its
-# range) and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199
+# range), empty pens that people walk through (added 2026-12-06: a person in pink or white
+# clothes seen from above is what the model took for a pig) and GStreamer test patterns (no
+# pigs: their truth is 0 on every frame). Seeds 9101-9199
 # are used for nothing else. Videos are made once and kept in OUT_DIR/videos; the scores go to
 # OUT_DIR/MODEL_NAME.json, and models/train/grid_table.py prints the table.
 set -euo pipefail
@@ -37,6 +39,10 @@ cells=(
   "mid-540p30       960  540 30  30 2 24 4,10  0.28,0.40 0,3 0,1 9108"
   "dim-dark-720p   1280  720 25  50 2 26 6,14  0.18,0.30 0,3 0,1 9115 --floor dirt --coats dark,belted,red --exposure 0.3,0.45"
   "bright-1080p30  1920 1080 30  60 1 24 4,12  0.15,0.28 0,3 0,1 9116 --exposure 1.3,1.5"
+  "empty-people-540p   960  540 25  60 2 33 0,0 0.15,0.25 0,4 2,3 9121"
+  "empty-people-1080p 1920 1080 30  50 1 26 0,0 0.25,0.40 0,3 1,3 9122"
+  "empty-people-dim   1280  720 25  50 2 30 0,0 0.20,0.30 2,6 1,3 9123 --exposure 0.4,0.6"
+  "empty-people-360p   640  360 25 100 0 35 0,0 0.30,0.45 0,2 1,2 9124"
 )
 # Random spreads: every setting drawn from its range by a seeded generator.
 # Each is named and drawn by its seed with the offset; the seed column is without it, as the
@@ -51,6 +57,22 @@ p0 = r.randint(0, 16); p1 = min(28, p0 + r.randint(0, 12))
 print(f"spread-{base + offset} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120])} "
       f"{r.randint(0, 3)} {r.randint(21, 35)} {p0},{p1} {lo},{hi} 0,{r.randint(0, 6)} "
       f"0,{r.randint(0, 2)} {base}")
+EOF
+)")
+done
+
+# Empty pens that people walk through, drawn likewise (seeds 9131-9142): no pig, 1-3 people of
+# every size (a person's shoulders are 0.5-1 of the pig length the pen is drawn for), 0-8 props.
+for seed in $(seq 9131 9142); do
+  cells+=("$(python3 - "$seed" "$offset" <<'EOF'
+import random, sys
+base, offset = int(sys.argv[1]), int(sys.argv[2]); r = random.Random(base + offset)
+w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360), (1024, 768)])
+lo = round(r.uniform(0.12, 0.45), 2); hi = round(lo + r.uniform(0.02, 0.08), 2)
+flags = f" --exposure {r.choice(['0.4,0.6', '0.6,0.8', '1.2,1.5'])}" if r.random() < 0.25 else ""
+print(f"empty-people-{base + offset} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120])} "
+      f"{r.randint(0, 3)} {r.randint(21, 37)} 0,0 {lo},{hi} 0,{r.randint(0, 8)} "
+      f"1,{r.randint(1, 3)} {base}{flags}")
 EOF
 )")
 done

@@ -1,5 +1,6 @@
 """Prints the held-out grid's scores (from `pigweight eval --through-index`, see grid.sh) as a
-Markdown table: one row per cell, then the pooled pens and the test patterns.
+Markdown table: one row per cell, then the pens with pigs pooled, the empty pens and the test
+patterns (the scenes with no pig in them: every frame's truth is 0).
 
     python3 grid_table.py GRID.json
 """
@@ -39,13 +40,16 @@ def main() -> None:
     print()
     print("| cell | frames | exact | MAE | bias | band holds truth | band width | model runs/frame | speed |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    pens, patterns = [], []
+    pens, empty, patterns = [], [], []
     for video in report["videos"]:
         name = Path(video["video"]).stem
-        (patterns if name.startswith("pattern-") else pens).append(video["summary"])
+        group = patterns if name.startswith("pattern-") else empty if name.startswith("empty-") else pens
+        group.append(video["summary"])
         print(row(name, video["summary"]))
     worst = min(pens, key=lambda s: s["exact"]) if pens else None
-    print(row("**all pens**", pooled(pens)))
+    print(row("**all pens with pigs**", pooled(pens)))
+    if empty:
+        print(row("**all empty pens**", pooled(empty)))
     if patterns:
         print(row("**all test patterns**", pooled(patterns)))
     if worst:

@@ -4,9 +4,10 @@
 # YOLO26n trained from its YAML with Ultralytics, exported to ONNX. `make model` runs it. Fixed
 # seeds throughout.
 #
-#   STAGE26A_EPOCHS=24 STAGE26B_EPOCHS=10 STAGE26C_EPOCHS=3 DEVICE=cpu models/train/make_model.sh
+#   STAGE26A_EPOCHS=24 STAGE26B_EPOCHS=10 STAGE26C_EPOCHS=3 STAGE26G_EPOCHS=2 DEVICE=cpu \
+#     models/train/make_model.sh
 #
-# Three stages (models/README.md, "How it was made"), A and B on every still set below:
+# Four stages (models/README.md, "How it was made"), A and B on every still set below:
 #   A. STAGE26A_EPOCHS from the YOLO26n YAML (random init) at 320, with mosaics;
 #   B. STAGE26B_EPOCHS more from A's best weights at 480 and sizes around it (384-576),
 #      without mosaics, AdamW at lr 0.0005; counting at 416, small pigs at 576 (chosen on the
@@ -14,15 +15,19 @@
 #   C. STAGE26C_EPOCHS more from B's best, likewise at lr 0.0003, on B's data and frames of 36
 #      x264 videos across the envelope (stage26c_data); small pigs now under 0.18 of the short
 #      side (chosen on the tuning sets). STAGE26C_EPOCHS=0 stops at B (shipped 2026-12-06 morning);
+#   G. STAGE26G_EPOCHS more from C's best at lr 0.0002, on C's data and frames of 24 videos of
+#      people walking through pens of few pigs or none (stage26g_data). STAGE26G_EPOCHS=0 stops
+#      at C (shipped 2026-12-06 midday to evening), and G is left out where C is or where D,
+#      E or F is given;
 #  (D. tried after C, not shipped unless models/README.md says so: STAGE26D_EPOCHS (default 0)
 #      more from C's best at 416 and 352-480, lr 0.0002, with as many envelope videos again;
 #   E. likewise, not with D: STAGE26E_EPOCHS (default 0) more from C's best with C's recipe,
 #      with frames of 24 videos of props and people among small pigs (stage26e_data);
 #   F. likewise, alone: STAGE26F_EPOCHS (default 0) from C's best at lr 0.0002 on E's data and
-#      frames of 12 crowded pens (stage26f_data).)
-# All three keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
+#      frames of 12 crowded pens (stage26f_data). D, E and F go on from C instead of G.)
+# All four keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
-# on this project's 2-core machine, and an hour for C.
+# on this project's 2-core machine, an hour for C and 47 minutes for G.
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed), on a fresh machine too: a run kept with
@@ -384,10 +389,35 @@ PY
   echo "stage F data made"
 }
 
+# Stage G's data: stage C's and frames of 24 videos of people walking
+# through or standing in pens of few pigs or none (seeds 1551-1574: 2-4 people, a quarter of them
+# in the pink or white clothes that C counted as pigs on empty pens; pigs 0.12-0.45 of the short
+# side, so the people are of every size; every 4th pen empty), every 3rd frame.
+stage26g_data() {
+  local specs
+  rm -rf "$work/g-videos"
+  specs=$(python3 - <<'PY'
+import random
+for seed in range(1551, 1575):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360)])
+    lo = round(r.uniform(0.12, 0.4), 2); hi = round(lo + r.uniform(0.03, 0.08), 2)
+    p0 = r.randint(0, 8); pigs = "0,0" if seed % 4 == 0 else f"{p0},{p0 + r.randint(2, 8)}"
+    flags = ["--exposure", r.choice(["0.4,0.6", "0.6,0.8", "1.2,1.5"])] if r.random() < 0.25 else []
+    print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100])} {r.randint(0, 3)} "
+          f"{r.randint(22, 37)} {pigs} {lo},{hi} 0,{r.randint(0, 6)} 2,4 " + " ".join(flags))
+PY
+)
+  render_videos "$work/g-videos" 3 <<< "$specs"
+  link_dataset "$work/dataset26g" "$work/dataset26c" "$work/g-videos:g"
+  echo "stage G data made"
+}
+
 if [ "$arch" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
   # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped"); C: STAGE26C_EPOCHS more from
-  # B's best on the videos of stage26c_data too, at lr 0.0003, small pigs under 0.18 ("Stage C").
+  # B's best on the videos of stage26c_data too, at lr 0.0003, small pigs under 0.18 ("Stage C");
+  # G: STAGE26G_EPOCHS more from C's best on stage26g_data's people too, at lr 0.0002 ("Stage G").
   stage8_data
   stage9_data
   yolo26_data
@@ -396,13 +426,17 @@ if [ "$arch" = yolo26n ]; then
   stage26d_epochs=${STAGE26D_EPOCHS:-0}
   stage26e_epochs=${STAGE26E_EPOCHS:-0}
   stage26f_epochs=${STAGE26F_EPOCHS:-0}
-  tries=$((stage26d_epochs + stage26e_epochs + stage26f_epochs))
+  # G by default after C, unless C is left out or a try (D, E or F) goes on from C instead.
+  default_g=2
+  [ $((stage26c_epochs * (stage26d_epochs + stage26e_epochs + stage26f_epochs == 0))) -eq 0 ] && default_g=0
+  stage26g_epochs=${STAGE26G_EPOCHS:-$default_g}
+  tries=$((stage26d_epochs + stage26e_epochs + stage26f_epochs + stage26g_epochs))
   if [ "$tries" -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
-    echo "stages D, E and F go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
+    echo "stages D, E, F and G go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
     exit 2
   fi
-  if [ $(( (stage26d_epochs > 0) + (stage26e_epochs > 0) + (stage26f_epochs > 0) )) -gt 1 ]; then
-    echo "stages D, E and F are tries from stage C: give one of them epochs" >&2
+  if [ $(( (stage26d_epochs > 0) + (stage26e_epochs > 0) + (stage26f_epochs > 0) + (stage26g_epochs > 0) )) -gt 1 ]; then
+    echo "stages D, E, F and G each go on from stage C: give one of them epochs (D, E or F with STAGE26G_EPOCHS=0)" >&2
     exit 2
   fi
   stage_c_out=$out
@@ -424,8 +458,9 @@ if [ "$arch" = yolo26n ]; then
       --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
-  # try_from_c STAGE EPOCHS IMGSZ LR: one try from stage C's best (D, E or F), on the stage's
-  # data (stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes around it.
+  # try_from_c STAGE EPOCHS IMGSZ LR: one stage from stage C's best (G, or the tries D, E or F),
+  # on the stage's data (stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes
+  # around it.
   try_from_c() {
     "stage26$1_data"
     train "$work/dataset26$1/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
@@ -436,6 +471,7 @@ if [ "$arch" = yolo26n ]; then
   [ "$stage26d_epochs" -gt 0 ] && try_from_c d "$stage26d_epochs" 416 0.0002
   [ "$stage26e_epochs" -gt 0 ] && try_from_c e "$stage26e_epochs" 480 0.0003
   [ "$stage26f_epochs" -gt 0 ] && try_from_c f "$stage26f_epochs" 480 0.0002
+  [ "$stage26g_epochs" -gt 0 ] && try_from_c g "$stage26g_epochs" 480 0.0002
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
