@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use pigweight_synth::{Clutter, Coat, Container, DatasetConfig, Floor, Look, VideoConfig};
+use pigweight_synth::{Clothes, Clutter, Coat, Container, DatasetConfig, Floor, Look, VideoConfig};
 
 use crate::cli::{pair, println_json};
 
@@ -96,6 +96,11 @@ struct LookArgs {
     /// for a herd on the move (default: 0.3-0.7, drawn from the seed).
     #[arg(long, value_parser = pair::<f32>)]
     pace: Option<[f32; 2]>,
+    /// What the people in the pen wear, one of these each: blue, green, orange, grey, white,
+    /// pink, black, red, e.g. pink,white for people in a pig's colours (default: the seed's
+    /// draw among all eight).
+    #[arg(long, value_delimiter = ',')]
+    clothes: Vec<Clothes>,
 }
 
 impl LookArgs {
@@ -105,6 +110,7 @@ impl LookArgs {
             coats: self.coats.clone(),
             exposure: self.exposure,
             pace: self.pace,
+            clothes: self.clothes.clone(),
         }
     }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tiny_skia::{FillRule, LineCap, Paint, PathBuilder, Pixmap, Point, Rect, Stroke, Transform};
 
 use crate::SynthError;
+use crate::look::Clothes;
 use crate::noise::mix64;
 use crate::raster::{Rgb, color, polygon, smooth_closed};
 
@@ -92,6 +93,19 @@ fn pick(palette: &[Rgb], rng: &mut ChaCha8Rng) -> Rgb {
     let c = palette[rng.random_range(0..palette.len())];
     let k = rng.random_range(0.85..1.15f32);
     c.map(|v| v * k)
+}
+
+/// A person's clothes: the seed's draw among all eight, mapped onto `clothes` where it names
+/// some (as evenly as eight draws share out), so fixing them leaves every other draw the seed's.
+fn dress(clothes: &[Clothes], rng: &mut ChaCha8Rng) -> Rgb {
+    let drawn = rng.random_range(0..CLOTHES.len());
+    let kind = if clothes.is_empty() {
+        drawn
+    } else {
+        clothes[drawn % clothes.len()] as usize
+    };
+    let k = rng.random_range(0.85..1.15f32);
+    CLOTHES[kind].map(|v| v * k)
 }
 
 /// Plastic colours of buckets, balls and hoses (pink among them: it must not pass for a pig).
@@ -336,7 +350,7 @@ fn pattern_card(pm: &mut Pixmap, x: f32, y: f32, l: f32, turn: Transform, rng: &
     }
 }
 
-/// Work clothes seen from above (pink too).
+/// Work clothes seen from above (pink too), in [`Clothes`]' order.
 const CLOTHES: [Rgb; 8] = [
     [0.1, 0.2, 0.5],
     [0.15, 0.35, 0.15],
@@ -383,12 +397,14 @@ struct Stance {
 }
 
 impl Walker {
-    /// `count` walkers for a `width`×`height` frame with pigs `pig_len` pixels long.
+    /// `count` walkers for a `width`×`height` frame with pigs `pig_len` pixels long, each in
+    /// one of `clothes` (any of the eight where it is empty).
     pub(crate) fn crowd(
         count: u32,
         width: u32,
         height: u32,
         pig_len: f32,
+        clothes: &[Clothes],
         rng: &mut ChaCha8Rng,
     ) -> Vec<Self> {
         let diagonal = (width as f32).hypot(height as f32);
@@ -404,7 +420,7 @@ impl Walker {
                     // Seen from a camera above, a standing person is nearer to it than the pigs: wider than
                     // their 0.35 of a pig length.
                     size: pig_len * rng.random_range(0.5..1.0),
-                    clothes: pick(&CLOTHES, rng),
+                    clothes: dress(clothes, rng),
                     head: pick(&HEADS, rng),
                     speed,
                 }
@@ -549,7 +565,7 @@ mod tests {
     #[test]
     fn walkers_come_and_go() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let walkers = Walker::crowd(1, 320, 180, 60.0, &mut rng);
+        let walkers = Walker::crowd(1, 320, 180, 60.0, &[], &mut rng);
         let shown = |t: f32| {
             let mut layer = blank_pixmap(320, 180);
             walkers[0].draw(&mut layer, t);
@@ -559,5 +575,39 @@ mod tests {
         assert!(seen.iter().any(|&n| n > 200), "{seen:?}");
         assert!(seen.contains(&0), "{seen:?}");
         assert_eq!(shown(3.5), seen[14]);
+    }
+
+    /// Fixed clothes dress every walker in one of them and leave the rest of each walker (where
+    /// and when it walks, its size and its hair) the seed's.
+    #[test]
+    fn fixed_clothes_change_only_the_clothes() {
+        let fixed = [Clothes::Pink, Clothes::White];
+        let is = |rgb: Rgb, kind: Clothes| {
+            let base = CLOTHES[kind as usize];
+            let k = rgb[0] / base[0];
+            (0.85..1.15).contains(&k) && (0..3).all(|i| (rgb[i] - base[i] * k).abs() < 1e-4)
+        };
+        for seed in [3, 4, 5] {
+            let crowd = |clothes: &[Clothes]| {
+                Walker::crowd(8, 640, 360, 90.0, clothes, &mut ChaCha8Rng::seed_from_u64(seed))
+            };
+            let (drawn, dressed) = (crowd(&[]), crowd(&fixed));
+            for (a, b) in drawn.iter().zip(&dressed) {
+                assert_eq!(
+                    (a.seed, a.period, a.offset, a.size, a.head, a.speed),
+                    (b.seed, b.period, b.offset, b.size, b.head, b.speed),
+                    "seed {seed}"
+                );
+                assert!(
+                    fixed.iter().any(|&c| is(b.clothes, c)),
+                    "seed {seed}: {:?}",
+                    b.clothes
+                );
+            }
+            assert!(
+                drawn.iter().any(|a| !fixed.iter().any(|&c| is(a.clothes, c))),
+                "seed {seed}: the seed's own draw dressed all eight in pink or white"
+            );
+        }
     }
 }

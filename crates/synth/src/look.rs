@@ -1,7 +1,8 @@
 //! What of a scene's look a tester may fix instead of leaving it to the seed: the floor, the
-//! pigs' coats, the light's exposure and how fast the pigs walk, so that a corner of the
-//! operating envelope (dark pigs on a dirt floor in a dim barn, say, or a herd on the move) is
-//! rendered on purpose rather than found among seeds.
+//! pigs' coats, the light's exposure, how fast the pigs walk and what the people in the pen
+//! wear, so that a corner of the operating envelope (dark pigs on a dirt floor in a dim barn,
+//! say, a herd on the move, or a person in a pig's pink walking through) is rendered on purpose
+//! rather than found among seeds.
 //!
 //! A setting left unset is drawn from the seed as it always was. A fixed floor or exposure
 //! changes only what it names: the seed's draws for it are still made (and then overridden),
@@ -9,7 +10,9 @@
 //! pigs, moves, props and people. A fixed pace maps each pig's own draw into its range: the
 //! same pigs start where the seed puts them, and walking faster or slower their moves then
 //! part from the seed's. Fixed coats draw the pigs again: a pig's coat decides what else of its
-//! looks is drawn, and so its size within the scene's range and the herd's moves.
+//! looks is drawn, and so its size within the scene's range and the herd's moves. Fixed clothes
+//! dress each person in one of them, chosen by the seed's own draw, so the people come and go
+//! as the seed has them.
 
 use std::str::FromStr;
 
@@ -53,6 +56,28 @@ fn by_name<T: for<'de> Deserialize<'de>>(s: &str, what: &str, names: &str) -> Re
         .map_err(|_| format!("unknown {what} {s:?} (one of: {names})"))
 }
 
+/// What the people in the pen wear, seen from above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clothes {
+    /// Navy work clothes.
+    Blue,
+    /// Green overalls.
+    Green,
+    /// Orange high-visibility.
+    Orange,
+    /// Grey.
+    Grey,
+    /// Off-white, a pale pig's colour.
+    White,
+    /// Pink, a pig's colour.
+    Pink,
+    /// Black.
+    Black,
+    /// Dark red.
+    Red,
+}
+
 impl FromStr for Floor {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -64,6 +89,13 @@ impl FromStr for Coat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         by_name(s, "coat", "pink, spotted, dark, red, belted")
+    }
+}
+
+impl FromStr for Clothes {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        by_name(s, "clothes", "blue, green, orange, grey, white, pink, black, red")
     }
 }
 
@@ -81,6 +113,8 @@ pub struct Look {
     /// Range of the pigs' walking pace in body lengths a second, each pig its own (the seed
     /// draws 0.3-0.7); e.g. [1.5, 2.5] for a herd on the move.
     pub pace: Option<[f32; 2]>,
+    /// The clothes the people wear, one of them each; empty: the seed's draw among all eight.
+    pub clothes: Vec<Clothes>,
 }
 
 /// The exposure range a look may ask for.
@@ -118,10 +152,21 @@ mod tests {
         assert_eq!(" dark".parse::<Coat>(), Ok(Coat::Dark));
         let err = "tiles".parse::<Floor>().unwrap_err();
         assert!(err.contains("concrete, slatted, straw, dirt"), "{err}");
-        let look: Look = serde_json::from_str(r#"{"floor":"dirt","coats":["red","belted"]}"#).unwrap();
+        assert_eq!("PINK".parse::<Clothes>(), Ok(Clothes::Pink));
+        let err = "tweed".parse::<Clothes>().unwrap_err();
+        assert!(
+            err.contains("blue, green, orange, grey, white, pink, black, red"),
+            "{err}"
+        );
+        let look: Look =
+            serde_json::from_str(r#"{"floor":"dirt","coats":["red","belted"],"clothes":["white"]}"#).unwrap();
         assert_eq!(
-            (look.floor, look.coats),
-            (Some(Floor::Dirt), vec![Coat::Red, Coat::Belted])
+            (look.floor, look.coats, look.clothes),
+            (
+                Some(Floor::Dirt),
+                vec![Coat::Red, Coat::Belted],
+                vec![Clothes::White]
+            )
         );
     }
 

@@ -179,7 +179,14 @@ impl Pen {
         draw_props(&mut floor, typical, spec.clutter.props, &mut clutter_rng);
         let [p0, p1] = spec.clutter.people;
         let people_count = clutter_rng.random_range(p0..=p1);
-        let walkers = Walker::crowd(people_count, spec.width, spec.height, typical, &mut clutter_rng);
+        let walkers = Walker::crowd(
+            people_count,
+            spec.width,
+            spec.height,
+            typical,
+            &spec.look.clothes,
+            &mut clutter_rng,
+        );
         let people = if walkers.is_empty() {
             blank_pixmap(1, 1)
         } else {
@@ -701,6 +708,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Fixed clothes change how the people look, not where they are: the truth, in which their
+    /// shapes hide pigs, stays the seed's.
+    #[test]
+    fn fixed_clothes_keep_the_truth() {
+        let crowd = |clothes: Vec<crate::look::Clothes>| SceneSpec {
+            clutter: Clutter {
+                props: [0, 0],
+                people: [3, 3],
+            },
+            look: Look {
+                clothes,
+                ..Look::default()
+            },
+            ..spec(31)
+        };
+        let mut drawn = Pen::from_spec(crowd(Vec::new()));
+        let mut pink = Pen::from_spec(crowd(vec![crate::look::Clothes::Pink]));
+        let mut differ = 0;
+        for i in (0..1500).step_by(30) {
+            let (fa, ta) = drawn.render(i);
+            let (fb, tb) = pink.render(i);
+            assert_eq!(ta, tb, "frame {i}");
+            differ += usize::from(fa != fb);
+        }
+        assert!(differ > 5, "pink clothes changed {differ} frames");
     }
 
     /// People stand over the pigs and hide what they cover; props lie under them and hide
