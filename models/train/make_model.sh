@@ -340,14 +340,24 @@ stage26d_data() {
   echo "stage D data made"
 }
 
+# video_stage STAGE BASE: a stage's data (E to H): the videos the Python script on stdin prints
+# the specs of (render_videos' lines), rendered into $work/STAGE-videos, every 3rd frame of each
+# beside dataset26BASE's images as dataset26STAGE.
+video_stage() {
+  local stage=$1 base=$2 specs
+  rm -rf "$work/$stage-videos"
+  specs=$(python3 -)
+  render_videos "$work/$stage-videos" 3 <<< "$specs"
+  link_dataset "$work/dataset26$stage" "$work/dataset26$base" "$work/$stage-videos:$stage"
+  echo "stage ${stage^^} data made"
+}
+
 # Stage E's data (tried after C, instead of D): stage C's and frames of 24 videos of what the
 # grids showed C counting as pigs (seeds 1501-1524): small pigs (0.08-0.28 of the short side) on
 # CRF 26-38 at 540p to 1080p among many props (4-12; even seeds) or people (1-3; odd seeds),
 # a quarter dim or bright; every 3rd frame, so they weigh more than the envelope videos.
 stage26e_data() {
-  local specs
-  rm -rf "$work/e-videos"
-  specs=$(python3 - <<'PY'
+  video_stage e c <<'PY'
 import random
 for seed in range(1501, 1525):
     r = random.Random(seed)
@@ -359,20 +369,14 @@ for seed in range(1501, 1525):
     print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100, 120])} {r.randint(0, 3)} "
           f"{r.randint(26, 38)} {p0},{p1} {lo},{hi} {clutter} " + " ".join(flags))
 PY
-)
-  render_videos "$work/e-videos" 3 <<< "$specs"
-  link_dataset "$work/dataset26e" "$work/dataset26c" "$work/e-videos:e"
-  echo "stage E data made"
 }
 
 # Stage F's data (tried after E): stage E's and frames of 12 crowded pens (seeds 1531-1542: 12-28
 # pigs of 0.14-0.32 at 540p to 1080p and 4:3, CRF 22-34, a few props or a person), every 3rd
 # frame, so that learning what is not a pig does not cost the pigs in a crowd (stage E did).
 stage26f_data() {
-  local specs
   [ -d "$work/dataset26e" ] || stage26e_data
-  rm -rf "$work/f-videos"
-  specs=$(python3 - <<'PY'
+  video_stage f e <<'PY'
 import random
 for seed in range(1531, 1543):
     r = random.Random(seed)
@@ -383,20 +387,14 @@ for seed in range(1531, 1543):
           f"{r.randint(22, 34)} {r.randint(12, 20)},{r.randint(22, 28)} {lo},{hi} "
           f"0,{r.randint(0, 4)} 0,{r.randint(0, 1)} " + " ".join(flags))
 PY
-)
-  render_videos "$work/f-videos" 3 <<< "$specs"
-  link_dataset "$work/dataset26f" "$work/dataset26e" "$work/f-videos:f"
-  echo "stage F data made"
 }
 
-# Stage G's data: stage C's and frames of 24 videos of people walking
-# through or standing in pens of few pigs or none (seeds 1551-1574: 2-4 people, a quarter of them
-# in the pink or white clothes that C counted as pigs on empty pens; pigs 0.12-0.45 of the short
-# side, so the people are of every size; every 4th pen empty), every 3rd frame.
+# Stage G's data: stage C's and frames of 24 videos of people walking through or standing in
+# pens of few pigs or none (seeds 1551-1574: 2-4 people, one in four in the pink or white
+# clothes C counted as pigs on empty pens; pigs 0.12-0.45 of the short side, so the people are
+# of every size; every 4th pen empty), every 3rd frame.
 stage26g_data() {
-  local specs
-  rm -rf "$work/g-videos"
-  specs=$(python3 - <<'PY'
+  video_stage g c <<'PY'
 import random
 for seed in range(1551, 1575):
     r = random.Random(seed)
@@ -407,10 +405,33 @@ for seed in range(1551, 1575):
     print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100])} {r.randint(0, 3)} "
           f"{r.randint(22, 37)} {pigs} {lo},{hi} 0,{r.randint(0, 6)} 2,4 " + " ".join(flags))
 PY
-)
-  render_videos "$work/g-videos" 3 <<< "$specs"
-  link_dataset "$work/dataset26g" "$work/dataset26c" "$work/g-videos:g"
-  echo "stage G data made"
+}
+
+# Stage H's data (tried after G): stage G's and frames of 24 videos of what G gave for the
+# people (seeds 1581-1604): eight bright pens (exposure 1.2-1.5), eight crowded ones (14-28
+# pigs of 0.15-0.26) and eight pens of pigs among people in pink or white (`--clothes`), every
+# 3rd frame.
+stage26h_data() {
+  [ -d "$work/dataset26g" ] || stage26g_data
+  video_stage h g <<'PY'
+import random
+for seed in range(1581, 1605):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
+    kind = (seed - 1581) % 3
+    if kind == 0:
+        lo = round(r.uniform(0.14, 0.28), 2); pigs = f"{r.randint(2, 8)},{r.randint(9, 14)}"
+        rest = f"0,{r.randint(0, 3)} 0,1 --exposure 1.2,1.5"
+    elif kind == 1:
+        lo = round(r.uniform(0.15, 0.22), 2); pigs = f"{r.randint(14, 20)},{r.randint(22, 28)}"
+        rest = f"0,{r.randint(0, 3)} 0,0"
+    else:
+        lo = round(r.uniform(0.12, 0.4), 2); pigs = f"{r.randint(1, 4)},{r.randint(5, 10)}"
+        rest = f"0,{r.randint(0, 4)} 1,3 --clothes pink,white"
+    hi = round(lo + r.uniform(0.03, 0.08), 2)
+    print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100])} {r.randint(0, 3)} "
+          f"{r.randint(22, 34)} {pigs} {lo},{hi} {rest}")
+PY
 }
 
 if [ "$arch" = yolo26n ]; then
