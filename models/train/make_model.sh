@@ -24,7 +24,10 @@
 #   E. likewise, not with D: STAGE26E_EPOCHS (default 0) more from C's best with C's recipe,
 #      with frames of 24 videos of props and people among small pigs (stage26e_data);
 #   F. likewise, alone: STAGE26F_EPOCHS (default 0) from C's best at lr 0.0002 on E's data and
-#      frames of 12 crowded pens (stage26f_data). D, E and F go on from C instead of G.)
+#      frames of 12 crowded pens (stage26f_data). D, E and F go on from C instead of G;
+#   H. after G: STAGE26H_EPOCHS (default 0) more from G's best at lr 0.0001 on G's data and
+#      frames of bright pens, crowded pens and pigs among people in pink or white
+#      (stage26h_data).)
 # All four keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
 # on this project's 2-core machine, an hour for C and 47 minutes for G.
@@ -451,6 +454,13 @@ if [ "$arch" = yolo26n ]; then
   default_g=2
   [ $((stage26c_epochs * (stage26d_epochs + stage26e_epochs + stage26f_epochs == 0))) -eq 0 ] && default_g=0
   stage26g_epochs=${STAGE26G_EPOCHS:-$default_g}
+  stage26h_epochs=${STAGE26H_EPOCHS:-0}
+  if [ "$stage26h_epochs" -gt 0 ] && [ "$stage26g_epochs" -eq 0 ]; then
+    echo "stage H goes on from stage G: STAGE26G_EPOCHS must not be 0" >&2
+    exit 2
+  fi
+  stage_g_out=$out
+  [ "$stage26h_epochs" -gt 0 ] && stage_g_out=$work/p26-g.onnx
   tries=$((stage26d_epochs + stage26e_epochs + stage26f_epochs + stage26g_epochs))
   if [ "$tries" -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
     echo "stages D, E, F and G go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
@@ -479,20 +489,21 @@ if [ "$arch" = yolo26n ]; then
       --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
-  # try_from_c STAGE EPOCHS IMGSZ LR: one stage from stage C's best (G, or the tries D, E or F),
-  # on the stage's data (stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes
-  # around it.
-  try_from_c() {
+  # try_from STAGE FROM EPOCHS IMGSZ LR OUT: one stage from stage FROM's best (G or the tries D,
+  # E and F from C, the try H from G), on the stage's data (stage26X_data -> dataset26X), without
+  # mosaics, at IMGSZ and sizes around it, exported to OUT.
+  try_from() {
     "stage26$1_data"
-    train "$work/dataset26$1/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
-      --imgsz "$3" --multi-scale 0.15 --epochs "$2" --name "pigs26-$1" \
-      --start-from "$work/runs/pigs26-c/weights/best.pt" --lr0 "$4" --count-conf 0.5 \
+    train "$work/dataset26$1/data.yaml" "$6" --augment visible --mosaic 0 "${bf16[@]}" \
+      --imgsz "$4" --multi-scale 0.15 --epochs "$3" --name "pigs26-$1" \
+      --start-from "$work/runs/pigs26-$2/weights/best.pt" --lr0 "$5" --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   }
-  [ "$stage26d_epochs" -gt 0 ] && try_from_c d "$stage26d_epochs" 416 0.0002
-  [ "$stage26e_epochs" -gt 0 ] && try_from_c e "$stage26e_epochs" 480 0.0003
-  [ "$stage26f_epochs" -gt 0 ] && try_from_c f "$stage26f_epochs" 480 0.0002
-  [ "$stage26g_epochs" -gt 0 ] && try_from_c g "$stage26g_epochs" 480 0.0002
+  [ "$stage26d_epochs" -gt 0 ] && try_from d c "$stage26d_epochs" 416 0.0002 "$out"
+  [ "$stage26e_epochs" -gt 0 ] && try_from e c "$stage26e_epochs" 480 0.0003 "$out"
+  [ "$stage26f_epochs" -gt 0 ] && try_from f c "$stage26f_epochs" 480 0.0002 "$out"
+  [ "$stage26g_epochs" -gt 0 ] && try_from g c "$stage26g_epochs" 480 0.0002 "$stage_g_out"
+  [ "$stage26h_epochs" -gt 0 ] && try_from h g "$stage26h_epochs" 480 0.0001 "$out"
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
