@@ -90,7 +90,12 @@ fn rect(x: f32, y: f32, w: f32, h: f32) -> Option<tiny_skia::Path> {
 
 /// A colour picked from `palette`, varied a little in brightness.
 fn pick(palette: &[Rgb], rng: &mut ChaCha8Rng) -> Rgb {
-    let c = palette[rng.random_range(0..palette.len())];
+    pick_as(palette, rng, |drawn| drawn)
+}
+
+/// [`pick`] with the drawn entry's index mapped by `entry` before it is used: the same draws.
+fn pick_as(palette: &[Rgb], rng: &mut ChaCha8Rng, entry: impl Fn(usize) -> usize) -> Rgb {
+    let c = palette[entry(rng.random_range(0..palette.len()))];
     let k = rng.random_range(0.85..1.15f32);
     c.map(|v| v * k)
 }
@@ -98,14 +103,13 @@ fn pick(palette: &[Rgb], rng: &mut ChaCha8Rng) -> Rgb {
 /// A person's clothes: the seed's draw among all eight, mapped onto `clothes` where it names
 /// some (as evenly as eight draws share out), so fixing them leaves every other draw the seed's.
 fn dress(clothes: &[Clothes], rng: &mut ChaCha8Rng) -> Rgb {
-    let drawn = rng.random_range(0..CLOTHES.len());
-    let kind = if clothes.is_empty() {
-        drawn
-    } else {
-        clothes[drawn % clothes.len()] as usize
-    };
-    let k = rng.random_range(0.85..1.15f32);
-    CLOTHES[kind].map(|v| v * k)
+    pick_as(&CLOTHES, rng, |drawn| {
+        if clothes.is_empty() {
+            drawn
+        } else {
+            clothes[drawn % clothes.len()] as usize
+        }
+    })
 }
 
 /// Plastic colours of buckets, balls and hoses (pink among them: it must not pass for a pig).
