@@ -4,10 +4,10 @@
 # YOLO26n trained from its YAML with Ultralytics, exported to ONNX. `make model` runs it. Fixed
 # seeds throughout.
 #
-#   STAGE26A_EPOCHS=24 STAGE26B_EPOCHS=10 STAGE26C_EPOCHS=3 STAGE26G_EPOCHS=2 DEVICE=cpu \
-#     models/train/make_model.sh
+#   STAGE26A_EPOCHS=24 STAGE26B_EPOCHS=10 STAGE26C_EPOCHS=3 STAGE26G_EPOCHS=2 \
+#     STAGE26I_EPOCHS=1 DEVICE=cpu models/train/make_model.sh
 #
-# Four stages (models/README.md, "How it was made"), A and B on every still set below:
+# Five stages (models/README.md, "How it was made"), A and B on every still set below:
 #   A. STAGE26A_EPOCHS from the YOLO26n YAML (random init) at 320, with mosaics;
 #   B. STAGE26B_EPOCHS more from A's best weights at 480 and sizes around it (384-576),
 #      without mosaics, AdamW at lr 0.0005; counting at 416, small pigs at 576 (chosen on the
@@ -19,18 +19,21 @@
 #      people walking through pens of few pigs or none (stage26g_data). STAGE26G_EPOCHS=0 stops
 #      at C (shipped 2026-12-06 midday to evening), and G is left out where C is or where D,
 #      E or F is given;
+#   I. STAGE26I_EPOCHS more from G's best at lr 0.0001, on G's data and frames of 24 videos of
+#      people in pink or white among few pigs or none (stage26i_data). STAGE26I_EPOCHS=0 stops
+#      at G (shipped 2026-12-06 evening), and I is left out where G is or where H is given;
 #  (D. tried after C, not shipped unless models/README.md says so: STAGE26D_EPOCHS (default 0)
 #      more from C's best at 416 and 352-480, lr 0.0002, with as many envelope videos again;
 #   E. likewise, not with D: STAGE26E_EPOCHS (default 0) more from C's best with C's recipe,
 #      with frames of 24 videos of props and people among small pigs (stage26e_data);
 #   F. likewise, alone: STAGE26F_EPOCHS (default 0) from C's best at lr 0.0002 on E's data and
 #      frames of 12 crowded pens (stage26f_data). D, E and F go on from C instead of G;
-#   H. after G: STAGE26H_EPOCHS (default 0) more from G's best at lr 0.0001 on G's data and
-#      frames of bright pens, crowded pens and pigs among people in pink or white
+#   H. after G, instead of I: STAGE26H_EPOCHS (default 0) more from G's best at lr 0.0001 on
+#      G's data and frames of bright pens, crowded pens and pigs among people in pink or white
 #      (stage26h_data).)
-# All four keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
+# All of them keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
-# on this project's 2-core machine, an hour for C and 47 minutes for G.
+# on this project's 2-core machine, an hour for C, 47 minutes for G and 26 for I.
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed), on a fresh machine too: a run kept with
@@ -343,7 +346,7 @@ stage26d_data() {
   echo "stage D data made"
 }
 
-# video_stage STAGE BASE: a stage's data (E to H): the videos the Python script on stdin prints
+# video_stage STAGE BASE: a stage's data (E to I): the videos the Python script on stdin prints
 # the specs of (render_videos' lines), rendered into $work/STAGE-videos, every 3rd frame of each
 # beside dataset26BASE's images as dataset26STAGE.
 video_stage() {
@@ -437,11 +440,33 @@ for seed in range(1581, 1605):
 PY
 }
 
+# Stage I's data: stage G's and frames of 24 videos of people in
+# pink or white, the clothes G still counted as a pig now and then (seeds 1611-1634: 1-3 people,
+# every 3rd pen empty, the others few pigs of 0.12-0.4 of the short side; none bright or
+# crowded, which H's were), every 3rd frame.
+stage26i_data() {
+  [ -d "$work/dataset26g" ] || stage26g_data
+  video_stage i g <<'PY'
+import random
+for seed in range(1611, 1635):
+    r = random.Random(seed)
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360)])
+    lo = round(r.uniform(0.12, 0.4), 2); hi = round(lo + r.uniform(0.03, 0.08), 2)
+    p0 = r.randint(0, 6); pigs = "0,0" if seed % 3 == 0 else f"{p0},{p0 + r.randint(2, 8)}"
+    flags = ["--exposure", r.choice(["0.4,0.6", "0.6,0.8"])] if r.random() < 0.2 else []
+    print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100])} {r.randint(0, 3)} "
+          f"{r.randint(22, 37)} {pigs} {lo},{hi} 0,{r.randint(0, 4)} 1,3 --clothes pink,white "
+          + " ".join(flags))
+PY
+}
+
 if [ "$arch" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
   # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped"); C: STAGE26C_EPOCHS more from
   # B's best on the videos of stage26c_data too, at lr 0.0003, small pigs under 0.18 ("Stage C");
-  # G: STAGE26G_EPOCHS more from C's best on stage26g_data's people too, at lr 0.0002 ("Stage G").
+  # G: STAGE26G_EPOCHS more from C's best on stage26g_data's people too, at lr 0.0002 ("Stage G");
+  # I: STAGE26I_EPOCHS more from G's best on stage26i_data's people in pink or white too, at lr
+  # 0.0001 ("Stage I").
   stage8_data
   stage9_data
   yolo26_data
@@ -455,12 +480,20 @@ if [ "$arch" = yolo26n ]; then
   [ $((stage26c_epochs * (stage26d_epochs + stage26e_epochs + stage26f_epochs == 0))) -eq 0 ] && default_g=0
   stage26g_epochs=${STAGE26G_EPOCHS:-$default_g}
   stage26h_epochs=${STAGE26H_EPOCHS:-0}
-  if [ "$stage26h_epochs" -gt 0 ] && [ "$stage26g_epochs" -eq 0 ]; then
-    echo "stage H goes on from stage G: STAGE26G_EPOCHS must not be 0" >&2
+  # I by default after G, unless G is left out or the try H goes on from G instead.
+  default_i=1
+  [ $((stage26g_epochs * (stage26h_epochs == 0))) -eq 0 ] && default_i=0
+  stage26i_epochs=${STAGE26I_EPOCHS:-$default_i}
+  if [ $((stage26h_epochs + stage26i_epochs)) -gt 0 ] && [ "$stage26g_epochs" -eq 0 ]; then
+    echo "stages H and I go on from stage G: STAGE26G_EPOCHS must not be 0" >&2
+    exit 2
+  fi
+  if [ "$stage26h_epochs" -gt 0 ] && [ "$stage26i_epochs" -gt 0 ]; then
+    echo "stages H and I each go on from stage G: give one of them epochs" >&2
     exit 2
   fi
   stage_g_out=$out
-  [ "$stage26h_epochs" -gt 0 ] && stage_g_out=$work/p26-g.onnx
+  [ $((stage26h_epochs + stage26i_epochs)) -gt 0 ] && stage_g_out=$work/p26-g.onnx
   tries=$((stage26d_epochs + stage26e_epochs + stage26f_epochs + stage26g_epochs))
   if [ "$tries" -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
     echo "stages D, E, F and G go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
@@ -490,8 +523,8 @@ if [ "$arch" = yolo26n ]; then
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   # try_from STAGE FROM EPOCHS IMGSZ LR OUT: one stage from stage FROM's best (G or the tries D,
-  # E and F from C, the try H from G), on the stage's data (stage26X_data -> dataset26X), without
-  # mosaics, at IMGSZ and sizes around it, exported to OUT.
+  # E and F from C, the tries H and I from G), on the stage's data (stage26X_data ->
+  # dataset26X), without mosaics, at IMGSZ and sizes around it, exported to OUT.
   try_from() {
     "stage26$1_data"
     train "$work/dataset26$1/data.yaml" "$6" --augment visible --mosaic 0 "${bf16[@]}" \
@@ -504,6 +537,7 @@ if [ "$arch" = yolo26n ]; then
   [ "$stage26f_epochs" -gt 0 ] && try_from f c "$stage26f_epochs" 480 0.0002 "$out"
   [ "$stage26g_epochs" -gt 0 ] && try_from g c "$stage26g_epochs" 480 0.0002 "$stage_g_out"
   [ "$stage26h_epochs" -gt 0 ] && try_from h g "$stage26h_epochs" 480 0.0001 "$out"
+  [ "$stage26i_epochs" -gt 0 ] && try_from i g "$stage26i_epochs" 480 0.0001 "$out"
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
