@@ -440,10 +440,10 @@ for seed in range(1581, 1605):
 PY
 }
 
-# Stage I's data: stage G's and frames of 24 videos of people in
-# pink or white, the clothes G still counted as a pig now and then (seeds 1611-1634: 1-3 people,
-# every 3rd pen empty, the others few pigs of 0.12-0.4 of the short side; none bright or
-# crowded, which H's were), every 3rd frame.
+# Stage I's data: stage G's and frames of 24 videos of people in pink or white, the clothes G
+# still counted as a pig now and then (seeds 1611-1634: 1-3 people, every 3rd pen empty, the
+# others few pigs of 0.12-0.4 of the short side; none bright or crowded, which H's were), every
+# 3rd frame.
 stage26i_data() {
   [ -d "$work/dataset26g" ] || stage26g_data
   video_stage i g <<'PY'
@@ -522,8 +522,8 @@ if [ "$arch" = yolo26n ]; then
       --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
-  # try_from STAGE FROM EPOCHS IMGSZ LR OUT: one stage from stage FROM's best (G or the tries D,
-  # E and F from C, the tries H and I from G), on the stage's data (stage26X_data ->
+  # try_from STAGE FROM EPOCHS IMGSZ LR OUT: one stage from stage FROM's best (G and the tries
+  # D, E and F from C, I and the try H from G), on the stage's data (stage26X_data ->
   # dataset26X), without mosaics, at IMGSZ and sizes around it, exported to OUT.
   try_from() {
     "stage26$1_data"
