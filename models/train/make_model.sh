@@ -348,11 +348,12 @@ stage26d_data() {
 
 # video_stage STAGE BASE: a stage's data (E to I): the videos the Python script on stdin prints
 # the specs of (render_videos' lines), rendered into $work/STAGE-videos, every 3rd frame of each
-# beside dataset26BASE's images as dataset26STAGE.
+# beside dataset26BASE's images (made first where they are not there) as dataset26STAGE.
 video_stage() {
   local stage=$1 base=$2 specs
-  rm -rf "$work/$stage-videos"
   specs=$(python3 -)
+  [ -d "$work/dataset26$base" ] || "stage26${base}_data"
+  rm -rf "$work/$stage-videos"
   render_videos "$work/$stage-videos" 3 <<< "$specs"
   link_dataset "$work/dataset26$stage" "$work/dataset26$base" "$work/$stage-videos:$stage"
   echo "stage ${stage^^} data made"
@@ -381,7 +382,6 @@ PY
 # pigs of 0.14-0.32 at 540p to 1080p and 4:3, CRF 22-34, a few props or a person), every 3rd
 # frame, so that learning what is not a pig does not cost the pigs in a crowd (stage E did).
 stage26f_data() {
-  [ -d "$work/dataset26e" ] || stage26e_data
   video_stage f e <<'PY'
 import random
 for seed in range(1531, 1543):
@@ -418,7 +418,6 @@ PY
 # pigs of 0.15-0.26) and eight pens of pigs among people in pink or white (`--clothes`), every
 # 3rd frame.
 stage26h_data() {
-  [ -d "$work/dataset26g" ] || stage26g_data
   video_stage h g <<'PY'
 import random
 for seed in range(1581, 1605):
@@ -445,7 +444,6 @@ PY
 # others few pigs of 0.12-0.4 of the short side; none bright or crowded, which H's were), every
 # 3rd frame.
 stage26i_data() {
-  [ -d "$work/dataset26g" ] || stage26g_data
   video_stage i g <<'PY'
 import random
 for seed in range(1611, 1635):
