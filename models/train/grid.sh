@@ -13,8 +13,8 @@
 # Cells: the envelope's corners (named; two of them with the light outside the exposure the
 # stills are lit with, added 2026-12-05), four random spreads (every setting drawn from its
 # range), empty pens that people walk through (added 2026-12-06: a person in pink or white
-# clothes seen from above is what the model took for a pig) and GStreamer test patterns (no
-# pigs: their truth is 0 on every frame). Seeds 9101-9199 are used for nothing else. Videos are
+# clothes seen from above is what the model took for a pig; and pens of people dressed only so)
+# and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199 are used for nothing else. Videos are
 # made once and kept in OUT_DIR/videos; the scores go to OUT_DIR/MODEL_NAME.json, and
 # models/train/grid_table.py prints the table.
 set -euo pipefail
@@ -62,19 +62,25 @@ EOF
 done
 
 # Empty pens that people walk through, drawn likewise (seeds 9131-9142): no pig, 1-3 people of
-# every size (a person's shoulders are 0.5-1 of the pig length the pen is drawn for), 0-8 props.
-for seed in $(seq 9131 9142); do
-  cells+=("$(python3 - "$seed" "$offset" <<'EOF'
+# every size (a person's shoulders are 0.5-1 of the pig length the pen is drawn for), 0-8 props;
+# and such pens of people all in pink or white (seeds 9151-9158, added 2026-12-06 night: a person
+# in a pig's colours seen from above was the last thing the shipped models counted on them).
+for group in "empty-people 9131 9142" "empty-pink 9151 9158 --clothes pink,white"; do
+  set -- $group
+  for seed in $(seq "$2" "$3"); do
+    cells+=("$(python3 - "$1" "$seed" "$offset" "${*:4}" <<'EOF'
 import random, sys
-base, offset = int(sys.argv[1]), int(sys.argv[2]); r = random.Random(base + offset)
+name, base, offset, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+r = random.Random(base + offset)
 w, h = r.choice([(960, 540), (1280, 720), (1920, 1080), (640, 360), (1024, 768)])
 lo = round(r.uniform(0.12, 0.45), 2); hi = round(lo + r.uniform(0.02, 0.08), 2)
 flags = f" --exposure {r.choice(['0.4,0.6', '0.6,0.8', '1.2,1.5'])}" if r.random() < 0.25 else ""
-print(f"empty-people-{base + offset} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120])} "
+print(f"{name}-{base + offset} {w} {h} {r.choice([25, 30])} {r.choice([25, 50, 60, 100, 120])} "
       f"{r.randint(0, 3)} {r.randint(21, 37)} 0,0 {lo},{hi} 0,{r.randint(0, 8)} "
-      f"1,{r.randint(1, 3)} {base}{flags}")
+      f"1,{r.randint(1, 3)} {base} {extra}{flags}")
 EOF
 )")
+  done
 done
 
 files=()
