@@ -13,10 +13,10 @@
 # Cells: the envelope's corners (named; two of them with the light outside the exposure the
 # stills are lit with, added 2026-12-05), four random spreads (every setting drawn from its
 # range), empty pens that people walk through (added 2026-12-06: a person in pink or white
-# clothes seen from above is what the model took for a pig; and pens of people dressed only so)
-# and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199 are used for nothing else. Videos are
-# made once and kept in OUT_DIR/videos; the scores go to OUT_DIR/MODEL_NAME.json, and
-# models/train/grid_table.py prints the table.
+# clothes seen from above is what the model took for a pig; and pens of people dressed only
+# so) and GStreamer test patterns (no pigs: their truth is 0 on every frame). Seeds 9101-9199
+# are used for nothing else. Videos are made once and kept in OUT_DIR/videos; the scores go to
+# OUT_DIR/MODEL_NAME.json, and models/train/grid_table.py prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-models/pigs.onnx}
