@@ -8,18 +8,17 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use common::{run, spawn};
+use common::{run, spawn_logging};
+use pigweight_indexer::{Source, Store};
 
-/// Starts `pigweight index`, waits for a log line containing `marker`, then kills it `after`
-/// that line.
-fn kill_when(args: &[&str], marker: &str, after: Duration) {
-    let mut child = spawn(args);
+/// Starts `pigweight index`, with the indexer's debug log, and kills it as soon as a log line
+/// contains `marker`.
+fn kill_when(args: &[&str], marker: &str) {
+    let mut child = spawn_logging(args, "info,pigweight_indexer=debug");
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(120);
     for line in stderr.lines() {
-        let line = line.unwrap();
-        if line.contains(marker) {
-            std::thread::sleep(after);
+        if line.unwrap().contains(marker) {
             break;
         }
         assert!(Instant::now() < deadline, "no {marker:?} in the log");
@@ -60,15 +59,19 @@ fn an_index_killed_twice_ends_exactly_like_an_uninterrupted_one() {
 
     let db = dir.path().join("killed.db");
     let d = db.to_str().unwrap();
-    // A little way into the regular pass (half a second long here), so some of its batches are
-    // committed; at once into the refinement pass, which takes a tenth of a second with the
+    // Once the regular pass has stored its first window (half a second for the whole pass
+    // here), and at once into the refinement pass, which takes a tenth of a second with the
     // sample model here.
-    kill_when(
-        &["index", v, "--db", d],
-        "pass=Regular",
-        Duration::from_millis(300),
-    );
-    kill_when(&["index", v, "--db", d], "pass=Refine", Duration::ZERO);
+    kill_when(&["index", v, "--db", d], "bisected a window of the regular pass");
+    let regular = Store::open(&db)
+        .unwrap()
+        .samples(1)
+        .unwrap()
+        .iter()
+        .filter(|s| s.source == Source::Regular)
+        .count();
+    assert!(regular > 0, "the first run left no regular samples committed");
+    kill_when(&["index", v, "--db", d], "pass=Refine");
     let resumed: serde_json::Value =
         serde_json::from_str(&run(&["index", v, "--db", d, "--format", "json"])).unwrap();
 

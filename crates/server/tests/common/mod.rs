@@ -62,9 +62,14 @@ pub struct Server {
 
 /// Starts `pigweight` with `args`, its info log (uncoloured) on a pipe at `stderr`.
 pub fn spawn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Child {
+    spawn_logging(args, "info")
+}
+
+/// [`spawn`] with the log filter `log` (`RUST_LOG`'s syntax).
+pub fn spawn_logging<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>, log: &str) -> Child {
     Command::new(bin())
         .args(args)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", log)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
