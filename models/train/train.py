@@ -328,7 +328,17 @@ def main() -> None:
         train(args, YOLO(str(args.start_from) if args.start_from else args.arch))
     trained_s = time.monotonic() - started
     best = args.project.resolve() / args.name / "weights" / "best.pt"
-    metrics = YOLO(str(best)).val(data=str(args.data), imgsz=args.imgsz, batch=args.batch, device=args.device, plots=False)
+    # Its folder beside the run's (Ultralytics' default is runs/ under the working folder).
+    metrics = YOLO(str(best)).val(
+        data=str(args.data),
+        imgsz=args.imgsz,
+        batch=args.batch,
+        device=args.device,
+        plots=False,
+        project=str(args.project),
+        name=f"{args.name}-val",
+        exist_ok=True,
+    )
     export(
         best,
         args.out,
