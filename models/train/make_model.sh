@@ -32,8 +32,10 @@
 #      G's data and frames of bright pens, crowded pens and pigs among people in pink or white
 #      (stage26h_data).)
 # All of them keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
-# and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster). About 9 hours
-# on this project's 2-core machine, an hour for C, 47 minutes for G and 26 for I.
+# and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster) where it has
+# bfloat16 instructions (AVX-512 BF16 or AMX; float32 elsewhere). About 9 hours on this
+# project's 2-core machine with them, an hour for C, 47 minutes for G and 26 for I; about 3.4x
+# as long on one with AVX2 only (models/README.md, "How it was made").
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed), on a fresh machine too: a run kept with
@@ -505,7 +507,8 @@ if [ "$arch" = yolo26n ]; then
   [ "$tries" -gt 0 ] && stage_c_out=$work/p26-c.onnx
   # From stage C on, small pigs are those under 0.18 of the short side ("Stage C shipped").
   small26c=(--count-imgsz-small "${IMGSZ_SMALL:-576}" --count-small-length 0.18)
-  # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster).
+  # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster where
+  # the CPU has bfloat16 instructions, which train.py checks).
   bf16=(); [ "$device" = cpu ] && bf16=(--bf16)
   train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible "${bf16[@]}" \
     --imgsz 320 --epochs "${STAGE26A_EPOCHS:-24}" --name pigs26-a --count-imgsz 416 "${small[@]}"
