@@ -151,12 +151,11 @@ def keep_the_counting_rule(visible: bool) -> None:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether the CPU computes in bfloat16 itself (Linux's flags for AVX-512 BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """Whether the CPU computes in bfloat16 itself (AVX-512 BF16 or AMX), as PyTorch's own CPU
+    detection (cpuinfo, the pinned torch's) finds it."""
+    import torch
+
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def forward_in_bf16() -> None:

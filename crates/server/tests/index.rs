@@ -63,6 +63,7 @@ fn an_index_killed_twice_ends_exactly_like_an_uninterrupted_one() {
     // here), and at once into the refinement pass, which takes a tenth of a second with the
     // sample model here.
     kill_when(&["index", v, "--db", d], "bisected a window of the regular pass");
+    // Index 1: the one index of this database, which holds one video.
     let regular = Store::open(&db)
         .unwrap()
         .samples(1)
