@@ -139,14 +139,18 @@ fn scan_with(path: &Path, stall: Duration, own_table: bool) -> Result<Scan, Deco
     }
 
     let mut c = std::mem::take(&mut *lock(&collected));
-    // Read to the end (a short file): the table holds if it is what was read.
+    // Read to the end (a short file): the table holds if it lists what was read.
     let from_index = index.is_some_and(|index| {
         if stopped_early {
             c.entries = index.entries;
             c.last_duration = index.last_duration;
             true
         } else {
-            index.entries == c.entries
+            let holds = same_frames(&index.entries, &c.entries);
+            if holds {
+                c.entries = index.entries;
+            }
+            holds
         }
     });
     let container = c.container.unwrap_or_else(|| "unknown".into());
@@ -213,6 +217,8 @@ fn record(collected: &Mutex<Collected>, info: &gst::PadProbeInfo) {
                         c.last_duration = Some(d.nseconds());
                     }
                 }
+                // Codec headers in the stream (Theora's three) are no frames.
+                None if buf.flags().contains(gst::BufferFlags::HEADER) => {}
                 None => c.missing_pts += 1,
             }
         }
@@ -241,10 +247,14 @@ fn parse_rotation(tag: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Whether the file's table agrees with the first frames read, in decode order, and with the
-/// duration the container declares (to within two frames).
+/// Whether the file's table agrees with the first frames read, in decode order (see
+/// [`same_frames`]), and with the duration the container declares (to within two frames).
 fn agrees(index: &Mp4Index, read: &[(u64, bool)], declared: Option<Duration>) -> bool {
-    let prefix = read.len() >= CHECKED_FRAMES && index.entries.get(..read.len()) == Some(read);
+    let prefix = read.len() >= CHECKED_FRAMES
+        && index
+            .entries
+            .get(..read.len())
+            .is_some_and(|table| same_frames(table, read));
     let (Some(first), Some(last)) = (
         index.entries.iter().map(|e| e.0).min(),
         index.entries.iter().map(|e| e.0).max(),
@@ -254,6 +264,18 @@ fn agrees(index: &Mp4Index, read: &[(u64, bool)], declared: Option<Duration>) ->
     let frame = index.last_duration.unwrap_or(0);
     let span = last + frame - first;
     prefix && declared.is_none_or(|d| (d.as_nanos() as u64).abs_diff(span) <= 2 * frame.max(1_000_000))
+}
+
+/// Whether a file's table lists the frames `read` (in decode order): the same timestamps, and
+/// every sync sample of the table a keyframe as read. The parser may flag more keyframes than
+/// the container's sync samples (H.264's parser flags every I-frame, x264 writes scene cuts
+/// as I-frames that are not sync samples): the table's are the ones its demuxer seeks to.
+fn same_frames(table: &[(u64, bool)], read: &[(u64, bool)]) -> bool {
+    table.len() == read.len()
+        && table
+            .iter()
+            .zip(read)
+            .all(|(&(pts, sync), &(read_pts, key))| pts == read_pts && (key || !sync))
 }
 
 /// Waits for the end of the file, or until `enough` frames were read (then true).

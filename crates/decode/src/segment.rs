@@ -164,7 +164,9 @@ const SEEK_MARGIN: Duration = Duration::from_secs(1);
 /// Where the cutting probe stands.
 #[derive(Debug, Default)]
 struct Cutting {
-    /// Set once the seek to the segment is sent: buffers before it are not the segment's.
+    /// Set once the seek to the segment is sent.
+    sought: bool,
+    /// Set once that seek's flush has passed: buffers before it are not the segment's.
     armed: bool,
     /// The first buffer of the segment went through.
     started: bool,
@@ -217,15 +219,18 @@ pub fn segment(
     let state = Arc::new(Mutex::new(Cutting::default()));
     let lock = |s: &Mutex<Cutting>| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).shift;
     // Nothing reaches the muxer before the seek: the first buffer waits here (the sink does not
-    // preroll) and the seek's flush discards it; from then on buffers pass.
-    {
+    // preroll) until the seek is sent; from then on buffers pass, and those before the seek's
+    // flush are dropped below. A demuxer still reading its headers (Matroska's, where its
+    // index is at the end of the file) defers the seek until it has read them, and reads on
+    // only once the buffer is let go.
+    let block = {
         let state = Arc::clone(&state);
         into_mux.add_probe(
             gst::PadProbeType::BLOCK_DOWNSTREAM | gst::PadProbeType::BUFFER,
             move |pad, _| {
                 let mut s = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                // After the seek, everything goes on to the cutting probe.
-                if s.armed {
+                // Once the seek is sent, everything goes on to the cutting probe.
+                if s.sought {
                     return gst::PadProbeReturn::Pass;
                 }
                 if s.shift.is_none() {
@@ -245,7 +250,20 @@ pub fn segment(
                 }
                 gst::PadProbeReturn::Ok
             },
-        );
+        )
+    };
+    {
+        let state = Arc::clone(&state);
+        into_mux.add_probe(gst::PadProbeType::EVENT_FLUSH, move |_, info| {
+            if let Some(gst::PadProbeData::Event(event)) = &info.data
+                && let gst::EventView::FlushStop(_) = event.view()
+            {
+                // The only seek of this pipeline; a demuxer that deferred it flushes later.
+                let mut s = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                s.armed |= s.sought;
+            }
+            gst::PadProbeReturn::Ok
+        });
     }
     {
         let state = Arc::clone(&state);
@@ -323,13 +341,16 @@ pub fn segment(
     state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .armed = true;
+        .sought = true;
     p.pipeline
         .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::from_nseconds(position))
         .map_err(|_| {
             p.take_error()
                 .unwrap_or_else(|| DecodeError::Pipeline("the seek to a segment's start was refused".into()))
         })?;
+    if let Some(block) = block {
+        into_mux.remove_probe(block);
+    }
     p.set_state(gst::State::Playing)?;
 
     let mut out = Vec::new();
@@ -363,6 +384,16 @@ pub fn segment(
         if moved.elapsed() > stall {
             return Err(DecodeError::Timeout(stall));
         }
+    }
+    let started = state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .started;
+    if !started {
+        return Err(DecodeError::Corrupt {
+            path: path.to_owned(),
+            reason: format!("no frame of the segment at {:.3} s came", cut.start.as_secs_f64()),
+        });
     }
     Ok(out)
 }

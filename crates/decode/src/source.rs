@@ -600,6 +600,13 @@ impl VideoFile {
     /// A keyframe through a keyframes-only seek that stops right after it: the decoder gets
     /// nothing else, so it hands the keyframe over at once instead of waiting for the frames
     /// that follow (B-frame reordering, frame threads).
+    ///
+    /// The demuxer starts at a keyframe at or before it, one it can seek to (Matroska's cue
+    /// points need not be at every keyframe), or at any frame where it has no keyframes-only
+    /// mode (Ogg): what comes before the keyframe is passed over. A keyframe of the table that
+    /// the demuxer does not know as one (H.264's parser flags every I-frame, a container only
+    /// its sync samples, and x264 writes scene cuts as I-frames that are not) never comes: it
+    /// is then read exactly, as any frame is.
     fn keyframe(&mut self, index: u64, size: Size) -> Result<Frame, DecodeError> {
         self.set_size(size)?;
         if self.next == Some(index) {
@@ -610,15 +617,20 @@ impl VideoFile {
         self.seek(index, trick_flags(), stop)?;
         // A trick mode now: never decode forward from here.
         self.next = None;
-        match self.pull()? {
-            Some((i, sample)) if i == index => self.to_frame(i, &sample),
-            other => Err(DecodeError::FrameLost {
-                index,
-                reason: match other {
-                    Some((i, _)) => format!("a keyframes-only seek gave frame {i}"),
-                    None => "the stream ended before it".into(),
-                },
-            }),
+        loop {
+            match self.pull()? {
+                Some((i, sample)) if i == index => return self.to_frame(i, &sample),
+                Some((i, _)) if i < index => {}
+                other => {
+                    tracing::debug!(
+                        path = %self.path.display(),
+                        keyframe = index,
+                        got = ?other.map(|(i, _)| i),
+                        "a keyframes-only seek passed over a keyframe; reading it exactly"
+                    );
+                    return self.frame_at_index(index, size);
+                }
+            }
         }
     }
 

@@ -5,10 +5,14 @@
 mod common;
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use common::{Spec, hash, launch, make_video, read_code, reference_decode};
-use pigweight_decode::{DecodeError, FrameSource, Mode, Size, SourceConfig, Target, VideoFile, probe};
+use pigweight_decode::{
+    DecodeError, Encoder, FrameSource, Mode, Rendition, Size, SourceConfig, Target, VideoFile, cuts, probe,
+    segment,
+};
 
 fn check_codec(ext: &str, encoder: &str, muxer: &str, codec_word: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -41,6 +45,21 @@ fn check_codec(ext: &str, encoder: &str, muxer: &str, codec_word: &str) {
             "{ext} frame {index}"
         );
         assert_eq!(read_code(&f.data, 320, 240, 320, 240), index);
+    }
+    check_keyframes(&mut video, &reference);
+}
+
+/// Asserts that every keyframe of the video's frame table, read as a keyframe ([`Mode::Fast`]),
+/// last first, is that frame as the reference decoder gives it.
+fn check_keyframes(video: &mut VideoFile, reference: &[common::RefFrame]) {
+    let keyframes = video.timeline().keyframes().to_vec();
+    assert!(keyframes.len() > 1, "one keyframe: nothing to seek to");
+    for &k in keyframes.iter().rev() {
+        let f = video
+            .frame(Target::Index(k), Mode::Fast, Size::Native)
+            .unwrap_or_else(|e| panic!("keyframe {k}: {e}"));
+        assert_eq!(f.index, k);
+        assert_eq!(hash(&f.data), reference[k as usize].hash, "keyframe {k}");
     }
 }
 
@@ -117,6 +136,89 @@ fn mpeg4_part2_in_avi() {
 #[test]
 fn mjpeg_in_avi() {
     check_codec("avi", "jpegenc quality=90", "avimux", "JPEG");
+}
+
+/// Ogg's demuxer has no keyframes-only seeks: keyframes are read exactly instead.
+#[test]
+fn theora_in_ogg() {
+    check_codec("ogv", "theoraenc keyframe-force=10", "oggmux", "Theora");
+}
+
+/// x264 codes a scene cut that comes sooner than `min-keyint` after the last keyframe as an
+/// I-frame that is no keyframe (here frame 14 of a ball bouncing in a 16x16 picture). H.264's
+/// parser flags every I-frame a keyframe; MP4 lists its sync samples, which are the frames its
+/// demuxer seeks to, and the frame table keeps those. Matroska's list is not read: the
+/// parser's keyframes stand, a keyframes-only seek misses the I-frame, and it is read exactly.
+#[test]
+fn a_scene_cut_that_is_no_keyframe() {
+    for (muxer, ext, keyframes) in [
+        ("mp4mux", "mp4", &[0, 71][..]),
+        ("matroskamux", "mkv", &[0, 14, 71]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("cut.{ext}"));
+        launch(&format!(
+            "videotestsrc num-buffers=75 pattern=ball ! video/x-raw,framerate=25/1,width=16,height=16 \
+             ! x264enc threads=1 ! {muxer} ! filesink location={}",
+            path.display()
+        ));
+        let reference = reference_decode(&path);
+        assert_eq!(reference.len(), 75);
+        let mut video = VideoFile::open(&path, &SourceConfig::default()).unwrap();
+        assert_eq!(video.timeline().keyframes(), keyframes);
+        check_keyframes(&mut video, &reference);
+        for index in [15, 13, 14, 70, 72] {
+            let f = video
+                .frame(Target::Index(index), Mode::Exact, Size::Native)
+                .unwrap();
+            assert_eq!(
+                hash(&f.data),
+                reference[index as usize].hash,
+                "{ext} frame {index}"
+            );
+        }
+    }
+}
+
+/// Matroska's demuxer reads its index at the end of the file before it seeks, and defers a seek
+/// that comes while it does: the HLS segments of H.264 in Matroska (without B-frames, so
+/// repackaged) are still made, each of exactly its frames.
+#[test]
+fn h264_in_matroska_is_cut_into_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.mkv");
+    let spec = Spec {
+        frames: 100,
+        muxer: "matroskamux".into(),
+        ..Spec::h264(25, 0)
+    };
+    make_video(&path, &spec);
+    let reference = reference_decode(&path);
+    let video = VideoFile::open(&path, &SourceConfig::default()).unwrap();
+    let cuts = cuts(video.timeline(), Duration::from_secs(2));
+    assert!(cuts.len() > 1, "{cuts:?}");
+    let ends = cuts
+        .iter()
+        .skip(1)
+        .map(|c| c.first as usize)
+        .chain([reference.len()]);
+    for (cut, end) in cuts.iter().zip(ends) {
+        let ts = segment(
+            &path,
+            cut,
+            Rendition::Remux,
+            Encoder::X264,
+            &AtomicBool::new(false),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("segment at {}: {e}", cut.first));
+        let file = dir.path().join(format!("{}.ts", cut.first));
+        std::fs::write(&file, ts).unwrap();
+        let hashes: Vec<u64> = reference_decode(&file).iter().map(|f| f.hash).collect();
+        let first = cut.first as usize;
+        let expected: Vec<u64> = reference[first..end].iter().map(|f| f.hash).collect();
+        assert_eq!(hashes, expected, "segment at {first}");
+    }
 }
 
 /// Asserts that probing fails as `expect` says, and in bounded time.
