@@ -47,9 +47,12 @@ fn even(n: u32) -> u32 {
     (n & !1).max(2)
 }
 
-/// Whether the source's video can be repackaged as it is: H.264.
+/// Whether the source's video can be repackaged as it is: H.264, with its decode times where
+/// frames are reordered (B-frames). Matroska and WebM keep presentation times only; MPEG-TS
+/// needs both, and a player given one for the other stalls.
 fn remuxable(info: &MediaInfo) -> bool {
-    info.codec.starts_with("H.264")
+    let decode_times = !matches!(info.container.as_str(), "Matroska" | "WebM");
+    info.codec.starts_with("H.264") && (decode_times || !info.reordered)
 }
 
 /// The renditions of a video of `len` bytes: `source` (repackaged H.264, or transcoded at the
@@ -492,6 +495,23 @@ mod tests {
                 ),
             ]
         );
+        // H.264 with B-frames in Matroska has no decode times to repackage: transcoded; without
+        // B-frames, or in MP4, repackaged.
+        let in_matroska = |reordered| MediaInfo {
+            container: "Matroska".into(),
+            reordered,
+            ..info("H.264 (High Profile)", 1280, 720)
+        };
+        assert!(matches!(
+            ladder(&in_matroska(true), 1)[0].rendition,
+            Rendition::H264 { .. }
+        ));
+        assert_eq!(ladder(&in_matroska(false), 1)[0].rendition, Rendition::Remux);
+        let reordered_mp4 = MediaInfo {
+            reordered: true,
+            ..info("H.264 (High Profile)", 1280, 720)
+        };
+        assert_eq!(ladder(&reordered_mp4, 1)[0].rendition, Rendition::Remux);
         // Odd sizes become even.
         let odd = ladder(&info("MPEG-4 Video", 853, 481), 1);
         assert_eq!(

@@ -1,5 +1,5 @@
-//! HLS on the real server: an H.264 MP4 (repackaged), an H.265 MP4 and an MPEG-4 AVI
-//! (transcoded by x264) as master and media playlists cut at their keyframes, and segments that
+//! HLS on the real server: H.264 in MP4 and in Matroska (repackaged), an H.265 MP4 and an
+//! MPEG-4 AVI (transcoded by x264) as master and media playlists cut at their keyframes, and segments that
 //! hold exactly their frames with the source's timestamps; the compat path answers a playlist or
 //! the file by the request; the cache serves a segment again without making it; bad names are
 //! 404s. The player on them, in chromium, is `hls_player` below.
@@ -14,19 +14,23 @@ use std::process::Command;
 use common::{Server, get, request, synth_video_sized, wait_for_secs};
 use serde_json::Value;
 
-/// Encodes `from` again with a GStreamer encoder and muxer (`gst-launch-1.0`).
-fn reencode(from: &Path, to: &Path, encode: &str) {
-    let line = format!(
-        "filesrc location={} ! decodebin ! videoconvert ! {encode} ! filesink location={}",
-        from.display(),
-        to.display()
-    );
+/// Runs a pipeline to its end (`gst-launch-1.0`).
+fn gst_launch(line: &str) {
     let status = Command::new("gst-launch-1.0")
         .arg("-q")
         .args(line.split(' '))
         .status()
         .unwrap();
     assert!(status.success(), "{line}");
+}
+
+/// Encodes `from` again with a GStreamer encoder and muxer.
+fn reencode(from: &Path, to: &Path, encode: &str) {
+    gst_launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! {encode} ! filesink location={}",
+        from.display(),
+        to.display()
+    ));
 }
 
 /// The PTS of every video PES packet of an MPEG-TS, in seconds, in stream order; and whether
@@ -73,8 +77,9 @@ fn extinf(playlist: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Three videos (8 s, 640x480, a keyframe a second) and a server over them; their ids by name.
-fn server_with_three_codecs(dir: &Path) -> (Server, Vec<(String, String)>) {
+/// Four videos (8 s, 640x480, a keyframe a second): H.264 in MP4 and in Matroska, H.265 in
+/// MP4, MPEG-4 Part 2 in AVI; and a server over them; their ids by name.
+fn server_with_four_videos(dir: &Path) -> (Server, Vec<(String, String)>) {
     let videos = dir.join("videos");
     std::fs::create_dir_all(&videos).unwrap();
     let h264 = videos.join("h264.mp4");
@@ -84,24 +89,23 @@ fn server_with_three_codecs(dir: &Path) -> (Server, Vec<(String, String)>) {
         &videos.join("h265.mp4"),
         "x265enc speed-preset=ultrafast key-int-max=25 ! h265parse ! mp4mux",
     );
+    // The same H.264 stream in Matroska, as NVRs and OBS record it: repackaged as the MP4's is.
+    // Its demuxer reads the index at the file's end before it seeks.
+    gst_launch(&format!(
+        "filesrc location={} ! qtdemux ! h264parse ! matroskamux ! filesink location={}",
+        h264.display(),
+        videos.join("h264.mkv").display()
+    ));
     // MPEG-4 Part 2 in AVI, as older NVRs write it.
-    let line = format!(
+    gst_launch(&format!(
         "videotestsrc num-buffers=200 pattern=ball ! video/x-raw,width=640,height=480,framerate=25/1 ! \
          avenc_mpeg4 gop-size=25 bitrate=1500000 ! avimux ! filesink location={}",
         videos.join("mpeg4.avi").display()
-    );
-    assert!(
-        Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(line.split(' '))
-            .status()
-            .unwrap()
-            .success()
-    );
+    ));
     let server = Server::start(&["--videos", videos.to_str().unwrap()]);
     let mut ids: Vec<(String, String)> = Vec::new();
     // Listed once settled (files just written are listed at once, as being written).
-    wait_for_secs("three videos listed", 20, || {
+    wait_for_secs("four videos listed", 20, || {
         let list = json(&server, "/api/videos");
         if !list.as_array().unwrap().iter().all(|v| v["index"].is_object()) {
             return false;
@@ -117,7 +121,7 @@ fn server_with_three_codecs(dir: &Path) -> (Server, Vec<(String, String)>) {
                 )
             })
             .collect();
-        ids.len() == 3
+        ids.len() == 4
     });
     ids.sort();
     (server, ids)
@@ -126,7 +130,7 @@ fn server_with_three_codecs(dir: &Path) -> (Server, Vec<(String, String)>) {
 #[test]
 fn every_codec_plays_as_hls_with_the_sources_timestamps() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, ids) = server_with_three_codecs(dir.path());
+    let (server, ids) = server_with_four_videos(dir.path());
     for (name, id) in &ids {
         let detail = json(&server, &format!("/api/videos/{id}"));
         let expected_type = match name.as_str() {
@@ -239,7 +243,7 @@ fn every_codec_plays_as_hls_with_the_sources_timestamps() {
     }
 }
 
-/// The player in chromium (tests/js/hls.mjs) on the three files: the H.264 MP4 as the file
+/// The player in chromium (tests/js/hls.mjs) on the four files: the H.264 MP4 as the file
 /// itself, the others through hls.js; each plays, seeks and shows the count of the paused frame
 /// as the API gives it for that very frame; HLS starts on the 360p rendition and the quality
 /// menu switches to the source one.
@@ -251,7 +255,7 @@ fn the_player_plays_every_codec_in_chromium() {
         "tests/js is not installed: run scripts/fixtures.sh (make test does)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let (server, ids) = server_with_three_codecs(dir.path());
+    let (server, ids) = server_with_four_videos(dir.path());
     let out = Command::new("node")
         .arg("hls.mjs")
         .arg(&server.base)
@@ -342,8 +346,8 @@ fn the_player_plays_every_codec_in_chromium() {
     let stats = json(&server, "/api/stats");
     assert_eq!(stats["hls"]["failed"], 0, "{stats}");
     let playback = &stats["playback"];
-    assert_eq!(playback["total"]["sessions"], 3, "{playback}");
-    assert_eq!(playback["total"]["hls_sessions"], 2, "{playback}");
+    assert_eq!(playback["total"]["sessions"], 4, "{playback}");
+    assert_eq!(playback["total"]["hls_sessions"], 3, "{playback}");
     for (name, id) in &ids {
         let video = playback["videos"]
             .as_array()
@@ -360,7 +364,7 @@ fn the_player_plays_every_codec_in_chromium() {
     }
     let metrics = get(&server.url("/metrics")).1;
     assert!(
-        metrics.contains("pigweight_playback_sessions_total 3"),
+        metrics.contains("pigweight_playback_sessions_total 4"),
         "{metrics}"
     );
 }
