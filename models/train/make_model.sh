@@ -30,7 +30,10 @@
 #      frames of 12 crowded pens (stage26f_data). D, E and F go on from C instead of G;
 #   H. after G, instead of I: STAGE26H_EPOCHS (default 0) more from G's best at lr 0.0001 on
 #      G's data and frames of bright pens, crowded pens and pigs among people in pink or white
-#      (stage26h_data).)
+#      (stage26h_data);
+#   L. instead of C, G and I, with STAGE26C_EPOCHS=0: STAGE26L_EPOCHS (default 0) more from B's
+#      best with C's recipe (lr 0.0003) on I's data, C's, G's and I's video frames together
+#      rather than stacked one stage on another.)
 # All of them keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster) where it has
 # bfloat16 instructions (AVX-512 BF16 or AMX; float32 elsewhere). About 9 hours on this
@@ -471,7 +474,13 @@ if [ "$arch" = yolo26n ]; then
   stage9_data
   yolo26_data
   stage26c_epochs=${STAGE26C_EPOCHS:-3}
-  stage_b_out=$out; [ "$stage26c_epochs" -gt 0 ] && stage_b_out=$work/p26-b.onnx
+  stage26l_epochs=${STAGE26L_EPOCHS:-0}
+  if [ "$stage26l_epochs" -gt 0 ] && [ "$stage26c_epochs" -gt 0 ]; then
+    echo "stage L goes on from stage B instead of C, G and I: give STAGE26C_EPOCHS=0" >&2
+    exit 2
+  fi
+  stage_b_out=$out
+  [ $((stage26c_epochs + stage26l_epochs)) -gt 0 ] && stage_b_out=$work/p26-b.onnx
   stage26d_epochs=${STAGE26D_EPOCHS:-0}
   stage26e_epochs=${STAGE26E_EPOCHS:-0}
   stage26f_epochs=${STAGE26F_EPOCHS:-0}
@@ -539,6 +548,13 @@ if [ "$arch" = yolo26n ]; then
   [ "$stage26g_epochs" -gt 0 ] && try_from g c "$stage26g_epochs" 480 0.0002 "$stage_g_out"
   [ "$stage26h_epochs" -gt 0 ] && try_from h g "$stage26h_epochs" 480 0.0001 "$out"
   [ "$stage26i_epochs" -gt 0 ] && try_from i g "$stage26i_epochs" 480 0.0001 "$out"
+  if [ "$stage26l_epochs" -gt 0 ]; then
+    stage26i_data
+    train "$work/dataset26i/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
+      --imgsz 480 --multi-scale 0.15 --epochs "$stage26l_epochs" --name pigs26-l \
+      --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
+      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
+  fi
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
