@@ -532,12 +532,14 @@ if [ "$arch" = yolo26n ]; then
       --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
-  # try_from STAGE FROM EPOCHS IMGSZ LR OUT: one stage from stage FROM's best (G and the tries
-  # D, E and F from C, I and the try H from G), on the stage's data (stage26X_data ->
-  # dataset26X), without mosaics, at IMGSZ and sizes around it, exported to OUT.
+  # try_from STAGE FROM EPOCHS IMGSZ LR OUT [DATA]: one stage from stage FROM's best (G and the
+  # tries D, E and F from C, I and the try H from G, the try L from B), on stage DATA's data
+  # (default: its own; stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes around
+  # it, exported to OUT.
   try_from() {
-    "stage26$1_data"
-    train "$work/dataset26$1/data.yaml" "$6" --augment visible --mosaic 0 "${bf16[@]}" \
+    local data=${7:-$1}
+    "stage26${data}_data"
+    train "$work/dataset26$data/data.yaml" "$6" --augment visible --mosaic 0 "${bf16[@]}" \
       --imgsz "$4" --multi-scale 0.15 --epochs "$3" --name "pigs26-$1" \
       --start-from "$work/runs/pigs26-$2/weights/best.pt" --lr0 "$5" --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
@@ -548,13 +550,7 @@ if [ "$arch" = yolo26n ]; then
   [ "$stage26g_epochs" -gt 0 ] && try_from g c "$stage26g_epochs" 480 0.0002 "$stage_g_out"
   [ "$stage26h_epochs" -gt 0 ] && try_from h g "$stage26h_epochs" 480 0.0001 "$out"
   [ "$stage26i_epochs" -gt 0 ] && try_from i g "$stage26i_epochs" 480 0.0001 "$out"
-  if [ "$stage26l_epochs" -gt 0 ]; then
-    stage26i_data
-    train "$work/dataset26i/data.yaml" "$out" --augment visible --mosaic 0 "${bf16[@]}" \
-      --imgsz 480 --multi-scale 0.15 --epochs "$stage26l_epochs" --name pigs26-l \
-      --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
-      --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
-  fi
+  [ "$stage26l_epochs" -gt 0 ] && try_from l b "$stage26l_epochs" 480 0.0003 "$out" i
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
 fi
