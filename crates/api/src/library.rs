@@ -322,15 +322,33 @@ impl Library {
     }
 }
 
+/// The names of the video files we read, by extension (compared without case), and the media
+/// type each is served as: MP4 and QuickTime, Matroska and WebM, AVI, and MPEG-TS as recorders
+/// and camcorders write it.
+const VIDEO_TYPES: [(&str, &str); 9] = [
+    ("mp4", "video/mp4"),
+    ("m4v", "video/mp4"),
+    ("mov", "video/quicktime"),
+    ("mkv", "video/x-matroska"),
+    ("webm", "video/webm"),
+    ("avi", "video/x-msvideo"),
+    ("ts", "video/mp2t"),
+    ("mts", "video/mp2t"),
+    ("m2ts", "video/mp2t"),
+];
+
+/// The media type of a video file we read, by its name; `None` for a name that is not one.
+pub(crate) fn video_type(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?;
+    VIDEO_TYPES
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(ext))
+        .map(|&(_, kind)| kind)
+}
+
 /// Whether a file name looks like a video we read.
 pub fn is_video_name(path: &Path) -> bool {
-    matches!(
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi")
-    )
+    video_type(path).is_some()
 }
 
 /// Checks a path a client names: relative, plain components only (no `..`, `.`, root or
@@ -352,7 +370,8 @@ pub fn client_path(name: &str) -> Result<PathBuf, ApiError> {
         }
     }
     if !is_video_name(path) {
-        return refuse("not a video file name (.mp4, .m4v, .mov, .mkv, .webm or .avi)");
+        let known: Vec<String> = VIDEO_TYPES.iter().map(|(ext, _)| format!(".{ext}")).collect();
+        return refuse(&format!("not a video file name ({})", known.join(", ")));
     }
     Ok(path.to_owned())
 }
@@ -475,8 +494,24 @@ mod tests {
     }
 
     #[test]
+    fn video_files_are_known_by_extension_with_their_media_type() {
+        for (name, kind) in [
+            ("a.mp4", Some("video/mp4")),
+            ("pen/b.MOV", Some("video/quicktime")),
+            ("c.mkv", Some("video/x-matroska")),
+            ("nvr/ch01.ts", Some("video/mp2t")),
+            ("cam.M2TS", Some("video/mp2t")),
+            ("notes.txt", None),
+            ("mp4", None),
+        ] {
+            assert_eq!(video_type(Path::new(name)), kind, "{name}");
+            assert_eq!(is_video_name(Path::new(name)), kind.is_some(), "{name}");
+        }
+    }
+
+    #[test]
     fn client_paths_are_checked() {
-        for ok in ["a.mp4", "pen4/morning.MKV", "barn 2/cam-1.webm"] {
+        for ok in ["a.mp4", "pen4/morning.MKV", "barn 2/cam-1.webm", "nvr/ch01.ts"] {
             assert_eq!(client_path(ok).unwrap(), Path::new(ok));
         }
         for bad in [

@@ -127,7 +127,9 @@ async fn serve_file(app: &AppState, id: &str, request: &HeaderMap) -> Result<Res
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
     };
-    let kind = HeaderValue::from_static(content_type(&entry.path));
+    let kind = HeaderValue::from_static(
+        crate::library::video_type(&entry.path).unwrap_or("application/octet-stream"),
+    );
 
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -423,22 +425,6 @@ fn byte_ranges(spec: &str, len: u64) -> Result<Vec<(u64, u64)>, ApiError> {
         // Ranges that overlap more than once: the whole file, rather than the same bytes
         // many times (RFC 9110 §14.2 allows either).
         Err(_) => Ok(Vec::new()),
-    }
-}
-
-fn content_type(path: &std::path::Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("mp4" | "m4v") => "video/mp4",
-        Some("mov") => "video/quicktime",
-        Some("mkv") => "video/x-matroska",
-        Some("webm") => "video/webm",
-        Some("avi") => "video/x-msvideo",
-        _ => "application/octet-stream",
     }
 }
 

@@ -133,6 +133,17 @@ fn mpeg4_part2_in_avi() {
     );
 }
 
+/// MPEG-TS, as recorders write it: no index, seeks by bisection over the file.
+#[test]
+fn h264_in_mpeg_ts() {
+    check_codec(
+        "ts",
+        "x264enc speed-preset=veryfast key-int-max=10 ! h264parse",
+        "mpegtsmux",
+        "H.264",
+    );
+}
+
 #[test]
 fn mjpeg_in_avi() {
     check_codec("avi", "jpegenc quality=90", "avimux", "JPEG");
