@@ -377,10 +377,11 @@ impl Segments {
             }
         };
         // A file of its own for each making: the cache may let a segment go (and delete its
-        // file, later) while the same segment is being made again.
+        // file, later) while the same segment is being made again. Not named `.ts`: a library
+        // folder that holds the cache folder must not list its segments as videos.
         let file = self
             .dir
-            .join(format!("{}.ts", self.files.fetch_add(1, Ordering::Relaxed)));
+            .join(format!("{}.segment", self.files.fetch_add(1, Ordering::Relaxed)));
         tokio::fs::write(&file, &bytes)
             .await
             .map_err(|e| ApiError::internal("writing an HLS segment to the cache").because(e))?;
