@@ -48,11 +48,10 @@ fn even(n: u32) -> u32 {
 }
 
 /// Whether the source's video can be repackaged as it is: H.264, with its decode times where
-/// frames are reordered (B-frames). Matroska and WebM keep presentation times only; MPEG-TS
-/// needs both, and a player given one for the other stalls.
+/// frames are reordered (B-frames). MPEG-TS needs both times, and a player given one for the
+/// other stalls.
 fn remuxable(info: &MediaInfo) -> bool {
-    let decode_times = !matches!(info.container.as_str(), "Matroska" | "WebM");
-    info.codec.starts_with("H.264") && (decode_times || !info.reordered)
+    info.codec.starts_with("H.264") && (info.decode_times || !info.reordered)
 }
 
 /// The renditions of a video of `len` bytes: `source` (repackaged H.264, or transcoded at the
@@ -452,6 +451,7 @@ mod tests {
             keyframe_count: 5,
             max_gop: 50,
             reordered: false,
+            decode_times: true,
             start_time: 0.0,
             truncated_from: None,
         }
@@ -496,11 +496,12 @@ mod tests {
                 ),
             ]
         );
-        // H.264 with B-frames in Matroska has no decode times to repackage: transcoded; without
-        // B-frames, or in MP4, repackaged.
+        // H.264 with B-frames and no decode times (Matroska) cannot be repackaged: transcoded;
+        // without B-frames, or with decode times (MP4), repackaged.
         let in_matroska = |reordered| MediaInfo {
             container: "Matroska".into(),
             reordered,
+            decode_times: false,
             ..info("H.264 (High Profile)", 1280, 720)
         };
         assert!(matches!(

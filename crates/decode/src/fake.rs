@@ -92,6 +92,7 @@ impl FakeVideo {
             keyframe_count: timeline.keyframes().len() as u64,
             max_gop: timeline.max_gop(),
             reordered: false,
+            decode_times: true,
             start_time: timeline.start().as_secs_f64(),
             truncated_from: None,
         };

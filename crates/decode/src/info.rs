@@ -29,6 +29,10 @@ pub struct MediaInfo {
     pub max_gop: u64,
     /// Whether frames are stored out of presentation order (B-frames).
     pub reordered: bool,
+    /// Whether every frame carries its decode time as well as its presentation time (MP4,
+    /// MPEG-TS and FLV do; Matroska and WebM keep presentation times only). Reordered frames
+    /// repackaged for HLS need both.
+    pub decode_times: bool,
     /// The first frame's presentation timestamp, in seconds.
     pub start_time: f64,
     /// Set when the file's data ends before the end its container declares (a copy cut short,
@@ -68,6 +72,7 @@ impl MediaInfo {
             keyframe_count: tl.keyframes().len() as u64,
             max_gop: tl.max_gop(),
             reordered: scan.reordered,
+            decode_times: scan.decode_times,
             start_time: tl.start().as_secs_f64(),
             truncated_from,
         }

@@ -26,6 +26,8 @@ pub(crate) struct Scan {
     pub(crate) container: String,
     pub(crate) codec: String,
     pub(crate) reordered: bool,
+    /// Whether every frame came with its decode time as well as its presentation time.
+    pub(crate) decode_times: bool,
     pub(crate) rotation: u32,
     pub(crate) nominal_fps: Option<f64>,
     /// The duration the container declares (its index, e.g. an mp4's `moov`), if it does.
@@ -44,6 +46,8 @@ struct Collected {
     entries: Vec<(u64, bool)>,
     last_duration: Option<u64>,
     missing_pts: u64,
+    /// Frames with a presentation time and no decode time (Matroska keeps only the former).
+    missing_dts: u64,
 }
 
 /// Frames the demux pass reads of a file with its own frame table, to check the table by.
@@ -153,9 +157,15 @@ fn scan_with(path: &Path, stall: Duration, own_table: bool) -> Result<Scan, Deco
             holds
         }
     });
-    let container = c.container.unwrap_or_else(|| "unknown".into());
     let Some(caps) = c.video_caps else {
         return Err(DecodeError::NoVideo(path.to_owned()));
+    };
+    // The demuxer's tag is the more exact name (ISO MP4 rather than QuickTime), except that
+    // Matroska's demuxer names WebM, its profile, Matroska too; MPEG-TS and FLV send no tag.
+    let container = match (c.container, found_type(&parsebin, &caps)) {
+        (_, Some(found)) if found == "WebM" => found,
+        (Some(tag), _) => tag,
+        (None, found) => found.unwrap_or_else(|| "unknown".into()),
     };
     let codec = describe(caps.clone());
     let size = caps.structure(0).and_then(|s| {
@@ -182,6 +192,7 @@ fn scan_with(path: &Path, stall: Duration, own_table: bool) -> Result<Scan, Deco
         container,
         codec,
         reordered,
+        decode_times: c.missing_dts == 0,
         rotation: c.rotation,
         nominal_fps,
         declared,
@@ -195,6 +206,15 @@ fn describe(mut caps: gst::Caps) -> String {
     // The description needs fixed caps; parsers may leave ranges in optional fields.
     caps.fixate();
     gst_pbutils::pb_utils_get_codec_description(&caps).to_string()
+}
+
+/// The container as the type finder saw it, for demuxers that send no container tag
+/// (MPEG-TS, FLV); none for a bare stream of the video codec.
+fn found_type(parsebin: &gst::Element, video: &gst::Caps) -> Option<String> {
+    let typefind = parsebin.downcast_ref::<gst::Bin>()?.by_name("typefind")?;
+    let caps = typefind.property::<Option<gst::Caps>>("caps")?;
+    let name = |c: &gst::Caps| c.structure(0).map(|s| s.name().to_string());
+    (name(&caps)? != name(video)?).then(|| describe(caps))
 }
 
 fn lock(c: &Mutex<Collected>) -> std::sync::MutexGuard<'_, Collected> {
@@ -213,6 +233,7 @@ fn record(collected: &Mutex<Collected>, info: &gst::PadProbeInfo) {
                 Some(pts) => {
                     let key = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
                     c.entries.push((pts.nseconds(), key));
+                    c.missing_dts += u64::from(buf.dts().is_none());
                     if let Some(d) = buf.duration() {
                         c.last_duration = Some(d.nseconds());
                     }

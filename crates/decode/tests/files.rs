@@ -14,7 +14,7 @@ use pigweight_decode::{
     segment,
 };
 
-fn check_codec(ext: &str, encoder: &str, muxer: &str, codec_word: &str) {
+fn check_codec(ext: &str, encoder: &str, muxer: &str, codec_word: &str, container: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("v.{ext}"));
     let spec = Spec {
@@ -29,6 +29,7 @@ fn check_codec(ext: &str, encoder: &str, muxer: &str, codec_word: &str) {
     let mut video = VideoFile::open(&path, &SourceConfig::default()).unwrap();
     let info = video.info().clone();
     assert_eq!(info.frame_count, 50, "{info:?}");
+    assert_eq!(info.container, container);
     assert!(
         info.codec.contains(codec_word),
         "codec {:?} should mention {codec_word}",
@@ -70,6 +71,7 @@ fn h264_in_quicktime() {
         "x264enc speed-preset=veryfast key-int-max=10 ! h264parse",
         "qtmux",
         "H.264",
+        "Quicktime",
     );
 }
 
@@ -108,6 +110,7 @@ fn h265_in_matroska() {
         "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse",
         "matroskamux",
         "H.265",
+        "Matroska",
     );
 }
 
@@ -118,6 +121,7 @@ fn vp9_in_webm() {
         "vp9enc deadline=1 cpu-used=8 keyframe-max-dist=10",
         "webmmux",
         "VP9",
+        "WebM",
     );
 }
 
@@ -130,6 +134,7 @@ fn mpeg4_part2_in_avi() {
         "avenc_mpeg4 gop-size=10 bitrate=800000",
         "avimux",
         "MPEG-4",
+        "AVI",
     );
 }
 
@@ -141,18 +146,31 @@ fn h264_in_mpeg_ts() {
         "x264enc speed-preset=veryfast key-int-max=10 ! h264parse",
         "mpegtsmux",
         "H.264",
+        "MPEG-2 Transport Stream",
+    );
+}
+
+/// FLV, as RTMP recorders write it; its demuxer sends no container tag.
+#[test]
+fn h264_in_flv() {
+    check_codec(
+        "flv",
+        "x264enc speed-preset=veryfast key-int-max=10 ! h264parse",
+        "flvmux",
+        "H.264",
+        "Flash",
     );
 }
 
 #[test]
 fn mjpeg_in_avi() {
-    check_codec("avi", "jpegenc quality=90", "avimux", "JPEG");
+    check_codec("avi", "jpegenc quality=90", "avimux", "JPEG", "AVI");
 }
 
 /// Ogg's demuxer has no keyframes-only seeks: keyframes are read exactly instead.
 #[test]
 fn theora_in_ogg() {
-    check_codec("ogv", "theoraenc keyframe-force=10", "oggmux", "Theora");
+    check_codec("ogv", "theoraenc keyframe-force=10", "oggmux", "Theora", "Ogg");
 }
 
 /// x264 codes a scene cut that comes sooner than `min-keyint` after the last keyframe as an
@@ -201,11 +219,14 @@ fn h264_in_matroska_is_cut_into_segments() {
     let spec = Spec {
         frames: 100,
         muxer: "matroskamux".into(),
-        ..Spec::h264(25, 0)
+        ..Spec::h264(25, 2)
     };
     make_video(&path, &spec);
     let reference = reference_decode(&path);
     let video = VideoFile::open(&path, &SourceConfig::default()).unwrap();
+    // Matroska keeps presentation times only: repackaged as it is, these B-frames would reach
+    // a player without decode times (the HLS ladder transcodes such a source instead).
+    assert!(video.info().reordered && !video.info().decode_times);
     let cuts = cuts(video.timeline(), Duration::from_secs(2));
     assert!(cuts.len() > 1, "{cuts:?}");
     let ends = cuts
@@ -301,7 +322,7 @@ fn bad_files_fail_fast_with_the_right_error() {
     assert_eq!(info.frame_count, 100);
     assert_eq!((info.width, info.height), (320, 240));
     assert_eq!(info.container, "ISO MP4/M4A");
-    assert!(info.reordered);
+    assert!(info.reordered && info.decode_times);
     assert!((info.duration - 4.0).abs() < 1e-6, "{info:?}");
 }
 
