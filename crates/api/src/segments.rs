@@ -433,10 +433,11 @@ impl Drop for Queued<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn info(codec: &str, width: u32, height: u32) -> MediaInfo {
+    /// The facts of a 10 s, 25 fps video in MP4, of `codec` at `width`x`height`.
+    pub(crate) fn info(codec: &str, width: u32, height: u32) -> MediaInfo {
         MediaInfo {
             container: "ISO MP4/M4A".into(),
             codec: codec.into(),

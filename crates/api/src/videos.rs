@@ -450,3 +450,30 @@ async fn get_frame_table(
         runs,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segments::tests::info;
+
+    #[test]
+    fn browser_types_are_given_for_mp4_and_webm_only() {
+        let of = |container: &str, codec: &str| {
+            browser_type(&MediaInfo {
+                container: container.into(),
+                ..info(codec, 1280, 720)
+            })
+        };
+        assert_eq!(
+            of("ISO MP4/M4A", "H.264 (High Profile)").as_deref(),
+            Some("video/mp4; codecs=\"avc1.640028\"")
+        );
+        assert_eq!(
+            of("WebM", "VP9").as_deref(),
+            Some("video/webm; codecs=\"vp09.00.10.08\"")
+        );
+        assert_eq!(of("Matroska", "H.264 (High Profile)"), None);
+        assert_eq!(of("MPEG-2 Transport Stream", "H.264 (High Profile)"), None);
+        assert_eq!(of("ISO MP4/M4A", "MPEG-4 Video"), None);
+    }
+}
