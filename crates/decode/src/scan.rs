@@ -208,8 +208,8 @@ fn describe(mut caps: gst::Caps) -> String {
     gst_pbutils::pb_utils_get_codec_description(&caps).to_string()
 }
 
-/// The container as the type finder saw it, for demuxers that send no container tag
-/// (MPEG-TS, FLV); none for a bare stream of the video codec.
+/// The container as the type finder saw it (MPEG-TS's and FLV's demuxers send no container
+/// tag; Matroska's tags WebM as Matroska); none for a bare stream of the video codec.
 fn found_type(parsebin: &gst::Element, video: &gst::Caps) -> Option<String> {
     let typefind = parsebin.downcast_ref::<gst::Bin>()?.by_name("typefind")?;
     let caps = typefind.property::<Option<gst::Caps>>("caps")?;
