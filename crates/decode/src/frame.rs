@@ -45,18 +45,22 @@ impl Frame {
     /// This frame resized to `width` x `height` (a SIMD convolution resize), keeping its
     /// index, pts and keyframe flag: one decoded frame serves every size a caller wants.
     pub fn resized(&self, width: u32, height: u32) -> Result<Frame, DecodeError> {
-        let invalid = |_| DecodeError::InvalidSize { width, height };
+        let invalid = || DecodeError::InvalidSize { width, height };
         Size::Exact { width, height }.resolve((self.width, self.height))?;
-        let src = fir::images::ImageRef::new(self.width, self.height, &self.data, fir::PixelType::U8x3)
-            .map_err(invalid)?;
-        let mut dst = fir::images::Image::new(width, height, fir::PixelType::U8x3);
+        // Typed to RGB: the untyped `resize` compiles its SIMD kernels for every pixel type.
+        let src =
+            fir::images::TypedImageRef::<fir::pixels::U8x3>::from_buffer(self.width, self.height, &self.data)
+                .map_err(|_| invalid())?;
+        let mut data = vec![0; width as usize * height as usize * 3];
+        let mut dst = fir::images::TypedImage::<fir::pixels::U8x3>::from_buffer(width, height, &mut data)
+            .map_err(|_| invalid())?;
         fir::Resizer::new()
-            .resize(&src, &mut dst, &fir::ResizeOptions::new())
-            .map_err(|_| DecodeError::InvalidSize { width, height })?;
+            .resize_typed(&src, &mut dst, &fir::ResizeOptions::new())
+            .map_err(|_| invalid())?;
         Ok(Frame {
             width,
             height,
-            data: dst.into_vec(),
+            data,
             ..*self
         })
     }

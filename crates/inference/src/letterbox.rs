@@ -154,15 +154,16 @@ impl Preprocessor {
         let scaled: &[u8] = if (w, h) == (sw, sh) {
             rgb
         } else {
-            let src = fir::images::ImageRef::new(sw, sh, rgb, fir::PixelType::U8x3)
+            // Typed to RGB: the untyped `resize` compiles its SIMD kernels for every pixel type.
+            let src = fir::images::TypedImageRef::<fir::pixels::U8x3>::from_buffer(sw, sh, rgb)
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
             self.scratch.resize(w as usize * h as usize * 3, 0);
-            let mut dst = fir::images::Image::from_slice_u8(w, h, &mut self.scratch, fir::PixelType::U8x3)
+            let mut dst = fir::images::TypedImage::<fir::pixels::U8x3>::from_buffer(w, h, &mut self.scratch)
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
             let options = fir::ResizeOptions::new()
                 .resize_alg(fir::ResizeAlg::Interpolation(fir::FilterType::Bilinear));
             self.resizer
-                .resize(&src, &mut dst, &options)
+                .resize_typed(&src, &mut dst, &options)
                 .map_err(|e| InferenceError::Shape(e.to_string()))?;
             &self.scratch
         };
