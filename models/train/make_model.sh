@@ -33,7 +33,8 @@
 #      (stage26h_data);
 #   L. instead of C, G and I, with STAGE26C_EPOCHS=0: STAGE26L_EPOCHS (default 0) more from B's
 #      best with C's recipe (lr 0.0003) on I's data, C's, G's and I's video frames together
-#      rather than stacked one stage on another.)
+#      rather than stacked one stage on another; 3 epochs did worse than I on both grids,
+#      models/README.md "Stage L".)
 # All of them keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster) where it has
 # bfloat16 instructions (AVX-512 BF16 or AMX; float32 elsewhere). About 9 hours on this
