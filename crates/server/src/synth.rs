@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use pigweight_synth::{Clothes, Clutter, Coat, Container, DatasetConfig, Floor, Look, VideoConfig};
+use pigweight_synth::{Clothes, Clutter, Coat, Container, DatasetConfig, Floor, Look, Prop, VideoConfig};
 
 use crate::cli::{pair, println_json};
 
@@ -101,6 +101,11 @@ struct LookArgs {
     /// draw among all eight).
     #[arg(long, value_delimiter = ',')]
     clothes: Vec<Clothes>,
+    /// The kinds of prop on the floor (`--props` says how many), one of these each: bucket,
+    /// feeder, hose, ball, board, dirt, shadow, pattern, e.g. feeder for troughs only (default:
+    /// the seed's draw among all eight).
+    #[arg(long, value_delimiter = ',')]
+    prop_kinds: Vec<Prop>,
 }
 
 impl LookArgs {
@@ -111,6 +116,7 @@ impl LookArgs {
             exposure: self.exposure,
             pace: self.pace,
             clothes: self.clothes.clone(),
+            props: self.prop_kinds.clone(),
         }
     }
 }

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use tiny_skia::{FillRule, LineCap, Paint, PathBuilder, Pixmap, Point, Rect, Stroke, Transform};
 
 use crate::SynthError;
-use crate::look::Clothes;
+use crate::look::{Clothes, Prop};
 use crate::noise::mix64;
-use crate::raster::{Rgb, color, polygon, smooth_closed};
+use crate::raster::{Rgb, blank_pixmap, color, polygon, smooth_closed};
 
 /// How many things that are not pigs a scene holds; each scene draws its numbers from these
 /// ranges.
@@ -124,22 +124,64 @@ const PLASTIC: [Rgb; 8] = [
     [0.95, 0.45, 0.1],
 ];
 
-/// Draws between `range[0]` and `range[1]` props into `floor`, for pigs `pig_len` pixels long.
-pub(crate) fn draw_props(floor: &mut Pixmap, pig_len: f32, range: [u32; 2], rng: &mut ChaCha8Rng) {
+/// Draws between `range[0]` and `range[1]` props into `floor`, for pigs `pig_len` pixels long,
+/// each of `kinds` (any of the eight where it is empty). Fixed kinds take the seed's own draw
+/// among the eight (as evenly as eight draws share out), and leave `rng` where the seed's props
+/// would: what is drawn after them (the people) stays the seed's.
+pub(crate) fn draw_props(
+    floor: &mut Pixmap,
+    pig_len: f32,
+    range: [u32; 2],
+    kinds: &[Prop],
+    rng: &mut ChaCha8Rng,
+) {
+    if kinds.is_empty() {
+        draw_props_as(floor, pig_len, range, |drawn| drawn, rng);
+        return;
+    }
+    draw_props_as(
+        floor,
+        pig_len,
+        range,
+        |drawn| kinds[drawn as usize % kinds.len()],
+        &mut rng.clone(),
+    );
+    // The seed's own props, drawn aside only to take their draws from the stream.
+    let mut aside = blank_pixmap(floor.width(), floor.height());
+    draw_props_as(&mut aside, pig_len, range, |drawn| drawn, rng);
+}
+
+fn draw_props_as(
+    floor: &mut Pixmap,
+    pig_len: f32,
+    range: [u32; 2],
+    kind: impl Fn(Prop) -> Prop,
+    rng: &mut ChaCha8Rng,
+) {
     let count = rng.random_range(range[0]..=range[1]);
     let (w, h) = (floor.width() as f32, floor.height() as f32);
     for _ in 0..count {
         let (x, y) = (rng.random_range(0.0..w), rng.random_range(0.0..h));
         let turn = Transform::from_rotate_at(rng.random_range(0.0..360.0), x, y);
-        match rng.random_range(0..100) {
-            0..16 => bucket(floor, x, y, pig_len, rng),
-            16..30 => feeder(floor, x, y, pig_len, turn, rng),
-            30..44 => hose(floor, pig_len, rng),
-            44..56 => toy_ball(floor, x, y, pig_len, rng),
-            56..66 => board(floor, x, y, pig_len, turn, rng),
-            66..80 => dirt(floor, x, y, pig_len, rng),
-            80..92 => hard_shadow(floor, pig_len, rng),
-            _ => pattern_card(floor, x, y, pig_len, turn, rng),
+        let drawn = match rng.random_range(0..100) {
+            0..16 => Prop::Bucket,
+            16..30 => Prop::Feeder,
+            30..44 => Prop::Hose,
+            44..56 => Prop::Ball,
+            56..66 => Prop::Board,
+            66..80 => Prop::Dirt,
+            80..92 => Prop::Shadow,
+            _ => Prop::Pattern,
+        };
+        match kind(drawn) {
+            Prop::Bucket => bucket(floor, x, y, pig_len, rng),
+            Prop::Feeder => feeder(floor, x, y, pig_len, turn, rng),
+            Prop::Hose => hose(floor, pig_len, rng),
+            Prop::Ball => toy_ball(floor, x, y, pig_len, rng),
+            Prop::Board => board(floor, x, y, pig_len, turn, rng),
+            Prop::Dirt => dirt(floor, x, y, pig_len, rng),
+            Prop::Shadow => hard_shadow(floor, pig_len, rng),
+            Prop::Pattern => pattern_card(floor, x, y, pig_len, turn, rng),
         }
     }
 }
@@ -555,13 +597,57 @@ mod tests {
     fn props_draw_something_and_depend_on_the_seed() {
         let draw = |seed: u64| {
             let mut pm = blank_pixmap(320, 180);
-            draw_props(&mut pm, 60.0, [6, 6], &mut ChaCha8Rng::seed_from_u64(seed));
+            draw_props(&mut pm, 60.0, [6, 6], &[], &mut ChaCha8Rng::seed_from_u64(seed));
             pm
         };
         let (a, b) = (draw(1), draw(2));
         assert!(a.data().chunks_exact(4).filter(|p| p[3] > 0).count() > 1000);
         assert_eq!(a, draw(1));
         assert_ne!(a, b);
+    }
+
+    /// Each kind alone draws something of its own, all eight in the seed's order draw what the
+    /// seed does, and either way the stream goes on as after the seed's own props.
+    #[test]
+    fn fixed_props_are_of_those_kinds_and_leave_the_stream_as_it_was() {
+        let all = [
+            Prop::Bucket,
+            Prop::Feeder,
+            Prop::Hose,
+            Prop::Ball,
+            Prop::Board,
+            Prop::Dirt,
+            Prop::Shadow,
+            Prop::Pattern,
+        ];
+        let draw = |seed: u64, kinds: &[Prop]| {
+            let mut pm = blank_pixmap(320, 180);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            draw_props(&mut pm, 60.0, [6, 6], kinds, &mut rng);
+            (pm, rng.random::<u64>())
+        };
+        for seed in 1..=4 {
+            let (seeds, next) = draw(seed, &[]);
+            let alone: Vec<_> = all.iter().map(|&kind| draw(seed, &[kind])).collect();
+            for (kind, (pm, after)) in all.iter().zip(&alone) {
+                assert_eq!(*after, next, "seed {seed}, {kind:?}");
+                assert!(
+                    pm.data().chunks_exact(4).filter(|p| p[3] > 0).count() > 200,
+                    "seed {seed}, {kind:?} drew nothing"
+                );
+                assert_ne!(*pm, seeds, "seed {seed}, {kind:?} drew the seed's mix");
+            }
+            for i in 0..all.len() {
+                for j in i + 1..all.len() {
+                    assert_ne!(
+                        alone[i].0, alone[j].0,
+                        "seed {seed}: {:?} as {:?}",
+                        all[i], all[j]
+                    );
+                }
+            }
+            assert_eq!(draw(seed, &all), (seeds, next), "seed {seed}");
+        }
     }
 
     /// A walker crosses the frame: seen at some moments, gone at others, and the same at the

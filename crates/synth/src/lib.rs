@@ -36,7 +36,7 @@ pub use clutter::Clutter;
 pub use dataset::{DatasetConfig, DatasetSummary, write_dataset};
 pub use encode::{Container, SpeedPreset};
 pub use error::SynthError;
-pub use look::{Clothes, Coat, Floor, Look};
+pub use look::{Clothes, Coat, Floor, Look, Prop};
 pub use pen::{Pen, RgbaFrame};
 pub use truth::{AnimalTruth, FrameTruth, GroundTruth, truth_path};
 pub use video::{VideoConfig, render_video};

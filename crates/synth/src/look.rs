@@ -12,7 +12,9 @@
 //! part from the seed's. Fixed coats draw the pigs again: a pig's coat decides what else of its
 //! looks is drawn, and so its size within the scene's range and the herd's moves. Fixed clothes
 //! dress each person in one of them, chosen by the seed's own draw, so the people come and go
-//! as the seed has them.
+//! as the seed has them. Fixed props make each prop one of them, chosen by the seed's own draw:
+//! the first prop lies where the seed puts it, the others move as their kinds' draws differ,
+//! and the rest of the scene (the people among it) stays the seed's.
 
 use std::str::FromStr;
 
@@ -78,6 +80,28 @@ pub enum Clothes {
     Red,
 }
 
+/// The props a pen may hold (`clutter`'s drawings), in the order the seed draws them by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prop {
+    /// A bucket seen from above.
+    Bucket,
+    /// A galvanised trough or a round feeder with feed in it.
+    Feeder,
+    /// A hose lying across the floor.
+    Hose,
+    /// A toy ball.
+    Ball,
+    /// A board or a pallet.
+    Board,
+    /// A patch of dirt or dung.
+    Dirt,
+    /// A hard shadow from a beam or a gate.
+    Shadow,
+    /// A card of test-pattern bars.
+    Pattern,
+}
+
 impl FromStr for Floor {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -89,6 +113,17 @@ impl FromStr for Coat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         by_name(s, "coat", "pink, spotted, dark, red, belted")
+    }
+}
+
+impl FromStr for Prop {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        by_name(
+            s,
+            "prop",
+            "bucket, feeder, hose, ball, board, dirt, shadow, pattern",
+        )
     }
 }
 
@@ -115,6 +150,9 @@ pub struct Look {
     pub pace: Option<[f32; 2]>,
     /// The clothes the people wear, one of them each; empty: the seed's draw among all eight.
     pub clothes: Vec<Clothes>,
+    /// The kinds of prop on the floor, one of them each; empty: the seed's draw among all
+    /// eight.
+    pub props: Vec<Prop>,
 }
 
 /// The exposure range a look may ask for.
@@ -153,6 +191,9 @@ mod tests {
         let err = "tiles".parse::<Floor>().unwrap_err();
         assert!(err.contains("concrete, slatted, straw, dirt"), "{err}");
         assert_eq!("PINK".parse::<Clothes>(), Ok(Clothes::Pink));
+        assert_eq!("feeder".parse::<Prop>(), Ok(Prop::Feeder));
+        let err = "tractor".parse::<Prop>().unwrap_err();
+        assert!(err.contains("bucket, feeder, hose"), "{err}");
         let err = "tweed".parse::<Clothes>().unwrap_err();
         assert!(
             err.contains("blue, green, orange, grey, white, pink, black, red"),

@@ -176,7 +176,13 @@ impl Pen {
             lighting.set_exposure(stream(7).random_range(lo..=hi));
         }
         let mut clutter_rng = stream(6);
-        draw_props(&mut floor, typical, spec.clutter.props, &mut clutter_rng);
+        draw_props(
+            &mut floor,
+            typical,
+            spec.clutter.props,
+            &spec.look.props,
+            &mut clutter_rng,
+        );
         let [p0, p1] = spec.clutter.people;
         let people_count = clutter_rng.random_range(p0..=p1);
         let walkers = Walker::crowd(
@@ -735,6 +741,31 @@ mod tests {
             differ += usize::from(fa != fb);
         }
         assert!(differ > 5, "pink clothes changed {differ} frames");
+    }
+
+    /// Fixed props change the floor, not the pigs or the people: the truth, in which the
+    /// people's shapes hide pigs, stays the seed's, and every frame differs.
+    #[test]
+    fn fixed_props_keep_the_truth() {
+        let pen = |props: Vec<crate::look::Prop>| SceneSpec {
+            clutter: Clutter {
+                props: [6, 6],
+                people: [2, 2],
+            },
+            look: Look {
+                props,
+                ..Look::default()
+            },
+            ..spec(31)
+        };
+        let mut drawn = Pen::from_spec(pen(Vec::new()));
+        let mut troughs = Pen::from_spec(pen(vec![crate::look::Prop::Feeder]));
+        for i in (0..1500).step_by(60) {
+            let (fa, ta) = drawn.render(i);
+            let (fb, tb) = troughs.render(i);
+            assert_eq!(ta, tb, "frame {i}");
+            assert_ne!(fa, fb, "frame {i}");
+        }
     }
 
     /// People stand over the pigs and hide what they cover; props lie under them and hide
