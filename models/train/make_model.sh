@@ -34,7 +34,10 @@
 #   L. instead of C, G and I, with STAGE26C_EPOCHS=0: STAGE26L_EPOCHS (default 0) more from B's
 #      best with C's recipe (lr 0.0003) on I's data, C's, G's and I's video frames together
 #      rather than stacked one stage on another; 3 epochs did worse than I on both grids,
-#      models/README.md "Stage L".)
+#      models/README.md "Stage L";
+#   M. after I: STAGE26M_EPOCHS (default 0) more from I's best at lr 0.0001 on I's data and
+#      frames of 24 videos of troughs, buckets and boards among small pigs (stage26m_data);
+#      its first epoch made the held-out far pen worse, models/README.md "Stage M".)
 # All of them keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster) where it has
 # bfloat16 instructions (AVX-512 BF16 or AMX; float32 elsewhere). About 9 hours on this
@@ -464,6 +467,40 @@ for seed in range(1611, 1635):
 PY
 }
 
+# Stage M's data (tried after I): stage I's and frames of 24 videos of what I still counts on
+# far pens (seeds 1641-1664): a galvanised trough of pale feed among small pigs was most of its
+# misses on the held-out grid's worst cell. Far pens of 0.08-0.18 on CRF 28-38 with troughs
+# only, or troughs, buckets and boards (`synth video --prop-kinds`); pens of a few small pigs or
+# none among troughs, buckets, boards and dirt; and larger pigs (0.14-0.38) beside troughs, so
+# that a trough is learnt as not a pig at every scale. Every 3rd frame.
+stage26m_data() {
+  video_stage m i <<'PY'
+import random
+for seed in range(1641, 1665):
+    r = random.Random(seed)
+    kind = (seed - 1641) % 4
+    w, h = r.choice([(960, 540), (1280, 720), (1920, 1080)])
+    if kind in (0, 1):
+        lo = round(r.uniform(0.08, 0.14), 2); hi = round(lo + r.uniform(0.03, 0.06), 2)
+        p0 = r.randint(4, 14); pigs = f"{p0},{min(28, p0 + r.randint(4, 14))}"
+        kinds = "feeder" if kind == 0 else "feeder,bucket,board"
+        rest = f"2,{r.randint(4, 8)} 0,1 --prop-kinds {kinds}"
+        q = r.randint(28, 38)
+    elif kind == 2:
+        lo = round(r.uniform(0.08, 0.2), 2); hi = round(lo + r.uniform(0.03, 0.06), 2)
+        pigs = "0,0" if seed % 8 == 3 else f"1,{r.randint(2, 5)}"
+        rest = f"3,{r.randint(5, 9)} 0,1 --prop-kinds feeder,bucket,board,dirt"
+        q = r.randint(26, 38)
+    else:
+        lo = round(r.uniform(0.14, 0.3), 2); hi = round(lo + r.uniform(0.03, 0.08), 2)
+        p0 = r.randint(2, 12); pigs = f"{p0},{p0 + r.randint(2, 10)}"
+        rest = f"1,{r.randint(3, 6)} 0,1 --prop-kinds feeder"
+        q = r.randint(22, 34)
+    print(f"{seed} {w} {h} {r.choice([25, 30])} {r.choice([50, 60, 100, 120])} {r.randint(1, 3)} "
+          f"{q} {pigs} {lo},{hi} {rest}")
+PY
+}
+
 if [ "$arch" = yolo26n ]; then
   # A: from the YAML at 320 with mosaics; B: at 480 and sizes around it, without them, counting
   # at 416 (576 for small pigs; models/README.md, "YOLO26n shipped"); C: STAGE26C_EPOCHS more from
@@ -494,6 +531,13 @@ if [ "$arch" = yolo26n ]; then
   default_i=1
   [ $((stage26g_epochs * (stage26h_epochs == 0))) -eq 0 ] && default_i=0
   stage26i_epochs=${STAGE26I_EPOCHS:-$default_i}
+  stage26m_epochs=${STAGE26M_EPOCHS:-0}
+  if [ "$stage26m_epochs" -gt 0 ] && [ "$stage26i_epochs" -eq 0 ]; then
+    echo "stage M goes on from stage I: STAGE26I_EPOCHS must not be 0" >&2
+    exit 2
+  fi
+  stage_i_out=$out
+  [ "$stage26m_epochs" -gt 0 ] && stage_i_out=$work/p26-i.onnx
   if [ $((stage26h_epochs + stage26i_epochs)) -gt 0 ] && [ "$stage26g_epochs" -eq 0 ]; then
     echo "stages H and I go on from stage G: STAGE26G_EPOCHS must not be 0" >&2
     exit 2
@@ -534,9 +578,9 @@ if [ "$arch" = yolo26n ]; then
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   # try_from STAGE FROM EPOCHS IMGSZ LR OUT [DATA]: one stage from stage FROM's best (G and the
-  # tries D, E and F from C, I and the try H from G, the try L from B), on stage DATA's data
-  # (default: its own; stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes around
-  # it, exported to OUT.
+  # tries D, E and F from C, I and the try H from G, the try L from B, the try M from I), on
+  # stage DATA's data (default: its own; stage26X_data -> dataset26X), without mosaics, at IMGSZ
+  # and sizes around it, exported to OUT.
   try_from() {
     local data=${7:-$1}
     "stage26${data}_data"
@@ -550,7 +594,8 @@ if [ "$arch" = yolo26n ]; then
   [ "$stage26f_epochs" -gt 0 ] && try_from f c "$stage26f_epochs" 480 0.0002 "$out"
   [ "$stage26g_epochs" -gt 0 ] && try_from g c "$stage26g_epochs" 480 0.0002 "$stage_g_out"
   [ "$stage26h_epochs" -gt 0 ] && try_from h g "$stage26h_epochs" 480 0.0001 "$out"
-  [ "$stage26i_epochs" -gt 0 ] && try_from i g "$stage26i_epochs" 480 0.0001 "$out"
+  [ "$stage26i_epochs" -gt 0 ] && try_from i g "$stage26i_epochs" 480 0.0001 "$stage_i_out"
+  [ "$stage26m_epochs" -gt 0 ] && try_from m i "$stage26m_epochs" 480 0.0001 "$out"
   [ "$stage26l_epochs" -gt 0 ] && try_from l b "$stage26l_epochs" 480 0.0003 "$out" i
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
