@@ -37,7 +37,11 @@
 #      models/README.md "Stage L";
 #   M. after I: STAGE26M_EPOCHS (default 0) more from I's best at lr 0.0001 on I's data and
 #      frames of 24 videos of troughs, buckets and boards among small pigs (stage26m_data);
-#      its first epoch made the held-out far pen worse, models/README.md "Stage M".)
+#      its first epoch made the held-out far pen worse, models/README.md "Stage M";
+#   P. after I: STAGE26P_EPOCHS (default 0) more on I's data at lr 0.0003 from I's best made
+#      twice as deep (deepen.py: YOLO26n's repeated blocks at depth 1.0 instead of 0.5, the new
+#      ones silent at first; 1.15x the cost of the YOLOv8n of issue 24's time); two epochs
+#      counted a point under I on the tuning grid, models/README.md "Stage P".)
 # All of them keep crop labels by the fraction of each pig a crop leaves (train.py --augment visible)
 # and run their forward passes in bfloat16 on the CPU (an epoch 1.5x faster) where it has
 # bfloat16 instructions (AVX-512 BF16 or AMX; float32 elsewhere). About 9 hours on this
@@ -532,12 +536,17 @@ if [ "$arch" = yolo26n ]; then
   [ $((stage26g_epochs * (stage26h_epochs == 0))) -eq 0 ] && default_i=0
   stage26i_epochs=${STAGE26I_EPOCHS:-$default_i}
   stage26m_epochs=${STAGE26M_EPOCHS:-0}
-  if [ "$stage26m_epochs" -gt 0 ] && [ "$stage26i_epochs" -eq 0 ]; then
-    echo "stage M goes on from stage I: STAGE26I_EPOCHS must not be 0" >&2
+  stage26p_epochs=${STAGE26P_EPOCHS:-0}
+  if [ $((stage26m_epochs + stage26p_epochs)) -gt 0 ] && [ "$stage26i_epochs" -eq 0 ]; then
+    echo "stages M and P go on from stage I: STAGE26I_EPOCHS must not be 0" >&2
+    exit 2
+  fi
+  if [ "$stage26m_epochs" -gt 0 ] && [ "$stage26p_epochs" -gt 0 ]; then
+    echo "stages M and P each go on from stage I: give one of them epochs" >&2
     exit 2
   fi
   stage_i_out=$out
-  [ "$stage26m_epochs" -gt 0 ] && stage_i_out=$work/p26-i.onnx
+  [ $((stage26m_epochs + stage26p_epochs)) -gt 0 ] && stage_i_out=$work/p26-i.onnx
   if [ $((stage26h_epochs + stage26i_epochs)) -gt 0 ] && [ "$stage26g_epochs" -eq 0 ]; then
     echo "stages H and I go on from stage G: STAGE26G_EPOCHS must not be 0" >&2
     exit 2
@@ -578,15 +587,16 @@ if [ "$arch" = yolo26n ]; then
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   # try_from STAGE FROM EPOCHS IMGSZ LR OUT [DATA]: one stage from stage FROM's best (G and the
-  # tries D, E and F from C, I and the try H from G, the try L from B, the try M from I), on
-  # stage DATA's data (default: its own; stage26X_data -> dataset26X), without mosaics, at IMGSZ
-  # and sizes around it, exported to OUT.
+  # tries D, E and F from C, I and the try H from G, the try L from B, the try M from I) or
+  # from the weights FROM names (a .pt: the try P), on stage DATA's data (default: its own;
+  # stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes around it, exported to OUT.
   try_from() {
-    local data=${7:-$1}
+    local data=${7:-$1} from=$work/runs/pigs26-$2/weights/best.pt
+    [[ $2 == *.pt ]] && from=$2
     "stage26${data}_data"
     train "$work/dataset26$data/data.yaml" "$6" --augment visible --mosaic 0 "${bf16[@]}" \
       --imgsz "$4" --multi-scale 0.15 --epochs "$3" --name "pigs26-$1" \
-      --start-from "$work/runs/pigs26-$2/weights/best.pt" --lr0 "$5" --count-conf 0.5 \
+      --start-from "$from" --lr0 "$5" --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   }
   [ "$stage26d_epochs" -gt 0 ] && try_from d c "$stage26d_epochs" 416 0.0002 "$out"
@@ -596,6 +606,11 @@ if [ "$arch" = yolo26n ]; then
   [ "$stage26h_epochs" -gt 0 ] && try_from h g "$stage26h_epochs" 480 0.0001 "$out"
   [ "$stage26i_epochs" -gt 0 ] && try_from i g "$stage26i_epochs" 480 0.0001 "$stage_i_out"
   [ "$stage26m_epochs" -gt 0 ] && try_from m i "$stage26m_epochs" 480 0.0001 "$out"
+  if [ "$stage26p_epochs" -gt 0 ]; then
+    $here/.venv/bin/python $here/deepen.py "$work/runs/pigs26-i/weights/best.pt" \
+      "$work/deep/pigs26-i-d1.0.pt" --depth 1.0
+    try_from p "$work/deep/pigs26-i-d1.0.pt" "$stage26p_epochs" 480 0.0003 "$out" i
+  fi
   [ "$stage26l_epochs" -gt 0 ] && try_from l b "$stage26l_epochs" 480 0.0003 "$out" i
   echo "model made in $(( $(date +%s) - started )) s: $out"
   exit 0
