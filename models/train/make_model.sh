@@ -537,37 +537,30 @@ if [ "$arch" = yolo26n ]; then
   stage26i_epochs=${STAGE26I_EPOCHS:-$default_i}
   stage26m_epochs=${STAGE26M_EPOCHS:-0}
   stage26p_epochs=${STAGE26P_EPOCHS:-0}
-  if [ $((stage26m_epochs + stage26p_epochs)) -gt 0 ] && [ "$stage26i_epochs" -eq 0 ]; then
-    echo "stages M and P go on from stage I: STAGE26I_EPOCHS must not be 0" >&2
-    exit 2
-  fi
-  if [ "$stage26m_epochs" -gt 0 ] && [ "$stage26p_epochs" -gt 0 ]; then
-    echo "stages M and P each go on from stage I: give one of them epochs" >&2
-    exit 2
-  fi
-  stage_i_out=$out
-  [ $((stage26m_epochs + stage26p_epochs)) -gt 0 ] && stage_i_out=$work/p26-i.onnx
-  if [ $((stage26h_epochs + stage26i_epochs)) -gt 0 ] && [ "$stage26g_epochs" -eq 0 ]; then
-    echo "stages H and I go on from stage G: STAGE26G_EPOCHS must not be 0" >&2
-    exit 2
-  fi
-  if [ "$stage26h_epochs" -gt 0 ] && [ "$stage26i_epochs" -gt 0 ]; then
-    echo "stages H and I each go on from stage G: give one of them epochs" >&2
-    exit 2
-  fi
-  stage_g_out=$out
-  [ $((stage26h_epochs + stage26i_epochs)) -gt 0 ] && stage_g_out=$work/p26-g.onnx
-  tries=$((stage26d_epochs + stage26e_epochs + stage26f_epochs + stage26g_epochs))
-  if [ "$tries" -gt 0 ] && [ "$stage26c_epochs" -eq 0 ]; then
-    echo "stages D, E, F and G go on from stage C: STAGE26C_EPOCHS must not be 0" >&2
-    exit 2
-  fi
-  if [ $(( (stage26d_epochs > 0) + (stage26e_epochs > 0) + (stage26f_epochs > 0) + (stage26g_epochs > 0) )) -gt 1 ]; then
-    echo "stages D, E, F and G each go on from stage C: give one of them epochs (D, E or F with STAGE26G_EPOCHS=0)" >&2
-    exit 2
-  fi
-  stage_c_out=$out
-  [ "$tries" -gt 0 ] && stage_c_out=$work/p26-c.onnx
+  # one_try_from PARENT STAGES OUT_VAR EPOCHS...: STAGES (their names, "M and P") each go on
+  # from stage PARENT's best, with these EPOCHS: at most one of them may have any, and only if
+  # PARENT has; PARENT's export then goes to p26-PARENT.onnx instead of OUT (in OUT_VAR).
+  one_try_from() {
+    local parent=$1 stages=$2 var=$3 given=0 epochs; shift 3
+    local parent_epochs=stage26${parent}_epochs
+    for epochs; do [ "$epochs" -gt 0 ] && given=$((given + 1)); done
+    printf -v "$var" %s "$out"
+    [ "$given" -eq 0 ] && return
+    if [ "${!parent_epochs}" -eq 0 ]; then
+      echo "stages $stages go on from stage ${parent^^}: STAGE26${parent^^}_EPOCHS must not be 0" >&2
+      exit 2
+    fi
+    if [ "$given" -gt 1 ]; then
+      echo "stages $stages each go on from stage ${parent^^}: give one of them epochs" >&2
+      exit 2
+    fi
+    printf -v "$var" %s "$work/p26-$parent.onnx"
+  }
+  one_try_from i "M and P" stage_i_out "$stage26m_epochs" "$stage26p_epochs"
+  one_try_from g "H and I" stage_g_out "$stage26h_epochs" "$stage26i_epochs"
+  # (G is on by default after C, off where D, E or F is given: D with G is an explicit mistake.)
+  one_try_from c "D, E, F and G" stage_c_out "$stage26d_epochs" "$stage26e_epochs" \
+    "$stage26f_epochs" "$stage26g_epochs"
   # From stage C on, small pigs are those under 0.18 of the short side ("Stage C shipped").
   small26c=(--count-imgsz-small "${IMGSZ_SMALL:-576}" --count-small-length 0.18)
   # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster where
