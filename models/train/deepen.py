@@ -24,6 +24,18 @@ import os
 from pathlib import Path
 
 
+def with_depth(cfg: dict, depth: float) -> dict:
+    """The architecture `cfg` (an Ultralytics model YAML, loaded) with its scale's depth multiple
+    replaced by `depth`, under a scale named for it (the old letter, "d" and the depth: "n-d1.0")."""
+    cfg = copy.deepcopy(cfg)
+    scale = cfg.get("scale") or next(iter(cfg["scales"]))
+    _, width, max_channels = cfg["scales"][scale]
+    new_scale = f"{scale}-d{depth}"
+    cfg["scales"] = {new_scale: [depth, width, max_channels]}
+    cfg["scale"] = new_scale
+    return cfg
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("trained", type=Path, help="an Ultralytics checkpoint (a run's best.pt)")
@@ -38,12 +50,8 @@ def main() -> None:
 
     old, ckpt = load_checkpoint(str(args.trained), device="cpu")
     old = old.float().eval()
-    cfg = copy.deepcopy(old.yaml)
-    scale = cfg.get("scale") or next(iter(cfg["scales"]))
-    _, width, max_channels = cfg["scales"][scale]
-    new_scale = f"{scale}-d{args.depth}"
-    cfg["scales"] = {new_scale: [args.depth, width, max_channels]}
-    cfg["scale"] = new_scale
+    cfg = with_depth(old.yaml, args.depth)
+    scale, new_scale = old.yaml.get("scale") or next(iter(old.yaml["scales"])), cfg["scale"]
     torch.manual_seed(0)
     new = DetectionModel(cfg, ch=3, nc=old.nc, verbose=False)
 

@@ -48,6 +48,11 @@
 # project's 2-core machine with them, an hour for C, 47 minutes for G and 26 for I; about 3.4x
 # as long on one with AVX2 only (models/README.md, "How it was made").
 #
+# DEPTH26=1.0 builds stage A's network with every repeated block twice instead of YOLO26n's
+# once (train.py --depth; the network deepen.py grows for P, 1.15x the cost of the YOLOv8n of
+# issue 24's time), and the stages after A inherit it from A's weights: the whole recipe for a
+# deeper network. Give it its own WORK and OUT.
+#
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed), on a fresh machine too: a run kept with
 # `models/train/carry.py save target/model-train/runs NAME` and committed is put back first.
@@ -118,6 +123,10 @@ arch=${ARCH:-yolo26n}
 out=${OUT:-$([ "$arch" = yolo26n ] && echo models/pigs.onnx || echo "$work/pigs-yolov8n.onnx")}
 bin=target/release/pigweight
 resume=(); [ "${RESUME:-0}" = 1 ] && resume=(--resume)
+depth26=(); [ -n "${DEPTH26:-}" ] && depth26=(--depth "$DEPTH26")
+# The runs' names (pigs26-a, ...; pigs26-d1.0-a, ... for a deeper network, so that RESUME=1
+# never takes up another network's carried runs).
+run26=pigs26${DEPTH26:+-d$DEPTH26}
 # Ultralytics keeps its settings file here, not in the home folder; nothing goes online.
 export YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$work/ultralytics-config"
 
@@ -566,17 +575,18 @@ if [ "$arch" = yolo26n ]; then
   # On the CPU the forward passes run in bfloat16 (train.py --bf16; an epoch 1.5x faster where
   # the CPU has bfloat16 instructions, which train.py checks).
   bf16=(); [ "$device" = cpu ] && bf16=(--bf16)
-  train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml --augment visible "${bf16[@]}" \
-    --imgsz 320 --epochs "${STAGE26A_EPOCHS:-24}" --name pigs26-a --count-imgsz 416 "${small[@]}"
+  train "$work/dataset26/data.yaml" "$work/p26-a.onnx" --arch yolo26n.yaml "${depth26[@]}" \
+    --augment visible "${bf16[@]}" \
+    --imgsz 320 --epochs "${STAGE26A_EPOCHS:-24}" --name $run26-a --count-imgsz 416 "${small[@]}"
   train "$work/dataset26/data.yaml" "$stage_b_out" --augment visible --mosaic 0 "${bf16[@]}" \
-    --imgsz 480 --multi-scale 0.15 --epochs "${STAGE26B_EPOCHS:-10}" --name pigs26-b \
-    --start-from "$work/runs/pigs26-a/weights/best.pt" --lr0 0.0005 --count-conf 0.5 \
+    --imgsz 480 --multi-scale 0.15 --epochs "${STAGE26B_EPOCHS:-10}" --name $run26-b \
+    --start-from "$work/runs/$run26-a/weights/best.pt" --lr0 0.0005 --count-conf 0.5 \
     --count-iou 0.5 --count-imgsz 416 "${small[@]}"
   if [ "$stage26c_epochs" -gt 0 ]; then
     stage26c_data
     train "$work/dataset26c/data.yaml" "$stage_c_out" --augment visible --mosaic 0 "${bf16[@]}" \
-      --imgsz 480 --multi-scale 0.15 --epochs "$stage26c_epochs" --name pigs26-c \
-      --start-from "$work/runs/pigs26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
+      --imgsz 480 --multi-scale 0.15 --epochs "$stage26c_epochs" --name $run26-c \
+      --start-from "$work/runs/$run26-b/weights/best.pt" --lr0 0.0003 --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   fi
   # try_from STAGE FROM EPOCHS IMGSZ LR OUT [DATA]: one stage from stage FROM's best (G and the
@@ -584,11 +594,11 @@ if [ "$arch" = yolo26n ]; then
   # from the weights FROM names (a .pt: the try P), on stage DATA's data (default: its own;
   # stage26X_data -> dataset26X), without mosaics, at IMGSZ and sizes around it, exported to OUT.
   try_from() {
-    local data=${7:-$1} from=$work/runs/pigs26-$2/weights/best.pt
+    local data=${7:-$1} from=$work/runs/$run26-$2/weights/best.pt
     [[ $2 == *.pt ]] && from=$2
     "stage26${data}_data"
     train "$work/dataset26$data/data.yaml" "$6" --augment visible --mosaic 0 "${bf16[@]}" \
-      --imgsz "$4" --multi-scale 0.15 --epochs "$3" --name "pigs26-$1" \
+      --imgsz "$4" --multi-scale 0.15 --epochs "$3" --name "$run26-$1" \
       --start-from "$from" --lr0 "$5" --count-conf 0.5 \
       --count-iou 0.5 --count-imgsz 416 "${small26c[@]}"
   }
@@ -600,9 +610,9 @@ if [ "$arch" = yolo26n ]; then
   [ "$stage26i_epochs" -gt 0 ] && try_from i g "$stage26i_epochs" 480 0.0001 "$stage_i_out"
   [ "$stage26m_epochs" -gt 0 ] && try_from m i "$stage26m_epochs" 480 0.0001 "$out"
   if [ "$stage26p_epochs" -gt 0 ]; then
-    $here/.venv/bin/python $here/deepen.py "$work/runs/pigs26-i/weights/best.pt" \
-      "$work/deep/pigs26-i-d1.0.pt" --depth 1.0
-    try_from p "$work/deep/pigs26-i-d1.0.pt" "$stage26p_epochs" 480 0.0003 "$out" i
+    $here/.venv/bin/python $here/deepen.py "$work/runs/$run26-i/weights/best.pt" \
+      "$work/deep/$run26-i-d1.0.pt" --depth 1.0
+    try_from p "$work/deep/$run26-i-d1.0.pt" "$stage26p_epochs" 480 0.0003 "$out" i
   fi
   [ "$stage26l_epochs" -gt 0 ] && try_from l b "$stage26l_epochs" 480 0.0003 "$out" i
   echo "model made in $(( $(date +%s) - started )) s: $out"

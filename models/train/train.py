@@ -239,6 +239,12 @@ def main() -> None:
         "yolo26n.yaml, ...)",
     )
     ap.add_argument(
+        "--depth",
+        type=float,
+        help="with --arch: the scale's depth multiple instead of the YAML's (YOLO26n: 0.5; 1.0 "
+        "repeats every block twice, the network deepen.py grows from trained weights)",
+    )
+    ap.add_argument(
         "--start-from",
         type=Path,
         help="continue from these weights (our own earlier stage) instead of the YAML's random init",
@@ -296,6 +302,8 @@ def main() -> None:
         "same --augment: it is applied in this process, not stored with the run)",
     )
     args = ap.parse_args()
+    if args.depth is not None and args.start_from:
+        ap.error("--depth builds the network from --arch; weights given with --start-from keep theirs")
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import ultralytics.utils.torch_utils
@@ -323,8 +331,25 @@ def main() -> None:
 
         if torch.load(last, map_location="cpu", weights_only=False)["epoch"] != -1:
             YOLO(str(last)).train(resume=True)
+    elif args.start_from:
+        train(args, YOLO(str(args.start_from)))
+    elif args.depth is not None:
+        # Ultralytics' trainer builds a network from random weights out of a YAML file's path,
+        # so the deeper one gets its own file. Named without a scale letter Ultralytics would
+        # read ("yolo26n"), it is built at the one scale it has.
+        import yaml
+        from deepen import with_depth
+        from ultralytics.nn.tasks import yaml_model_load
+
+        cfg = with_depth(yaml_model_load(args.arch), args.depth)
+        for key in ("scale", "yaml_file"):
+            del cfg[key]
+        arch = args.project.resolve() / f"{args.name}.yaml"
+        arch.parent.mkdir(parents=True, exist_ok=True)
+        arch.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        train(args, YOLO(str(arch)))
     else:
-        train(args, YOLO(str(args.start_from) if args.start_from else args.arch))
+        train(args, YOLO(str(args.arch)))
     trained_s = time.monotonic() - started
     best = args.project.resolve() / args.name / "weights" / "best.pt"
     # Its folder beside the run's (Ultralytics' default is runs/ under the working folder).
