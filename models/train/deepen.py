@@ -51,7 +51,6 @@ def main() -> None:
     old, ckpt = load_checkpoint(str(args.trained), device="cpu")
     old = old.float().eval()
     cfg = with_depth(old.yaml, args.depth)
-    scale, new_scale = old.yaml.get("scale") or next(iter(old.yaml["scales"])), cfg["scale"]
     torch.manual_seed(0)
     new = DetectionModel(cfg, ch=3, nc=old.nc, verbose=False)
 
@@ -95,7 +94,7 @@ def main() -> None:
             if difference > 1e-3:
                 raise SystemExit(f"the deeper network computes something else: {difference}")
     print(
-        f"{old.yaml.get('yaml_file', 'model')} {scale} -> {new_scale}: {added} new blocks, {grown} "
+        f"{old.yaml.get('yaml_file', 'model')} -> scale {cfg['scale']}: {added} new blocks, {grown} "
         f"output convolutions widened, {sum(p.numel() for p in old.parameters()):,} -> "
         f"{sum(p.numel() for p in new.parameters()):,} parameters; largest output difference {difference:.1e}"
     )

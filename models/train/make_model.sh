@@ -51,7 +51,8 @@
 # DEPTH26=1.0 builds stage A's network with every repeated block twice instead of YOLO26n's
 # once (train.py --depth; the network deepen.py grows for P, 1.15x the cost of the YOLOv8n of
 # issue 24's time), and the stages after A inherit it from A's weights: the whole recipe for a
-# deeper network. Give it its own WORK and OUT.
+# deeper network, exported to WORK/pigs26-dDEPTH.onnx unless OUT says otherwise. Give it its own
+# WORK: the stages' own exports (p26-a.onnx, ...) are named alike for every depth.
 #
 # RESUME=1 continues interrupted training runs from their last finished epoch (the dataset is
 # made again, identical: its seeds are fixed), on a fresh machine too: a run kept with
@@ -120,7 +121,9 @@ train_images=${TRAIN_IMAGES:-2000}
 val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}
 arch=${ARCH:-yolo26n}
-out=${OUT:-$([ "$arch" = yolo26n ] && echo models/pigs.onnx || echo "$work/pigs-yolov8n.onnx")}
+# A deeper network (DEPTH26, below) is an experiment: its export never replaces the shipped one.
+out=${OUT:-$([ "$arch" != yolo26n ] && echo "$work/pigs-yolov8n.onnx" ||
+  { [ -n "${DEPTH26:-}" ] && echo "$work/pigs26-d$DEPTH26.onnx" || echo models/pigs.onnx; })}
 bin=target/release/pigweight
 resume=(); [ "${RESUME:-0}" = 1 ] && resume=(--resume)
 depth26=(); [ -n "${DEPTH26:-}" ] && depth26=(--depth "$DEPTH26")
