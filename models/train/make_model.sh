@@ -122,8 +122,11 @@ val_images=${VAL_IMAGES:-200}
 device=${DEVICE:-cpu}
 arch=${ARCH:-yolo26n}
 # A deeper network (DEPTH26, below) is an experiment: its export never replaces the shipped one.
-out=${OUT:-$([ "$arch" != yolo26n ] && echo "$work/pigs-yolov8n.onnx" ||
-  { [ -n "${DEPTH26:-}" ] && echo "$work/pigs26-d$DEPTH26.onnx" || echo models/pigs.onnx; })}
+if [ -n "${OUT:-}" ]; then out=$OUT
+elif [ "$arch" != yolo26n ]; then out=$work/pigs-yolov8n.onnx
+elif [ -n "${DEPTH26:-}" ]; then out=$work/pigs26-d$DEPTH26.onnx
+else out=models/pigs.onnx
+fi
 bin=target/release/pigweight
 resume=(); [ "${RESUME:-0}" = 1 ] && resume=(--resume)
 depth26=(); [ -n "${DEPTH26:-}" ] && depth26=(--depth "$DEPTH26")
